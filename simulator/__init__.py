@@ -1,0 +1,1 @@
+"""A seeded, calibrated partner emulator for a region."""

@@ -1,0 +1,1 @@
+"""Subcommands of the `spoedstroom` CLI, one module per group."""

@@ -1,0 +1,82 @@
+"""All runtime settings in one place, read from the environment (12-factor).
+
+Every setting has a documented default that points at the embedded default stack, so
+the same commands point at a real Apache Kafka and Redis by setting the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The configuration object. Field names map to `SPOEDSTROOM_<NAME>` variables."""
+
+    #: Kafka bootstrap servers (comma-separated host:port).
+    bootstrap_servers: str = "127.0.0.1:19092"
+    #: Redis URL for snapshots and alerts.
+    redis_url: str = "redis://127.0.0.1:16379/0"
+    #: The region registry YAML file.
+    registry: str = str(ROOT / "deploy" / "regions" / "haaglanden.yaml")
+    #: Folder of the embedded stack's pid files, logs and data.
+    state_dir: str = str(ROOT / ".spoedstroom")
+    #: Port of the embedded broker (used by `dev up`).
+    broker_port: int = 19092
+    #: Port of the embedded Redis (used by `dev up`).
+    redis_port: int = 16379
+    #: Port of the worker's web server (health, status, /metrics).
+    web_port: int = 6066
+    #: Web bind address.
+    web_host: str = "127.0.0.1"
+    #: Stream clock: `wall` (production) or `event` (replays, tests).
+    clock: str = "wall"
+    #: Faust application id (consumer group and changelog topic prefix).
+    app_id: str = "spoedstroom"
+    #: Partitions of the internal repartition and changelog topics.
+    internal_partitions: int = 4
+    #: Faust table store: `memory://` or `rocksdb://` (rocksdict, production extra).
+    store: str = "memory://"
+    #: Short rebalance timeout for the embedded broker (seconds); raise for Apache Kafka.
+    rebalance_timeout: float = 3.0
+    #: Bearer token required on the web endpoints (empty: no token required).
+    web_token: str = ""
+    #: Optional Kafka security: PLAINTEXT, SASL_SSL, ... with SCRAM user/password.
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: str = ""
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> "Settings":
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"SPOEDSTROOM_{f.name.upper()}")
+            if raw is None:
+                continue
+            default = f.default
+            if isinstance(default, bool):
+                values[f.name] = raw.lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.clock not in ("wall", "event"):
+            raise ValueError(f"SPOEDSTROOM_CLOCK must be 'wall' or 'event', got {settings.clock!r}")
+        return settings
+
+    @property
+    def broker_url(self) -> str:
+        return f"kafka://{self.bootstrap_servers.split(',')[0]}"

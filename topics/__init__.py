@@ -1,0 +1,1 @@
+"""The contract: topic catalogue, CloudEvents envelope, JSON Schemas, codecs, registry."""

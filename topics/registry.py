@@ -1,0 +1,196 @@
+"""The region registry: partners, locations, thresholds and escalation actions of a region.
+
+One YAML file per region (see `deploy/regions/`). Loading validates it and fails with a
+clear :class:`RegistryError` naming the file, the entry and what is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PARTNER_KINDS = ("hospital", "ambulance", "hap", "ggz", "vvt", "zcc")
+LOCATION_KINDS = ("seh", "ward", "elv", "vvt", "grz")
+BED_TYPES = ("clinical", "ic", "mc")
+
+
+class RegistryError(ValueError):
+    """The registry file is unusable; the message names file, entry and problem."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Alert and escalation thresholds; defaults from metrics.md, overridable by name."""
+
+    nedocs_alert_level: int = 4
+    crowding_for_minutes: float = 10
+    crowding_clear_minutes: float = 15
+    handover_delay_minutes: float = 30
+    wrong_bed_share: float = 0.10
+    wrong_bed_clear_share: float = 0.08
+    wrong_bed_max_wait_days: float = 3
+    long_stay_days: dict[str, float] = field(
+        default_factory=lambda: {"clinical": 14, "mc": 7, "ic": 7}
+    )
+    long_stay_alert_patients: int = 5
+    feed_silent_minutes: float = 15
+    escalate_after_minutes: float = 10
+    deescalate_after_minutes: float = 30
+    # Escalation conditions (metrics.md, "Regional escalation").
+    level2_seh_nedocs_level: int = 4
+    level2_clinical_occupancy: float = 0.90
+    level2_wrong_bed_share: float = 0.05
+    level3_clinical_occupancy: float = 0.95
+    level3_ic_occupancy: float = 0.95
+    level4_seh_nedocs_level: int = 5
+    level4_clinical_occupancy: float = 0.98
+    level4_both_occupancy: float = 0.95
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+
+@dataclass(frozen=True)
+class Partner:
+    id: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Location:
+    id: str
+    partner: str
+    kind: str
+    staffed_beds: int
+    bed_type: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Registry:
+    region_id: str
+    region_name: str
+    partners: dict[str, Partner]
+    locations: dict[str, Location]
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    actions: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    webhooks: tuple[str, ...] = ()
+    path: str | None = None
+
+    def hospital_of(self, location_id: str) -> str:
+        """The partner id owning a location (for hospital locations: the hospital)."""
+        return self.locations[location_id].partner
+
+    def sehs(self) -> list[Location]:
+        return [loc for loc in self.locations.values() if loc.kind == "seh"]
+
+    def hospitals(self) -> list[Partner]:
+        return [p for p in self.partners.values() if p.kind == "hospital"]
+
+
+def load_registry(path: str | Path) -> Registry:
+    """Load and validate a region registry YAML file."""
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RegistryError(f"{p}: registry file not found") from None
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{p}: not valid YAML: {exc}") from None
+    return parse_registry(raw, str(p))
+
+
+def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
+    """Build a :class:`Registry` from parsed YAML, validating every entry."""
+
+    def fail(where: str, what: str) -> RegistryError:
+        return RegistryError(f"{origin}: {where}: {what}")
+
+    if not isinstance(raw, dict):
+        raise fail("top level", "expected a mapping with region, partners, locations")
+    region = raw.get("region")
+    if not isinstance(region, dict) or not isinstance(region.get("id"), str):
+        raise fail("region", "expected {id: ..., name: ...}")
+    partners: dict[str, Partner] = {}
+    for i, entry in enumerate(raw.get("partners") or []):
+        where = f"partners[{i}]"
+        if not isinstance(entry, dict):
+            raise fail(where, "expected a mapping")
+        pid, kind = entry.get("id"), entry.get("kind")
+        if not isinstance(pid, str) or not pid:
+            raise fail(where, "missing id")
+        where = f"partner {pid!r}"
+        if kind not in PARTNER_KINDS:
+            raise fail(where, f"kind {kind!r} is not one of {', '.join(PARTNER_KINDS)}")
+        if pid in partners:
+            raise fail(where, "duplicate partner id")
+        partners[pid] = Partner(pid, kind, str(entry.get("name") or pid))
+    if not partners:
+        raise fail("partners", "no partners defined")
+    locations: dict[str, Location] = {}
+    for i, entry in enumerate(raw.get("locations") or []):
+        where = f"locations[{i}]"
+        if not isinstance(entry, dict):
+            raise fail(where, "expected a mapping")
+        lid = entry.get("id")
+        if not isinstance(lid, str) or not lid:
+            raise fail(where, "missing id")
+        where = f"location {lid!r}"
+        if lid in locations:
+            raise fail(where, "duplicate location id")
+        partner, kind = entry.get("partner"), entry.get("kind")
+        if partner not in partners:
+            raise fail(where, f"partner {partner!r} is not defined under partners")
+        if kind not in LOCATION_KINDS:
+            raise fail(where, f"kind {kind!r} is not one of {', '.join(LOCATION_KINDS)}")
+        beds = entry.get("staffed_beds")
+        if not isinstance(beds, int) or isinstance(beds, bool) or beds < 0:
+            raise fail(where, f"staffed_beds must be an integer >= 0, got {beds!r}")
+        bed_type = entry.get("bed_type")
+        if kind == "ward":
+            if bed_type not in BED_TYPES:
+                raise fail(where, f"a ward needs bed_type one of {', '.join(BED_TYPES)}")
+        elif bed_type is not None:
+            raise fail(where, "bed_type is only for kind: ward")
+        if kind in ("seh", "ward") and partners[partner].kind != "hospital":
+            raise fail(where, f"kind {kind} must belong to a hospital partner")
+        locations[lid] = Location(lid, partner, kind, beds, bed_type, entry.get("name"))
+    overrides = raw.get("thresholds") or {}
+    if not isinstance(overrides, dict):
+        raise fail("thresholds", "expected a mapping of threshold names to values")
+    unknown = sorted(set(overrides) - set(Thresholds.names()))
+    if unknown:
+        raise fail("thresholds", f"unknown threshold name(s): {', '.join(unknown)}")
+    for name, value in overrides.items():
+        if name == "long_stay_days":
+            if not isinstance(value, dict) or set(value) - set(BED_TYPES):
+                raise fail("thresholds.long_stay_days", "expected {clinical|ic|mc: days}")
+        elif not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise fail(f"thresholds.{name}", f"expected a number >= 0, got {value!r}")
+    if "long_stay_days" in overrides:
+        overrides = {**overrides, "long_stay_days": {**Thresholds().long_stay_days, **overrides["long_stay_days"]}}
+    actions: dict[int, tuple[str, ...]] = {}
+    for level, items in (raw.get("actions") or {}).items():
+        if level not in (2, 3, 4):
+            raise fail(f"actions.{level}", "levels are 2, 3 and 4")
+        if not isinstance(items, list) or not all(isinstance(a, str) for a in items):
+            raise fail(f"actions.{level}", "expected a list of strings")
+        actions[int(level)] = tuple(items)
+    hooks = raw.get("webhooks") or []
+    if not isinstance(hooks, list) or not all(isinstance(h, str) and h.startswith(("http://", "https://")) for h in hooks):
+        raise fail("webhooks", "expected a list of http(s) URLs")
+    return Registry(
+        region_id=region["id"],
+        region_name=str(region.get("name") or region["id"]),
+        partners=partners,
+        locations=locations,
+        thresholds=Thresholds(**overrides),
+        actions=actions,
+        webhooks=tuple(hooks),
+        path=origin,
+    )
