@@ -45,6 +45,7 @@ class Reason(str, Enum):
     TOO_LARGE = "too_large"  # record value above 64 KiB
     TOMBSTONE = "tombstone"  # a record with no value
     WRONG_TOPIC = "wrong_topic"  # the type does not belong on the topic it came on
+    WRONG_PARTNER_KIND = "wrong_partner_kind"  # the partner's kind may not send this type
 
 
 class Rejected(Exception):

@@ -1,0 +1,141 @@
+"""Bytes and times on the wire: orjson (de)serialisation and RFC 3339 <-> epoch ms.
+
+These sit on the hot path of the pipeline, so they avoid `datetime`: times are parsed
+with one compiled regular expression and converted with integer calendar arithmetic
+(days from the civil date, H. Hinnant's algorithm), exact for years 0001-9999.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+JSONDecodeError = orjson.JSONDecodeError
+
+_OPTS = orjson.OPT_NON_STR_KEYS
+
+
+def dumps(obj: Any) -> bytes:
+    """Serialise to compact UTF-8 JSON bytes (orjson; dict keys may be non-strings)."""
+    return orjson.dumps(obj, option=_OPTS)
+
+
+def loads(b: bytes | bytearray | memoryview | str) -> Any:
+    """Parse JSON; raises :class:`orjson.JSONDecodeError` (a ValueError) on bad UTF-8/JSON."""
+    return orjson.loads(b)
+
+
+# YYYY-MM-DDTHH:MM:SS(.fff...)?(Z|+HH:MM|-HH:MM), ASCII digits only ('t'/'z' allowed by RFC 3339).
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]{1,9}))?(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))\Z"
+)
+_DAYS_IN_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date."""
+    if m <= 2:
+        y -= 1
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _civil_from_days(z: int) -> tuple[int, int, int]:
+    z += 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return (y + 1 if m <= 2 else y), m, d
+
+
+_HM: dict[str, int] = {f"{h:02d}:{m:02d}": (h * 60 + m) * 60_000 for h in range(24) for m in range(60)}
+_SS: dict[str, int] = {f"{s:02d}": s * 1000 for s in range(60)}
+# Validated pieces seen before (bounded): 'YYYY-MM-DD' -> epoch ms of its midnight UTC;
+# the tail after the seconds ('Z', '.250+01:00', ...) -> ms to add (fraction - offset).
+_DATES: dict[str, int] = {}
+_TAILS: dict[str, int] = {}
+_DATE_STR: dict[int, str] = {}
+_CACHE_MAX = 20_000
+
+
+def parse_time(s: str) -> int:
+    """RFC 3339 date-time with a required offset -> epoch milliseconds (UTC).
+
+    Accepts `Z` or `±HH:MM` and 1-9 fractional digits (truncated to milliseconds).
+    Raises ValueError for anything else (no offset, impossible dates, wrong types).
+    """
+    # Fast path: the common shape, made of pieces already validated by the slow path.
+    if type(s) is str and len(s) >= 20 and s[10] == "T" and s[13] == ":" and s[16] == ":":
+        d = _DATES.get(s[:10])
+        hm = _HM.get(s[11:16])
+        ss = _SS.get(s[17:19])
+        tail = _TAILS.get(s[19:])
+        if d is not None and hm is not None and ss is not None and tail is not None:
+            return d + hm + ss + tail
+    return _parse_slow(s)
+
+
+def _parse_slow(s: str) -> int:
+    if type(s) is not str:
+        raise ValueError(f"expected an RFC 3339 string, got {type(s).__name__}")
+    m = _RFC3339.match(s)
+    if m is None:
+        raise ValueError(f"not an RFC 3339 date-time with offset: {s[:40]!r}")
+    ys, mos, ds, hs, mis, ss, frac, z, sign, oh, om = m.groups()
+    year, month, day = int(ys), int(mos), int(ds)
+    hour, minute, second = int(hs), int(mis), int(ss)
+    if not (
+        1 <= month <= 12
+        and 1 <= day <= _DAYS_IN_MONTH[month]
+        and year >= 1
+        and hour <= 23
+        and minute <= 59
+        and second <= 59
+    ):
+        raise ValueError(f"date or time out of range: {s[:40]!r}")
+    if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
+        raise ValueError(f"not a leap year: {s[:40]!r}")
+    tail = int((frac + "00")[:3]) if frac else 0
+    if z is None:
+        offh, offm = int(oh), int(om)
+        if offh > 23 or offm > 59:
+            raise ValueError(f"offset out of range: {s[:40]!r}")
+        off = (offh * 60 + offm) * 60_000
+        tail -= off if sign == "+" else -off
+    midnight = _days_from_civil(year, month, day) * 86_400_000
+    if len(_DATES) > _CACHE_MAX:
+        _DATES.clear()
+    if len(_TAILS) > _CACHE_MAX:
+        _TAILS.clear()
+    _DATES[s[:10]] = midnight
+    _TAILS[s[19:]] = tail
+    return midnight + (hour * 3600 + minute * 60 + second) * 1000 + tail
+
+
+def format_time(ms: int) -> str:
+    """Epoch milliseconds -> `2026-11-22T13:05:00Z` (UTC; `.250` only when non-zero)."""
+    secs, milli = divmod(int(ms), 1000)
+    days, sod = divmod(secs, 86400)
+    date = _DATE_STR.get(days)
+    if date is None:
+        y, mo, d = _civil_from_days(days)
+        date = f"{y:04d}-{mo:02d}-{d:02d}"
+        if len(_DATE_STR) > _CACHE_MAX:
+            _DATE_STR.clear()
+        _DATE_STR[days] = date
+    h, rem = divmod(sod, 3600)
+    mi, s = divmod(rem, 60)
+    if milli:
+        return f"{date}T{h:02d}:{mi:02d}:{s:02d}.{milli:03d}Z"
+    return f"{date}T{h:02d}:{mi:02d}:{s:02d}Z"
