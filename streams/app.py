@@ -1,0 +1,468 @@
+"""The Faust runtime: agents, the changelogged state table, timers, outputs and web pages.
+
+Two stages, so that any number of workers can share the input partitions while each
+region's state lives in exactly one place:
+
+1. `ingest` reads the five input topics as raw bytes in batches, decodes and validates
+   each record (`topics.validation`), sends rejects unchanged to `acute.deadletter` with
+   the reason in headers, and forwards the valid events, packed per batch, to the
+   repartition topic `spoedstroom-region-events` keyed by region.
+2. `regions` applies them with the domain core (`processors.region.RegionProcessor`):
+   reorder buffer, dedup, state, metrics, alerts. Its state lives in the changelogged
+   table `region-state`, one row per state entry, and only changed rows are written per
+   record, so a restarted or rebalanced worker rebuilds it. Outputs go to
+   `acute.metrics` (throttled per key), `acute.alerts`, Redis, Prometheus and webhooks.
+
+A timer sends a `tick` through the repartition topic every second, so the watermark
+moves and (on the wall clock) the rules re-evaluate while nothing arrives, always on the
+worker that owns the region and inside the stream (table writes need that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from processors.region import RegionProcessor
+from streams.settings import Settings
+from streams.sinks import RedisSink, WebhookSink
+from streams.telemetry import Telemetry
+from topics.catalogue import INPUT_TOPICS
+from topics.codec import format_time
+from topics.envelope import emitted
+from topics.event import Event, Rejected
+from topics.registry import Registry
+from topics.validation import Validator, deadletter_headers
+
+log = logging.getLogger(__name__)
+
+REGION_EVENTS_TOPIC = "spoedstroom-region-events"
+STATE_TABLE = "region-state"
+FORWARD_CHUNK = 400  # events per repartition record (keeps records well below 1 MB)
+SNAPSHOT_INTERVAL_S = 1.0  # at most one snapshot per key per second (events.md)
+IDLE_PARTITION_S = 3.0  # an input partition idle this long no longer holds the watermark
+LIVE_LATENESS_MS = 2_000  # reorder_lateness_live (events.md)
+REPLAY_LATENESS_MS = 120_000  # reorder_lateness (events.md)
+MARKS_ENTRY = "~marks"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class RegionRuntime:
+    """Shell-side state of the region this worker owns: the processor and its outputs."""
+
+    processor: RegionProcessor
+    # input partition -> [latest event time read, wall time it was read]
+    marks: dict[str, list[int]] = field(default_factory=dict)
+    pending: dict[str, Any] = field(default_factory=dict)  # key -> snapshot Output awaiting the throttle
+    last_sent: dict[str, float] = field(default_factory=dict)  # key -> monotonic time sent
+    latest: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> snapshot data last published
+    open_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    counted: dict[str, int] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Builds the Faust app for one region registry and wires agents to outputs."""
+
+    def __init__(self, settings: Settings, registry: Registry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.region = registry.region_id
+        self.region_key = self.region.encode()
+        self.wall_clock = settings.clock == "wall"
+        self.validator = Validator(registry)
+        self.telemetry = Telemetry()
+        self.redis = RedisSink(settings.redis_url, self.telemetry)
+        external = f"http://{settings.web_host}:{settings.web_port}"
+        self.webhooks = WebhookSink(list(registry.webhooks), self.telemetry, external)
+        self.runtime: RegionRuntime | None = None
+        self.max_seen_ms = 0  # largest event time read by this worker's ingest (too_old)
+        self.app = self._make_app()
+        self._wire()
+
+    # ------------------------------------------------------------------ app
+    def _make_app(self) -> faust.App:
+        s = self.settings
+        brokers = [f"kafka://{hp.strip()}" for hp in s.bootstrap_servers.split(",") if hp.strip()]
+        options: dict[str, Any] = {}
+        if s.security_protocol.upper().startswith("SASL"):
+            import ssl
+
+            options["broker_credentials"] = faust.SASLCredentials(
+                username=s.sasl_username,
+                password=s.sasl_password,
+                mechanism=s.sasl_mechanism or "SCRAM-SHA-512",
+                ssl_context=ssl.create_default_context() if s.security_protocol.upper() == "SASL_SSL" else None,
+            )
+        return faust.App(
+            s.app_id,
+            broker=brokers,
+            store=s.store,
+            autodiscover=False,
+            topic_partitions=s.internal_partitions,
+            topic_disable_leader=True,
+            consumer_auto_offset_reset="earliest",
+            broker_rebalance_timeout=s.rebalance_timeout,
+            broker_session_timeout=max(6.0, s.rebalance_timeout * 2),
+            broker_heartbeat_interval=1.0,
+            broker_commit_interval=1.0,
+            stream_buffer_maxsize=16384,
+            stream_wait_empty=False,
+            table_standby_replicas=0,
+            web_enabled=True,
+            web_port=s.web_port,
+            web_bind=s.web_host,
+            web_host=s.web_host,
+            web_tables_enabled=False,
+            web_router_enabled=False,
+            web_graph_enabled=False,
+            web_stats_enabled=False,
+            web_metrics_enabled=False,
+            **options,
+        )
+
+    def _wire(self) -> None:
+        app = self.app
+        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        self.inputs = app.topic(*[t.name for t in INPUT_TOPICS], **raw)
+        self.region_events = app.topic(REGION_EVENTS_TOPIC, partitions=self.settings.internal_partitions, internal=True, **raw)
+        self.deadletter = app.topic("acute.deadletter", **raw)
+        self.metrics_topic = app.topic("acute.metrics", **raw)
+        self.alerts_topic = app.topic("acute.alerts", **raw)
+        self.table = app.Table(STATE_TABLE, default=None, partitions=self.settings.internal_partitions,
+                               key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+        @app.agent(self.inputs, name="ingest")
+        async def ingest(stream: faust.StreamT) -> None:
+            async for batch in stream.take_events(2000, within=0.02):
+                await self.ingest_batch(batch)
+
+        @app.agent(self.region_events, name="regions")
+        async def regions(stream: faust.StreamT) -> None:
+            async for event in stream.events():
+                await self.apply_record(event)
+
+        @app.timer(1.0)
+        async def tick() -> None:
+            await self.region_events.send(key=self.region_key, value=b'{"tick":1}')
+            self._observe_lag()
+
+        @app.task
+        async def start_sinks() -> None:
+            self.redis.start()
+            self.webhooks.start()
+
+        @app.on_partitions_revoked.connect
+        async def revoked(app_: faust.App, revoked: set, **kwargs: Any) -> None:
+            if any(tp.topic == REGION_EVENTS_TOPIC for tp in revoked):
+                self.runtime = None  # rebuilt from the table when the partition returns
+
+        self._pages()
+
+    # --------------------------------------------------------------- ingest
+    async def ingest_batch(self, batch: list[faust.EventT]) -> None:
+        wall = now_ms() if self.wall_clock else None
+        forward: list[list[Any]] = []
+        marks: dict[str, int] = {}
+        retention = 30 * 86_400_000
+        decode = self.validator.decode
+        for ev in batch:
+            msg = ev.message
+            headers = msg.headers
+            if isinstance(headers, dict):
+                headers = list(headers.items())
+            try:
+                e = decode(msg.value, headers, msg.topic, wall)
+                if e.time < self.max_seen_ms - retention:
+                    from topics.event import Reason
+
+                    raise Rejected(Reason.TOO_OLD, f"event time {format_time(e.time)} is more than 30 days behind the stream clock")
+            except Rejected as exc:
+                await self._deadletter(msg.key, msg.value, exc, msg.topic, msg.partition, msg.offset)
+                continue
+            if e.time > self.max_seen_ms:
+                self.max_seen_ms = e.time
+            tp = f"{msg.topic}/{msg.partition}"
+            if e.time > marks.get(tp, -1):
+                marks[tp] = e.time
+            forward.append([e.id, e.source, e.partner, e.type, e.time, e.data, msg.timestamp or 0.0])
+        # Always forward the marks, so partitions that only carried rejects still move the watermark.
+        for start in range(0, max(len(forward), 1), FORWARD_CHUNK):
+            chunk = forward[start : start + FORWARD_CHUNK]
+            await self.region_events.send(key=self.region_key, value=orjson.dumps({"events": chunk, "marks": marks}))
+
+    async def _deadletter(self, key: bytes | None, value: bytes | None, exc: Rejected,
+                          topic: str, partition: int, offset: int) -> None:
+        await self.deadletter.send(key=key, value=value,
+                                   headers=deadletter_headers(exc.reason, exc.detail, topic, partition, offset))
+        self.telemetry.deadlettered.labels(topic, exc.reason.value).inc()
+
+    # --------------------------------------------------------------- region
+    def _load_runtime(self) -> RegionRuntime:
+        prefix = self.region_key + b"|"
+        entries = []
+        marks: dict[str, list[int]] = {}
+        for key, value in self.table.items():
+            if not key.startswith(prefix) or value is None:
+                continue
+            name = key[len(prefix):].decode()
+            if name == MARKS_ENTRY:
+                marks = orjson.loads(value)
+            else:
+                entries.append((name, orjson.loads(value)))
+        lateness = LIVE_LATENESS_MS if self.wall_clock else REPLAY_LATENESS_MS
+        if entries:
+            processor = RegionProcessor.restore(self.registry, entries, reorder_lateness_ms=lateness)
+        else:
+            processor = RegionProcessor(self.registry, reorder_lateness_ms=lateness)
+        runtime = RegionRuntime(processor=processor, marks=marks)
+        runtime.counted = self._counter_values(processor)
+        for alert in processor.open_alerts():
+            runtime.open_alerts[alert["alert_id"]] = alert
+        return runtime
+
+    async def apply_record(self, event: faust.EventT) -> None:
+        if event.key != self.region_key:
+            log.warning("record for region %r on a worker of region %r: ignored", event.key, self.region)
+            return
+        if self.runtime is None:
+            self.runtime = self._load_runtime()
+        rt = self.runtime
+        proc = rt.processor
+        body = orjson.loads(event.value)
+        wall = now_ms()
+        outputs: list[Any] = []
+        oldest_ts: list[float] = []
+        for item in body.get("events", ()):
+            e = Event(item[0], item[1], item[2], item[3], item[4], item[5])
+            try:
+                _status, outs = proc.offer(e)
+            except Rejected as exc:
+                value = orjson.dumps(_reencode(e))
+                await self._deadletter(e.partner.encode(), value, exc, "region", event.message.partition, event.message.offset)
+                continue
+            outputs.extend(outs)
+            if item[6]:
+                oldest_ts.append(item[6])
+        for tp, t in body.get("marks", {}).items():
+            mark = rt.marks.get(tp)
+            if mark is None or t > mark[0]:
+                rt.marks[tp] = [t, wall]
+            else:
+                mark[1] = wall
+        if self.wall_clock:
+            horizon = wall - LIVE_LATENESS_MS
+            outputs.extend(proc.release(horizon))
+            outputs.extend(proc.advance(horizon))
+        else:
+            outputs.extend(self._release_event_clock(rt, wall))
+        await self._publish(rt, outputs, force=False)
+        now_s = time.time()
+        for ts in oldest_ts:
+            self.telemetry.latency.observe(max(0.0, now_s - ts))
+        self._count(rt)
+        self._persist(rt)
+
+    def _release_event_clock(self, rt: RegionRuntime, wall: int) -> list[Any]:
+        """Event clock: min over active input partitions of their latest event time, minus
+        the reorder lateness; when every partition is idle, everything is released."""
+        proc = rt.processor
+        active = [m[0] for m in rt.marks.values() if wall - m[1] < IDLE_PARTITION_S * 1000]
+        if active:
+            return proc.release(min(active) - REPLAY_LATENESS_MS)
+        if rt.marks:
+            return proc.release_all()
+        return []
+
+    def _persist(self, rt: RegionRuntime) -> None:
+        prefix = self.region + "|"
+        table = self.table
+        for name, value in rt.processor.take_changes().items():
+            key = (prefix + name).encode()
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = orjson.dumps(value)
+        table[(prefix + MARKS_ENTRY).encode()] = orjson.dumps(rt.marks)
+
+    # -------------------------------------------------------------- outputs
+    async def _publish(self, rt: RegionRuntime, outputs: list[Any], force: bool) -> None:
+        region = self.region
+        for out in outputs:
+            kind = out.kind
+            if kind == "snapshot":
+                rt.pending[out.key] = out
+            elif kind == "observation":
+                self.telemetry.observe_duration(region, out.key, out.data)
+            else:  # alert.raised / alert.resolved
+                await self._publish_alert(rt, out)
+        clock = time.monotonic()
+        due = [k for k in rt.pending if force or clock - rt.last_sent.get(k, 0.0) >= SNAPSHOT_INTERVAL_S]
+        for key in due:
+            out = rt.pending.pop(key)
+            rt.last_sent[key] = clock
+            data = out.data
+            cloudevent = emitted("metrics.snapshot", region, out.time, data, f"{key}@{data['as_of']}")
+            payload = orjson.dumps(cloudevent)
+            await self.metrics_topic.send(key=key.encode(), value=payload,
+                                          headers=[("content-type", b"application/cloudevents+json")])
+            rt.latest[key] = data
+            self.telemetry.snapshots_published.labels(data["scope"]).inc()
+            self.telemetry.observe_snapshot(region, data)
+            self.redis.offer_snapshot(region, data["scope"], data["id"], orjson.dumps(data))
+
+    async def _publish_alert(self, rt: RegionRuntime, out: Any) -> None:
+        data = out.data
+        status = "raised" if out.kind == "alert.raised" else "resolved"
+        cloudevent = emitted(out.kind, self.region, out.time, data, f"{data['alert_id']}:{status}")
+        payload = orjson.dumps(cloudevent)
+        await self.alerts_topic.send(key=data["alert_id"].encode(), value=payload,
+                                     headers=[("content-type", b"application/cloudevents+json")])
+        self.telemetry.alerts.labels(self.region, data["kind"], status).inc()
+        if status == "raised":
+            rt.open_alerts[data["alert_id"]] = data
+        else:
+            rt.open_alerts.pop(data["alert_id"], None)
+        kinds: dict[str, int] = {}
+        for alert in rt.open_alerts.values():
+            kinds[alert["kind"]] = kinds.get(alert["kind"], 0) + 1
+        for kind in ("seh_crowding", "handover_delay", "wrong_bed", "long_stay", "regional_escalation", "seh_stop", "feed_silent"):
+            self.telemetry.open_alerts.labels(self.region, kind).set(kinds.get(kind, 0))
+        self.redis.offer_alert(self.region, payload)
+        self.webhooks.offer_alert(cloudevent)
+
+    @staticmethod
+    def _counter_values(proc: RegionProcessor) -> dict[str, int]:
+        flat: dict[str, int] = {}
+        for name, value in proc.counters.items():
+            if isinstance(value, dict):
+                for sub, n in value.items():
+                    flat[f"{name}/{sub}"] = int(n)
+            else:
+                flat[name] = int(value)
+        return flat
+
+    def _count(self, rt: RegionRuntime) -> None:
+        """Move the processor's counters into Prometheus (deltas since the last record)."""
+        current = self._counter_values(rt.processor)
+        t = self.telemetry
+        for name, value in current.items():
+            delta = value - rt.counted.get(name, 0)
+            if delta <= 0:
+                continue
+            group, _, sub = name.partition("/")
+            if group == "applied_by_type":
+                t.applied.labels(self.region, sub).inc(delta)
+            elif group == "duplicates_by_type":
+                t.duplicates.labels(self.region, sub).inc(delta)
+            elif group == "late":
+                t.late.labels(self.region).inc(delta)
+        rt.counted = current
+        stream_now = rt.processor.now
+        if stream_now:
+            t.event_time_lag.labels(self.region).set(max(0.0, time.time() - stream_now / 1000))
+        for partner, last in rt.processor.partner_last_event().items():
+            t.partner_last.labels(self.region, partner).set(last / 1000)
+
+    def _observe_lag(self) -> None:
+        consumer = getattr(self.app, "consumer", None)
+        if consumer is None:
+            return
+        try:
+            for tp in consumer.assignment():
+                high = consumer.highwater(tp)
+                pos = consumer._committed_offset.get(tp)
+                if high is not None:
+                    lag = max(0, high - (pos or 0))
+                    self.telemetry.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+        except Exception:  # noqa: BLE001 - lag is best-effort telemetry
+            pass
+
+    # ----------------------------------------------------------------- web
+    def _authorized(self, request: Any) -> bool:
+        token = self.settings.web_token
+        return not token or request.headers.get("Authorization", "") == f"Bearer {token}"
+
+    def _pages(self) -> None:
+        app = self.app
+        pipeline = self
+
+        @app.page("/healthz")
+        async def healthz(web: Any, request: Any) -> Any:
+            return web.json({"status": "ok"})
+
+        @app.page("/readyz")
+        async def readyz(web: Any, request: Any) -> Any:
+            ready = not app.rebalancing and app.consumer is not None and bool(app.consumer.assignment())
+            return web.json({"ready": ready}, status=200 if ready else 503)
+
+        @app.page("/metrics")
+        async def metrics(web: Any, request: Any) -> Any:
+            if not pipeline._authorized(request):
+                return web.json({"error": "unauthorized"}, status=401)
+            return web.bytes(generate_latest(pipeline.telemetry.registry), content_type=CONTENT_TYPE_LATEST)
+
+        @app.page("/status/{region}")
+        async def status(web: Any, request: Any, region: str) -> Any:
+            if not pipeline._authorized(request):
+                return web.json({"error": "unauthorized"}, status=401)
+            if region != pipeline.region:
+                return web.json({"error": f"unknown region {region!r}"}, status=404)
+            return web.json(await pipeline.status())
+
+    async def status(self) -> dict[str, Any]:
+        """Latest published snapshots (no per-encounter data) and open alerts."""
+        rt = self.runtime
+        if rt is not None:
+            snapshots = dict(rt.latest)
+            alerts = list(rt.open_alerts.values())
+            owner = True
+        else:  # another worker owns the region: read what it published to Redis
+            snapshots, alerts, owner = await self._status_from_redis(), [], False
+        return {"region": self.region, "owner": owner, "snapshots": snapshots, "open_alerts": alerts,
+                "redis_connected": self.redis.connected}
+
+    async def _status_from_redis(self) -> dict[str, Any]:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(self.settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+        out: dict[str, Any] = {}
+        try:
+            async for key in client.scan_iter(match=f"spoedstroom:{self.region}:*:*"):
+                name = key.decode()
+                if name.endswith(":alerts"):
+                    continue
+                value = await client.get(key)
+                if value:
+                    _, _, scope, ident = name.split(":", 3)
+                    out[f"{scope}:{ident}"] = orjson.loads(value)
+        except Exception:  # noqa: BLE001 - status is best effort when Redis is down
+            pass
+        finally:
+            await client.aclose()
+        return out
+
+
+def _reencode(e: Event) -> dict[str, Any]:
+    from topics.envelope import partner_event
+
+    return partner_event(e.type, e.partner, e.id, e.time, e.data)
+
+
+def run_worker(settings: Settings, registry: Registry, loglevel: str = "warning") -> None:
+    """Run the Faust worker until stopped (SIGINT/SIGTERM)."""
+    from faust.worker import Worker
+
+    pipeline = Pipeline(settings, registry)
+    worker = Worker(pipeline.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,105 @@
+"""The live regional board of the demo: what a capacity manager of the region sees.
+
+It reads what the worker published to Redis (latest snapshots and the alert stream), so
+it shows exactly what other services see, and renders it with rich every second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import redis
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from streams.sinks import alerts_stream
+from topics.registry import Registry
+
+NEDOCS_STYLE = {1: "green", 2: "green3", 3: "yellow", 4: "dark_orange", 5: "red", 6: "bold white on red"}
+NEDOCS_LABEL = {1: "niet druk", 2: "druk", 3: "zeer druk", 4: "overvol", 5: "ernstig overvol", 6: "gevaarlijk overvol"}
+ESCALATION_STYLE = {1: "bold green", 2: "bold yellow", 3: "bold dark_orange", 4: "bold white on red"}
+
+
+def read_region(client: redis.Redis, region: str, alerts: int = 8) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Latest snapshots by `scope:id`, and the newest alert events (newest first)."""
+    snapshots: dict[str, dict[str, Any]] = {}
+    keys = [k for k in client.scan_iter(match=f"spoedstroom:{region}:*:*", count=500) if not k.endswith(b":alerts")]
+    if keys:
+        for key, value in zip(keys, client.mget(keys)):
+            if value:
+                _, _, scope, ident = key.decode().split(":", 3)
+                snapshots[f"{scope}:{ident}"] = orjson.loads(value)
+    events = [orjson.loads(fields[b"event"]) for _id, fields in client.xrevrange(alerts_stream(region), count=alerts)]
+    return snapshots, events
+
+
+def _n(value: Any, fmt: str = "{:.0f}") -> str:
+    if value is None:
+        return "-"
+    return fmt.format(value)
+
+
+def render(registry: Registry, snapshots: dict[str, dict[str, Any]], alerts: list[dict[str, Any]], urls: dict[str, str]) -> Group:
+    region = snapshots.get(f"region:{registry.region_id}", {})
+    level = int(region.get("escalation_level") or 1)
+    head = Text.assemble(
+        (f" {registry.region_name} ", "bold"),
+        ("  opschalingsniveau ", ""),
+        (f" {level} ", ESCALATION_STYLE.get(level, "bold")),
+        (f"   stream time {region.get('as_of', '-')}", "dim"),
+    )
+    seh = Table(title="SEH's (instroom en doorstroom)", expand=True)
+    for col in ("SEH", "NEDOCS", "niveau", "patiënten", "wachtend", "boarders", "ambulances onderweg", "overdrachten", "langste overdracht (min)", "status"):
+        seh.add_column(col, justify="right" if col not in ("SEH", "niveau", "status") else "left")
+    for loc in registry.sehs():
+        snap = snapshots.get(f"location:{loc.id}", {})
+        lvl = snap.get("nedocs_level")
+        style = NEDOCS_STYLE.get(lvl or 0, "dim")
+        stop = snap.get("status") == "stop"
+        seh.add_row(
+            loc.name or loc.id,
+            Text(_n(snap.get("nedocs"), "{:.0f}"), style=style),
+            Text(f"{lvl} {NEDOCS_LABEL.get(lvl, '')}" if lvl else "-", style=style),
+            _n(snap.get("patients")),
+            _n(snap.get("waiting")),
+            _n(snap.get("boarders")),
+            _n(snap.get("ambulances_en_route")),
+            _n(snap.get("handovers_in_progress")),
+            _n(snap.get("longest_handover_minutes")),
+            Text("STOP" if stop else "open", style="bold red" if stop else "green"),
+        )
+    wards = Table(title="Ziekenhuizen (kliniek en uitstroom)", expand=True)
+    for col in ("ziekenhuis", "bezet", "operationeel", "vrij", "bezetting", "vrij klinisch", "vrij IC", "verkeerde-bed patiënten", "verkeerde-bed-dagen 24h"):
+        wards.add_column(col, justify="left" if col == "ziekenhuis" else "right")
+    for hospital in registry.hospitals():
+        snap = snapshots.get(f"hospital:{hospital.id}", {})
+        free_by = snap.get("free_beds_by_bed_type") or {}
+        occ = snap.get("occupancy")
+        wards.add_row(
+            hospital.name,
+            _n(snap.get("occupied_beds")),
+            _n(snap.get("staffed_beds")),
+            _n(snap.get("free_beds")),
+            Text(_n(occ * 100 if occ is not None else None, "{:.0f}%"), style="red" if (occ or 0) >= 0.95 else ""),
+            _n(free_by.get("clinical")),
+            _n(free_by.get("ic")),
+            _n(snap.get("wrong_bed_patients")),
+            _n(snap.get("wrong_bed_days_24h"), "{:.1f}"),
+        )
+    alert_lines = Text()
+    for event in alerts:
+        data = event.get("data", {})
+        raised = event.get("type", "").endswith("alert.raised.v1")
+        subject = data.get("location") or data.get("hospital") or data.get("partner") or data.get("region")
+        level_txt = f" niveau {data['level']}" if data.get("level") else ""
+        alert_lines.append(
+            f"{event.get('time', '')}  {'▲' if raised else '▼'} {data.get('kind')}{level_txt} {subject}\n",
+            style=("red" if data.get("severity") == "critical" else "yellow") if raised else "green",
+        )
+    if not alerts:
+        alert_lines.append("geen meldingen", style="dim")
+    footer = Text("  ".join(f"{name}: {url}" for name, url in urls.items()), style="dim")
+    return Group(Panel(head), seh, wards, Panel(alert_lines, title="Laatste meldingen"), footer)

@@ -1,0 +1,136 @@
+"""`spoedstroom worker | publish | demo`: the streaming pipeline and its live demo."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from streams.settings import Settings
+from topics.registry import RegistryError, load_registry
+
+console = Console(stderr=True)
+
+
+def _registry(path: str | None, settings: Settings):
+    try:
+        return load_registry(path or settings.registry)
+    except RegistryError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def worker(
+        registry: str = typer.Option(None, help="Region registry YAML (default: SPOEDSTROOM_REGISTRY)."),
+        clock: str = typer.Option(None, help="Stream clock: wall (production) or event."),
+        loglevel: str = typer.Option("warning", help="Faust/worker log level."),
+    ) -> None:
+        """Run the Faust worker on SPOEDSTROOM_BOOTSTRAP_SERVERS (any Kafka) until stopped."""
+        from streams.app import run_worker
+
+        settings = Settings.from_env(clock=clock)
+        run_worker(settings, _registry(registry, settings), loglevel=loglevel)
+
+    @app.command()
+    def publish(
+        file: Path = typer.Argument(..., exists=True, dir_okay=False, help="NDJSON log of CloudEvents."),
+        speed: str = typer.Option("max", help="1 = real time, N = N times faster, max = as fast as possible."),
+        fallback_topic: str = typer.Option("acute.admissions", help="Topic for lines whose type cannot be read."),
+    ) -> None:
+        """Publish an NDJSON event log into the input topics, keyed by partner."""
+        from streams.publish import publish_lines, read_lines
+
+        settings = Settings.from_env()
+        factor = None if speed == "max" else float(speed)
+        sent = publish_lines(read_lines(file), settings.bootstrap_servers, speed=factor, fallback_topic=fallback_topic)
+        console.print(f"published {sent} records to {settings.bootstrap_servers}")
+
+    @app.command()
+    def demo(
+        speed: str = typer.Option("60", help="Simulator speed: 1 = real time, N = N times faster."),
+        seed: int = typer.Option(1, help="Simulator seed."),
+        hours: float = typer.Option(24 * 7, help="Simulated hours."),
+        registry: str = typer.Option(None, help="Region registry YAML (default: the example region)."),
+    ) -> None:
+        """The live demo: embedded stack, worker, simulator and the regional board, until Ctrl-C."""
+        run_demo(speed, seed, hours, registry)
+
+
+def run_demo(speed: str, seed: int, hours: float, registry_path: str | None) -> None:
+    import redis
+    from rich.live import Live
+
+    from streams.board import read_region, render
+    from streams.devstack import EmbeddedStack, StackError
+
+    settings = Settings.from_env()
+    registry = _registry(registry_path, settings)
+    stack = EmbeddedStack(settings)
+    already = {name for name, row in stack.status().items() if row["pid"]}
+    console.print("starting the embedded stack (Tansu broker + Redis) ...")
+    try:
+        info = stack.up()
+    except StackError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    state = Path(settings.state_dir)
+    env = dict(os.environ)
+    env.update({
+        "SPOEDSTROOM_BOOTSTRAP_SERVERS": info["bootstrap_servers"],
+        "SPOEDSTROOM_REDIS_URL": info["redis_url"],
+        "SPOEDSTROOM_REGISTRY": registry.path or settings.registry,
+        # The simulator runs faster than real time, so the stream follows event time.
+        "SPOEDSTROOM_CLOCK": "wall" if speed == "1" else "event",
+    })
+    cli = [sys.executable, "-c", "from streams.cli import main; main()"]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        with open(state / "worker.log", "ab") as log:
+            procs.append(subprocess.Popen(cli + ["worker"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with open(state / "simulator.log", "ab") as log:
+            procs.append(subprocess.Popen(
+                cli + ["simulate", "--registry", registry.path or settings.registry, "--seed", str(seed),
+                       "--hours", str(hours), "--start", start, "--speed", speed, "--kafka"],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        client = redis.Redis.from_url(info["redis_url"])
+        urls = {
+            "metrics": f"http://{settings.web_host}:{settings.web_port}/metrics",
+            "status": f"http://{settings.web_host}:{settings.web_port}/status/{registry.region_id}",
+            "logs": str(state),
+        }
+        with Live(console=Console(), refresh_per_second=2, screen=False) as live:
+            while True:
+                for proc in procs:
+                    if proc.poll() is not None and proc.returncode not in (0, None):
+                        raise RuntimeError(f"{proc.args[-1] if proc.args else 'process'} exited with {proc.returncode}; see logs in {state}")
+                try:
+                    snapshots, alerts = read_region(client, registry.region_id)
+                except redis.RedisError:
+                    snapshots, alerts = {}, []
+                live.update(render(registry, snapshots, alerts, urls))
+                time.sleep(1.0)
+    except KeyboardInterrupt:
+        console.print("stopping ...")
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        if not already:
+            stack.down()
+        console.print("demo stopped; everything it started is down")

@@ -1,0 +1,219 @@
+"""Outputs that must never stall the pipeline: Redis and webhooks.
+
+Both sinks take work with a non-blocking `offer` and deliver it from a background task.
+Redis keeps only the latest snapshot per key while it is down (so it catches up with the
+current picture when it comes back) and a bounded queue of alerts; webhook deliveries
+go through a bounded queue with retries and exponential back-off. Failures are counted
+in :class:`streams.telemetry.Telemetry`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+import aiohttp
+import orjson
+import redis.asyncio as aioredis
+
+from streams.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+ALERT_STREAM_MAXLEN = 10_000
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def snapshot_key(region: str, scope: str, ident: str) -> str:
+    """Redis key of the latest snapshot: `spoedstroom:{region}:{scope}:{id}`."""
+    return f"spoedstroom:{region}:{scope}:{ident}"
+
+
+def alerts_stream(region: str) -> str:
+    """Redis stream (capped) and pub/sub channel of a region's alert events."""
+    return f"spoedstroom:{region}:alerts"
+
+
+class RedisSink:
+    """Latest snapshots (SET) and alerts (XADD capped + PUBLISH) into Redis."""
+
+    def __init__(self, url: str, telemetry: Telemetry, max_alerts: int = 10_000) -> None:
+        self.url = url
+        self.telemetry = telemetry
+        self._snapshots: dict[str, bytes] = {}
+        self._alerts: deque[tuple[str, bytes]] = deque(maxlen=max_alerts)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._client: aioredis.Redis | None = None
+        self.connected = False
+
+    def offer_snapshot(self, region: str, scope: str, ident: str, cloudevent: bytes) -> None:
+        self._snapshots[snapshot_key(region, scope, ident)] = cloudevent
+        self._wake.set()
+
+    def offer_alert(self, region: str, cloudevent: bytes) -> None:
+        self._alerts.append((region, cloudevent))
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def _run(self) -> None:
+        self._client = aioredis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+        backoff = 0.2
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._flush()
+                self.connected = True
+                backoff = 0.2
+            except Exception as exc:  # noqa: BLE001 - any Redis trouble: count, back off, retry
+                self.connected = False
+                self.telemetry.redis_failures.inc()
+                log.warning("redis sink: %s (retrying in %.1fs)", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self._wake.set()
+
+    async def _flush(self) -> None:
+        assert self._client is not None
+        while self._snapshots or self._alerts:
+            snapshots, self._snapshots = self._snapshots, {}
+            try:
+                if snapshots:
+                    await self._client.mset(snapshots)
+            except BaseException:
+                # Keep what was not written, unless a newer value came meanwhile.
+                for key, value in snapshots.items():
+                    self._snapshots.setdefault(key, value)
+                raise
+            while self._alerts:
+                region, payload = self._alerts[0]
+                pipe = self._client.pipeline(transaction=False)
+                pipe.xadd(alerts_stream(region), {"event": payload}, maxlen=ALERT_STREAM_MAXLEN, approximate=True)
+                pipe.publish(alerts_stream(region), payload)
+                await pipe.execute()
+                self._alerts.popleft()
+
+
+def alertmanager_payload(event: dict[str, Any], receiver: str, external_url: str) -> dict[str, Any]:
+    """An alert CloudEvent as an Alertmanager webhook (version 4) notification."""
+    data = event["data"]
+    raised = event["type"].endswith("alert.raised.v1")
+    labels = {
+        "alertname": data["kind"],
+        "region": data["region"],
+        "alert_id": data["alert_id"],
+        "severity": data.get("severity", "warning"),
+    }
+    for name in ("hospital", "location", "partner", "level"):
+        if data.get(name) is not None:
+            labels[name] = str(data[name])
+    annotations = {
+        "summary": "; ".join(data.get("reasons") or []) or f"{data['kind']} in {data['region']}",
+        "values": orjson.dumps(data.get("values") or {}, option=orjson.OPT_SORT_KEYS).decode(),
+    }
+    if data.get("actions"):
+        annotations["actions"] = " | ".join(data["actions"])
+    alert = {
+        "status": "firing" if raised else "resolved",
+        "labels": labels,
+        "annotations": annotations,
+        "startsAt": data.get("started_at") or event["time"],
+        "endsAt": ZERO_TIME if raised else data.get("resolved_at", event["time"]),
+        "generatorURL": f"{external_url}/status/{data['region']}",
+        "fingerprint": data["alert_id"],
+    }
+    group = {"alertname": data["kind"], "region": data["region"]}
+    return {
+        "receiver": receiver,
+        "status": alert["status"],
+        "alerts": [alert],
+        "groupLabels": group,
+        "commonLabels": labels,
+        "commonAnnotations": annotations,
+        "externalURL": external_url,
+        "version": "4",
+        "groupKey": "{}:" + "{" + ",".join(f'{k}="{v}"' for k, v in group.items()) + "}",
+        "truncatedAlerts": 0,
+    }
+
+
+class WebhookSink:
+    """POST each alert to every configured URL, with retries and back-off, never blocking."""
+
+    def __init__(self, urls: list[str], telemetry: Telemetry, external_url: str, *,
+                 max_queue: int = 1000, attempts: int = 5, timeout: float = 5.0, first_backoff: float = 0.5) -> None:
+        self.urls = list(urls)
+        self.telemetry = telemetry
+        self.external_url = external_url
+        self.attempts = attempts
+        self.timeout = timeout
+        self.first_backoff = first_backoff
+        self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=max_queue)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.dropped = 0
+
+    def offer_alert(self, event: dict[str, Any]) -> None:
+        if not self.urls:
+            return
+        body = orjson.dumps(alertmanager_payload(event, "spoedstroom", self.external_url))
+        for url in self.urls:
+            try:
+                self._queue.put_nowait((url, body))
+            except asyncio.QueueFull:
+                self.dropped += 1
+                self.telemetry.webhook_failures.inc()
+
+    def start(self, workers: int = 2) -> None:
+        self._tasks = [asyncio.ensure_future(self._run()) for _ in range(workers)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    async def _run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                url, body = await self._queue.get()
+                await self._deliver(session, url, body)
+
+    async def _deliver(self, session: aiohttp.ClientSession, url: str, body: bytes) -> None:
+        backoff = self.first_backoff
+        for attempt in range(1, self.attempts + 1):
+            try:
+                async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as resp:
+                    if resp.status < 300:
+                        self.telemetry.webhook_deliveries.inc()
+                        return
+                    if 400 <= resp.status < 500 and resp.status not in (408, 429):
+                        self.telemetry.webhook_failures.inc()
+                        log.warning("webhook %s refused the alert: HTTP %s (not retried)", url, resp.status)
+                        return
+                    raise RuntimeError(f"HTTP {resp.status}")
+            except Exception as exc:  # noqa: BLE001 - network or 5xx: retry with back-off
+                self.telemetry.webhook_failures.inc()
+                if attempt == self.attempts:
+                    log.warning("webhook %s failed %d times, giving up: %s", url, attempt, exc)
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)

@@ -1,0 +1,132 @@
+"""Prometheus metrics of the worker: the domain metrics as gauges, the completed durations
+as histograms in seconds, and the pipeline's own health counters.
+
+Names and labels are listed in docs/internals.md ("Prometheus names"); the shipped rules
+and dashboards in deploy/ query exactly these. Labels are region, hospital, location,
+topic, type, reason (never an encounter or ride id).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# The label a "by X" snapshot object becomes (docs/internals.md).
+BY_LABEL = {
+    "arrivals_1h": "arrival_mode",
+    "arrivals_24h": "arrival_mode",
+    "discharges_24h": "destination",
+    "calls_1h": "service",
+    "calls_24h": "service",
+    "calls_by_urgency_24h": "urgency",
+    "rides_24h": "urgency",
+    "sehs_by_nedocs_level": "level",
+    "follow_up_free_beds_by_kind": "kind",
+}
+SCOPE_LABELS = {
+    "location": ("region", "hospital", "location"),
+    "hospital": ("region", "hospital"),
+    "region": ("region",),
+}
+# Snapshot fields that are identity or text, not measurements.
+NOT_EXPORTED = {"scope", "id", "as_of", "hospital", "kind", "bed_type", "status", "status_since", "nedocs_null_reason", "region"}
+
+# Buckets in seconds for durations from minutes to days.
+MINUTE_BUCKETS = (60, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800, 14400, 21600, 43200, 86400)
+FAST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+def by_label(field: str) -> str | None:
+    if field in BY_LABEL:
+        return BY_LABEL[field]
+    if "_by_" in field:
+        return field.rsplit("_by_", 1)[1]
+    return None
+
+
+class Telemetry:
+    """All metrics of one worker in one registry (served at /metrics)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self._gauges: dict[tuple[str, str], Gauge] = {}
+        self._series: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}
+        self.applied = Counter("spoedstroom_events_applied", "Input events applied to state.", ["region", "type"], registry=r)
+        self.duplicates = Counter("spoedstroom_events_duplicate", "Input events recognised as duplicates (same source and id).", ["region", "type"], registry=r)
+        self.late = Counter("spoedstroom_events_late", "Input events that arrived behind the watermark (applied at once).", ["region"], registry=r)
+        self.deadlettered = Counter("spoedstroom_events_deadlettered", "Input records rejected to acute.deadletter.", ["topic", "reason"], registry=r)
+        self.latency = Histogram("spoedstroom_processing_latency_seconds", "Time from the record's broker timestamp to its outputs being handed to the producer.", buckets=FAST_BUCKETS, registry=r)
+        self.event_time_lag = Gauge("spoedstroom_event_time_lag_seconds", "Wall-clock time minus the stream clock.", ["region"], registry=r)
+        self.consumer_lag = Gauge("spoedstroom_consumer_lag_messages", "Records not yet read (highwater minus position).", ["topic", "partition"], registry=r)
+        self.partner_last = Gauge("spoedstroom_partner_last_event_timestamp_seconds", "Event time of the last event applied per partner (unix seconds).", ["region", "partner"], registry=r)
+        self.alerts = Counter("spoedstroom_alerts", "Alert events published.", ["region", "kind", "status"], registry=r)
+        self.open_alerts = Gauge("spoedstroom_open_alerts", "Alerts currently open.", ["region", "kind"], registry=r)
+        self.redis_failures = Counter("spoedstroom_redis_failures", "Failed Redis writes (the sink retries; outages are counted here).", registry=r)
+        self.webhook_failures = Counter("spoedstroom_webhook_failures", "Failed webhook POST attempts.", registry=r)
+        self.webhook_deliveries = Counter("spoedstroom_webhook_deliveries", "Alert notifications delivered to webhook receivers.", registry=r)
+        self.snapshots_published = Counter("spoedstroom_snapshots_published", "metrics.snapshot events published.", ["scope"], registry=r)
+        self.durations = {
+            "seh_length_of_stay": Histogram("spoedstroom_seh_length_of_stay_seconds", "SEH length of stay (departed - arrived).", ["region", "location"], buckets=MINUTE_BUCKETS, registry=r),
+            "seh_waiting": Histogram("spoedstroom_seh_waiting_seconds", "SEH waiting time (treatment started - arrived).", ["region", "location"], buckets=MINUTE_BUCKETS, registry=r),
+            "ambulance_handover": Histogram("spoedstroom_ambulance_handover_seconds", "Ambulance handover time (handover completed - at hospital).", ["region", "location"], buckets=MINUTE_BUCKETS, registry=r),
+            "ambulance_response": Histogram("spoedstroom_ambulance_response_seconds", "Ambulance response time (on scene - call received), A0/A1/A2/B.", ["region", "urgency"], buckets=MINUTE_BUCKETS, registry=r),
+        }
+
+    def _gauge(self, scope: str, field: str, label: str | None) -> Gauge:
+        key = (scope, field)
+        gauge = self._gauges.get(key)
+        if gauge is None:
+            labels = list(SCOPE_LABELS[scope]) + ([label] if label else [])
+            gauge = Gauge(f"spoedstroom_{scope}_{field}", f"Snapshot metric {field} per {scope} (see metrics.md).", labels, registry=self.registry)
+            self._gauges[key] = gauge
+        return gauge
+
+    def observe_snapshot(self, region: str, data: dict[str, Any]) -> None:
+        """Set the gauges of one snapshot; series of values that became null are removed."""
+        scope = data["scope"]
+        ident = data["id"]
+        if scope == "location":
+            base: tuple[str, ...] = (region, str(data.get("hospital") or ""), ident)
+        elif scope == "hospital":
+            base = (region, ident)
+        else:
+            base = (region,)
+        key = f"{scope}:{ident}"
+        seen: set[tuple[Gauge, tuple[str, ...]]] = set()
+        for field, value in data.items():
+            if field in NOT_EXPORTED or value is None or isinstance(value, (str, list)):
+                continue
+            if isinstance(value, dict):
+                label = by_label(field)
+                if label is None:
+                    continue
+                gauge = self._gauge(scope, field, label)
+                for sub, number in value.items():
+                    if isinstance(number, (int, float)) and not isinstance(number, bool):
+                        labels = base + (str(sub),)
+                        gauge.labels(*labels).set(number)
+                        seen.add((gauge, labels))
+            elif isinstance(value, (int, float)):
+                gauge = self._gauge(scope, field, None)
+                gauge.labels(*base).set(float(value))
+                seen.add((gauge, base))
+        if scope == "location" and "status" in data:
+            gauge = self._gauge(scope, "on_stop", None)
+            gauge.labels(*base).set(1.0 if data["status"] == "stop" else 0.0)
+            seen.add((gauge, base))
+        for gauge, labels in self._series.get(key, set()) - seen:
+            try:
+                gauge.remove(*labels)
+            except KeyError:
+                pass
+        self._series[key] = seen
+
+    def observe_duration(self, region: str, name: str, data: dict[str, Any]) -> None:
+        hist = self.durations.get(name)
+        if hist is None:
+            return
+        labels = data.get("labels") or {}
+        values = [region] + [str(labels.get(n, "")) for n in hist._labelnames[1:]]
+        hist.labels(*values).observe(float(data["seconds"]))
