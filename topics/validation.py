@@ -1,0 +1,366 @@
+"""Decoding and validating partner input: Kafka record (or NDJSON line) -> :class:`Event`.
+
+:class:`Validator` is the gate every input passes before `processors/` sees it. It checks,
+in this order, and raises :class:`topics.event.Rejected` with the first problem found:
+
+===================== ==========================================================================
+reason                when
+===================== ==========================================================================
+tombstone             the record has no value (None)
+too_large             the value is larger than `max_bytes` (64 KiB)
+invalid_json          the value is not UTF-8 JSON
+not_cloudevent        not a JSON object; `specversion` not "1.0"; `id`, `source`, `type` or
+                      `time` missing, empty or not a string; `source` not `/partners/{id}`;
+                      `time` not RFC 3339 with offset; `datacontenttype` not application/json;
+                      `data` missing or not an object; an extension attribute whose name is not
+                      1-20 of [a-z0-9] or whose value is not a string; in binary mode a
+                      required `ce_` header missing or not UTF-8
+unknown_type          `type` is not one of the 22 input types (emitted types included)
+wrong_topic           the type does not belong on the topic it came on (when `topic` is given)
+unknown_partner       the partner of `source` is not in the region registry
+wrong_partner_kind    the partner's kind may not send this type family (calls: ambulance, hap,
+                      ggz, zcc; dispatch: ambulance; SEH/ward/encounter/SEH-status: hospital;
+                      capacity.reported: any kind, for its own locations)
+schema                `data` violates the JSON Schema of its type (detail: path and message),
+                      or one of its time fields is not a real RFC 3339 time
+possible_bsn          an id (`call_id`, `ride_id`, `encounter_id` or the event `id`) is exactly
+                      9 digits passing the BSN eleven-test
+unknown_location      a location field names no location of the registry
+foreign_location      a partner writing about another partner's location (ambulance
+                      `destination`/`location` and call.completed `destination` may name any SEH)
+wrong_location_kind   the location has the wrong kind (seh.arrived at a ward, ward.admitted at
+                      an SEH, ...)
+future_time           `time` lies more than `future_ms` ahead of `wall_now_ms` (wall clock only)
+===================== ==========================================================================
+
+`too_old` is decided later by the processors (it depends on the stream clock).
+The JSON Schemas are compiled once per process with fastjsonschema; the envelope is checked
+by hand, as this is the hot path of the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import fastjsonschema
+import orjson
+
+from topics.catalogue import (
+    EMITTED_TYPES,
+    ID_FIELDS,
+    INPUT_TYPES,
+    LOCATION_FIELDS,
+    SENDER_KINDS,
+    TIME_FIELDS,
+    TOPIC_OF_TYPE,
+    LocationField,
+)
+from topics.codec import parse_time
+from topics.event import TYPE_PREFIX, TYPE_SUFFIX, Event, Reason, Rejected
+from topics.registry import Registry
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+MAX_BYTES = 65_536
+FUTURE_MS = 300_000
+PARTNER_PREFIX = "/partners/"
+
+_CORE = frozenset(("specversion", "id", "source", "type", "time", "data", "datacontenttype"))
+_EXT_NAME = re.compile(r"[a-z0-9]{1,20}\Z")
+_REQUIRED_HEADERS = ("specversion", "id", "source", "type", "time")
+_PRE, _SUF = len(TYPE_PREFIX), len(TYPE_SUFFIX)
+_BSN_WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema of a short type name (or `cloudevent`) from `topics/schemas/`."""
+    with open(SCHEMA_DIR / f"{name}.json", encoding="utf-8") as fh:
+        schema: dict[str, Any] = json.load(fh)
+    return schema
+
+
+@lru_cache(maxsize=None)
+def compiled_schema(name: str) -> Callable[[Any], Any]:
+    """The fastjsonschema validator of a type's `data`, compiled once per process."""
+    return fastjsonschema.compile(load_schema(name))  # type: ignore[no-any-return]
+
+
+def is_bsn(s: str) -> bool:
+    """True when `s` is 9 ASCII digits passing the BSN eleven-test (sum != 0)."""
+    if len(s) != 9 or not s.isascii() or not s.isdigit():
+        return False
+    total = sum(int(c) * w for c, w in zip(s, _BSN_WEIGHTS))
+    return total != 0 and total % 11 == 0
+
+
+def deadletter_headers(
+    reason: Reason | str, detail: str, topic: str, partition: int, offset: int
+) -> list[tuple[str, bytes]]:
+    """Kafka headers added to a dead-lettered record (its key and value stay unchanged)."""
+    code = reason.value if isinstance(reason, Reason) else str(reason)
+    return [
+        ("dlq.reason", code.encode()),
+        ("dlq.detail", detail[:1000].encode("utf-8", "replace")),
+        ("dlq.topic", topic.encode()),
+        ("dlq.partition", str(partition).encode()),
+        ("dlq.offset", str(offset).encode()),
+    ]
+
+
+class _Rule:
+    """What the validator needs to know about one input type."""
+
+    __slots__ = ("name", "topic", "kinds", "locations", "time_fields", "validate")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.topic = TOPIC_OF_TYPE[name]
+        self.kinds = frozenset(SENDER_KINDS[name])
+        self.locations: tuple[LocationField, ...] = LOCATION_FIELDS.get(name, ())
+        self.time_fields: tuple[str, ...] = TIME_FIELDS.get(name, ())
+        self.validate = compiled_schema(name)
+
+
+def _fail(reason: Reason, detail: str) -> Rejected:
+    return Rejected(reason, detail)
+
+
+# Building the frozen slotted Event through its slot descriptors is about twice as fast as
+# the dataclass __init__ (six object.__setattr__ calls); the result is identical.
+_new = object.__new__
+_set_id, _set_source, _set_partner, _set_type, _set_time, _set_data = (
+    Event.__dict__[f].__set__ for f in ("id", "source", "partner", "type", "time", "data")
+)
+
+
+def _event(eid: str, source: str, partner: str, type_name: str, t: int, data: dict[str, Any]) -> Event:
+    ev: Event = _new(Event)
+    _set_id(ev, eid)
+    _set_source(ev, source)
+    _set_partner(ev, partner)
+    _set_type(ev, type_name)
+    _set_time(ev, t)
+    _set_data(ev, data)
+    return ev
+
+
+class Validator:
+    """Validates inputs of one region against the contract and its registry.
+
+    `decode(value, headers, topic, wall_now_ms) -> Event` or raises `Rejected`.
+    `check(envelope, topic, wall_now_ms)` does the same for an already parsed envelope.
+    """
+
+    def __init__(
+        self, registry: Registry, max_bytes: int = MAX_BYTES, future_ms: int = FUTURE_MS
+    ) -> None:
+        self.registry = registry
+        self.max_bytes = max_bytes
+        self.future_ms = future_ms
+        self._rules: dict[str, _Rule] = {name: _Rule(name) for name in INPUT_TYPES}
+        self._full: dict[str, _Rule] = {
+            f"{TYPE_PREFIX}{name}{TYPE_SUFFIX}": rule for name, rule in self._rules.items()
+        }
+
+    # -- bytes -> envelope -------------------------------------------------------------
+    def decode(
+        self,
+        value: bytes | bytearray | memoryview | str | None,
+        headers: Iterable[tuple[str | bytes, bytes | str | None]]
+        | Mapping[str, bytes | str | None]
+        | None = None,
+        topic: str | None = None,
+        wall_now_ms: int | None = None,
+    ) -> Event:
+        """Decode one record value (structured or binary CloudEvent) into an Event."""
+        if value is None:
+            raise _fail(Reason.TOMBSTONE, "record has no value (tombstone)")
+        if isinstance(value, str):
+            value = value.encode("utf-8", "surrogatepass")
+        if len(value) > self.max_bytes:
+            raise _fail(Reason.TOO_LARGE, f"value is {len(value)} bytes, above {self.max_bytes}")
+        try:
+            obj = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise _fail(Reason.INVALID_JSON, f"not UTF-8 JSON: {exc}") from None
+        if headers:
+            binary = _binary_envelope(headers, obj)
+            if binary is not None:
+                obj = binary
+        return self.check(obj, topic, wall_now_ms)
+
+    # -- envelope -> Event -------------------------------------------------------------
+    def check(
+        self, obj: Any, topic: str | None = None, wall_now_ms: int | None = None
+    ) -> Event:
+        """Validate a parsed structured envelope (a dict) into an Event."""
+        if type(obj) is not dict:
+            raise _fail(Reason.NOT_CLOUDEVENT, f"value is a JSON {_json_kind(obj)}, not an object")
+        sv = obj.get("specversion")
+        if sv != "1.0":
+            raise _fail(
+                Reason.NOT_CLOUDEVENT,
+                "missing specversion" if sv is None else f'specversion must be "1.0", got {sv!r}'[:120],
+            )
+        eid = obj.get("id")
+        source = obj.get("source")
+        ce_type = obj.get("type")
+        time_s = obj.get("time")
+        if type(eid) is not str or type(source) is not str or type(ce_type) is not str or type(time_s) is not str or not eid or not source or not ce_type or not time_s:
+            for attr in _REQUIRED_HEADERS[1:]:
+                v = obj.get(attr)
+                if v is None:
+                    raise _fail(Reason.NOT_CLOUDEVENT, f"missing required attribute {attr}")
+                if type(v) is not str:
+                    raise _fail(Reason.NOT_CLOUDEVENT, f"{attr} must be a string, got {_json_kind(v)}")
+                if not v:
+                    raise _fail(Reason.NOT_CLOUDEVENT, f"{attr} is empty")
+        data = obj.get("data")
+        if type(data) is not dict:
+            if "data" not in obj:
+                raise _fail(Reason.NOT_CLOUDEVENT, "missing data (a JSON object; data_base64 is not accepted)")
+            raise _fail(Reason.NOT_CLOUDEVENT, f"data must be a JSON object, got {_json_kind(data)}")
+        if len(obj) > 6:
+            dct = obj.get("datacontenttype")
+            if dct is not None and dct != "application/json" and not (
+                type(dct) is str and dct.startswith("application/json;")
+            ):
+                raise _fail(Reason.NOT_CLOUDEVENT, f"datacontenttype must be application/json, got {dct!r}"[:160])
+            for key, v in obj.items():
+                if key in _CORE:
+                    continue
+                if not _EXT_NAME.match(key):
+                    raise _fail(Reason.NOT_CLOUDEVENT, f"attribute name {key[:40]!r} is not 1-20 of [a-z0-9]")
+                if type(v) is not str:
+                    raise _fail(Reason.NOT_CLOUDEVENT, f"extension attribute {key} must be a string, got {_json_kind(v)}")
+        if not source.startswith(PARTNER_PREFIX) or "/" in source[10:] or len(source) == 10:
+            raise _fail(Reason.NOT_CLOUDEVENT, f"source must be /partners/{{partner_id}}, got {source[:80]!r}")
+        partner_id = source[10:]
+
+        rule = self._full.get(ce_type)
+        if rule is None:
+            short = ce_type[_PRE:-_SUF] if ce_type.startswith(TYPE_PREFIX) and ce_type.endswith(TYPE_SUFFIX) else None
+            if short in EMITTED_TYPES:
+                raise _fail(Reason.UNKNOWN_TYPE, f"{ce_type} is emitted by Spoedstroom, not an input type")
+            raise _fail(Reason.UNKNOWN_TYPE, f"{ce_type[:100]!r} is not an input type of contract v1")
+        if topic is not None and topic != rule.topic:
+            raise _fail(Reason.WRONG_TOPIC, f"{rule.name} belongs on {rule.topic}, not {topic}")
+        try:
+            t = parse_time(time_s)
+        except ValueError as exc:
+            raise _fail(Reason.NOT_CLOUDEVENT, f"time: {exc}") from None
+
+        partner = self.registry.partners.get(partner_id)
+        if partner is None:
+            raise _fail(Reason.UNKNOWN_PARTNER, f"partner {partner_id[:64]!r} is not in region {self.registry.region_id}")
+        if partner.kind not in rule.kinds:
+            raise _fail(
+                Reason.WRONG_PARTNER_KIND,
+                f"a {partner.kind} partner ({partner_id}) may not send {rule.name} "
+                f"(allowed: {', '.join(sorted(rule.kinds))})",
+            )
+
+        try:
+            rule.validate(data)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            raise _fail(Reason.SCHEMA, _schema_detail(exc)) from None
+        for name in rule.time_fields:
+            v = data.get(name)
+            if v is not None:
+                try:
+                    parse_time(v)
+                except ValueError as exc:
+                    raise _fail(Reason.SCHEMA, f"data.{name}: {exc}") from None
+        for name in ID_FIELDS:
+            v = data.get(name)
+            if v is not None:
+                if v[-1] == "\n":  # Python's `$` in the schema pattern lets one newline through
+                    raise _fail(Reason.SCHEMA, f"data.{name} must match pattern ^[A-Za-z0-9._:-]{{1,64}}$")
+                if len(v) == 9 and is_bsn(v):
+                    raise _fail(Reason.POSSIBLE_BSN, f"data.{name} is 9 digits passing the BSN eleven-test")
+        if len(eid) == 9 and is_bsn(eid):
+            raise _fail(Reason.POSSIBLE_BSN, "event id is 9 digits passing the BSN eleven-test")
+
+        for lf in rule.locations:
+            lid = data.get(lf.name)
+            if lid is None:
+                continue
+            loc = self.registry.locations.get(lid)
+            if loc is None:
+                raise _fail(
+                    Reason.UNKNOWN_LOCATION,
+                    f"data.{lf.name} {lid!r} is not a location of region {self.registry.region_id}",
+                )
+            if not lf.foreign and loc.partner != partner_id:
+                raise _fail(
+                    Reason.FOREIGN_LOCATION,
+                    f"data.{lf.name} {lid!r} belongs to {loc.partner}, not to {partner_id}",
+                )
+            if lf.kinds and loc.kind not in lf.kinds:
+                raise _fail(
+                    Reason.WRONG_LOCATION_KIND,
+                    f"data.{lf.name} {lid!r} is a {loc.kind}; {rule.name} needs a {' or '.join(lf.kinds)}",
+                )
+
+        if wall_now_ms is not None and t > wall_now_ms + self.future_ms:
+            raise _fail(
+                Reason.FUTURE_TIME,
+                f"time {time_s} is {(t - wall_now_ms) / 1000:.0f} s ahead of the wall clock "
+                f"(allowed {self.future_ms / 1000:.0f} s)",
+            )
+        return _event(eid, source, partner_id, rule.name, t, data)
+
+
+def _binary_envelope(
+    headers: Iterable[tuple[str | bytes, bytes | str | None]] | Mapping[str, bytes | str | None],
+    data: Any,
+) -> dict[str, Any] | None:
+    """Build the envelope of a binary-mode record from its `ce_` headers; None when the
+    record is in structured mode (no `ce_` headers, or content-type application/cloudevents)."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    attrs: dict[str, Any] = {}
+    content_type: str | None = None
+    for key, raw in items:
+        k = key.decode("latin-1") if isinstance(key, (bytes, bytearray)) else str(key)
+        k = k.lower()
+        if k.startswith("ce_") or k == "content-type":
+            try:
+                v = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
+            except UnicodeDecodeError:
+                raise _fail(Reason.NOT_CLOUDEVENT, f"header {k} is not UTF-8") from None
+            if k == "content-type":
+                content_type = v
+            else:
+                attrs[k[3:]] = v
+    if not attrs or (content_type or "").startswith("application/cloudevents"):
+        return None
+    for name in _REQUIRED_HEADERS:
+        if attrs.get(name) is None:
+            raise _fail(Reason.NOT_CLOUDEVENT, f"binary mode: missing header ce_{name}")
+    if content_type is not None:
+        attrs["datacontenttype"] = content_type
+    attrs["data"] = data
+    return attrs
+
+
+def _schema_detail(exc: fastjsonschema.JsonSchemaValueException) -> str:
+    path = "/".join(str(p) for p in (exc.path or [])[1:])
+    return f"{exc.message} (at /{path})"[:500] if path else str(exc.message)[:500]
+
+
+def _json_kind(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object" if isinstance(v, dict) else type(v).__name__
