@@ -23,20 +23,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from topics.codec import format_time
-from topics.event import full_type
+from topics.catalogue import TOPIC_OF_TYPE
+from topics.envelope import partner_event
 from topics.registry import Location, Registry
 
 from simulator.scenario import AMSTERDAM, Calibration, Scenario
-
-try:  # the topic catalogue of the contract
-    from topics.catalogue import TOPIC_OF_TYPE
-except ImportError:  # pragma: no cover - before topics/ lands
-    TOPIC_OF_TYPE = {}
-
-try:  # the shared envelope builder, once topics/ has it
-    from topics.envelope import partner_event as _partner_event
-except ImportError:  # pragma: no cover
-    _partner_event = None
 
 MINUTE = 60_000
 HOUR = 3_600_000
@@ -44,42 +35,15 @@ DAY = 86_400_000
 
 Item = tuple[str, str, dict[str, Any]]
 
-_FALLBACK_TOPICS = {
-    "call": "acute.calls",
-    "dispatch": "acute.dispatches",
-    "capacity.reported": "acute.capacity",
-    "seh.status_changed": "acute.capacity",
-    "seh.departed": "acute.discharges",
-    "ward.discharge_ready": "acute.discharges",
-    "ward.discharged": "acute.discharges",
-}
-
 
 def topic_of(type_name: str) -> str:
     """The input topic of a short event type (events.md table)."""
-    topic = TOPIC_OF_TYPE.get(type_name)
-    if topic:
-        return topic
-    return (
-        _FALLBACK_TOPICS.get(type_name)
-        or _FALLBACK_TOPICS.get(type_name.split(".")[0])
-        or "acute.admissions"
-    )
+    return TOPIC_OF_TYPE[type_name]
 
 
 def envelope(type_name: str, partner: str, event_id: str, time_ms: int, data: dict[str, Any]) -> dict[str, Any]:
     """A structured CloudEvent from a partner."""
-    if _partner_event is not None:
-        return _partner_event(type_name, partner, event_id, time_ms, data)
-    return {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": f"/partners/{partner}",
-        "type": full_type(type_name),
-        "time": format_time(time_ms),
-        "datacontenttype": "application/json",
-        "data": data,
-    }
+    return partner_event(type_name, partner, event_id, time_ms, data)
 
 
 # Relative arrival intensity by local hour (Europe/Amsterdam), busiest 12:00-20:00.
@@ -503,7 +467,8 @@ class Simulation:
             decide = _lognormal_mean(rng, self.cal.los_admitted_mean_min - 36.0, 0.45) * MINUTE
             self.at(max(self.now + 15 * MINUTE, enc.arrived + decide), self._admission_requested, enc)
         else:
-            los = _lognormal_mean(rng, self.cal.los_discharged_mean_min, 0.55) * MINUTE
+            # x0.96: the floor below (treatment + 10 min) lengthens a few stays.
+            los = _lognormal_mean(rng, self.cal.los_discharged_mean_min * 0.96, 0.55) * MINUTE
             r = rng.random()
             disp = "home"
             if enc.admit or r < 0.015:
@@ -532,7 +497,8 @@ class Simulation:
         enc.bed_type = bt
         enc.boarding_since = self.now
         self.emit(enc.hospital, "seh.admission_requested", {"encounter_id": enc.id, "bed_type": bt})
-        board = _lognormal_mean(rng, 36.0, 0.6) * MINUTE
+        # Boarding until a bed is ready (longer when the wards are full: _try_admit).
+        board = _lognormal_mean(rng, 30.0, 0.6) * MINUTE
         self.at(self.now + board, self._try_admit, enc)
 
     def _free(self, w: Location) -> int:
@@ -542,9 +508,12 @@ class Simulation:
         assert enc.seh is not None
         cands = self.ward_choice[(enc.seh.id, enc.bed_type)]
         free = [w for w in cands if self._free(w) > 0]
+        if not free:  # another ward of the hospital with that bed type
+            free = [w for w in self.wards if w.partner == enc.hospital
+                    and w.bed_type == enc.bed_type and self._free(w) > 0]
         if not free and self.now - enc.boarding_since < 10 * HOUR:
             # No bed: keep boarding and look again (bed managers free a bed or overflow).
-            self.at(self.now + self.rng.uniform(20, 45) * MINUTE, self._try_admit, enc)
+            self.at(self.now + self.rng.uniform(15, 30) * MINUTE, self._try_admit, enc)
             return
         pool = free or cands
         ward = self.rng.choices(pool, [max(self._free(w), 0) + 1 for w in pool])[0]

@@ -1,0 +1,149 @@
+"""`spoedstroom simulate`: run the partner emulator into an NDJSON file or onto Kafka.
+
+File mode writes one structured CloudEvent per line (as fast as possible unless
+`--speed` says otherwise). Kafka mode publishes to the input topics of events.md with
+the partner id as key, paced by event time (`--speed 1` real time, `--speed 60` an hour
+per minute, `--speed max` no pacing). A progress display goes to stderr.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from simulator import Scenario, generate, parse_incident, parse_surge, parse_time_arg
+from simulator import sink
+from topics.codec import format_time
+from topics.registry import RegistryError, load_registry
+
+HOUR_MS = 3_600_000
+
+
+def _default_registry() -> str:
+    from streams.settings import Settings
+
+    return Settings.from_env().registry
+
+
+def parse_speed(text: str | None) -> float | None:
+    """`max` -> None (no pacing); otherwise a factor > 0."""
+    if text is None or text.strip().lower() in ("max", "inf", "0"):
+        return None
+    speed = float(text)
+    if speed <= 0:
+        raise ValueError("speed must be > 0 or 'max'")
+    return speed
+
+
+def simulate(
+    registry: Optional[str] = typer.Option(
+        None, "--registry", "-r",
+        help="Region registry YAML (default: $SPOEDSTROOM_REGISTRY, else deploy/regions/haaglanden.yaml).",
+    ),
+    seed: int = typer.Option(1, "--seed", help="Random seed: the same seed gives the same events."),
+    hours: float = typer.Option(24.0, "--hours", help="Simulated hours."),
+    start: Optional[str] = typer.Option(
+        None, "--start",
+        help="Start time, ISO 8601 (no offset = Dutch local time). Default: now, to the minute.",
+    ),
+    speed: Optional[str] = typer.Option(
+        None, "--speed",
+        help="Pacing by event time: 1 = real time, N = N times faster, max = no pacing. "
+             "Default: max for --out, 1 for --kafka.",
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write NDJSON here ('-' = stdout)."),
+    kafka: bool = typer.Option(False, "--kafka", help="Publish to Kafka (SPOEDSTROOM_BOOTSTRAP_SERVERS)."),
+    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help="Override the bootstrap servers."),
+    surge: Optional[str] = typer.Option(None, "--surge", help="Flu-season surge: START/END:FACTOR (ISO times)."),
+    incident: Optional[str] = typer.Option(None, "--incident", help="Major incident: ISO:COUNT (A0/A1 rides)."),
+    vvt_shortage: float = typer.Option(1.0, "--vvt-shortage", help="Factor on waits for VVT/ELV/GRZ places."),
+    start_occupancy: float = typer.Option(0.85, "--start-occupancy", help="Wards start this full (0..1)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+) -> None:
+    """Generate a seeded, calibrated stream of a region's partner events."""
+    err = Console(stderr=True, highlight=False)
+    if (out is None) == (not kafka):
+        err.print("[red]give exactly one of --out FILE or --kafka[/red]")
+        raise typer.Exit(2)
+    try:
+        reg = load_registry(registry or _default_registry())
+    except RegistryError as exc:
+        err.print(f"[red]registry error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    try:
+        start_ms = parse_time_arg(start) if start else int(time.time() // 60 * 60_000)
+        scenario = Scenario(
+            surge=parse_surge(surge) if surge else None,
+            major_incident=parse_incident(incident) if incident else None,
+            vvt_shortage=vvt_shortage,
+            start_occupancy=start_occupancy,
+        )
+        pace = parse_speed(speed if speed is not None else ("max" if out is not None else "1"))
+    except ValueError as exc:
+        err.print(f"[red]bad option:[/red] {exc}")
+        raise typer.Exit(2) from None
+    duration_ms = int(hours * HOUR_MS)
+    events = generate(reg, start_ms=start_ms, duration_ms=duration_ms, seed=seed, scenario=scenario)
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    show = not quiet and err.is_terminal
+    bar = Progress(
+        TextColumn("[bold]simulate[/bold] {task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[events]} events"), TextColumn("sim {task.fields[simtime]}"),
+        TimeElapsedColumn(), console=err, disable=not show, transient=False,
+    )
+    task = bar.add_task(reg.region_id, total=duration_ms, events=0, simtime=format_time(start_ms))
+    last = [0.0]
+
+    def on_event(p: sink.Progress) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.2 and p.last_time_ms is not None:
+            last[0] = now
+            bar.update(task, completed=p.last_time_ms - start_ms, events=p.events,
+                       simtime=format_time(p.last_time_ms))
+
+    def stoppable():  # type: ignore[no-untyped-def]
+        for item in events:
+            if stop.is_set():
+                return
+            yield item
+
+    try:
+        with bar:
+            if out is not None:
+                paced = (item for item, _t in sink.paced(stoppable(), pace, stop)) if pace else stoppable()
+                if str(out) == "-":
+                    result = sink.write_ndjson(paced, sys.stdout.buffer, on_event)
+                    sys.stdout.buffer.flush()
+                else:
+                    with out.open("wb") as fh:
+                        result = sink.write_ndjson(paced, fh, on_event)
+            else:
+                from streams.settings import Settings
+
+                servers = bootstrap or Settings.from_env().bootstrap_servers
+                try:
+                    result = sink.publish(stoppable(), servers, pace, stop, on_event=on_event)
+                except Exception as exc:  # kafka-python raises NoBrokersAvailable etc.
+                    err.print(f"[red]kafka error ({servers}):[/red] {exc}")
+                    raise typer.Exit(1) from None
+            bar.update(task, completed=duration_ms if not stop.is_set() else (result.last_time_ms or start_ms) - start_ms,
+                       events=result.events)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    target = str(out) if out is not None else "kafka"
+    topics = ", ".join(f"{t} {n}" for t, n in sorted(result.by_topic.items()))
+    err.print(f"{result.events} events to {target}" + (" (stopped)" if stop.is_set() else "") + f": {topics}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate)
