@@ -140,7 +140,7 @@ class Pipeline:
         self.metrics_topic = app.topic("acute.metrics", **raw)
         self.alerts_topic = app.topic("acute.alerts", **raw)
         self.table = app.Table(STATE_TABLE, default=None, partitions=self.settings.internal_partitions,
-                               key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+                               key_type=bytes, value_type=bytes)
 
         @app.agent(self.inputs, name="ingest")
         async def ingest(stream: faust.StreamT) -> None:
@@ -410,7 +410,7 @@ class Pipeline:
         async def metrics(web: Any, request: Any) -> Any:
             if not pipeline._authorized(request):
                 return web.json({"error": "unauthorized"}, status=401)
-            return web.bytes(generate_latest(pipeline.telemetry.registry), content_type=CONTENT_TYPE_LATEST)
+            return web.bytes(generate_latest(pipeline.telemetry.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0] + "; version=0.0.4")
 
         @app.page("/status/{region}")
         async def status(web: Any, request: Any, region: str) -> Any:

@@ -1,0 +1,44 @@
+"""Small helpers for tests that read and write the real broker with kafka-python."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 10.0) -> list[Any]:
+    """Every record of a topic from the beginning to its current end (all partitions)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             consumer_timeout_ms=500, client_id="spoedstroom-test-reader")
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(consumer.position(tp) < end[tp] for tp in tps):
+            for batch in consumer.poll(timeout_ms=300).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def last_per_key(records: list[Any]) -> dict[str, dict[str, Any]]:
+    """Compacted view of a topic of CloudEvents: the last value per key."""
+    out: dict[str, dict[str, Any]] = {}
+    for rec in sorted(records, key=lambda r: (r.timestamp, r.partition, r.offset)):
+        if rec.value is not None:
+            out[rec.key.decode()] = orjson.loads(rec.value)
+    return out
+
+
+def headers_of(record: Any) -> dict[str, str]:
+    return {k: v.decode() for k, v in (record.headers or [])}
