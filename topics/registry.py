@@ -100,6 +100,8 @@ def load_registry(path: str | Path) -> Registry:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RegistryError(f"{p}: registry file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{p}: cannot read the registry file: {exc}") from None
     except yaml.YAMLError as exc:
         raise RegistryError(f"{p}: not valid YAML: {exc}") from None
     return parse_registry(raw, str(p))
@@ -114,8 +116,13 @@ def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
     if not isinstance(raw, dict):
         raise fail("top level", "expected a mapping with region, partners, locations")
     region = raw.get("region")
-    if not isinstance(region, dict) or not isinstance(region.get("id"), str):
-        raise fail("region", "expected {id: ..., name: ...}")
+    if not isinstance(region, dict) or not isinstance(region.get("id"), str) or not region["id"]:
+        raise fail("region", "expected {id: ..., name: ...} with a non-empty id")
+    for section in ("partners", "locations"):
+        if not isinstance(raw.get(section) or [], list):
+            raise fail(section, "expected a list of entries ({id: ..., ...})")
+    if not isinstance(raw.get("actions") or {}, dict):
+        raise fail("actions", "expected a mapping of escalation level (2, 3, 4) to a list of actions")
     partners: dict[str, Partner] = {}
     for i, entry in enumerate(raw.get("partners") or []):
         where = f"partners[{i}]"
@@ -170,6 +177,9 @@ def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
         if name == "long_stay_days":
             if not isinstance(value, dict) or set(value) - set(BED_TYPES):
                 raise fail("thresholds.long_stay_days", "expected {clinical|ic|mc: days}")
+            for bed_type, days in value.items():
+                if not isinstance(days, (int, float)) or isinstance(days, bool) or days < 0:
+                    raise fail(f"thresholds.long_stay_days.{bed_type}", f"expected a number >= 0, got {days!r}")
         elif not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise fail(f"thresholds.{name}", f"expected a number >= 0, got {value!r}")
     if "long_stay_days" in overrides:

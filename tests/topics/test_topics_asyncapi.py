@@ -1,0 +1,71 @@
+"""topics/asyncapi.yaml parses, its $refs resolve, and it covers the catalogue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from topics.catalogue import ALL_TOPICS, EMITTED_TYPES, INPUT_TYPES
+
+DOC = Path(__file__).resolve().parents[2] / "topics" / "asyncapi.yaml"
+
+
+def _load() -> dict[str, Any]:
+    doc = yaml.safe_load(DOC.read_text(encoding="utf-8"))
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "$ref":
+                yield v
+            else:
+                yield from _refs(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _refs(v)
+
+
+def _pointer(doc: Any, pointer: str) -> Any:
+    node = doc
+    for part in pointer.lstrip("/").split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
+def test_refs_resolve() -> None:
+    doc = _load()
+    refs = list(_refs(doc))
+    assert len(refs) > 50
+    files = set()
+    for ref in refs:
+        target, _, fragment = ref.partition("#")
+        base: Any = doc
+        if target:
+            path = (DOC.parent / target).resolve()
+            assert path.is_file(), ref
+            files.add(path.name)
+            base = json.loads(path.read_text(encoding="utf-8"))
+        if fragment:
+            _pointer(base, fragment)  # raises when missing
+    assert files == {f"{t}.json" for t in (*INPUT_TYPES, *EMITTED_TYPES)} | {"cloudevent.json"}
+
+
+def test_covers_the_catalogue() -> None:
+    doc = _load()
+    assert doc["asyncapi"].startswith("3.")
+    addresses = {c["address"] for c in doc["channels"].values()}
+    assert addresses == {t.name for t in ALL_TOPICS}
+    assert set(INPUT_TYPES) | set(EMITTED_TYPES) | {"deadletter"} == set(doc["components"]["messages"])
+    actions = {(op["action"], _pointer(doc, op["channel"]["$ref"][1:])["address"]) for op in doc["operations"].values()}
+    for t in ALL_TOPICS:
+        assert ("send", t.name) in actions and ("receive", t.name) in actions
+    dlq = doc["components"]["messages"]["deadletter"]["headers"]["properties"]
+    assert set(dlq) == {"dlq.reason", "dlq.detail", "dlq.topic", "dlq.partition", "dlq.offset"}
+    assert "partnerScram" in doc["components"]["securitySchemes"]
