@@ -1,0 +1,91 @@
+"""Instroom: calls (112, HAP, GGZ, ZCC) and ambulance rides, from their events.
+
+Like encounters, a call or ride keeps its transitions (`[time, source, id, type, data]`)
+and its contribution to the region (window items, rides en route to an SEH, handovers in
+progress) is derived by a fold; the region applies the difference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processors.doorstroom import empty_contribution
+from processors.windows import minute_of
+from topics.codec import parse_time
+
+FIRST_LINE_OUTCOMES = ("self_care", "appointment", "home_visit")
+A1_URGENCIES = ("A0", "A1")
+
+
+def call_contribution(h: list[list[Any]]) -> dict[str, Any]:
+    received = service = urgency = completed = outcome = None
+    for t, _src, _id, typ, d in h:
+        if typ == "call.received":
+            received, service = t, d.get("service")
+            if d.get("urgency"):
+                urgency = d["urgency"]
+        elif typ == "call.triaged":
+            urgency = d.get("urgency")
+        elif typ == "call.completed":
+            completed, outcome = t, d.get("outcome")
+    counts: list[tuple[int, str, str]] = []
+    if received is not None:
+        m = minute_of(received)
+        counts.append((m, "calls", service or "other"))
+        if urgency:
+            counts.append((m, "call_urgency", urgency))
+    if completed is not None:
+        m = minute_of(completed)
+        counts.append((m, "first_line", "completed"))
+        if outcome in FIRST_LINE_OUTCOMES:
+            counts.append((m, "first_line", "first_line"))
+    c = empty_contribution()
+    c["counts"] = tuple(counts)
+    return c
+
+
+def ride_contribution(h: list[list[Any]]) -> dict[str, Any]:
+    urgency = call_at = assigned = on_scene = dest = at_loc = at_t = done = None
+    ended = False
+    for t, _src, _id, typ, d in h:
+        if typ == "dispatch.assigned":
+            assigned, urgency = t, d.get("urgency")
+            try:
+                call_at = parse_time(d["call_received_at"])
+            except (KeyError, ValueError):
+                call_at = None
+        elif typ == "dispatch.on_scene":
+            if on_scene is None:
+                on_scene = t
+        elif typ == "dispatch.transporting":
+            dest = d.get("destination")
+        elif typ == "dispatch.at_hospital":
+            at_loc, at_t = d.get("location"), t
+        elif typ == "dispatch.handover_completed":
+            done = t
+        elif typ in ("dispatch.cleared", "dispatch.cancelled"):
+            ended = True
+    c = empty_contribution()
+    counts: list[tuple[int, str, str]] = []
+    values: list[tuple[int, str, int]] = []
+    obs: list[tuple[str, str, str, int, int]] = []
+    if assigned is not None:
+        counts.append((minute_of(assigned), "rides", urgency or "unknown"))
+    if call_at is not None and on_scene is not None:
+        resp = max(0, on_scene - call_at)
+        obs.append(("ambulance_response", "urgency", urgency or "unknown", resp, on_scene))
+        if urgency in A1_URGENCIES:
+            values.append((minute_of(on_scene), "a1_response", resp))
+    if at_t is not None and at_loc is not None:
+        if done is not None:
+            ho = max(0, done - at_t)
+            values.append((minute_of(done), f"handover|{at_loc}", ho))
+            obs.append(("ambulance_handover", "location", at_loc, ho, done))
+        elif not ended:
+            c["ho"] = (at_loc, at_t)
+    elif dest is not None and not ended and done is None:
+        c["enroute"] = dest
+    c["counts"] = tuple(counts)
+    c["values"] = tuple(values)
+    c["obs"] = tuple(obs)
+    return c

@@ -1,0 +1,817 @@
+"""RegionProcessor: the facade of the domain core for one region (docs/internals.md).
+
+It takes validated events, deduplicates and reorders them, applies them in event-time
+order to the region's state, evaluates the rules after each and returns the outputs:
+snapshots that changed, alerts raised or resolved, and observations for histograms.
+
+State is a set of string-keyed entries of plain JSON values, so the runtime can keep it
+in changelogged tables and write only what changed:
+
+| entry | holds |
+|---|---|
+| `core` | stream clock, released watermark, snapshot minute, counters |
+| `enc:{partner}/{encounter_id}`, `ride:{partner}/{ride_id}`, `call:{partner}/{call_id}` | `{"h": [[time, source, id, type, data], ...], "last": ms}` |
+| `loc:{id}` | reported staffed beds / SEH status overriding the registry |
+| `partner:{id}` | time of the partner's latest event (feed_silent) |
+| `win:{minute}` | a window bucket (processors.windows) |
+| `dedup:{minute}`, `buf:{source}\\|{id}` | seen ids, buffered events (processors.reorder) |
+| `rule:{kind}:{subject}` | an alert rule's episode state (processors.alerts) |
+| `snap:{key}` | the last emitted snapshot content (to emit on change only) |
+
+Everything else (per-location counts, sorted start times, contributions of entities,
+running window totals, the GC queue) is derived and rebuilt by `restore`.
+
+An entity (call, ride, encounter) contributes to the aggregates through a contribution
+derived from its own history; on each change the old contribution is subtracted and the
+new one added, so per-event cost is independent of the number of open encounters.
+Closed entities are forgotten 24h of stream time after their last event (windows keep
+the aggregated buckets, not the entities).
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left, insort
+from typing import Any, NamedTuple
+
+import orjson
+
+from processors import alerts, escalation
+from processors.crowding import nedocs
+from processors.doorstroom import encounter_contribution, empty_contribution, has_membership
+from processors.instroom import call_contribution, ride_contribution
+from processors.reorder import Dedup, ReorderBuffer
+from processors.snapshot import build_hospital, build_location, build_region
+from processors.windows import MINUTE_MS, Windows, minute_of
+from topics.codec import format_time
+from topics.event import Event, Reason, Rejected
+from topics.registry import Registry
+
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+ENTITY_RETENTION_MS = DAY_MS  # closed entities kept this long after their last event
+
+
+class Output(NamedTuple):
+    kind: str  # "snapshot" | "alert.raised" | "alert.resolved" | "observation"
+    key: str
+    time: int
+    data: dict[str, Any]
+
+
+def _entity_key(ev: Event) -> str | None:
+    d = ev.data
+    t = ev.type
+    if t.startswith("call."):
+        return f"call:{ev.partner}/{d.get('call_id')}"
+    if t.startswith("dispatch."):
+        return f"ride:{ev.partner}/{d.get('ride_id')}"
+    if t.startswith(("seh.", "ward.", "encounter.")) and "encounter_id" in d:
+        return f"enc:{ev.partner}/{d['encounter_id']}"
+    return None
+
+
+def _contribution(ekey: str, h: list[list[Any]]) -> dict[str, Any]:
+    if ekey.startswith("enc:"):
+        return encounter_contribution(h)
+    if ekey.startswith("ride:"):
+        return ride_contribution(h)
+    return call_contribution(h)
+
+
+_EMPTY = empty_contribution()
+
+
+class RegionProcessor:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        reorder_lateness_ms: int = 120_000,
+        retention_ms: int = 30 * DAY_MS,
+    ) -> None:
+        self.registry = registry
+        self.th = registry.thresholds
+        self.region = registry.region_id
+        self.reorder_lateness_ms = reorder_lateness_ms
+        self.retention_ms = retention_ms
+        # -- static, from the registry ------------------------------------------------
+        locs = registry.locations
+        self.seh_ids = sorted(lid for lid, loc in locs.items() if loc.kind == "seh")
+        self.ward_ids = sorted(lid for lid, loc in locs.items() if loc.kind == "ward")
+        self.followup_ids = sorted(lid for lid, loc in locs.items() if loc.kind in ("elv", "vvt", "grz"))
+        self.hospital_ids = sorted(p.id for p in registry.hospitals())
+        self.wards_of: dict[str, list[str]] = {h: [] for h in self.hospital_ids}
+        self.sehs_of: dict[str, list[str]] = {h: [] for h in self.hospital_ids}
+        for lid in self.ward_ids:
+            self.wards_of.setdefault(locs[lid].partner, []).append(lid)
+        for lid in self.seh_ids:
+            self.sehs_of.setdefault(locs[lid].partner, []).append(lid)
+        self.location_keys = {lid: f"location:{lid}" for lid in locs}
+        self.hospital_keys = {h: f"hospital:{h}" for h in self.hospital_ids}
+        self.region_key = f"region:{self.region}"
+        # -- state entries --------------------------------------------------------------
+        self.now: int | None = None
+        self.wm: int | None = None
+        self.snap_min: int | None = None
+        self.counters: dict[str, Any] = {
+            "applied": 0, "duplicates": 0, "late": 0, "applied_by_type": {}, "duplicates_by_type": {},
+        }
+        self.ents: dict[str, dict[str, Any]] = {}
+        self.locs: dict[str, dict[str, Any]] = {}
+        self.partners: dict[str, int] = {}
+        self.rules: dict[str, dict[str, Any]] = {}
+        self.snaps: dict[str, dict[str, Any]] = {}
+        self.win = Windows()
+        self.buf = ReorderBuffer()
+        self.dedup = Dedup()
+        self._dirty: set[str] = set()
+        # -- derived ----------------------------------------------------------------------
+        self._reset_derived()
+
+    def _reset_derived(self) -> None:
+        self.contrib: dict[str, dict[str, Any]] = {}
+        self.seh_n: dict[str, list[int]] = {s: [0, 0, 0, 0] for s in self.seh_ids}
+        self.seh_board: dict[str, list[int]] = {s: [] for s in self.seh_ids}
+        self.seh_ts: dict[str, dict[str, tuple[int, int]]] = {s: {} for s in self.seh_ids}
+        self.seh_best: dict[str, tuple[int, str, int] | None] = {s: None for s in self.seh_ids}
+        self.ward_since: dict[str, list[int]] = {}
+        self.ward_ready: dict[str, dict[str, tuple[int, str]]] = {}
+        self.ward_ready_starts: dict[str, list[int]] = {}
+        self.ward_wbc: dict[str, dict[str, list[tuple[int, int]]]] = {}
+        self.enroute: dict[str, int] = {}
+        self.ho: dict[str, list[int]] = {}
+        self.gc: list[tuple[int, str]] = []
+        self._touched: set[str] = set()
+
+    # ==================================================================== public API
+    def offer(self, event: Event) -> tuple[str, list[Output]]:
+        """Dedup and buffer one event: ("buffered" | "late" | "duplicate", outputs)."""
+        if self.now is not None and event.time < self.now - self.retention_ms:
+            raise Rejected(
+                Reason.TOO_OLD,
+                f"event time {format_time(event.time)} is more than {self.retention_ms // DAY_MS} "
+                f"days behind the stream clock {format_time(self.now)}",
+            )
+        seen_min = minute_of(event.time if self.now is None else max(self.now, event.time))
+        if self.dedup.check_and_add(event.source, event.id, seen_min):
+            c = self.counters
+            c["duplicates"] += 1
+            by = c["duplicates_by_type"]
+            by[event.type] = by.get(event.type, 0) + 1
+            self._dirty.add("core")
+            return "duplicate", []
+        if self.wm is not None and event.time <= self.wm:
+            self.counters["late"] += 1
+            return "late", self._apply(event)
+        self.buf.push(event)
+        return "buffered", []
+
+    def release(self, watermark_ms: int) -> list[Output]:
+        """Apply buffered events with time <= watermark in (time, source, id) order."""
+        out: list[Output] = []
+        while True:
+            ev = self.buf.pop_until(watermark_ms)
+            if ev is None:
+                break
+            out.extend(self._apply(ev))
+        if self.wm is None or watermark_ms > self.wm:
+            self.wm = watermark_ms
+            self._dirty.add("core")
+        return out
+
+    def release_all(self) -> list[Output]:
+        out: list[Output] = []
+        while True:
+            ev = self.buf.pop_any()
+            if ev is None:
+                break
+            out.extend(self._apply(ev))
+        if self.now is not None and (self.wm is None or self.now > self.wm):
+            self.wm = self.now
+            self._dirty.add("core")
+        return out
+
+    def advance(self, now_ms: int) -> list[Output]:
+        """Wall-clock timer: move `now` forward (never back) and re-evaluate the rules."""
+        if self.now is not None and now_ms <= self.now:
+            return []
+        out: list[Output] = []
+        self._clock(now_ms)
+        self._evaluate(out)
+        self._emit_snapshots(out)
+        return out
+
+    def snapshots(self) -> dict[str, dict[str, Any]]:
+        as_of = format_time(self.now) if self.now is not None else None
+        return {k: {**v, "as_of": as_of} for k, v in sorted(self.snaps.items())}
+
+    def open_alerts(self) -> list[dict[str, Any]]:
+        return [st["raised"] for _, st in sorted(self.rules.items()) if st.get("a") is not None and "raised" in st]
+
+    @property
+    def buffered(self) -> int:
+        return len(self.buf)
+
+    # -------------------------------------------------------------------- state
+    def dump(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"core": self._core()}
+        out.update(self.ents)
+        for lid, v in self.locs.items():
+            out[f"loc:{lid}"] = v
+        for pid, t in self.partners.items():
+            out[f"partner:{pid}"] = t
+        out.update(self.rules)
+        for k, v in self.snaps.items():
+            out[f"snap:{k}"] = v
+        out.update(self.win.entries())
+        for m, ids in self.dedup.buckets.items():
+            out[f"dedup:{m}"] = ids
+        for k, e in self.buf.entries.items():
+            out[f"buf:{k}"] = e
+        return out
+
+    def take_changes(self) -> dict[str, Any]:
+        """Entries changed since the last call (None = deleted). Values are live: the
+        caller serialises them before applying more events."""
+        out: dict[str, Any] = {}
+        for k in self._dirty:
+            out[k] = self._entry(k)
+        self._dirty = set()
+        out.update(self.win.take_dirty())
+        out.update(self.dedup.take_dirty())
+        out.update(self.buf.take_dirty())
+        return out
+
+    @classmethod
+    def restore(cls, registry: Registry, entries: dict[str, Any], **kw: Any) -> "RegionProcessor":
+        p = cls(registry, **kw)
+        # Own copies: the entries are mutated in place from here on.
+        entries = orjson.loads(orjson.dumps(entries))
+        for k, v in entries.items():
+            if v is None:
+                continue
+            prefix, _, rest = k.partition(":")
+            if k == "core":
+                p.now, p.wm, p.snap_min = v["now"], v["wm"], v["snap_min"]
+                p.counters = v["counters"]
+            elif prefix in ("enc", "ride", "call"):
+                p.ents[k] = v
+            elif prefix == "loc":
+                p.locs[rest] = v
+            elif prefix == "partner":
+                p.partners[rest] = v
+            elif prefix == "rule":
+                p.rules[k] = v
+            elif prefix == "snap":
+                p.snaps[rest] = v
+            elif prefix == "win":
+                p.win.load(int(rest), v)
+            elif prefix == "dedup":
+                p.dedup.load(int(rest), v)
+            elif prefix == "buf":
+                p.buf.load(rest, v)
+        p.win.restore_clock(minute_of(p.now) if p.now is not None else None)
+        p.buf.rebuilt()
+        p.dedup.dirty = set()
+        for ekey in sorted(p.ents):
+            c = _contribution(ekey, p.ents[ekey]["h"])
+            p.contrib[ekey] = c
+            p._index(ekey, c, 1)
+            if not has_membership(c):
+                heapq.heappush(p.gc, (p.ents[ekey]["last"] + ENTITY_RETENTION_MS, ekey))
+        p._touched = set()
+        p._dirty = set()
+        return p
+
+    def _core(self) -> dict[str, Any]:
+        return {"now": self.now, "wm": self.wm, "snap_min": self.snap_min, "counters": self.counters}
+
+    def _entry(self, k: str) -> Any:
+        if k == "core":
+            return self._core()
+        prefix, _, rest = k.partition(":")
+        if prefix in ("enc", "ride", "call"):
+            return self.ents.get(k)
+        if prefix == "loc":
+            return self.locs.get(rest)
+        if prefix == "partner":
+            return self.partners.get(rest)
+        if prefix == "rule":
+            return self.rules.get(k)
+        if prefix == "snap":
+            return self.snaps.get(rest)
+        raise KeyError(k)
+
+    # ==================================================================== applying
+    def _clock(self, t: int) -> None:
+        if self.now is not None and t <= self.now:
+            return
+        self.now = t
+        self._dirty.add("core")
+        m = minute_of(t)
+        if self.win.now_min is None or m > self.win.now_min:
+            self.win.advance(m)
+            self.dedup.expire(m)
+            self._collect_garbage()
+
+    def _apply(self, ev: Event) -> list[Output]:
+        out: list[Output] = []
+        self._clock(ev.time)
+        c = self.counters
+        c["applied"] += 1
+        by = c["applied_by_type"]
+        by[ev.type] = by.get(ev.type, 0) + 1
+        self._dirty.add("core")
+        last = self.partners.get(ev.partner)
+        if last is None or ev.time > last:
+            self.partners[ev.partner] = ev.time
+            self._dirty.add(f"partner:{ev.partner}")
+        if ev.type == "capacity.reported":
+            self._capacity(ev)
+        elif ev.type == "seh.status_changed":
+            self._status(ev)
+        else:
+            ekey = _entity_key(ev)
+            if ekey is not None:
+                self._entity_event(ekey, ev, out)
+        self._evaluate(out)
+        self._emit_snapshots(out)
+        return out
+
+    def _capacity(self, ev: Event) -> None:
+        lid = ev.data["location"]
+        st = self.locs.setdefault(lid, {})
+        if st.get("beds_t") is None or ev.time >= st["beds_t"]:
+            st["beds"], st["beds_t"] = int(ev.data["staffed_beds"]), ev.time
+            self._dirty.add(f"loc:{lid}")
+            self._touched.add(lid)
+
+    def _status(self, ev: Event) -> None:
+        lid = ev.data["location"]
+        st = self.locs.setdefault(lid, {})
+        if st.get("status_t") is None or ev.time >= st["status_t"]:
+            status = ev.data["status"]
+            if st.get("status", "open") != status:
+                st["since"] = ev.time
+            st["status"], st["status_t"] = status, ev.time
+            for k in ("reason", "expected_until"):
+                if k in ev.data:
+                    st[k] = ev.data[k]
+                else:
+                    st.pop(k, None)
+            self._dirty.add(f"loc:{lid}")
+            self._touched.add(lid)
+
+    def _entity_event(self, ekey: str, ev: Event, out: list[Output]) -> None:
+        ent = self.ents.get(ekey)
+        if ent is None:
+            ent = self.ents[ekey] = {"h": [], "last": ev.time}
+        h = ent["h"]
+        for e in h:
+            if e[2] == ev.id and e[1] == ev.source:
+                return  # the same event again (after the dedup horizon): nothing changes
+        row = [ev.time, ev.source, ev.id, ev.type, ev.data]
+        k = (ev.time, ev.source, ev.id)
+        if not h or (h[-1][0], h[-1][1], h[-1][2]) <= k:
+            h.append(row)
+        else:
+            insort(h, row, key=lambda e: (e[0], e[1], e[2]))
+        if ev.time > ent["last"]:
+            ent["last"] = ev.time
+        self._dirty.add(ekey)
+        self._update(ekey, out)
+
+    def _update(self, ekey: str, out: list[Output]) -> None:
+        ent = self.ents[ekey]
+        new = _contribution(ekey, ent["h"])
+        old = self.contrib.get(ekey, _EMPTY)
+        self.contrib[ekey] = new
+        if not has_membership(new):
+            heapq.heappush(self.gc, (ent["last"] + ENTITY_RETENTION_MS, ekey))
+        if new == old:
+            return
+        self._index(ekey, old, -1)
+        self._index(ekey, new, 1)
+        win = self.win
+        if old["counts"] != new["counts"]:
+            for m, g, s in old["counts"]:
+                win.add_count(m, g, s, -1)
+                self._touch_group(g)
+            for m, g, s in new["counts"]:
+                win.add_count(m, g, s, 1)
+                self._touch_group(g)
+        if old["values"] != new["values"]:
+            for m, k, v in old["values"]:
+                win.remove_value(m, k, v)
+                self._touch_group(k)
+            for m, k, v in new["values"]:
+                win.add_value(m, k, v)
+                self._touch_group(k)
+        if new["obs"] != old["obs"]:
+            for o in sorted(set(new["obs"]) - set(old["obs"])):
+                name, label, lv, ms, t = o
+                out.append(Output("observation", name, t, {
+                    "labels": {"region": self.region, label: lv}, "seconds": ms / 1000.0,
+                }))
+
+    def _touch_group(self, g: str) -> None:
+        _, sep, lid = g.partition("|")
+        if sep:
+            self._touched.add(lid)
+
+    def _index(self, ekey: str, c: dict[str, Any], sign: int) -> None:
+        """Add (sign 1) or remove (sign -1) an entity's memberships in the indexes."""
+        touched = self._touched
+        s = c["seh"]
+        if s is not None:
+            loc, waiting, board, crit = s
+            n = self.seh_n.setdefault(loc, [0, 0, 0, 0])
+            n[0] += sign
+            n[1] += sign if waiting else 0
+            n[2] += sign if board is not None else 0
+            n[3] += sign if crit else 0
+            if board is not None:
+                _sorted_change(self.seh_board.setdefault(loc, []), board, sign)
+            touched.add(loc)
+        ts = c["ts"]
+        if ts is not None:
+            loc, t, wait = ts
+            d = self.seh_ts.setdefault(loc, {})
+            best = self.seh_best.get(loc)
+            if sign > 0:
+                d[ekey] = (t, wait)
+                if best is None or (t, ekey) > (best[0], best[1]):
+                    self.seh_best[loc] = (t, ekey, wait)
+            else:
+                d.pop(ekey, None)
+                if best is not None and best[1] == ekey:
+                    self.seh_best[loc] = max(((v[0], k, v[1]) for k, v in d.items()), default=None)
+            touched.add(loc)
+        w = c["ward"]
+        if w is not None:
+            loc, since = w
+            _sorted_change(self.ward_since.setdefault(loc, []), since, sign)
+            touched.add(loc)
+        r = c["ready"]
+        if r is not None:
+            loc, start, wf = r
+            d2 = self.ward_ready.setdefault(loc, {})
+            if sign > 0:
+                d2[ekey] = (start, wf)
+            else:
+                d2.pop(ekey, None)
+            _sorted_change(self.ward_ready_starts.setdefault(loc, []), start, sign)
+            touched.add(loc)
+        if c["wbc"]:
+            by_loc: dict[str, list[tuple[int, int]]] = {}
+            for loc, s0, e0 in c["wbc"]:
+                by_loc.setdefault(loc, []).append((s0, e0))
+            for loc, ivs in by_loc.items():
+                d3 = self.ward_wbc.setdefault(loc, {})
+                if sign > 0:
+                    d3[ekey] = ivs
+                else:
+                    d3.pop(ekey, None)
+                touched.add(loc)
+        er = c["enroute"]
+        if er is not None:
+            self.enroute[er] = self.enroute.get(er, 0) + sign
+            touched.add(er)
+        ho = c["ho"]
+        if ho is not None:
+            loc, start = ho
+            _sorted_change(self.ho.setdefault(loc, []), start, sign)
+            touched.add(loc)
+
+    def _collect_garbage(self) -> None:
+        now = self.now
+        assert now is not None
+        gc = self.gc
+        while gc and gc[0][0] <= now:
+            _, ekey = heapq.heappop(gc)
+            ent = self.ents.get(ekey)
+            if ent is None or ent["last"] + ENTITY_RETENTION_MS > now:
+                continue
+            c = self.contrib.get(ekey, _EMPTY)
+            if has_membership(c):
+                continue
+            self._index(ekey, c, -1)
+            del self.ents[ekey]
+            self.contrib.pop(ekey, None)
+            self._dirty.add(ekey)
+
+    # ==================================================================== metrics
+    def beds(self, lid: str) -> int:
+        st = self.locs.get(lid)
+        if st is not None and "beds" in st:
+            return st["beds"]
+        return self.registry.locations[lid].staffed_beds
+
+    def hospital_ward_beds(self, hospital: str) -> int:
+        return sum(self.beds(w) for w in self.wards_of.get(hospital, ()))
+
+    def seh_core(self, lid: str) -> dict[str, Any]:
+        """The live SEH figures NEDOCS needs (exact, unrounded)."""
+        now = self.now or 0
+        patients, waiting, boarders, critical = self.seh_n.get(lid, (0, 0, 0, 0))
+        board = self.seh_board.get(lid)
+        longest_boarding_h = max(0, now - board[0]) / HOUR_MS if board else 0.0
+        best = self.seh_best.get(lid)
+        last_wait_h = best[2] / HOUR_MS if best is not None and best[0] > now - DAY_MS else 0.0
+        staffed = self.beds(lid)
+        hosp = self.registry.locations[lid].partner
+        nd = nedocs(
+            patients=patients,
+            seh_staffed_beds=staffed,
+            boarders=boarders,
+            hospital_ward_staffed_beds=self.hospital_ward_beds(hosp),
+            critical=critical,
+            longest_boarding_hours=longest_boarding_h,
+            last_bed_wait_hours=last_wait_h,
+        )
+        return {
+            "patients": patients, "waiting": waiting, "boarders": boarders, "critical": critical,
+            "staffed_beds": staffed, "longest_boarding_hours": longest_boarding_h,
+            "last_bed_wait_hours": last_wait_h, "nedocs": nd,
+        }
+
+    def status(self, lid: str) -> tuple[str, int | None]:
+        st = self.locs.get(lid) or {}
+        return st.get("status", "open"), st.get("since")
+
+    def occupied(self, lid: str) -> int:
+        return len(self.ward_since.get(lid, ()))
+
+    def long_stay(self, lid: str) -> int:
+        loc = self.registry.locations[lid]
+        if loc.bed_type is None or self.now is None:
+            return 0
+        days = self.th.long_stay_days.get(loc.bed_type)
+        if days is None:
+            return 0
+        lst = self.ward_since.get(lid, [])
+        # on the ward longer than the limit: since < now - limit
+        return bisect_left(lst, self.now - int(days * DAY_MS))
+
+    def wrong_bed_patients(self, lid: str) -> int:
+        return len(self.ward_ready.get(lid, ()))
+
+    def oldest_ready(self, lid: str) -> int | None:
+        lst = self.ward_ready_starts.get(lid)
+        return lst[0] if lst else None
+
+    # ==================================================================== rules
+    def _evaluate(self, out: list[Output]) -> None:
+        now = self.now
+        if now is None:
+            return
+        th = self.th
+        # feed_silent, per partner that has sent events
+        silent_ms = int(th.feed_silent_minutes * MINUTE_MS)
+        for pid in sorted(self.partners):
+            last = self.partners[pid]
+            silent = now - last >= silent_ms
+            self._rule(out, "feed_silent", pid, silent, not silent, held_since=last + silent_ms,
+                       fields={"partner": pid}, severity="warning",
+                       values={"last_event_at": format_time(last), "silent_minutes": round((now - last) / MINUTE_MS, 2)},
+                       thresholds={"feed_silent_minutes": th.feed_silent_minutes},
+                       reasons=[f"no events from partner {pid} since {format_time(last)}"])
+        seh_cores = {lid: self.seh_core(lid) for lid in self.seh_ids}
+        delay_ms = int(th.handover_delay_minutes * MINUTE_MS)
+        for lid in self.seh_ids:
+            hosp = self.registry.locations[lid].partner
+            core = seh_cores[lid]
+            # seh_stop
+            status, since = self.status(lid)
+            stop = status == "stop"
+            self._rule(out, "seh_stop", lid, stop, not stop, held_since=since,
+                       fields={"hospital": hosp, "location": lid}, severity="warning",
+                       values={"status": status, "reason": (self.locs.get(lid) or {}).get("reason")},
+                       thresholds={}, reasons=[f"SEH {lid} declared stop"])
+            # seh_crowding
+            nd = core["nedocs"]
+            level = nd.level
+            crowded = level is not None and level >= th.nedocs_alert_level
+            calm = level is None or level <= th.nedocs_alert_level - 1
+            self._rule(out, "seh_crowding", lid, crowded, calm,
+                       raise_for_ms=int(th.crowding_for_minutes * MINUTE_MS),
+                       clear_for_ms=int(th.crowding_clear_minutes * MINUTE_MS),
+                       fields={"hospital": hosp, "location": lid},
+                       severity="critical" if (level or 0) >= 5 else "warning",
+                       values={"nedocs": _r(nd.score, 2), "nedocs_level": level,
+                               "patients": core["patients"], "boarders": core["boarders"],
+                               "critical": core["critical"], "staffed_beds": core["staffed_beds"]},
+                       thresholds={"nedocs_alert_level": th.nedocs_alert_level,
+                                   "crowding_for_minutes": th.crowding_for_minutes,
+                                   "crowding_clear_minutes": th.crowding_clear_minutes},
+                       reasons=[f"SEH {lid} at NEDOCS level {level} (>= {th.nedocs_alert_level}) "
+                                f"for {th.crowding_for_minutes:g} min"])
+            # handover_delay
+            hos = self.ho.get(lid)
+            oldest = hos[0] if hos else None
+            longest = now - oldest if oldest is not None else 0
+            self._rule(out, "handover_delay", lid, longest > delay_ms, longest < delay_ms,
+                       held_since=(oldest + delay_ms) if oldest is not None else None,
+                       fields={"hospital": hosp, "location": lid}, severity="warning",
+                       values={"longest_handover_minutes": round(longest / MINUTE_MS, 2),
+                               "handovers_in_progress": len(hos or ())},
+                       thresholds={"handover_delay_minutes": th.handover_delay_minutes},
+                       reasons=[f"an ambulance handover at {lid} ongoing > {th.handover_delay_minutes:g} min"])
+        # per hospital: wrong_bed, long_stay
+        max_wait_ms = int(th.wrong_bed_max_wait_days * DAY_MS)
+        for hosp in self.hospital_ids:
+            wards = self.wards_of.get(hosp, [])
+            occ = sum(self.occupied(w) for w in wards)
+            wb = sum(self.wrong_bed_patients(w) for w in wards)
+            share = wb / occ if occ else None
+            starts = [s for s in (self.oldest_ready(w) for w in wards) if s is not None]
+            longest_wait = now - min(starts) if starts else 0
+            over_share = share is not None and share >= th.wrong_bed_share
+            over_wait = longest_wait > max_wait_ms
+            reasons = []
+            if over_share:
+                reasons.append(f"wrong-bed share {share:.2f} >= {th.wrong_bed_share}")
+            if over_wait:
+                reasons.append(f"a patient waiting {longest_wait / DAY_MS:.1f} days > {th.wrong_bed_max_wait_days:g}")
+            self._rule(out, "wrong_bed", hosp, over_share or over_wait,
+                       (share is None or share < th.wrong_bed_clear_share) and not over_wait,
+                       fields={"hospital": hosp}, severity="warning",
+                       values={"wrong_bed_share": _r(share, 4), "wrong_bed_patients": wb, "occupied_beds": occ,
+                               "longest_wait_days": round(longest_wait / DAY_MS, 4)},
+                       thresholds={"wrong_bed_share": th.wrong_bed_share,
+                                   "wrong_bed_clear_share": th.wrong_bed_clear_share,
+                                   "wrong_bed_max_wait_days": th.wrong_bed_max_wait_days},
+                       reasons=reasons)
+            ls = sum(self.long_stay(w) for w in wards)
+            self._rule(out, "long_stay", hosp, ls >= th.long_stay_alert_patients,
+                       ls < th.long_stay_alert_patients,
+                       fields={"hospital": hosp}, severity="warning",
+                       values={"long_stay_patients": ls},
+                       thresholds={"long_stay_alert_patients": th.long_stay_alert_patients,
+                                   "long_stay_days": dict(sorted(th.long_stay_days.items()))},
+                       reasons=[f"{ls} patients on a ward longer than the long-stay limit"])
+        self._evaluate_escalation(out, seh_cores)
+
+    def regional_occupancy(self) -> tuple[dict[str, float | None], float | None]:
+        occ: dict[str, int] = {}
+        staffed: dict[str, int] = {}
+        wb = 0
+        for w in self.ward_ids:
+            bt = self.registry.locations[w].bed_type or "clinical"
+            occ[bt] = occ.get(bt, 0) + self.occupied(w)
+            staffed[bt] = staffed.get(bt, 0) + self.beds(w)
+            wb += self.wrong_bed_patients(w)
+        occupancy = {bt: (occ[bt] / staffed[bt] if staffed[bt] else None) for bt in sorted(staffed)}
+        total_occ = sum(occ.values())
+        return occupancy, (wb / total_occ if total_occ else None)
+
+    def _evaluate_escalation(self, out: list[Output], seh_cores: dict[str, dict[str, Any]]) -> None:
+        th = self.th
+        seh_levels = {lid: seh_cores[lid]["nedocs"].level for lid in self.seh_ids}
+        occupancy, wb_share = self.regional_occupancy()
+        reasons = escalation.conditions(th, seh_levels, occupancy, wb_share)
+        counts: dict[str, int] = {}
+        for lv in seh_levels.values():
+            if lv is not None:
+                counts[str(lv)] = counts.get(str(lv), 0) + 1
+        values = {
+            "clinical_occupancy": _r(occupancy.get("clinical"), 4),
+            "ic_occupancy": _r(occupancy.get("ic"), 4),
+            "wrong_bed_share": _r(wb_share, 4),
+            "sehs_by_nedocs_level": dict(sorted(counts.items())),
+        }
+        thresholds = {
+            "escalate_after_minutes": th.escalate_after_minutes,
+            "deescalate_after_minutes": th.deescalate_after_minutes,
+            "level2_seh_nedocs_level": th.level2_seh_nedocs_level,
+            "level2_clinical_occupancy": th.level2_clinical_occupancy,
+            "level2_wrong_bed_share": th.level2_wrong_bed_share,
+            "level3_clinical_occupancy": th.level3_clinical_occupancy,
+            "level3_ic_occupancy": th.level3_ic_occupancy,
+            "level4_seh_nedocs_level": th.level4_seh_nedocs_level,
+            "level4_clinical_occupancy": th.level4_clinical_occupancy,
+            "level4_both_occupancy": th.level4_both_occupancy,
+        }
+        raised: list[Output] = []
+        resolved: list[Output] = []
+        for level in escalation.LEVELS:
+            why = escalation.at_least(reasons, level)
+            self._rule(raised, "regional_escalation", f"level{level}", bool(why), not why,
+                       raise_for_ms=int(th.escalate_after_minutes * MINUTE_MS),
+                       clear_for_ms=int(th.deescalate_after_minutes * MINUTE_MS),
+                       fields={"level": level}, severity="warning" if level == 2 else "critical",
+                       values={**values, "level": level}, thresholds=thresholds, reasons=why,
+                       actions=list(self.registry.actions.get(level, ())), resolved_out=resolved)
+        out.extend(raised)  # climbing: 2 then 3 then 4
+        out.extend(reversed(resolved))  # falling: 4 then 3 then 2
+
+    def escalation_level(self) -> int:
+        level = 1
+        for lv in escalation.LEVELS:
+            st = self.rules.get(f"rule:regional_escalation:level{lv}")
+            if st is not None and st.get("a") is not None:
+                level = lv
+        return level
+
+    def _rule(
+        self,
+        out: list[Output],
+        kind: str,
+        subject: str,
+        raise_cond: bool,
+        clear_cond: bool,
+        *,
+        fields: dict[str, Any],
+        severity: str,
+        values: dict[str, Any],
+        thresholds: dict[str, Any],
+        reasons: list[str],
+        raise_for_ms: int = 0,
+        clear_for_ms: int = 0,
+        held_since: int | None = None,
+        actions: list[str] | None = None,
+        resolved_out: list[Output] | None = None,
+    ) -> None:
+        rkey = f"rule:{kind}:{subject}"
+        old = self.rules.get(rkey)
+        if old is None and not raise_cond:
+            return  # idle and nothing pending: the common case, no work
+        now = self.now
+        assert now is not None
+        new, action = alerts.step(old, now, raise_cond, clear_cond, raise_for_ms, clear_for_ms, held_since)
+        if action == alerts.RAISE:
+            assert new is not None
+            aid = alerts.alert_id(self.region, kind, subject, new["a"])
+            data: dict[str, Any] = {"alert_id": aid, "kind": kind, "severity": severity, "region": self.region}
+            data.update(fields)
+            data.update({
+                "started_at": format_time(new["a"]),
+                "values": values,
+                "thresholds": thresholds,
+                "reasons": list(reasons),
+                "actions": list(actions or []),
+            })
+            new["id"] = aid
+            new["raised"] = data
+            out.append(Output("alert.raised", aid, now, data))
+        elif action == alerts.RESOLVE:
+            assert old is not None
+            aid = old["id"]
+            data = {"alert_id": aid, "kind": kind, "region": self.region}
+            data.update(fields)
+            data.update({"resolved_at": format_time(now), "values": values})
+            (resolved_out if resolved_out is not None else out).append(Output("alert.resolved", aid, now, data))
+        if new != old:
+            if new is None:
+                self.rules.pop(rkey, None)
+            else:
+                self.rules[rkey] = new
+            self._dirty.add(rkey)
+
+    # ==================================================================== snapshots
+    def _emit_snapshots(self, out: list[Output]) -> None:
+        now = self.now
+        if now is None:
+            return
+        m = minute_of(now)
+        if m != self.snap_min:
+            self.snap_min = m
+            self._dirty.add("core")
+            locs = sorted(self.registry.locations)
+            hosps = self.hospital_ids
+        else:
+            locs = sorted(self._touched)
+            hosps = sorted({self.registry.locations[lid].partner for lid in locs} & set(self.hospital_ids))
+        self._touched = set()
+        as_of = format_time(now)
+        changed: list[tuple[str, dict[str, Any]]] = []
+        for lid in locs:
+            key = self.location_keys[lid]
+            self._put(key, build_location(self, lid), changed)
+        for h in hosps:
+            self._put(self.hospital_keys[h], build_hospital(self, h), changed)
+        self._put(self.region_key, build_region(self), changed)
+        for key, content in sorted(changed, key=lambda kc: kc[0]):
+            out.append(Output("snapshot", key, now, {**content, "as_of": as_of}))
+
+    def _put(self, key: str, content: dict[str, Any], changed: list[tuple[str, dict[str, Any]]]) -> None:
+        if self.snaps.get(key) != content:
+            self.snaps[key] = content
+            self._dirty.add(f"snap:{key}")
+            changed.append((key, content))
+
+
+def _sorted_change(lst: list[int], value: int, sign: int) -> None:
+    if sign > 0:
+        insort(lst, value)
+    else:
+        i = bisect_left(lst, value)
+        if i < len(lst) and lst[i] == value:
+            del lst[i]
+
+
+def _r(x: float | None, nd: int) -> float | None:
+    return None if x is None else round(x, nd)
+
+

@@ -1,0 +1,212 @@
+"""Building `metrics.snapshot` content per location, hospital and region (metrics.md names,
+field lists of docs/internals.md) from the live indexes of a RegionProcessor.
+
+Values are rounded (hours/days/shares to 4 decimals, minutes and NEDOCS to 2) so a
+snapshot only counts as changed when a visible value changed; "by X" objects have sorted
+keys and leave zeros out; undefined values are None.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from processors.uitstroom import DAY_MS, wrong_bed_ms_24h, wrong_bed_ms_open
+from processors.windows import by_key, count_above, count_at_most, nearest_rank, total
+from topics.codec import format_time
+
+if TYPE_CHECKING:
+    from processors.region import RegionProcessor
+
+MIN_MS = 60_000
+BED_TYPES = ("clinical", "ic", "mc")
+FOUR_HOURS_MS = 4 * 3_600_000
+THIRTY_MIN_MS = 30 * MIN_MS
+FIFTEEN_MIN_MS = 15 * MIN_MS
+
+
+def _r(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def _share(num: int, den: int) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+def _minutes(ms: int | None) -> float | None:
+    return None if ms is None else round(ms / MIN_MS, 2)
+
+
+def build_location(p: "RegionProcessor", lid: str) -> dict[str, Any]:
+    loc = p.registry.locations[lid]
+    if loc.kind == "seh":
+        return _seh(p, lid)
+    return _ward(p, lid)
+
+
+def _seh(p: "RegionProcessor", lid: str) -> dict[str, Any]:
+    now = p.now or 0
+    core = p.seh_core(lid)
+    nd = core["nedocs"]
+    staffed = core["staffed_beds"]
+    tot1, tot24, vals = p.win.tot1, p.win.tot24, p.win.vals24
+    arr24 = by_key(tot24, f"arr|{lid}")
+    n_arr24 = sum(arr24.values())
+    los = vals.get(f"los|{lid}", [])
+    ho_done = vals.get(f"handover|{lid}", [])
+    ho_open = p.ho.get(lid, [])
+    status, since = p.status(lid)
+    return {
+        "scope": "location",
+        "id": lid,
+        "kind": "seh",
+        "hospital": p.registry.locations[lid].partner,
+        "patients": core["patients"],
+        "waiting": core["waiting"],
+        "boarders": core["boarders"],
+        "critical": core["critical"],
+        "staffed_beds": staffed,
+        "occupancy": _share(core["patients"], staffed),
+        "longest_boarding_hours": round(core["longest_boarding_hours"], 4),
+        "last_bed_wait_hours": round(core["last_bed_wait_hours"], 4),
+        "nedocs": _r(nd.score, 2),
+        "nedocs_level": nd.level,
+        "nedocs_null_reason": nd.null_reason,
+        "arrivals_1h": by_key(tot1, f"arr|{lid}"),
+        "arrivals_24h": arr24,
+        "self_referral_share_24h": _share(arr24.get("self_referral", 0), n_arr24),
+        "los_p50_minutes_24h": _minutes(nearest_rank(los, 50)),
+        "los_p90_minutes_24h": _minutes(nearest_rank(los, 90)),
+        "los_over_4h_share_24h": _share(count_above(los, FOUR_HOURS_MS), len(los)),
+        "ambulances_en_route": p.enroute.get(lid, 0),
+        "handovers_in_progress": len(ho_open),
+        "longest_handover_minutes": _minutes(max(0, now - ho_open[0]) if ho_open else 0),
+        "handover_p90_minutes_24h": _minutes(nearest_rank(ho_done, 90)),
+        "handovers_over_30m_24h": count_above(ho_done, THIRTY_MIN_MS),
+        "status": status,
+        "status_since": format_time(since) if since is not None else None,
+    }
+
+
+def _ward(p: "RegionProcessor", lid: str) -> dict[str, Any]:
+    now = p.now or 0
+    loc = p.registry.locations[lid]
+    staffed = p.beds(lid)
+    occupied = p.occupied(lid)
+    ready = p.ward_ready.get(lid, {})
+    by_wf: dict[str, int] = {}
+    for _start, wf in ready.values():
+        by_wf[wf] = by_wf.get(wf, 0) + 1
+    starts = sorted(s for s, _ in ready.values())
+    closed = sorted(iv for ivs in p.ward_wbc.get(lid, {}).values() for iv in ivs)
+    return {
+        "scope": "location",
+        "id": lid,
+        "kind": loc.kind,
+        "bed_type": loc.bed_type,
+        "hospital": loc.partner,
+        "occupied_beds": occupied,
+        "staffed_beds": staffed,
+        "free_beds": staffed - occupied,
+        "occupancy": _share(occupied, staffed),
+        "discharges_24h": by_key(p.win.tot24, f"dis|{lid}"),
+        "wrong_bed_patients": len(ready),
+        "wrong_bed_patients_by_waiting_for": dict(sorted(by_wf.items())),
+        "wrong_bed_days_open": round(wrong_bed_ms_open(now, starts) / DAY_MS, 4),
+        "wrong_bed_days_24h": round(wrong_bed_ms_24h(now, starts, closed) / DAY_MS, 4),
+        "long_stay_patients": p.long_stay(lid),
+    }
+
+
+def _add_by(acc: dict[str, Any], by: dict[str, Any]) -> None:
+    for k, v in by.items():
+        acc[k] = acc.get(k, 0) + v
+
+
+def _ward_sums(wards: list[dict[str, Any]]) -> dict[str, Any]:
+    occ: dict[str, int] = {}
+    staffed: dict[str, int] = {}
+    dis: dict[str, int] = {}
+    wf: dict[str, int] = {}
+    wb = 0
+    days_open = 0.0
+    days_24 = 0.0
+    long_stay = 0
+    for s in wards:
+        bt = s.get("bed_type") or "clinical"
+        occ[bt] = occ.get(bt, 0) + s["occupied_beds"]
+        staffed[bt] = staffed.get(bt, 0) + s["staffed_beds"]
+        _add_by(dis, s["discharges_24h"])
+        _add_by(wf, s["wrong_bed_patients_by_waiting_for"])
+        wb += s["wrong_bed_patients"]
+        days_open += s["wrong_bed_days_open"]
+        days_24 += s["wrong_bed_days_24h"]
+        long_stay += s["long_stay_patients"]
+    o, st = sum(occ.values()), sum(staffed.values())
+    bts = sorted(staffed)
+    return {
+        "occupied_beds": o,
+        "staffed_beds": st,
+        "free_beds": st - o,
+        "occupancy": _share(o, st),
+        "occupied_beds_by_bed_type": {bt: occ[bt] for bt in bts},
+        "staffed_beds_by_bed_type": {bt: staffed[bt] for bt in bts},
+        "free_beds_by_bed_type": {bt: staffed[bt] - occ[bt] for bt in bts},
+        "occupancy_by_bed_type": {bt: _share(occ[bt], staffed[bt]) for bt in bts},
+        "discharges_24h": dict(sorted((k, v) for k, v in dis.items() if v)),
+        "wrong_bed_patients": wb,
+        "wrong_bed_patients_by_waiting_for": dict(sorted((k, v) for k, v in wf.items() if v)),
+        "wrong_bed_days_open": round(days_open, 4),
+        "wrong_bed_days_24h": round(days_24, 4),
+        "wrong_bed_share": _share(wb, o),
+        "long_stay_patients": long_stay,
+    }
+
+
+SEH_SUMS = ("patients", "waiting", "boarders", "critical", "ambulances_en_route")
+
+
+def build_hospital(p: "RegionProcessor", h: str) -> dict[str, Any]:
+    wards = [p.snaps[f"location:{w}"] for w in p.wards_of.get(h, [])]
+    sehs = [p.snaps[f"location:{s}"] for s in p.sehs_of.get(h, [])]
+    out: dict[str, Any] = {"scope": "hospital", "id": h}
+    out.update(_ward_sums(wards))
+    for f in SEH_SUMS:
+        out[f] = sum(s[f] for s in sehs)
+    return out
+
+
+def build_region(p: "RegionProcessor") -> dict[str, Any]:
+    wards = [p.snaps[f"location:{w}"] for w in p.ward_ids]
+    sehs = [p.snaps[f"location:{s}"] for s in p.seh_ids]
+    out: dict[str, Any] = {"scope": "region", "id": p.region}
+    out.update(_ward_sums(wards))
+    for f in SEH_SUMS:
+        out[f] = sum(s[f] for s in sehs)
+    levels: dict[str, int] = {}
+    for s in sehs:
+        if s["nedocs_level"] is not None:
+            k = str(s["nedocs_level"])
+            levels[k] = levels.get(k, 0) + 1
+    out["sehs_by_nedocs_level"] = dict(sorted(levels.items()))
+    out["sehs_on_stop"] = sum(1 for s in sehs if s["status"] == "stop")
+    tot1, tot24, vals = p.win.tot1, p.win.tot24, p.win.vals24
+    out["calls_1h"] = by_key(tot1, "calls")
+    out["calls_24h"] = by_key(tot24, "calls")
+    out["calls_by_urgency_24h"] = by_key(tot24, "call_urgency")
+    fl = tot24.get("first_line", {})
+    out["first_line_share_24h"] = _share(fl.get("first_line", 0), fl.get("completed", 0))
+    out["rides_24h"] = by_key(tot24, "rides")
+    resp = vals.get("a1_response", [])
+    out["a1_response_p95_minutes_24h"] = _minutes(nearest_rank(resp, 95))
+    out["a1_within_15m_share_24h"] = _share(count_at_most(resp, FIFTEEN_MIN_MS), len(resp))
+    out["escalation_level"] = p.escalation_level()
+    free: dict[str, int] = {}
+    for lid in p.followup_ids:
+        s = p.snaps.get(f"location:{lid}")
+        if s is not None:
+            free[s["kind"]] = free.get(s["kind"], 0) + s["free_beds"]
+    out["follow_up_free_beds_by_kind"] = dict(sorted(free.items()))
+    return out
+
+
+__all__ = ["build_hospital", "build_location", "build_region", "total"]

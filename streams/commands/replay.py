@@ -1,0 +1,50 @@
+"""`spoedstroom replay FILE`: the processors over an NDJSON log, without Kafka, on the
+event clock; prints every event the pipeline would publish as NDJSON (thin shell over
+`processors.replay.run_replay`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Iterator, Optional
+
+import orjson
+import typer
+
+from processors.replay import run_replay
+from topics.registry import RegistryError, load_registry
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    if str(path) == "-":
+        yield from sys.stdin.buffer
+        return
+    with path.open("rb") as f:
+        yield from f
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("replay")
+    def replay(
+        file: Path = typer.Argument(..., help="NDJSON file of input CloudEvents ('-' for stdin)."),
+        registry: Optional[str] = typer.Option(None, "--registry", help="Region registry YAML (default: SPOEDSTROOM_REGISTRY)."),
+        final: bool = typer.Option(False, "--final", help="Only the last snapshot per key, every alert, and a summary line."),
+        lateness_seconds: float = typer.Option(120, "--lateness-seconds", help="Reorder lateness (seconds)."),
+    ) -> None:
+        """Replay an event log through the processors and print what would be published."""
+        from streams.settings import Settings
+
+        path = registry or Settings.from_env().registry
+        try:
+            reg = load_registry(path)
+        except RegistryError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
+        if str(file) != "-" and not file.exists():
+            typer.echo(f"{file}: no such file", err=True)
+            raise typer.Exit(2)
+        out = sys.stdout.buffer
+        opt = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+        for rec in run_replay(_lines(file), reg, final=final, lateness_ms=int(lateness_seconds * 1000)):
+            out.write(orjson.dumps(rec, option=opt))
+        out.flush()
