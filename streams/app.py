@@ -110,6 +110,7 @@ class Pipeline:
             store=s.store,
             autodiscover=False,
             topic_partitions=s.internal_partitions,
+            topic_replication_factor=s.replication_factor,
             topic_disable_leader=True,
             consumer_auto_offset_reset="earliest",
             broker_rebalance_timeout=s.rebalance_timeout,
@@ -424,8 +425,8 @@ class Pipeline:
         """Latest published snapshots (no per-encounter data) and open alerts."""
         rt = self.runtime
         if rt is not None:
-            snapshots = dict(rt.latest)
-            alerts = list(rt.open_alerts.values())
+            snapshots = rt.processor.snapshots()
+            alerts = rt.processor.open_alerts()
             owner = True
         else:  # another worker owns the region: read what it published to Redis
             snapshots, alerts, owner = await self._status_from_redis(), [], False

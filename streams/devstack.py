@@ -116,7 +116,7 @@ def redis_answers(url: str) -> bool:
         client.close()
 
 
-def ensure_topics(bootstrap: str, specs=None, internal_partitions: int | None = None) -> list[str]:
+def ensure_topics(bootstrap: str, specs=None, replication_factor: int = 1) -> list[str]:
     """Create the catalogue topics that do not exist yet; return the names created."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
@@ -129,7 +129,7 @@ def ensure_topics(bootstrap: str, specs=None, internal_partitions: int | None = 
     try:
         existing = set(admin.list_topics())
         new = [
-            NewTopic(spec.name, spec.partitions, 1, topic_configs=dict(spec.config))
+            NewTopic(spec.name, spec.partitions, replication_factor, topic_configs=dict(spec.config))
             for spec in specs
             if spec.name not in existing
         ]

@@ -43,6 +43,8 @@ class Settings:
     app_id: str = "spoedstroom"
     #: Partitions of the internal repartition and changelog topics.
     internal_partitions: int = 4
+    #: Replication factor of the topics `dev topics` creates (3 on a three-broker cluster).
+    replication_factor: int = 1
     #: Faust table store: `memory://` or `rocksdb://` (rocksdict, production extra).
     store: str = "memory://"
     #: Short rebalance timeout for the embedded broker (seconds); raise for Apache Kafka.

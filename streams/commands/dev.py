@@ -49,5 +49,5 @@ def register(app: typer.Typer) -> None:
     def topics() -> None:
         """Create the catalogue topics on SPOEDSTROOM_BOOTSTRAP_SERVERS (any Kafka)."""
         settings = Settings.from_env()
-        created = ensure_topics(settings.bootstrap_servers)
+        created = ensure_topics(settings.bootstrap_servers, replication_factor=settings.replication_factor)
         console.print(f"created: {', '.join(created) or 'all topics existed'}")
