@@ -199,7 +199,7 @@ class Simulation:
 
     # ------------------------------------------------------------------ layout
     def _layout(self) -> None:
-        reg, cal, rng = self.reg, self.cal, self.rng
+        reg, cal = self.reg, self.cal
         self.sehs = reg.sehs()
         self.wards = [loc for loc in reg.locations.values() if loc.kind == "ward"]
         self.follow_up = [loc for loc in reg.locations.values() if loc.kind in ("elv", "vvt", "grz")]
@@ -340,7 +340,6 @@ class Simulation:
         if self.sc.start_occupancy > 0:
             self.at(self.start, self._initial_occupancy)
         t0 = float(self.start)
-        rng = self.rng
         for s in self.sehs:
             if self.walk_in[s.id] > 0:
                 self._start_process(self.walk_in[s.id], self._diurnal_surge, max(DIURNAL),
@@ -364,7 +363,6 @@ class Simulation:
         inc = self.sc.major_incident
         if inc is not None and self.ambulances and self.sehs:
             self.at(inc.at_ms, self._incident, inc.count)
-        del rng
 
     def _diurnal_surge(self, t: int) -> float:
         return self.diurnal(t) * self.surge_factor(t)
@@ -483,7 +481,6 @@ class Simulation:
         self.emit(enc.hospital, "seh.departed", {"encounter_id": enc.id, "disposition": disposition})
         if enc.seh is not None:
             self.seh_patients[enc.seh.id] -= 1
-            self._check_reopen(enc.seh)
 
     def _admission_requested(self, enc: _Enc) -> None:
         rng = self.rng
@@ -519,7 +516,6 @@ class Simulation:
         ward = self.rng.choices(pool, [max(self._free(w), 0) + 1 for w in pool])[0]
         self.emit(enc.hospital, "seh.departed", {"encounter_id": enc.id, "disposition": "admitted"})
         self.seh_patients[enc.seh.id] -= 1
-        self._check_reopen(enc.seh)
         self._admit_to_ward(enc, ward, acute=True)
 
     def _admit_to_ward(self, enc: _Enc, ward: Location, acute: bool) -> None:
@@ -563,10 +559,8 @@ class Simulation:
                 "location": sid, "status": "stop", "reason": "crowding", "expected_until": format_time(until)})
             self.at(until, self._stop_review, seh)
 
-    def _check_reopen(self, seh: Location) -> None:
-        pass  # reopening is decided at the planned review time (_stop_review)
-
     def _stop_review(self, seh: Location) -> None:
+        """Reopen at the planned time once the SEH has emptied (or after 4 h at most)."""
         sid = seh.id
         if self.seh_status[sid] != "stop":
             return
