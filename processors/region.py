@@ -346,6 +346,9 @@ class RegionProcessor:
             st["beds"], st["beds_t"] = int(ev.data["staffed_beds"]), ev.time
             self._dirty.add(f"loc:{lid}")
             self._touched.add(lid)
+            loc = self.registry.locations[lid]
+            if loc.kind == "ward":  # NEDOCS of the hospital's SEHs uses its ward beds
+                self._touched.update(self.sehs_of.get(loc.partner, ()))
 
     def _status(self, ev: Event) -> None:
         lid = ev.data["location"]
