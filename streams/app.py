@@ -211,7 +211,7 @@ class Pipeline:
     # --------------------------------------------------------------- region
     def _load_runtime(self) -> RegionRuntime:
         prefix = self.region_key + b"|"
-        entries = []
+        entries: dict[str, Any] = {}
         marks: dict[str, list[int]] = {}
         for key, value in self.table.items():
             if not key.startswith(prefix) or value is None:
@@ -220,7 +220,7 @@ class Pipeline:
             if name == MARKS_ENTRY:
                 marks = orjson.loads(value)
             else:
-                entries.append((name, orjson.loads(value)))
+                entries[name] = orjson.loads(value)
         lateness = LIVE_LATENESS_MS if self.wall_clock else REPLAY_LATENESS_MS
         if entries:
             processor = RegionProcessor.restore(self.registry, entries, reorder_lateness_ms=lateness)
@@ -372,7 +372,7 @@ class Pipeline:
         stream_now = rt.processor.now
         if stream_now:
             t.event_time_lag.labels(self.region).set(max(0.0, time.time() - stream_now / 1000))
-        for partner, last in rt.processor.partner_last_event().items():
+        for partner, last in rt.processor.partners.items():
             t.partner_last.labels(self.region, partner).set(last / 1000)
 
     def _observe_lag(self) -> None:

@@ -10,6 +10,7 @@ receiver, /metrics and /status.
 from __future__ import annotations
 
 import subprocess
+import time
 import sys
 import threading
 import urllib.request
@@ -248,3 +249,34 @@ def _sample(text: str, name: str, match: dict[str, str]) -> float:
     values = [v for labels, v in _samples(text, name) if all(labels.get(k) == w for k, w in match.items())]
     assert values, f"no sample {name}{match}"
     return sum(values)
+
+
+def test_prometheus_scrapes_worker_and_every_shipped_expression_has_data(run: dict[str, Any]) -> None:
+    """Debian's Prometheus with the shipped rules scrapes the worker of the scenario; every
+    PromQL expression of the dashboards and rules parses, and returns data for the region.
+
+    An alerting condition (`X > threshold`) is true only in trouble, so for those the
+    measured side `X` must return data; the scenario's values decide whether it fires.
+    """
+    import re
+
+    from tests.deploy.promql import RULE_FILES, all_expressions, query, run_prometheus, wait_for_target
+
+    comparison = re.compile(r"^(?P<lhs>.+?)\s*(?:>=|<=|==|!=|>|<)\s*[-+*/\d.\s()]+$", re.S)
+    with run_prometheus([f"127.0.0.1:{run['port']}"], rule_files=RULE_FILES) as url:
+        wait_for_target(url)
+        time.sleep(6)  # a few scrapes, so rate() and increase() have two samples
+        empty, failed = [], []
+        for origin, expr in all_expressions(concrete=True):
+            answer = query(url, expr)
+            if answer.get("status") != "success":
+                failed.append((origin, expr, answer.get("error")))
+                continue
+            if answer["data"]["result"]:
+                continue
+            match = comparison.match(expr.strip())
+            if match and query(url, match.group("lhs"))["data"]["result"]:
+                continue
+            empty.append((origin, expr))
+    assert not failed, failed
+    assert not empty, f"{len(empty)} expressions return no data for the scenario: {empty}"
