@@ -34,10 +34,10 @@ from processors.region import RegionProcessor
 from streams.settings import Settings
 from streams.sinks import RedisSink, WebhookSink
 from streams.telemetry import Telemetry
-from topics.catalogue import INPUT_TOPICS
+from topics.catalogue import INPUT_TOPICS, INPUT_TYPES
 from topics.codec import format_time
 from topics.envelope import emitted
-from topics.event import Event, Rejected
+from topics.event import Event, Reason, Rejected
 from topics.registry import Registry
 from topics.validation import Validator, deadletter_headers
 
@@ -51,6 +51,7 @@ IDLE_PARTITION_S = 3.0  # an input partition idle this long no longer holds the 
 LIVE_LATENESS_MS = 2_000  # reorder_lateness_live (events.md)
 REPLAY_LATENESS_MS = 120_000  # reorder_lateness (events.md)
 MARKS_ENTRY = "~marks"
+ALERT_KINDS = ("seh_crowding", "handover_delay", "wrong_bed", "long_stay", "regional_escalation", "seh_stop", "feed_silent")
 
 
 def now_ms() -> int:
@@ -82,6 +83,8 @@ class Pipeline:
         self.wall_clock = settings.clock == "wall"
         self.validator = Validator(registry)
         self.telemetry = Telemetry()
+        self.telemetry.initialise(self.region, sorted(INPUT_TYPES), [t.name for t in INPUT_TOPICS],
+                                  [r.value for r in Reason], list(ALERT_KINDS))
         self.redis = RedisSink(settings.redis_url, self.telemetry)
         external = f"http://{settings.web_host}:{settings.web_port}"
         self.webhooks = WebhookSink(list(registry.webhooks), self.telemetry, external)
@@ -185,8 +188,6 @@ class Pipeline:
             try:
                 e = decode(msg.value, headers, msg.topic, wall)
                 if e.time < self.max_seen_ms - retention:
-                    from topics.event import Reason
-
                     raise Rejected(Reason.TOO_OLD, f"event time {format_time(e.time)} is more than 30 days behind the stream clock")
             except Rejected as exc:
                 await self._deadletter(msg.key, msg.value, exc, msg.topic, msg.partition, msg.offset)
@@ -337,7 +338,7 @@ class Pipeline:
         kinds: dict[str, int] = {}
         for alert in rt.open_alerts.values():
             kinds[alert["kind"]] = kinds.get(alert["kind"], 0) + 1
-        for kind in ("seh_crowding", "handover_delay", "wrong_bed", "long_stay", "regional_escalation", "seh_stop", "feed_silent"):
+        for kind in ALERT_KINDS:
             self.telemetry.open_alerts.labels(self.region, kind).set(kinds.get(kind, 0))
         self.redis.offer_alert(self.region, payload)
         self.webhooks.offer_alert(cloudevent)

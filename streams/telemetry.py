@@ -74,6 +74,20 @@ class Telemetry:
             "ambulance_response": Histogram("spoedstroom_ambulance_response_seconds", "Ambulance response time (on scene - call received), A0/A1/A2/B.", ["region", "urgency"], buckets=MINUTE_BUCKETS, registry=r),
         }
 
+    def initialise(self, region: str, input_types: list[str], input_topics: list[str], reasons: list[str], alert_kinds: list[str]) -> None:
+        """Create the known label sets at zero, so rates and dashboards have series from the start."""
+        for type_name in input_types:
+            self.applied.labels(region, type_name)
+            self.duplicates.labels(region, type_name)
+        self.late.labels(region)
+        for topic in input_topics:
+            for reason in reasons:
+                self.deadlettered.labels(topic, reason)
+        for kind in alert_kinds:
+            self.open_alerts.labels(region, kind).set(0)
+            for status in ("raised", "resolved"):
+                self.alerts.labels(region, kind, status)
+
     def _gauge(self, scope: str, field: str, label: str | None) -> Gauge:
         key = (scope, field)
         gauge = self._gauges.get(key)
