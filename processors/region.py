@@ -50,6 +50,7 @@ from topics.registry import Registry
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 ENTITY_RETENTION_MS = DAY_MS  # closed entities kept this long after their last event
+STATUS_HISTORY = 16  # SEH status changes kept per location (late ones land in order)
 
 
 class Output(NamedTuple):
@@ -353,18 +354,28 @@ class RegionProcessor:
     def _status(self, ev: Event) -> None:
         lid = ev.data["location"]
         st = self.locs.setdefault(lid, {})
-        if st.get("status_t") is None or ev.time >= st["status_t"]:
-            status = ev.data["status"]
-            if st.get("status", "open") != status:
-                st["since"] = ev.time
-            st["status"], st["status_t"] = status, ev.time
-            for k in ("reason", "expected_until"):
-                if k in ev.data:
-                    st[k] = ev.data[k]
-                else:
-                    st.pop(k, None)
-            self._dirty.add(f"loc:{lid}")
-            self._touched.add(lid)
+        # Status changes in event time order, so a late one lands where it belongs and
+        # `since` is the time of the last actual change. Only the last few are kept.
+        hist = st.setdefault("status_h", [])
+        row = [ev.time, ev.data["status"], ev.data.get("reason"), ev.data.get("expected_until")]
+        insort(hist, row, key=lambda r: r[0])
+        base = st.get("base") or ["open", None]  # the state after the trimmed changes
+        if len(hist) > STATUS_HISTORY:
+            for t, status, _reason, _until in hist[:-STATUS_HISTORY]:
+                if status != base[0]:
+                    base = [status, t]
+            del hist[:-STATUS_HISTORY]
+            st["base"] = base
+        prev, since = base
+        for t, status, _reason, _until in hist:
+            if status != prev:
+                since = t
+            prev = status
+        last = hist[-1]
+        st["status"], st["since"] = last[1], since
+        st["reason"], st["expected_until"] = last[2], last[3]
+        self._dirty.add(f"loc:{lid}")
+        self._touched.add(lid)
 
     def _entity_event(self, ekey: str, ev: Event, out: list[Output]) -> None:
         ent = self.ents.get(ekey)

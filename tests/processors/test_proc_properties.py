@@ -4,7 +4,7 @@ byte-identical; dump/restore (and the change feed) mid-stream continue identical
 from __future__ import annotations
 
 import orjson
-from _factory import MIN, registry
+from _factory import MIN, T0, registry
 from _scenario import build
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -55,7 +55,9 @@ def test_delivery_order_within_lateness_and_duplicates(seed, data):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), data=st.data())
 def test_late_events_give_the_same_final_state(seed, data):
-    events = build(seed)
+    # Any order at all (events arbitrarily late), as long as an entity's events come
+    # within the 24h it is remembered after closing: a scenario spanning < 20 h.
+    events = [e for e in build(seed) if e.time < T0 + 20 * 60 * MIN]
     p0 = RegionProcessor(REG, reorder_lateness_ms=0)
     feed(p0, events, lateness=0)
     perm = data.draw(st.permutations(events))
@@ -64,7 +66,12 @@ def test_late_events_give_the_same_final_state(seed, data):
     end = max(e.time for e in events) + MIN
     p0.advance(end)
     p1.advance(end)
-    assert p1.snapshots() == p0.snapshots()
+    a, b = p0.snapshots(), p1.snapshots()
+    # escalation_level is the outcome of rules evaluated along the way (a late event may
+    # make an alert fire later, events.md), the rest is state: identical.
+    for snap in (*a.values(), *b.values()):
+        snap.pop("escalation_level", None)
+    assert b == a
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
