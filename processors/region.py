@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, insort
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import orjson
 
@@ -143,6 +143,7 @@ class RegionProcessor:
         self.enroute: dict[str, int] = {}
         self.ho: dict[str, list[int]] = {}
         self.gc: list[tuple[int, str]] = []
+        self._hosp_stats: dict[str, dict[str, Any]] = {}
         self._touched: set[str] = set()
 
     # ==================================================================== public API
@@ -577,6 +578,8 @@ class RegionProcessor:
 
     # ==================================================================== rules
     def _evaluate(self, out: list[Output]) -> None:
+        """Step every rule at the current `now`. Cheap when nothing is pending: the
+        alert details (values, reasons) are only built when an alert is raised/resolved."""
         now = self.now
         if now is None:
             return
@@ -586,88 +589,232 @@ class RegionProcessor:
         for pid in sorted(self.partners):
             last = self.partners[pid]
             silent = now - last >= silent_ms
-            self._rule(out, "feed_silent", pid, silent, not silent, held_since=last + silent_ms,
-                       fields={"partner": pid}, severity="warning",
-                       values={"last_event_at": format_time(last), "silent_minutes": round((now - last) / MINUTE_MS, 2)},
-                       thresholds={"feed_silent_minutes": th.feed_silent_minutes},
-                       reasons=[f"no events from partner {pid} since {format_time(last)}"])
-        seh_cores = {lid: self.seh_core(lid) for lid in self.seh_ids}
+            if silent or f"rule:feed_silent:{pid}" in self.rules:
+                self._rule(out, "feed_silent", pid, silent, not silent, held_since=last + silent_ms,
+                           details=lambda pid=pid, last=last: self._feed_details(pid, last))
+        seh_levels: dict[str, int | None] = {}
         delay_ms = int(th.handover_delay_minutes * MINUTE_MS)
         for lid in self.seh_ids:
-            hosp = self.registry.locations[lid].partner
-            core = seh_cores[lid]
-            # seh_stop
+            core = self.seh_core(lid)
+            level = core["nedocs"].level
+            seh_levels[lid] = level
             status, since = self.status(lid)
             stop = status == "stop"
             self._rule(out, "seh_stop", lid, stop, not stop, held_since=since,
-                       fields={"hospital": hosp, "location": lid}, severity="warning",
-                       values={"status": status, "reason": (self.locs.get(lid) or {}).get("reason")},
-                       thresholds={}, reasons=[f"SEH {lid} declared stop"])
-            # seh_crowding
-            nd = core["nedocs"]
-            level = nd.level
+                       details=lambda lid=lid: self._stop_details(lid))
             crowded = level is not None and level >= th.nedocs_alert_level
             calm = level is None or level <= th.nedocs_alert_level - 1
             self._rule(out, "seh_crowding", lid, crowded, calm,
                        raise_for_ms=int(th.crowding_for_minutes * MINUTE_MS),
                        clear_for_ms=int(th.crowding_clear_minutes * MINUTE_MS),
-                       fields={"hospital": hosp, "location": lid},
-                       severity="critical" if (level or 0) >= 5 else "warning",
-                       values={"nedocs": _r(nd.score, 2), "nedocs_level": level,
-                               "patients": core["patients"], "boarders": core["boarders"],
-                               "critical": core["critical"], "staffed_beds": core["staffed_beds"]},
-                       thresholds={"nedocs_alert_level": th.nedocs_alert_level,
-                                   "crowding_for_minutes": th.crowding_for_minutes,
-                                   "crowding_clear_minutes": th.crowding_clear_minutes},
-                       reasons=[f"SEH {lid} at NEDOCS level {level} (>= {th.nedocs_alert_level}) "
-                                f"for {th.crowding_for_minutes:g} min"])
-            # handover_delay
+                       details=lambda lid=lid, core=core: self._crowding_details(lid, core))
             hos = self.ho.get(lid)
             oldest = hos[0] if hos else None
             longest = now - oldest if oldest is not None else 0
             self._rule(out, "handover_delay", lid, longest > delay_ms, longest < delay_ms,
                        held_since=(oldest + delay_ms) if oldest is not None else None,
-                       fields={"hospital": hosp, "location": lid}, severity="warning",
-                       values={"longest_handover_minutes": round(longest / MINUTE_MS, 2),
-                               "handovers_in_progress": len(hos or ())},
-                       thresholds={"handover_delay_minutes": th.handover_delay_minutes},
-                       reasons=[f"an ambulance handover at {lid} ongoing > {th.handover_delay_minutes:g} min"])
-        # per hospital: wrong_bed, long_stay
+                       details=lambda lid=lid: self._handover_details(lid))
+        # Per hospital: the ward figures only change when one of its wards is touched;
+        # the time-driven parts (waits of days, long stays) are re-evaluated when the
+        # stream minute changes. Untouched hospitals reuse their figures (derived cache).
         max_wait_ms = int(th.wrong_bed_max_wait_days * DAY_MS)
+        minute_moved = minute_of(now) != self.snap_min
+        touched_h = {self.registry.locations[lid].partner for lid in self._touched}
         for hosp in self.hospital_ids:
-            wards = self.wards_of.get(hosp, [])
-            occ = sum(self.occupied(w) for w in wards)
-            wb = sum(self.wrong_bed_patients(w) for w in wards)
+            step = minute_moved or hosp in touched_h
+            if not step and hosp in self._hosp_stats:
+                continue
+            stats = self._hospital_stats(hosp)
+            self._hosp_stats[hosp] = stats
+            if not step:
+                continue  # (after a restore) figures only, the rules keep their state
+            occ, wb, ls, oldest_ready = stats["occ"], stats["wb"], stats["ls"], stats["oldest_ready"]
             share = wb / occ if occ else None
-            starts = [s for s in (self.oldest_ready(w) for w in wards) if s is not None]
-            longest_wait = now - min(starts) if starts else 0
+            longest_wait = now - oldest_ready if oldest_ready is not None else 0
             over_share = share is not None and share >= th.wrong_bed_share
             over_wait = longest_wait > max_wait_ms
-            reasons = []
-            if over_share:
-                reasons.append(f"wrong-bed share {share:.2f} >= {th.wrong_bed_share}")
-            if over_wait:
-                reasons.append(f"a patient waiting {longest_wait / DAY_MS:.1f} days > {th.wrong_bed_max_wait_days:g}")
             self._rule(out, "wrong_bed", hosp, over_share or over_wait,
                        (share is None or share < th.wrong_bed_clear_share) and not over_wait,
-                       fields={"hospital": hosp}, severity="warning",
-                       values={"wrong_bed_share": _r(share, 4), "wrong_bed_patients": wb, "occupied_beds": occ,
-                               "longest_wait_days": round(longest_wait / DAY_MS, 4)},
-                       thresholds={"wrong_bed_share": th.wrong_bed_share,
-                                   "wrong_bed_clear_share": th.wrong_bed_clear_share,
-                                   "wrong_bed_max_wait_days": th.wrong_bed_max_wait_days},
-                       reasons=reasons)
-            ls = sum(self.long_stay(w) for w in wards)
+                       details=lambda hosp=hosp, share=share, wb=wb, occ=occ, lw=longest_wait:
+                       self._wrong_bed_details(hosp, share, wb, occ, lw))
             self._rule(out, "long_stay", hosp, ls >= th.long_stay_alert_patients,
                        ls < th.long_stay_alert_patients,
-                       fields={"hospital": hosp}, severity="warning",
-                       values={"long_stay_patients": ls},
-                       thresholds={"long_stay_alert_patients": th.long_stay_alert_patients,
-                                   "long_stay_days": dict(sorted(th.long_stay_days.items()))},
-                       reasons=[f"{ls} patients on a ward longer than the long-stay limit"])
-        self._evaluate_escalation(out, seh_cores)
+                       details=lambda hosp=hosp, ls=ls: self._long_stay_details(hosp, ls))
+        reg_occ: dict[str, int] = {}
+        reg_staffed: dict[str, int] = {}
+        reg_wb = 0
+        for hosp in self.hospital_ids:
+            stats = self._hosp_stats[hosp]
+            for bt, n in stats["occ_bt"].items():
+                reg_occ[bt] = reg_occ.get(bt, 0) + n
+            for bt, n in stats["staffed_bt"].items():
+                reg_staffed[bt] = reg_staffed.get(bt, 0) + n
+            reg_wb += stats["wb"]
+        occupancy = {bt: (reg_occ[bt] / reg_staffed[bt] if reg_staffed[bt] else None) for bt in sorted(reg_staffed)}
+        total_occ = sum(reg_occ.values())
+        self._evaluate_escalation(out, seh_levels, occupancy, reg_wb / total_occ if total_occ else None)
+
+    def _hospital_stats(self, hosp: str) -> dict[str, Any]:
+        occ = wb = ls = 0
+        oldest_ready: int | None = None
+        occ_bt: dict[str, int] = {}
+        staffed_bt: dict[str, int] = {}
+        for w in self.wards_of.get(hosp, ()):
+            bt = self.registry.locations[w].bed_type or "clinical"
+            o = len(self.ward_since.get(w, ()))
+            occ += o
+            occ_bt[bt] = occ_bt.get(bt, 0) + o
+            staffed_bt[bt] = staffed_bt.get(bt, 0) + self.beds(w)
+            wb += len(self.ward_ready.get(w, ()))
+            rs = self.ward_ready_starts.get(w)
+            if rs and (oldest_ready is None or rs[0] < oldest_ready):
+                oldest_ready = rs[0]
+            if o:
+                ls += self.long_stay(w)
+        return {"occ": occ, "wb": wb, "ls": ls, "oldest_ready": oldest_ready,
+                "occ_bt": occ_bt, "staffed_bt": staffed_bt}
+
+    # -- alert details (built only when an alert is raised or resolved) ----------------
+    def _feed_details(self, pid: str, last: int) -> dict[str, Any]:
+        now = self.now or 0
+        th = self.th
+        return {
+            "fields": {"partner": pid}, "severity": "warning",
+            "values": {"last_event_at": format_time(last), "silent_minutes": round((now - last) / MINUTE_MS, 2)},
+            "thresholds": {"feed_silent_minutes": th.feed_silent_minutes},
+            "reasons": [f"no events from partner {pid} since {format_time(last)}"],
+        }
+
+    def _stop_details(self, lid: str) -> dict[str, Any]:
+        status, since = self.status(lid)
+        st = self.locs.get(lid) or {}
+        return {
+            "fields": {"hospital": self.registry.locations[lid].partner, "location": lid},
+            "severity": "warning",
+            "values": {"status": status, "status_since": format_time(since) if since is not None else None,
+                       "reason": st.get("reason"), "expected_until": st.get("expected_until")},
+            "thresholds": {},
+            "reasons": [f"SEH {lid} declared stop" + (f": {st['reason']}" if st.get("reason") else "")],
+        }
+
+    def _crowding_details(self, lid: str, core: dict[str, Any]) -> dict[str, Any]:
+        th = self.th
+        nd = core["nedocs"]
+        level = nd.level
+        return {
+            "fields": {"hospital": self.registry.locations[lid].partner, "location": lid},
+            "severity": "critical" if (level or 0) >= 5 else "warning",
+            "values": {"nedocs": _r(nd.score, 2), "nedocs_level": level, "patients": core["patients"],
+                       "boarders": core["boarders"], "critical": core["critical"],
+                       "staffed_beds": core["staffed_beds"],
+                       "longest_boarding_hours": round(core["longest_boarding_hours"], 4)},
+            "thresholds": {"nedocs_alert_level": th.nedocs_alert_level,
+                           "crowding_for_minutes": th.crowding_for_minutes,
+                           "crowding_clear_minutes": th.crowding_clear_minutes},
+            "reasons": [f"SEH {lid} at NEDOCS level {level} (>= {th.nedocs_alert_level}) "
+                        f"for {th.crowding_for_minutes:g} min"],
+        }
+
+    def _handover_details(self, lid: str) -> dict[str, Any]:
+        now = self.now or 0
+        hos = self.ho.get(lid) or []
+        longest = now - hos[0] if hos else 0
+        th = self.th
+        return {
+            "fields": {"hospital": self.registry.locations[lid].partner, "location": lid},
+            "severity": "warning",
+            "values": {"longest_handover_minutes": round(longest / MINUTE_MS, 2),
+                       "handovers_in_progress": len(hos)},
+            "thresholds": {"handover_delay_minutes": th.handover_delay_minutes},
+            "reasons": [f"an ambulance handover at {lid} ongoing > {th.handover_delay_minutes:g} min"],
+        }
+
+    def _wrong_bed_details(self, hosp: str, share: float | None, wb: int, occ: int, longest_wait: int) -> dict[str, Any]:
+        th = self.th
+        reasons = []
+        if share is not None and share >= th.wrong_bed_share:
+            reasons.append(f"wrong-bed share {share:.2f} >= {th.wrong_bed_share}")
+        if longest_wait > th.wrong_bed_max_wait_days * DAY_MS:
+            reasons.append(f"a patient waiting {longest_wait / DAY_MS:.1f} days > {th.wrong_bed_max_wait_days:g}")
+        return {
+            "fields": {"hospital": hosp}, "severity": "warning",
+            "values": {"wrong_bed_share": _r(share, 4), "wrong_bed_patients": wb, "occupied_beds": occ,
+                       "longest_wait_days": round(longest_wait / DAY_MS, 4)},
+            "thresholds": {"wrong_bed_share": th.wrong_bed_share,
+                           "wrong_bed_clear_share": th.wrong_bed_clear_share,
+                           "wrong_bed_max_wait_days": th.wrong_bed_max_wait_days},
+            "reasons": reasons,
+        }
+
+    def _long_stay_details(self, hosp: str, ls: int) -> dict[str, Any]:
+        th = self.th
+        return {
+            "fields": {"hospital": hosp}, "severity": "warning",
+            "values": {"long_stay_patients": ls},
+            "thresholds": {"long_stay_alert_patients": th.long_stay_alert_patients,
+                           "long_stay_days": dict(sorted(th.long_stay_days.items()))},
+            "reasons": [f"{ls} patients on a ward longer than the long-stay limit of their bed type"],
+        }
+
+    def _evaluate_escalation(
+        self,
+        out: list[Output],
+        seh_levels: dict[str, int | None],
+        occupancy: dict[str, float | None],
+        wb_share: float | None,
+    ) -> None:
+        th = self.th
+        reasons = escalation.conditions(th, seh_levels, occupancy, wb_share)
+        raised: list[Output] = []
+        resolved: list[Output] = []
+        for level in escalation.LEVELS:
+            why = escalation.at_least(reasons, level)
+            self._rule(raised, "regional_escalation", f"level{level}", bool(why), not why,
+                       raise_for_ms=int(th.escalate_after_minutes * MINUTE_MS),
+                       clear_for_ms=int(th.deescalate_after_minutes * MINUTE_MS),
+                       details=lambda level=level, why=why: self._escalation_details(
+                           level, why, seh_levels, occupancy, wb_share),
+                       resolved_out=resolved)
+        out.extend(raised)  # climbing: 2 then 3 then 4
+        out.extend(reversed(resolved))  # falling: 4 then 3 then 2
+
+    def _escalation_details(
+        self, level: int, why: list[str], seh_levels: dict[str, int | None],
+        occupancy: dict[str, float | None], wb_share: float | None,
+    ) -> dict[str, Any]:
+        th = self.th
+        counts: dict[str, int] = {}
+        for lv in seh_levels.values():
+            if lv is not None:
+                counts[str(lv)] = counts.get(str(lv), 0) + 1
+        return {
+            "fields": {"level": level},
+            "severity": "warning" if level == 2 else "critical",
+            "values": {
+                "level": level,
+                "clinical_occupancy": _r(occupancy.get("clinical"), 4),
+                "ic_occupancy": _r(occupancy.get("ic"), 4),
+                "wrong_bed_share": _r(wb_share, 4),
+                "sehs_by_nedocs_level": dict(sorted(counts.items())),
+            },
+            "thresholds": {
+                "escalate_after_minutes": th.escalate_after_minutes,
+                "deescalate_after_minutes": th.deescalate_after_minutes,
+                "level2_seh_nedocs_level": th.level2_seh_nedocs_level,
+                "level2_clinical_occupancy": th.level2_clinical_occupancy,
+                "level2_wrong_bed_share": th.level2_wrong_bed_share,
+                "level3_clinical_occupancy": th.level3_clinical_occupancy,
+                "level3_ic_occupancy": th.level3_ic_occupancy,
+                "level4_seh_nedocs_level": th.level4_seh_nedocs_level,
+                "level4_clinical_occupancy": th.level4_clinical_occupancy,
+                "level4_both_occupancy": th.level4_both_occupancy,
+            },
+            "reasons": why,
+            "actions": list(self.registry.actions.get(level, ())),
+        }
 
     def regional_occupancy(self) -> tuple[dict[str, float | None], float | None]:
+        """Regional occupancy per bed type and wrong-bed share (occupied ward beds)."""
         occ: dict[str, int] = {}
         staffed: dict[str, int] = {}
         wb = 0
@@ -679,46 +826,6 @@ class RegionProcessor:
         occupancy = {bt: (occ[bt] / staffed[bt] if staffed[bt] else None) for bt in sorted(staffed)}
         total_occ = sum(occ.values())
         return occupancy, (wb / total_occ if total_occ else None)
-
-    def _evaluate_escalation(self, out: list[Output], seh_cores: dict[str, dict[str, Any]]) -> None:
-        th = self.th
-        seh_levels = {lid: seh_cores[lid]["nedocs"].level for lid in self.seh_ids}
-        occupancy, wb_share = self.regional_occupancy()
-        reasons = escalation.conditions(th, seh_levels, occupancy, wb_share)
-        counts: dict[str, int] = {}
-        for lv in seh_levels.values():
-            if lv is not None:
-                counts[str(lv)] = counts.get(str(lv), 0) + 1
-        values = {
-            "clinical_occupancy": _r(occupancy.get("clinical"), 4),
-            "ic_occupancy": _r(occupancy.get("ic"), 4),
-            "wrong_bed_share": _r(wb_share, 4),
-            "sehs_by_nedocs_level": dict(sorted(counts.items())),
-        }
-        thresholds = {
-            "escalate_after_minutes": th.escalate_after_minutes,
-            "deescalate_after_minutes": th.deescalate_after_minutes,
-            "level2_seh_nedocs_level": th.level2_seh_nedocs_level,
-            "level2_clinical_occupancy": th.level2_clinical_occupancy,
-            "level2_wrong_bed_share": th.level2_wrong_bed_share,
-            "level3_clinical_occupancy": th.level3_clinical_occupancy,
-            "level3_ic_occupancy": th.level3_ic_occupancy,
-            "level4_seh_nedocs_level": th.level4_seh_nedocs_level,
-            "level4_clinical_occupancy": th.level4_clinical_occupancy,
-            "level4_both_occupancy": th.level4_both_occupancy,
-        }
-        raised: list[Output] = []
-        resolved: list[Output] = []
-        for level in escalation.LEVELS:
-            why = escalation.at_least(reasons, level)
-            self._rule(raised, "regional_escalation", f"level{level}", bool(why), not why,
-                       raise_for_ms=int(th.escalate_after_minutes * MINUTE_MS),
-                       clear_for_ms=int(th.deescalate_after_minutes * MINUTE_MS),
-                       fields={"level": level}, severity="warning" if level == 2 else "critical",
-                       values={**values, "level": level}, thresholds=thresholds, reasons=why,
-                       actions=list(self.registry.actions.get(level, ())), resolved_out=resolved)
-        out.extend(raised)  # climbing: 2 then 3 then 4
-        out.extend(reversed(resolved))  # falling: 4 then 3 then 2
 
     def escalation_level(self) -> int:
         level = 1
@@ -736,15 +843,10 @@ class RegionProcessor:
         raise_cond: bool,
         clear_cond: bool,
         *,
-        fields: dict[str, Any],
-        severity: str,
-        values: dict[str, Any],
-        thresholds: dict[str, Any],
-        reasons: list[str],
+        details: Callable[[], dict[str, Any]],
         raise_for_ms: int = 0,
         clear_for_ms: int = 0,
         held_since: int | None = None,
-        actions: list[str] | None = None,
         resolved_out: list[Output] | None = None,
     ) -> None:
         rkey = f"rule:{kind}:{subject}"
@@ -756,25 +858,27 @@ class RegionProcessor:
         new, action = alerts.step(old, now, raise_cond, clear_cond, raise_for_ms, clear_for_ms, held_since)
         if action == alerts.RAISE:
             assert new is not None
+            d = details()
             aid = alerts.alert_id(self.region, kind, subject, new["a"])
-            data: dict[str, Any] = {"alert_id": aid, "kind": kind, "severity": severity, "region": self.region}
-            data.update(fields)
+            data: dict[str, Any] = {"alert_id": aid, "kind": kind, "severity": d["severity"], "region": self.region}
+            data.update(d["fields"])
             data.update({
                 "started_at": format_time(new["a"]),
-                "values": values,
-                "thresholds": thresholds,
-                "reasons": list(reasons),
-                "actions": list(actions or []),
+                "values": d["values"],
+                "thresholds": d["thresholds"],
+                "reasons": list(d["reasons"]),
+                "actions": list(d.get("actions", [])),
             })
             new["id"] = aid
             new["raised"] = data
             out.append(Output("alert.raised", aid, now, data))
         elif action == alerts.RESOLVE:
             assert old is not None
+            d = details()
             aid = old["id"]
             data = {"alert_id": aid, "kind": kind, "region": self.region}
-            data.update(fields)
-            data.update({"resolved_at": format_time(now), "values": values})
+            data.update(d["fields"])
+            data.update({"resolved_at": format_time(now), "values": d["values"]})
             (resolved_out if resolved_out is not None else out).append(Output("alert.resolved", aid, now, data))
         if new != old:
             if new is None:

@@ -175,13 +175,32 @@ def build_hospital(p: "RegionProcessor", h: str) -> dict[str, Any]:
     return out
 
 
+HOSPITAL_SUMS = ("occupied_beds", "staffed_beds", "free_beds", "wrong_bed_patients", "long_stay_patients",
+                 *SEH_SUMS)
+HOSPITAL_BY = ("occupied_beds_by_bed_type", "staffed_beds_by_bed_type", "free_beds_by_bed_type",
+               "discharges_24h", "wrong_bed_patients_by_waiting_for")
+
+
 def build_region(p: "RegionProcessor") -> dict[str, Any]:
-    wards = [p.snaps[f"location:{w}"] for w in p.ward_ids]
+    # Sums over the hospital snapshots (every ward and SEH belongs to a hospital).
+    hosps = [p.snaps[f"hospital:{h}"] for h in p.hospital_ids]
     sehs = [p.snaps[f"location:{s}"] for s in p.seh_ids]
     out: dict[str, Any] = {"scope": "region", "id": p.region}
-    out.update(_ward_sums(wards))
-    for f in SEH_SUMS:
-        out[f] = sum(s[f] for s in sehs)
+    for f in HOSPITAL_SUMS:
+        out[f] = sum(h[f] for h in hosps)
+    for f in HOSPITAL_BY:
+        acc: dict[str, int] = {}
+        for h in hosps:
+            _add_by(acc, h[f])
+        out[f] = dict(sorted((k, v) for k, v in acc.items() if v or f.endswith("_by_bed_type")))
+    out["occupancy"] = _share(out["occupied_beds"], out["staffed_beds"])
+    out["occupancy_by_bed_type"] = {
+        bt: _share(out["occupied_beds_by_bed_type"].get(bt, 0), n)
+        for bt, n in out["staffed_beds_by_bed_type"].items()
+    }
+    out["wrong_bed_days_open"] = round(sum(h["wrong_bed_days_open"] for h in hosps), 4)
+    out["wrong_bed_days_24h"] = round(sum(h["wrong_bed_days_24h"] for h in hosps), 4)
+    out["wrong_bed_share"] = _share(out["wrong_bed_patients"], out["occupied_beds"])
     levels: dict[str, int] = {}
     for s in sehs:
         if s["nedocs_level"] is not None:
