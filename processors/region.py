@@ -144,7 +144,9 @@ class RegionProcessor:
         self.ho: dict[str, list[int]] = {}
         self.gc: list[tuple[int, str]] = []
         self._hosp_stats: dict[str, dict[str, Any]] = {}
+        self._hosp_ward_beds: dict[str, int] = {}
         self._touched: set[str] = set()
+        self._region_touched = False
 
     # ==================================================================== public API
     def offer(self, event: Event) -> tuple[str, list[Output]]:
@@ -350,6 +352,7 @@ class RegionProcessor:
             self._touched.add(lid)
             loc = self.registry.locations[lid]
             if loc.kind == "ward":  # NEDOCS of the hospital's SEHs uses its ward beds
+                self._hosp_ward_beds.pop(loc.partner, None)
                 self._touched.update(self.sehs_of.get(loc.partner, ()))
 
     def _status(self, ev: Event) -> None:
@@ -434,6 +437,8 @@ class RegionProcessor:
         _, sep, lid = g.partition("|")
         if sep:
             self._touched.add(lid)
+        else:
+            self._region_touched = True  # a region-level window (calls, rides, responses)
 
     def _index(self, ekey: str, c: dict[str, Any], sign: int) -> None:
         """Add (sign 1) or remove (sign -1) an entity's memberships in the indexes."""
@@ -524,7 +529,10 @@ class RegionProcessor:
         return self.registry.locations[lid].staffed_beds
 
     def hospital_ward_beds(self, hospital: str) -> int:
-        return sum(self.beds(w) for w in self.wards_of.get(hospital, ()))
+        n = self._hosp_ward_beds.get(hospital)
+        if n is None:
+            n = self._hosp_ward_beds[hospital] = sum(self.beds(w) for w in self.wards_of.get(hospital, ()))
+        return n
 
     def seh_core(self, lid: str) -> dict[str, Any]:
         """The live SEH figures NEDOCS needs (exact, unrounded)."""
@@ -893,7 +901,8 @@ class RegionProcessor:
         if now is None:
             return
         m = minute_of(now)
-        if m != self.snap_min:
+        everything = m != self.snap_min
+        if everything:
             self.snap_min = m
             self._dirty.add("core")
             locs = sorted(self.registry.locations)
@@ -909,7 +918,18 @@ class RegionProcessor:
             self._put(key, build_location(self, lid), changed)
         for h in hosps:
             self._put(self.hospital_keys[h], build_hospital(self, h), changed)
-        self._put(self.region_key, build_region(self), changed)
+        # The region is built from the location and hospital snapshots, its own windows
+        # and the escalation level: rebuild it only when one of those moved.
+        last = self.snaps.get(self.region_key)
+        if (
+            everything
+            or changed
+            or self._region_touched
+            or last is None
+            or last["escalation_level"] != self.escalation_level()
+        ):
+            self._put(self.region_key, build_region(self), changed)
+        self._region_touched = False
         for key, content in sorted(changed, key=lambda kc: kc[0]):
             out.append(Output("snapshot", key, now, {**content, "as_of": as_of}))
 
