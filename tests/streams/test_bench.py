@@ -1,0 +1,107 @@
+"""`spoedstroom bench` end to end on the real embedded stack, tiny: the harness works and
+its JSON is complete. No timing assertions (the machine is shared; see docs/performance.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from streams.bench import LATEST_END, LATEST_START, counter_sums, percentile
+from streams.settings import ROOT
+
+REGISTRY = str(ROOT / "deploy" / "regions" / "haaglanden.yaml")
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([5, 1, 4, 2, 3], 50) == 3
+    assert percentile([1, 2, 3, 4], 50) == 2  # lower middle of an even count
+    assert percentile(list(range(1, 101)), 99) == 99
+    assert percentile([7], 99) == 7
+    assert percentile([], 50) is None
+
+
+def test_counter_sums_reads_the_exposition() -> None:
+    text = (
+        "# HELP spoedstroom_events_applied_total x\n"
+        'spoedstroom_events_applied_total{region="r",type="seh.arrived"} 3.0\n'
+        'spoedstroom_events_applied_total{region="r",type="ward.admitted"} 4.0\n'
+        'spoedstroom_events_applied_created{region="r",type="seh.arrived"} 1.7e9\n'
+        'spoedstroom_events_deadlettered_total{topic="acute.calls",reason="schema"} 1.0\n'
+    )
+    sums = counter_sums(text)
+    assert sums["spoedstroom_events_applied_total"] == 7.0
+    assert sums["spoedstroom_events_deadlettered_total"] == 1.0
+    assert sums["spoedstroom_events_duplicate_total"] == 0.0
+
+
+def _positive(value: object, where: str) -> None:
+    assert isinstance(value, (int, float)) and not isinstance(value, bool), f"{where}: {value!r} is not a number"
+    assert value > 0, f"{where}: {value!r} is not > 0"
+
+
+def test_tiny_bench_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"# Performance\n\n## Latest run\n\n{LATEST_START}\nold\n{LATEST_END}\n\n## Optimisation log\n\nkept\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from streams.cli import main; main()", "bench",
+         "--events", "1500", "--freshness-seconds", "3", "--rates", "10,100", "--open-encounters", "300",
+         "--no-sigkill", "--registry", REGISTRY, "--out", str(out), "--doc", str(doc),
+         "--state-dir", str(tmp_path / "state"), "--phase-timeout", "120"],
+        cwd=str(ROOT), capture_output=True, timeout=170,
+    )
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-3000:]
+    r = orjson.loads(out.read_bytes())
+
+    for key in ("version", "started_at", "finished_at", "duration_s", "machine", "options", "registry",
+                "fill", "ceiling", "pipeline", "freshness", "memory", "recovery", "targets"):
+        assert key in r, key
+    _positive(r["machine"]["nproc"], "machine.nproc")
+    _positive(r["machine"]["ram_bytes"], "machine.ram_bytes")
+    assert r["machine"]["cpu_model"]
+    assert r["fill"]["events"] == 1500
+    for key in ("bytes", "seconds", "events_per_s"):
+        _positive(r["fill"][key], f"fill.{key}")
+    assert r["ceiling"]["events"] == 1500
+    _positive(r["ceiling"]["events_per_s"], "ceiling.events_per_s")
+    pipe = r["pipeline"]
+    assert pipe["applied"] + pipe["duplicates"] + pipe["deadlettered"] >= 1500
+    for key in ("applied", "seconds", "events_per_s", "ratio_to_ceiling", "peak_rss_bytes"):
+        _positive(pipe[key], f"pipeline.{key}")
+
+    rates = r["freshness"]["rates"]
+    assert [row["rate"] for row in rates] == [10, 100]
+    for row in rates:
+        _positive(row["offered_events"], "freshness.offered_events")
+        _positive(row["probes"], "freshness.probes")
+        for sink in ("metrics", "redis"):
+            assert set(row[sink]) == {"n", "p50_ms", "p95_ms", "p99_ms", "max_ms"}
+            _positive(row[sink]["n"], f"freshness.{row['rate']}.{sink}.n")
+            for p in ("p50_ms", "p95_ms", "p99_ms"):
+                _positive(row[sink][p], f"freshness.{row['rate']}.{sink}.{p}")
+            assert row[sink]["p50_ms"] <= row[sink]["p95_ms"] <= row[sink]["p99_ms"] <= row[sink]["max_ms"]
+
+    mem = r["memory"]
+    assert mem["open_encounters"] == 300
+    assert mem["patients_in_region_snapshot"] >= 300
+    for key in ("rss_bytes", "hwm_bytes", "changelog_records", "changelog_bytes", "state_entries", "state_bytes"):
+        _positive(mem[key], f"memory.{key}")
+    assert mem["state_entries_by_kind"].get("enc", 0) >= 300
+
+    runs = r["recovery"]["runs"]
+    assert [run["signal"] for run in runs] == ["SIGTERM"]
+    for key in ("ready_seconds", "restored_seconds", "first_new_event_seconds"):
+        _positive(runs[0][key], f"recovery.{key}")
+    assert runs[0]["patients_after_restore"] >= 300
+    _positive(r["recovery"]["recovery_seconds"], "recovery.recovery_seconds")
+
+    assert set(r["targets"]) == {"pipeline_ratio", "freshness_p99_ms_at_100", "rss_mb_open_encounters", "recovery_s"}
+    for target in r["targets"].values():
+        assert target["value"] is not None and target["met"] in (True, False)
+
+    text = doc.read_text()
+    assert "old" not in text.split(LATEST_START)[1].split(LATEST_END)[0]
+    assert "| ratio pipeline / ceiling |" in text and "kept" in text
