@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from processors.uitstroom import DAY_MS, wrong_bed_ms_24h, wrong_bed_ms_open
-from processors.windows import by_key, count_above, count_at_most, nearest_rank, total
+from processors.windows import by_key, count_above, count_at_most, nearest_rank
 from topics.codec import format_time
 
 if TYPE_CHECKING:
@@ -227,5 +227,3 @@ def build_region(p: "RegionProcessor") -> dict[str, Any]:
     out["follow_up_free_beds_by_kind"] = dict(sorted(free.items()))
     return out
 
-
-__all__ = ["build_hospital", "build_location", "build_region", "total"]
