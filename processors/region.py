@@ -16,7 +16,7 @@ in changelogged tables and write only what changed:
 | `win:{minute}` | a window bucket (processors.windows) |
 | `dedup:{minute}`, `buf:{source}\\|{id}` | seen ids, buffered events (processors.reorder) |
 | `rule:{kind}:{subject}` | an alert rule's episode state (processors.alerts) |
-| `snap:{key}` | the last emitted snapshot content (to emit on change only) |
+| `snap:{key}` | the last emitted snapshot: `{"t": as_of ms, "c": content}` (emit on change only) |
 
 Everything else (per-location counts, sorted start times, contributions of entities,
 running window totals, the GC queue) is derived and rebuilt by `restore`.
@@ -122,7 +122,8 @@ class RegionProcessor:
         self.locs: dict[str, dict[str, Any]] = {}
         self.partners: dict[str, int] = {}
         self.rules: dict[str, dict[str, Any]] = {}
-        self.snaps: dict[str, dict[str, Any]] = {}
+        self.snaps: dict[str, dict[str, Any]] = {}  # key -> content (without as_of)
+        self.snap_at: dict[str, int] = {}  # key -> as_of ms of the last emission
         self.win = Windows()
         self.buf = ReorderBuffer()
         self.dedup = Dedup()
@@ -207,8 +208,8 @@ class RegionProcessor:
         return out
 
     def snapshots(self) -> dict[str, dict[str, Any]]:
-        as_of = format_time(self.now) if self.now is not None else None
-        return {k: {**v, "as_of": as_of} for k, v in sorted(self.snaps.items())}
+        """The last emitted snapshot data per key (with its own `as_of`)."""
+        return {k: {**v, "as_of": format_time(self.snap_at[k])} for k, v in sorted(self.snaps.items())}
 
     def open_alerts(self) -> list[dict[str, Any]]:
         return [st["raised"] for _, st in sorted(self.rules.items()) if st.get("a") is not None and "raised" in st]
@@ -227,7 +228,7 @@ class RegionProcessor:
             out[f"partner:{pid}"] = t
         out.update(self.rules)
         for k, v in self.snaps.items():
-            out[f"snap:{k}"] = v
+            out[f"snap:{k}"] = {"t": self.snap_at[k], "c": v}
         out.update(self.win.entries())
         for m, ids in self.dedup.buckets.items():
             out[f"dedup:{m}"] = ids
@@ -268,7 +269,8 @@ class RegionProcessor:
             elif prefix == "rule":
                 p.rules[k] = v
             elif prefix == "snap":
-                p.snaps[rest] = v
+                p.snaps[rest] = v["c"]
+                p.snap_at[rest] = v["t"]
             elif prefix == "win":
                 p.win.load(int(rest), v)
             elif prefix == "dedup":
@@ -304,7 +306,8 @@ class RegionProcessor:
         if prefix == "rule":
             return self.rules.get(k)
         if prefix == "snap":
-            return self.snaps.get(rest)
+            c = self.snaps.get(rest)
+            return None if c is None else {"t": self.snap_at[rest], "c": c}
         raise KeyError(k)
 
     # ==================================================================== applying
@@ -936,6 +939,7 @@ class RegionProcessor:
     def _put(self, key: str, content: dict[str, Any], changed: list[tuple[str, dict[str, Any]]]) -> None:
         if self.snaps.get(key) != content:
             self.snaps[key] = content
+            self.snap_at[key] = self.now  # type: ignore[assignment]
             self._dirty.add(f"snap:{key}")
             changed.append((key, content))
 

@@ -53,14 +53,15 @@ def test_delivery_order_within_lateness_and_duplicates(seed, data):
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), data=st.data())
-def test_late_events_give_the_same_final_state(seed, data):
+@given(seed=st.integers(0, 10_000), rnd=st.randoms(use_true_random=False))
+def test_late_events_give_the_same_final_state(seed, rnd):
     # Any order at all (events arbitrarily late), as long as an entity's events come
     # within the 24h it is remembered after closing: a scenario spanning < 20 h.
     events = [e for e in build(seed) if e.time < T0 + 20 * 60 * MIN]
     p0 = RegionProcessor(REG, reorder_lateness_ms=0)
     feed(p0, events, lateness=0)
-    perm = data.draw(st.permutations(events))
+    perm = list(events)
+    rnd.shuffle(perm)
     p1 = RegionProcessor(REG, reorder_lateness_ms=0)
     feed(p1, perm, lateness=0)
     end = max(e.time for e in events) + MIN
@@ -69,8 +70,10 @@ def test_late_events_give_the_same_final_state(seed, data):
     a, b = p0.snapshots(), p1.snapshots()
     # escalation_level is the outcome of rules evaluated along the way (a late event may
     # make an alert fire later, events.md), the rest is state: identical.
+    # (as_of: when each snapshot was last emitted, depends on the order too)
     for snap in (*a.values(), *b.values()):
         snap.pop("escalation_level", None)
+        snap.pop("as_of", None)
     assert b == a
 
 
