@@ -71,6 +71,9 @@ def new_state() -> dict[str, Any]:
         "bt": None, "dep": None, "disp": None,
         "ward": None, "since": None, "ready": None, "rstart": None, "wf": None,
         "dis": None, "dest": None, "dis_ward": None, "intervals": [],
+        # window items and observations, accumulated as transitions apply (so a second
+        # stay of the same encounter does not erase the first one's)
+        "counts": [], "values": [], "obs": [],
     }
 
 
@@ -88,12 +91,23 @@ def _close_ready(st: dict[str, Any], t: int) -> None:
         st["ready"] = st["rstart"] = st["wf"] = None
 
 
+def _depart(st: dict[str, Any], t: int, disposition: str | None) -> None:
+    st["dep"], st["disp"] = t, disposition
+    los = max(0, t - st["arr"])
+    st["values"].append((minute_of(t), f"los|{st['seh']}", los))
+    st["obs"].append(("seh_length_of_stay", "location", st["seh"], los, t))
+
+
 def _apply(st: dict[str, Any], e: list[Any]) -> bool:
     """Apply one transition; False when its predecessor is missing (hold it)."""
     t, typ, d = e[0], e[3], e[4]
     if typ == "seh.arrived":
-        st.update(seh=d["location"], arr=t, mode=d.get("arrival_mode"), urg=None, treat=None,
+        if _in_seh(st):
+            return True  # already in an SEH: a repeated arrival changes nothing
+        mode = d.get("arrival_mode") or "other"
+        st.update(seh=d["location"], arr=t, mode=mode, urg=None, treat=None,
                   board=None, bt=None, dep=None, disp=None)
+        st["counts"].append((minute_of(t), f"arr|{d['location']}", mode))
         return True
     if typ in SEH_FOLLOWERS:
         if st["arr"] is None:
@@ -105,16 +119,17 @@ def _apply(st: dict[str, Any], e: list[Any]) -> bool:
         elif typ == "seh.treatment_started":
             if st["treat"] is None:
                 st["treat"] = t
+                st["obs"].append(("seh_waiting", "location", st["seh"], max(0, t - st["arr"]), t))
         elif typ == "seh.admission_requested":
             if st["board"] is None:
                 st["board"] = t
             st["bt"] = d.get("bed_type")
         else:
-            st["dep"], st["disp"] = t, d.get("disposition")
+            _depart(st, t, d.get("disposition"))
         return True
     if typ == "ward.admitted":
         if _in_seh(st):
-            st["dep"], st["disp"] = t, "admitted"
+            _depart(st, t, "admitted")
         if _on_ward(st):
             # Admitted again while on a ward: a move to the new ward.
             ready, wf = st["ready"], st["wf"]
@@ -145,7 +160,9 @@ def _apply(st: dict[str, Any], e: list[Any]) -> bool:
             _close_ready(st, t)
         else:
             _close_ready(st, t)
-            st["dis"], st["dest"], st["dis_ward"] = t, d.get("destination"), st["ward"]
+            dest = d.get("destination") or "other"
+            st["dis"], st["dest"], st["dis_ward"] = t, dest, st["ward"]
+            st["counts"].append((minute_of(t), f"dis|{st['ward']}", dest))
         return True
     return True  # unknown to this fold: ignore
 
@@ -173,32 +190,18 @@ def encounter_contribution(h: list[list[Any]]) -> dict[str, Any]:
     st, held = fold_encounter(h)
     seh = st["seh"]
     c: dict[str, Any] = empty_contribution()
-    counts: list[tuple[int, str, str]] = []
-    values: list[tuple[int, str, int]] = []
-    obs: list[tuple[str, str, str, int, int]] = []
-    if st["arr"] is not None and seh is not None:
-        counts.append((minute_of(st["arr"]), f"arr|{seh}", st["mode"] or "other"))
-        if st["dep"] is None:
-            c["seh"] = (seh, st["treat"] is None, st["board"], st["urg"] in CRITICAL_URGENCIES)
-        else:
-            los = max(0, st["dep"] - st["arr"])
-            values.append((minute_of(st["dep"]), f"los|{seh}", los))
-            obs.append(("seh_length_of_stay", "location", seh, los, st["dep"]))
-        if st["treat"] is not None:
-            wait = max(0, st["treat"] - st["arr"])
-            c["ts"] = (seh, st["treat"], wait)
-            obs.append(("seh_waiting", "location", seh, wait, st["treat"]))
-    if st["ward"] is not None:
-        if st["dis"] is None:
-            c["ward"] = (st["ward"], st["since"])
-            if st["ready"] is not None:
-                c["ready"] = (st["ward"], st["rstart"], st["wf"] or "other")
-        else:
-            counts.append((minute_of(st["dis"]), f"dis|{st['dis_ward']}", st["dest"] or "other"))
+    if _in_seh(st) and seh is not None:
+        c["seh"] = (seh, st["treat"] is None, st["board"], st["urg"] in CRITICAL_URGENCIES)
+    if st["treat"] is not None and st["arr"] is not None and seh is not None:
+        c["ts"] = (seh, st["treat"], max(0, st["treat"] - st["arr"]))
+    if _on_ward(st):
+        c["ward"] = (st["ward"], st["since"])
+        if st["ready"] is not None:
+            c["ready"] = (st["ward"], st["rstart"], st["wf"] or "other")
     c["wbc"] = tuple(st["intervals"])
-    c["counts"] = tuple(counts)
-    c["values"] = tuple(values)
-    c["obs"] = tuple(obs)
+    c["counts"] = tuple(st["counts"])
+    c["values"] = tuple(st["values"])
+    c["obs"] = tuple(st["obs"])
     c["held"] = held
     return c
 

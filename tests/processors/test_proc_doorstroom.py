@@ -127,3 +127,15 @@ def test_closed_encounters_are_forgotten_after_a_day():
     assert not [k for k in p.dump() if k.startswith("dedup:")]
     changes = p.take_changes()
     assert changes.get("enc:h1/A", "missing") is None
+
+
+def test_second_stay_of_the_same_encounter_keeps_the_first():
+    f = Factory()
+    p = RegionProcessor(registry())
+    run(p, [f.arrive(0, "R"), f.depart(40, "R"), f.arrive(100, "R", mode="ambulance"),
+            f.admit(0, "W"), f.discharge(50, "W"), f.admit(120, "W")])
+    s = snap(p, SEH)
+    assert s["arrivals_24h"] == {"ambulance": 1, "gp_referral": 1}
+    assert s["patients"] == 1 and s["los_p50_minutes_24h"] == 40.0
+    w = snap(p, WARD)
+    assert w["discharges_24h"] == {"home": 1} and w["occupied_beds"] == 1
