@@ -1,2 +1,18 @@
 """The domain core: pure functions and small classes from events and `now` to state,
-metrics and alerts. No Kafka, Faust, Redis, Prometheus or clock imports."""
+metrics and alerts. No Kafka, Faust, Redis, Prometheus or clock imports.
+
+Modules:
+- `region`: `RegionProcessor`, the facade (offer/release/release_all/advance, snapshots,
+  open_alerts, counters, dump/take_changes/restore) and `Output(kind, key, time, data)`.
+- `reorder`: reorder buffer and duplicate detection (seen ids kept 24h of stream time).
+- `doorstroom`: hospital encounters (SEH and ward) folded from their transitions, with
+  held transitions and HL7-style cancellations.
+- `instroom`: calls and ambulance rides.
+- `uitstroom`: wrong-bed time over `(now - 24h, now]`.
+- `windows`: minute-bucket rings for the 1h/24h windows, nearest-rank percentiles.
+- `crowding`: NEDOCS and its level (None with a reason when undefined).
+- `escalation`: the regional escalation conditions per level.
+- `alerts`: alert episodes ("for N min" raise/clear, stable alert ids).
+- `snapshot`: `metrics.snapshot` content per location, hospital and region.
+- `replay`: `run_replay`, the pure function behind `spoedstroom replay`.
+"""
