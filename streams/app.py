@@ -47,7 +47,6 @@ REGION_EVENTS_TOPIC = "spoedstroom-region-events"
 STATE_TABLE = "region-state"
 FORWARD_CHUNK = 400  # events per repartition record (keeps records well below 1 MB)
 SNAPSHOT_INTERVAL_S = 1.0  # at most one snapshot per key per second (events.md)
-IDLE_PARTITION_S = 3.0  # an input partition idle this long no longer holds the watermark
 LIVE_LATENESS_MS = 2_000  # reorder_lateness_live (events.md)
 REPLAY_LATENESS_MS = 120_000  # reorder_lateness (events.md)
 MARKS_ENTRY = "~marks"
@@ -63,8 +62,8 @@ class RegionRuntime:
     """Shell-side state of the region this worker owns: the processor and its outputs."""
 
     processor: RegionProcessor
-    # input partition -> [latest event time read, wall time it was read]
-    marks: dict[str, list[int]] = field(default_factory=dict)
+    # input partition -> [latest event time read (or None), caught up with its end (bool)]
+    marks: dict[str, list[Any]] = field(default_factory=dict)
     pending: dict[str, Any] = field(default_factory=dict)  # key -> snapshot Output awaiting the throttle
     last_sent: dict[str, float] = field(default_factory=dict)  # key -> monotonic time sent
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> snapshot data last published
@@ -90,6 +89,9 @@ class Pipeline:
         self.webhooks = WebhookSink(list(registry.webhooks), self.telemetry, external)
         self.runtime: RegionRuntime | None = None
         self.max_seen_ms = 0  # largest event time read by this worker's ingest (too_old)
+        # Per input partition read by this worker: next offset and latest event time.
+        self.read_pos: dict[Any, int] = {}
+        self.read_time: dict[str, int] = {}
         self.app = self._make_app()
         self._wire()
 
@@ -138,7 +140,8 @@ class Pipeline:
     def _wire(self) -> None:
         app = self.app
         raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-        self.inputs = app.topic(*[t.name for t in INPUT_TOPICS], **raw)
+        self.input_names = frozenset(t.name for t in INPUT_TOPICS)
+        self.inputs = app.topic(*sorted(self.input_names), **raw)
         self.region_events = app.topic(REGION_EVENTS_TOPIC, partitions=self.settings.internal_partitions, internal=True, **raw)
         self.deadletter = app.topic("acute.deadletter", **raw)
         self.metrics_topic = app.topic("acute.metrics", **raw)
@@ -158,7 +161,7 @@ class Pipeline:
 
         @app.timer(1.0)
         async def tick() -> None:
-            await self.region_events.send(key=self.region_key, value=b'{"tick":1}')
+            await self.region_events.send(key=self.region_key, value=orjson.dumps({"tick": 1, "marks": self._marks_report()}))
             self._observe_lag()
 
         @app.task
@@ -169,6 +172,7 @@ class Pipeline:
         @app.on_partitions_revoked.connect
         async def revoked(app_: faust.App, revoked: set, **kwargs: Any) -> None:
             if any(tp.topic == REGION_EVENTS_TOPIC for tp in revoked):
+                log.info("region partitions revoked: %s", sorted(tp.partition for tp in revoked if tp.topic == REGION_EVENTS_TOPIC))
                 self.runtime = None  # rebuilt from the table when the partition returns
 
         self._pages()
@@ -177,11 +181,12 @@ class Pipeline:
     async def ingest_batch(self, batch: list[faust.EventT]) -> None:
         wall = now_ms() if self.wall_clock else None
         forward: list[list[Any]] = []
-        marks: dict[str, int] = {}
+        read_pos, read_time = self.read_pos, self.read_time
         retention = 30 * 86_400_000
         decode = self.validator.decode
         for ev in batch:
             msg = ev.message
+            read_pos[msg.tp] = msg.offset + 1
             headers = msg.headers
             if isinstance(headers, dict):
                 headers = list(headers.items())
@@ -195,13 +200,48 @@ class Pipeline:
             if e.time > self.max_seen_ms:
                 self.max_seen_ms = e.time
             tp = f"{msg.topic}/{msg.partition}"
-            if e.time > marks.get(tp, -1):
-                marks[tp] = e.time
+            if e.time > read_time.get(tp, -1):
+                read_time[tp] = e.time
             forward.append([e.id, e.source, e.partner, e.type, e.time, e.data, msg.timestamp or 0.0])
-        # Always forward the marks, so partitions that only carried rejects still move the watermark.
-        for start in range(0, max(len(forward), 1), FORWARD_CHUNK):
-            chunk = forward[start : start + FORWARD_CHUNK]
-            await self.region_events.send(key=self.region_key, value=orjson.dumps({"events": chunk, "marks": marks}))
+        # The marks travel with the last chunk only: they claim "read up to here", which
+        # must not move the watermark before the chunks carrying those events are applied.
+        chunks = [forward[i : i + FORWARD_CHUNK] for i in range(0, len(forward), FORWARD_CHUNK)] or [[]]
+        for chunk in chunks[:-1]:
+            await self.region_events.send(key=self.region_key, value=orjson.dumps({"events": chunk}))
+        body = {"events": chunks[-1], "marks": self._marks_report()}
+        await self.region_events.send(key=self.region_key, value=orjson.dumps(body))
+
+    def _marks_report(self) -> dict[str, list[Any]]:
+        """For every input partition assigned here: [latest event time read, caught up].
+
+        A partition is caught up when this worker has read up to its highwater mark. Only
+        partitions that are not caught up hold the event-clock watermark back; a partition
+        paused by a rebalance keeps its last report (not caught up) and so keeps holding.
+        """
+        consumer = getattr(self.app, "consumer", None)
+        if consumer is None:
+            return {}
+        report: dict[str, list[Any]] = {}
+        inputs = self.input_names
+        # Every partition of the input topics, so one nobody has reported yet holds too.
+        for topic in inputs:
+            try:
+                count = consumer.topic_partitions(topic)
+            except Exception:  # noqa: BLE001 - metadata not known yet
+                count = None
+            for partition in range(count or 0):
+                report[f"{topic}/{partition}"] = [None, None]
+        for tp in consumer.assignment():
+            if tp.topic not in inputs:
+                continue
+            high = consumer.highwater(tp)
+            pos = self.read_pos.get(tp)
+            if pos is None:
+                pos = consumer._committed_offset.get(tp)
+            caught_up = high is not None and (high == 0 or (pos is not None and pos >= high))
+            name = f"{tp.topic}/{tp.partition}"
+            report[name] = [self.read_time.get(name), caught_up]
+        return report
 
     async def _deadletter(self, key: bytes | None, value: bytes | None, exc: Rejected,
                           topic: str, partition: int, offset: int) -> None:
@@ -227,6 +267,8 @@ class Pipeline:
             processor = RegionProcessor.restore(self.registry, entries, reorder_lateness_ms=lateness)
         else:
             processor = RegionProcessor(self.registry, reorder_lateness_ms=lateness)
+        log.info("region %s: state rebuilt from %d table entries (stream time %s)", self.region, len(entries),
+                 format_time(processor.now) if processor.now else "-")
         runtime = RegionRuntime(processor=processor, marks=marks)
         runtime.counted = self._counter_values(processor)
         for alert in processor.open_alerts():
@@ -256,18 +298,22 @@ class Pipeline:
             outputs.extend(outs)
             if item[6]:
                 oldest_ts.append(item[6])
-        for tp, t in body.get("marks", {}).items():
+        for tp, (latest, caught_up) in body.get("marks", {}).items():
             mark = rt.marks.get(tp)
-            if mark is None or t > mark[0]:
-                rt.marks[tp] = [t, wall]
+            if mark is None:
+                rt.marks[tp] = [latest, bool(caught_up)]
+            elif caught_up is None:
+                continue  # only known to exist: its owner reports it
             else:
-                mark[1] = wall
+                if latest is not None and (mark[0] is None or latest > mark[0]):
+                    mark[0] = latest
+                mark[1] = caught_up
         if self.wall_clock:
             horizon = wall - LIVE_LATENESS_MS
             outputs.extend(proc.release(horizon))
             outputs.extend(proc.advance(horizon))
         else:
-            outputs.extend(self._release_event_clock(rt, wall))
+            outputs.extend(self._release_event_clock(rt))
         await self._publish(rt, outputs, force=False)
         now_s = time.time()
         for ts in oldest_ts:
@@ -275,16 +321,19 @@ class Pipeline:
         self._count(rt)
         self._persist(rt)
 
-    def _release_event_clock(self, rt: RegionRuntime, wall: int) -> list[Any]:
-        """Event clock: min over active input partitions of their latest event time, minus
-        the reorder lateness; when every partition is idle, everything is released."""
+    def _release_event_clock(self, rt: RegionRuntime) -> list[Any]:
+        """Event clock: the minimum over the input partitions still behind their end of
+        the latest event time read, minus the reorder lateness; when every partition is
+        caught up, everything read is released (events.md, "Order, lateness, duplicates")."""
         proc = rt.processor
-        active = [m[0] for m in rt.marks.values() if wall - m[1] < IDLE_PARTITION_S * 1000]
-        if active:
-            return proc.release(min(active) - REPLAY_LATENESS_MS)
-        if rt.marks:
+        behind = [m[0] for m in rt.marks.values() if not m[1]]
+        if not rt.marks:
+            return []
+        if not behind:
             return proc.release_all()
-        return []
+        if any(t is None for t in behind):
+            return []  # a partition with data not read yet: nothing is safe to release
+        return proc.release(min(behind) - REPLAY_LATENESS_MS)
 
     def _persist(self, rt: RegionRuntime) -> None:
         prefix = self.region + "|"

@@ -43,7 +43,7 @@ class Stack:
         env.update(extra_env or {})
         log = open(self.state_dir / f"{name}.log", "ab")
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from streams.cli import main; main()", "worker", "--loglevel", "warning"],
+            [sys.executable, "-c", "from streams.cli import main; main()", "worker", "--loglevel", os.environ.get("SPOEDSTROOM_TEST_LOGLEVEL", "warning")],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=str(ROOT),
         )
         self.workers.append(proc)
