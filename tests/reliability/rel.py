@@ -190,3 +190,28 @@ def stop_process(pid: int, sig: int = signal.SIGTERM, timeout: float = 10) -> No
             pass
         time.sleep(0.05)
     raise AssertionError(f"process {pid} did not stop")
+
+
+def metrics_topic_problems(stack: Stack) -> dict[str, list[Any]]:
+    """Per key of acute.metrics, in offset order: snapshots whose `as_of` goes back, and
+    CloudEvent ids reused for a different content (both mean a consumer can be left with
+    a stale picture: compaction keeps the last record; dedup by (source, id) keeps the first)."""
+    back: list[Any] = []
+    reused: list[Any] = []
+    by_key: dict[bytes, list[Any]] = {}
+    for r in read_topic(stack.bootstrap, "acute.metrics"):
+        by_key.setdefault(r.key, []).append(r)
+    for key, recs in by_key.items():
+        recs.sort(key=lambda r: r.offset)
+        seen: dict[str, Any] = {}
+        last = None
+        for r in recs:
+            ev = orjson.loads(r.value)
+            t = parse_time(ev["data"]["as_of"])
+            if last is not None and t < last[0]:
+                back.append((key.decode(), last[1], ev["data"]["as_of"], r.offset))
+            last = (t, ev["data"]["as_of"]) if last is None or t >= last[0] else last
+            if ev["id"] in seen and seen[ev["id"]] != ev["data"]:
+                reused.append((ev["id"], r.offset))
+            seen[ev["id"]] = ev["data"]
+    return {"as_of_goes_back": back, "id_reused_for_other_content": reused}

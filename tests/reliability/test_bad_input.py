@@ -269,3 +269,19 @@ def test_future_time_on_the_wall_clock(stack: rel.Stack) -> None:
     text = rel.metrics_text(port)
     assert rel.metric(text, "spoedstroom_events_deadlettered_total", reason="future_time") == 2
     assert worker.poll() is None
+
+
+# ----------------------------------------------------------------- the metrics topic itself
+def test_snapshots_on_the_metrics_topic_never_go_back_in_time(run: dict[str, Any]) -> None:
+    """Compaction keeps the last record per key: a snapshot published after a newer one
+    of the same key leaves consumers with a stale picture for good."""
+    problems = rel.metrics_topic_problems(run["stack"])
+    assert not problems["as_of_goes_back"], f"older snapshot published after a newer one: {problems['as_of_goes_back'][:5]}"
+
+
+def test_one_snapshot_id_names_one_content(run: dict[str, Any]) -> None:
+    """events.md: (source, id) is unique; a consumer that deduplicates by it must not drop
+    a changed snapshot. Snapshot ids are `{key}@{as_of}`: two different snapshots of one
+    key at the same stream time share an id."""
+    problems = rel.metrics_topic_problems(run["stack"])
+    assert not problems["id_reused_for_other_content"], problems["id_reused_for_other_content"][:5]
