@@ -1,0 +1,124 @@
+"""Golden outputs: the performance work on RegionProcessor must not change a single byte.
+
+The digests below were computed from the code *before* the optimisations of
+docs/performance.md ("Optimisation log"), so every optimisation has to keep them:
+- `replay`: `run_replay(final=False)` of 12 simulated hours of Haaglanden (fixed seed,
+  a surge, a major incident and a VVT shortage, so crowding, handover, wrong-bed,
+  stop, feed-silent and regional-escalation alerts fire and resolve) and of 2 hours of
+  the national registry (80 SEHs);
+- `raw`: every `Output` (observations included) of the same Haaglanden day fed through
+  offer/release with the wall-clock timer (`advance`) ticking every 15 s of event time
+  in between, plus the change feed (`take_changes`) every 250 events and the final
+  `dump()`; the same run restored from a mid-stream dump must continue identically.
+If a digest changes, the optimisation changed behaviour: fix the code, not the digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import orjson
+import pytest
+
+from processors.region import RegionProcessor
+from processors.replay import run_replay
+from topics.registry import load_registry
+from topics.validation import Validator
+
+simulator_core = pytest.importorskip("simulator.core")
+from simulator.scenario import Incident, Scenario, Surge  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+HOUR = 3_600_000
+T0 = 1_767_225_600_000 + 6 * HOUR  # 2026-01-01T06:00Z
+TICK = 15_000
+LATE = 120_000
+
+GOLDEN = {
+    "haaglanden_replay": "f473722e69233ef8f9b26e299eba11ce366654080ab64efac189f00ea17095b5",
+    "haaglanden_raw": "e6599d95abd1f3e95e43c3c4fe575acb593f9cb761b4b78856c60f268862f534",
+    "nl_synthetic_replay": "e460332a7ea141564d330510c884385dbc487ad662a03f542c52f6b0b09db636",
+}
+
+
+def _haaglanden():
+    reg = load_registry(ROOT / "deploy" / "regions" / "haaglanden.yaml")
+    sc = Scenario(major_incident=Incident(at_ms=T0 + 5 * HOUR, count=40), surge=Surge(T0 + 3 * HOUR, T0 + 9 * HOUR, 2.0),
+                  vvt_shortage=3.0, start_occupancy=0.97)
+    lines = [orjson.dumps(ev) for _, _, ev in simulator_core.generate(reg, start_ms=T0, duration_ms=12 * HOUR,
+                                                                       seed=42, scenario=sc)]
+    return reg, lines
+
+
+def _replay_digest(reg, lines) -> tuple[str, list[dict]]:
+    h = hashlib.sha256()
+    recs = []
+    for rec in run_replay(lines, reg, final=False):
+        h.update(orjson.dumps(rec) + b"\n")
+        recs.append(rec)
+    return h.hexdigest(), recs
+
+
+def _out_bytes(outputs) -> bytes:
+    return b"".join(orjson.dumps(list(o)) + b"\n" for o in outputs)
+
+
+def _feed(p: RegionProcessor, events, h, start: int = 0, stop: int | None = None) -> int | None:
+    """offer + release(t - 2 min), advance() on 15 s ticks; returns the last tick."""
+    tick = None
+    for i, e in enumerate(events[start:stop], start=start):
+        _, o = p.offer(e)
+        h.update(_out_bytes(o))
+        w = e.time - LATE
+        h.update(_out_bytes(p.release(w)))
+        t = w - w % TICK
+        if tick is None or t > tick:
+            tick = t
+            h.update(_out_bytes(p.advance(t)))
+        if i % 250 == 0:
+            h.update(orjson.dumps(p.take_changes(), option=orjson.OPT_SORT_KEYS))
+    return tick
+
+
+def _raw_digest(reg, events, restore_at: int | None = None) -> str:
+    h = hashlib.sha256()
+    p = RegionProcessor(reg, reorder_lateness_ms=LATE)
+    if restore_at is None:
+        _feed(p, events, h)
+    else:
+        _feed(p, events, h, 0, restore_at)
+        assert (restore_at - 1) % 250 == 0  # right after a take_changes: nothing owed
+        state = orjson.loads(orjson.dumps(p.dump()))
+        p = RegionProcessor.restore(reg, state, reorder_lateness_ms=LATE)
+        _feed(p, events, h, restore_at)
+    h.update(_out_bytes(p.release_all()))
+    h.update(orjson.dumps(p.take_changes(), option=orjson.OPT_SORT_KEYS))
+    h.update(orjson.dumps(p.dump(), option=orjson.OPT_SORT_KEYS))
+    return h.hexdigest()
+
+
+def test_golden_haaglanden_replay():
+    reg, lines = _haaglanden()
+    digest, recs = _replay_digest(reg, lines)
+    kinds = {(r["type"], r["data"]["kind"]) for r in recs if "alert" in r.get("type", "")}
+    for kind in ("seh_crowding", "handover_delay", "wrong_bed", "regional_escalation", "seh_stop", "feed_silent"):
+        assert ("nl.acutezorg.alert.raised.v1", kind) in kinds
+    assert digest == GOLDEN["haaglanden_replay"]
+
+
+def test_golden_haaglanden_raw_outputs_with_timer_and_restore():
+    reg, lines = _haaglanden()
+    v = Validator(reg)
+    events = [v.decode(x) for x in lines]
+    assert _raw_digest(reg, events) == GOLDEN["haaglanden_raw"]
+    assert _raw_digest(reg, events, restore_at=len(events) // 500 * 250 + 1) == GOLDEN["haaglanden_raw"]
+
+
+def test_golden_nl_synthetic_replay():
+    reg = load_registry(ROOT / "deploy" / "regions" / "nl-synthetic.yaml")
+    sc = Scenario(major_incident=Incident(at_ms=T0 + HOUR, count=60))
+    lines = [orjson.dumps(ev) for _, _, ev in simulator_core.generate(reg, start_ms=T0, duration_ms=2 * HOUR,
+                                                                       seed=5, scenario=sc)]
+    digest, _ = _replay_digest(reg, lines)
+    assert digest == GOLDEN["nl_synthetic_replay"]
