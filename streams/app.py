@@ -50,6 +50,9 @@ SNAPSHOT_INTERVAL_S = 1.0  # at most one snapshot per key per second (events.md)
 LIVE_LATENESS_MS = 2_000  # reorder_lateness_live (events.md)
 REPLAY_LATENESS_MS = 120_000  # reorder_lateness (events.md)
 MARKS_ENTRY = "~marks"
+TICK_S = 0.5  # ticks through the repartition topic: the watermark and (wall clock) the rules move
+FLUSH_S = 0.1  # how often throttled snapshots are checked for being due
+CE_HEADERS = [("content-type", b"application/cloudevents+json")]
 ALERT_KINDS = ("seh_crowding", "handover_delay", "wrong_bed", "long_stay", "regional_escalation", "seh_stop", "feed_silent")
 
 
@@ -66,7 +69,6 @@ class RegionRuntime:
     marks: dict[str, list[Any]] = field(default_factory=dict)
     pending: dict[str, Any] = field(default_factory=dict)  # key -> snapshot Output awaiting the throttle
     last_sent: dict[str, float] = field(default_factory=dict)  # key -> monotonic time sent
-    latest: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> snapshot data last published
     open_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
     counted: dict[str, int] = field(default_factory=dict)
 
@@ -159,13 +161,27 @@ class Pipeline:
             async for event in stream.events():
                 await self.apply_record(event)
 
-        @app.timer(1.0)
+        @app.timer(TICK_S)
         async def tick() -> None:
             await self.region_events.send(key=self.region_key, value=orjson.dumps({"tick": 1, "marks": self._marks_report()}))
+
+        @app.timer(FLUSH_S)
+        async def flush() -> None:
+            # Snapshots held back by the throttle go out without waiting for a record.
+            if self.runtime is not None:
+                await self.flush_snapshots(self.runtime)
+
+        @app.timer(5.0)
+        async def telemetry() -> None:
             self._observe_lag()
+            if self.runtime is not None:
+                self._observe_partners(self.runtime)
 
         @app.task
         async def start_sinks() -> None:
+            # Table changelog writes go through this buffer; Faust's default of 100
+            # messages stalls a record that changes a few hundred state entries.
+            self.app.producer.buffer.max_messages = 10_000
             self.redis.start()
             self.webhooks.start()
 
@@ -314,7 +330,7 @@ class Pipeline:
             outputs.extend(proc.advance(horizon))
         else:
             outputs.extend(self._release_event_clock(rt))
-        await self._publish(rt, outputs, force=False)
+        await self._publish(rt, outputs)
         now_s = time.time()
         for ts in oldest_ts:
             self.telemetry.latency.observe(max(0.0, now_s - ts))
@@ -347,7 +363,7 @@ class Pipeline:
         table[(prefix + MARKS_ENTRY).encode()] = orjson.dumps(rt.marks)
 
     # -------------------------------------------------------------- outputs
-    async def _publish(self, rt: RegionRuntime, outputs: list[Any], force: bool) -> None:
+    async def _publish(self, rt: RegionRuntime, outputs: list[Any]) -> None:
         region = self.region
         for out in outputs:
             kind = out.kind
@@ -355,19 +371,27 @@ class Pipeline:
                 rt.pending[out.key] = out
             elif kind == "observation":
                 self.telemetry.observe_duration(region, out.key, out.data)
-            else:  # alert.raised / alert.resolved
+            else:  # alert.raised / alert.resolved: never throttled
                 await self._publish_alert(rt, out)
+        await self.flush_snapshots(rt)
+
+    async def flush_snapshots(self, rt: RegionRuntime) -> None:
+        """Send the pending snapshots whose key has not been sent within the last second
+        (events.md: at most once per second per key, the last change within that second)."""
+        if not rt.pending:
+            return
         clock = time.monotonic()
-        due = [k for k in rt.pending if force or clock - rt.last_sent.get(k, 0.0) >= SNAPSHOT_INTERVAL_S]
+        due = [k for k in rt.pending if clock - rt.last_sent.get(k, 0.0) >= SNAPSHOT_INTERVAL_S]
+        # Take them and mark them sent before any await: the agent and the flush timer
+        # both call this, and a newer snapshot of a key must never overtake an older one.
+        outs = [rt.pending.pop(k) for k in due]
         for key in due:
-            out = rt.pending.pop(key)
             rt.last_sent[key] = clock
+        region = self.region
+        for out in outs:
             data = out.data
-            cloudevent = emitted("metrics.snapshot", region, out.time, data, f"{key}@{data['as_of']}")
-            payload = orjson.dumps(cloudevent)
-            await self.metrics_topic.send(key=key.encode(), value=payload,
-                                          headers=[("content-type", b"application/cloudevents+json")])
-            rt.latest[key] = data
+            cloudevent = emitted("metrics.snapshot", region, out.time, data, f"{out.key}@{data['as_of']}")
+            await self.metrics_topic.send(key=out.key.encode(), value=orjson.dumps(cloudevent), headers=CE_HEADERS)
             self.telemetry.snapshots_published.labels(data["scope"]).inc()
             self.telemetry.observe_snapshot(region, data)
             self.redis.offer_snapshot(region, data["scope"], data["id"], orjson.dumps(data))
@@ -377,8 +401,7 @@ class Pipeline:
         status = "raised" if out.kind == "alert.raised" else "resolved"
         cloudevent = emitted(out.kind, self.region, out.time, data, f"{data['alert_id']}:{status}")
         payload = orjson.dumps(cloudevent)
-        await self.alerts_topic.send(key=data["alert_id"].encode(), value=payload,
-                                     headers=[("content-type", b"application/cloudevents+json")])
+        await self.alerts_topic.send(key=data["alert_id"].encode(), value=payload, headers=CE_HEADERS)
         self.telemetry.alerts.labels(self.region, data["kind"], status).inc()
         if status == "raised":
             rt.open_alerts[data["alert_id"]] = data
@@ -419,6 +442,9 @@ class Pipeline:
             elif group == "late":
                 t.late.labels(self.region).inc(delta)
         rt.counted = current
+
+    def _observe_partners(self, rt: RegionRuntime) -> None:
+        t = self.telemetry
         stream_now = rt.processor.now
         if stream_now:
             t.event_time_lag.labels(self.region).set(max(0.0, time.time() - stream_now / 1000))

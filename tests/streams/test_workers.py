@@ -39,11 +39,9 @@ def _final(reference: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _wait_for(stack: Stack, expected: dict[str, dict[str, Any]], what: str) -> None:
-    key = next(k for k in expected if k.startswith("region:"))
-
     def done() -> bool:
         got = last_per_key(read_topic(stack.bootstrap, "acute.metrics"))
-        return got.get(key, {}).get("data") == expected[key]
+        return all(got.get(k, {}).get("data") == v for k, v in expected.items())
 
     wait_until(done, 180, f"{what}; logs:\n{stack.log('w1')}\n{stack.log('w2')}", interval=1.0)
 
