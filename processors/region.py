@@ -148,6 +148,28 @@ class RegionProcessor:
         self._hosp_ward_beds: dict[str, int] = {}
         self._touched: set[str] = set()
         self._region_touched = False
+        # -- perf (derived, docs/performance.md "Optimisation log") ------------------------
+        # O2: rules are stepped only where a step can change something: the partners and
+        # SEHs touched since the last evaluation, plus those whose deadline (when their
+        # condition may flip by the passing of time, or a "for N min" timer matures) has
+        # come. Deadlines sit in heaps, validated lazily against the *_dl dicts.
+        self._eval_all = True  # first evaluation (and after restore): step everything
+        self._partners_touched: set[str] = set()
+        self._partner_dl: dict[str, int] = {}
+        self._partner_heap: list[tuple[int, str]] = []
+        self._seh_dl: dict[str, int] = {}
+        self._seh_heap: list[tuple[int, str]] = []
+        self._seh_set = frozenset(self.seh_ids)
+        self._seh_levels: dict[str, int | None] = {s: None for s in self.seh_ids}
+        # O3: regional ward sums kept by deltas of the hospital stats (ints: exact)
+        self._reg_occ: dict[str, int] = {}
+        self._reg_staffed: dict[str, int] = {}
+        self._reg_wb = 0
+        self._esc_key: Any = None
+        self._esc_reasons: dict[int, list[str]] = {}
+        # O4: at a minute change only the snapshots that can change by time are rebuilt
+        self._snap_all = True  # first emission (and after restore): build everything
+        self._built: dict[str, int] = {}  # SEH -> `now` of its last build
 
     # ==================================================================== public API
     def offer(self, event: Event) -> tuple[str, list[Output]]:
@@ -319,6 +341,8 @@ class RegionProcessor:
         m = minute_of(t)
         if self.win.now_min is None or m > self.win.now_min:
             self.win.advance(m)
+            for g in self.win.take_moved():
+                self._touch_group(g)  # O4: their snapshots may change with the minute
             self.dedup.expire(m)
             self._collect_garbage()
 
@@ -334,6 +358,7 @@ class RegionProcessor:
         if last is None or ev.time > last:
             self.partners[ev.partner] = ev.time
             self._dirty.add(f"partner:{ev.partner}")
+            self._partners_touched.add(ev.partner)
         if ev.type == "capacity.reported":
             self._capacity(ev)
         elif ev.type == "seh.status_changed":
@@ -589,23 +614,56 @@ class RegionProcessor:
 
     # ==================================================================== rules
     def _evaluate(self, out: list[Output]) -> None:
-        """Step every rule at the current `now`. Cheap when nothing is pending: the
-        alert details (values, reasons) are only built when an alert is raised/resolved."""
+        """Step the rules at the current `now`, exactly as stepping every rule would.
+
+        O2 (perf): a rule step is a no-op unless the rule's inputs changed or time passed
+        one of its deadlines, so only the touched/due partners and SEHs are stepped (in the
+        same order as a full pass, so alerts come out in the same order). The alert details
+        (values, reasons) are only built when an alert is raised/resolved."""
         now = self.now
         if now is None:
             return
         th = self.th
+        full = self._eval_all
+        self._eval_all = False
         # feed_silent, per partner that has sent events
         silent_ms = int(th.feed_silent_minutes * MINUTE_MS)
-        for pid in sorted(self.partners):
+        if full:
+            pids: Any = sorted(self.partners)
+        else:
+            due = self._partners_touched
+            heap, dls = self._partner_heap, self._partner_dl
+            while heap and heap[0][0] <= now:
+                dl, pid = heapq.heappop(heap)
+                if dls.get(pid) == dl:
+                    del dls[pid]
+                    due.add(pid)
+            pids = sorted(due) if len(due) > 1 else due
+        self._partners_touched = set()
+        for pid in pids:
             last = self.partners[pid]
             silent = now - last >= silent_ms
             if silent or f"rule:feed_silent:{pid}" in self.rules:
                 self._rule(out, "feed_silent", pid, silent, not silent, held_since=last + silent_ms,
                            details=lambda pid=pid, last=last: self._feed_details(pid, last))
-        seh_levels: dict[str, int | None] = {}
+            if not silent:  # it turns silent at last + silent_ms
+                self._set_deadline(self._partner_dl, self._partner_heap, pid, last + silent_ms)
+        seh_levels = self._seh_levels
         delay_ms = int(th.handover_delay_minutes * MINUTE_MS)
-        for lid in self.seh_ids:
+        if full:
+            sehs: Any = self.seh_ids
+        else:
+            due = self._touched & self._seh_set
+            heap, dls = self._seh_heap, self._seh_dl
+            while heap and heap[0][0] <= now:
+                dl, lid = heapq.heappop(heap)
+                if dls.get(lid) == dl:
+                    del dls[lid]
+                    due.add(lid)
+            sehs = sorted(due) if len(due) > 1 else due
+        raise_crowd_ms = int(th.crowding_for_minutes * MINUTE_MS)
+        clear_crowd_ms = int(th.crowding_clear_minutes * MINUTE_MS)
+        for lid in sehs:
             core = self.seh_core(lid)
             level = core["nedocs"].level
             seh_levels[lid] = level
@@ -616,8 +674,8 @@ class RegionProcessor:
             crowded = level is not None and level >= th.nedocs_alert_level
             calm = level is None or level <= th.nedocs_alert_level - 1
             self._rule(out, "seh_crowding", lid, crowded, calm,
-                       raise_for_ms=int(th.crowding_for_minutes * MINUTE_MS),
-                       clear_for_ms=int(th.crowding_clear_minutes * MINUTE_MS),
+                       raise_for_ms=raise_crowd_ms,
+                       clear_for_ms=clear_crowd_ms,
                        details=lambda lid=lid, core=core: self._crowding_details(lid, core))
             hos = self.ho.get(lid)
             oldest = hos[0] if hos else None
@@ -625,17 +683,23 @@ class RegionProcessor:
             self._rule(out, "handover_delay", lid, longest > delay_ms, longest < delay_ms,
                        held_since=(oldest + delay_ms) if oldest is not None else None,
                        details=lambda lid=lid: self._handover_details(lid))
+            self._set_deadline(self._seh_dl, self._seh_heap, lid,
+                               self._seh_deadline(lid, core, oldest, delay_ms, raise_crowd_ms, clear_crowd_ms))
         # Per hospital: the ward figures only change when one of its wards is touched;
         # the time-driven parts (waits of days, long stays) are re-evaluated when the
         # stream minute changes. Untouched hospitals reuse their figures (derived cache).
         max_wait_ms = int(th.wrong_bed_max_wait_days * DAY_MS)
         minute_moved = minute_of(now) != self.snap_min
-        touched_h = {self.registry.locations[lid].partner for lid in self._touched}
-        for hosp in self.hospital_ids:
+        locations = self.registry.locations
+        touched_h = {locations[lid].partner for lid in self._touched}
+        hosp_iter = self.hospital_ids if minute_moved or len(self._hosp_stats) < len(self.hospital_ids) else sorted(
+            touched_h.intersection(self.hospital_ids))
+        for hosp in hosp_iter:
             step = minute_moved or hosp in touched_h
             if not step and hosp in self._hosp_stats:
                 continue
             stats = self._hospital_stats(hosp)
+            self._reg_delta(self._hosp_stats.get(hosp), stats)
             self._hosp_stats[hosp] = stats
             if not step:
                 continue  # (after a restore) figures only, the rules keep their state
@@ -651,19 +715,78 @@ class RegionProcessor:
             self._rule(out, "long_stay", hosp, ls >= th.long_stay_alert_patients,
                        ls < th.long_stay_alert_patients,
                        details=lambda hosp=hosp, ls=ls: self._long_stay_details(hosp, ls))
-        reg_occ: dict[str, int] = {}
-        reg_staffed: dict[str, int] = {}
-        reg_wb = 0
-        for hosp in self.hospital_ids:
-            stats = self._hosp_stats[hosp]
-            for bt, n in stats["occ_bt"].items():
-                reg_occ[bt] = reg_occ.get(bt, 0) + n
-            for bt, n in stats["staffed_bt"].items():
-                reg_staffed[bt] = reg_staffed.get(bt, 0) + n
-            reg_wb += stats["wb"]
+        reg_occ, reg_staffed = self._reg_occ, self._reg_staffed
         occupancy = {bt: (reg_occ[bt] / reg_staffed[bt] if reg_staffed[bt] else None) for bt in sorted(reg_staffed)}
         total_occ = sum(reg_occ.values())
-        self._evaluate_escalation(out, seh_levels, occupancy, reg_wb / total_occ if total_occ else None)
+        self._evaluate_escalation(out, seh_levels, occupancy, self._reg_wb / total_occ if total_occ else None)
+
+    @staticmethod
+    def _set_deadline(dls: dict[str, int], heap: list[tuple[int, str]], key: str, dl: int | None) -> None:
+        """O2: remember when `key` must be stepped again (None: only when touched)."""
+        if dl is None:
+            dls.pop(key, None)
+        elif dls.get(key) != dl:
+            dls[key] = dl
+            heapq.heappush(heap, (dl, key))
+
+    def _seh_deadline(self, lid: str, core: dict[str, Any], oldest_ho: int | None, delay_ms: int,
+                      raise_crowd_ms: int, clear_crowd_ms: int) -> int | None:
+        """O2: the earliest time at which a step of this SEH's rules may do something
+        while its inputs stay the same (None: never). Conservative: stepping early or
+        more often is harmless, stepping late is not."""
+        now = self.now
+        assert now is not None
+        dl: int | None = None
+
+        def at(t: int) -> None:
+            nonlocal dl
+            if dl is None or t < dl:
+                dl = t
+
+        nd = core["nedocs"]
+        if nd.level is not None:
+            # NEDOCS grows with the longest boarding time (0.93 per hour): the level can
+            # go up when the unclamped score passes the level's upper bound.
+            board = self.seh_board.get(lid)
+            if board and nd.level < 6:
+                if board[0] > now:
+                    at(now)
+                else:
+                    upper = (20.0, 60.0, 100.0, 140.0, 180.0)[nd.level - 1]
+                    raw = (-20.0 + 85.8 * core["patients"] / core["staffed_beds"]
+                           + 600.0 * core["boarders"] / self.hospital_ward_beds(self.registry.locations[lid].partner)
+                           + 13.4 * core["critical"] + 0.93 * core["longest_boarding_hours"]
+                           + 5.64 * core["last_bed_wait_hours"])
+                    # (1 s of margin against rounding: a step before the crossing is a no-op)
+                    at(now + max(0, int((upper - raw) / 0.93 * HOUR_MS) - 1000))
+            # ... and can go down when the last bed wait leaves the 24h
+            best = self.seh_best.get(lid)
+            if best is not None and best[0] > now - DAY_MS:
+                at(best[0] + DAY_MS)
+        if oldest_ho is not None and now <= oldest_ho + delay_ms:
+            at(oldest_ho + delay_ms)  # the handover turns "> 30 min" just after this
+        st = self.rules.get(f"rule:seh_crowding:{lid}")
+        if st is not None:  # a "for N min" timer running
+            if st["p"] is not None:
+                at(st["p"] + raise_crowd_ms)
+            if st["c"] is not None:
+                at(st["c"] + clear_crowd_ms)
+        return dl
+
+    def _reg_delta(self, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+        """O3: keep the regional ward sums (ints) up to date from one hospital's change."""
+        occ, staffed = self._reg_occ, self._reg_staffed
+        if old is not None:
+            for bt, n in old["occ_bt"].items():
+                occ[bt] -= n
+            for bt, n in old["staffed_bt"].items():
+                staffed[bt] -= n
+            self._reg_wb -= old["wb"]
+        for bt, n in new["occ_bt"].items():
+            occ[bt] = occ.get(bt, 0) + n
+        for bt, n in new["staffed_bt"].items():
+            staffed[bt] = staffed.get(bt, 0) + n
+        self._reg_wb += new["wb"]
 
     def _hospital_stats(self, hosp: str) -> dict[str, Any]:
         occ = wb = ls = 0
@@ -775,11 +898,16 @@ class RegionProcessor:
         wb_share: float | None,
     ) -> None:
         th = self.th
-        reasons = escalation.conditions(th, seh_levels, occupancy, wb_share)
+        # O3: the conditions are a pure function of these inputs; recompute on change only
+        key = (tuple(seh_levels.values()), tuple(occupancy.items()), wb_share)
+        if key != self._esc_key:
+            reasons = escalation.conditions(th, seh_levels, occupancy, wb_share)
+            self._esc_key = key
+            self._esc_reasons = {level: escalation.at_least(reasons, level) for level in escalation.LEVELS}
         raised: list[Output] = []
         resolved: list[Output] = []
         for level in escalation.LEVELS:
-            why = escalation.at_least(reasons, level)
+            why = list(self._esc_reasons[level])
             self._rule(raised, "regional_escalation", f"level{level}", bool(why), not why,
                        raise_for_ms=int(th.escalate_after_minutes * MINUTE_MS),
                        clear_for_ms=int(th.deescalate_after_minutes * MINUTE_MS),
@@ -866,6 +994,16 @@ class RegionProcessor:
             return  # idle and nothing pending: the common case, no work
         now = self.now
         assert now is not None
+        # O5: the other states in which alerts.step would change nothing (saves its copy)
+        if old is not None:
+            if old["a"] is None:
+                if raise_cond and now - old["p"] < raise_for_ms:
+                    return  # raise pending, not yet due
+            elif not clear_cond:
+                if old["c"] is None:
+                    return  # open episode, still holding
+            elif old["c"] is not None and now - old["c"] < clear_for_ms:
+                return  # clear pending, not yet due
         new, action = alerts.step(old, now, raise_cond, clear_cond, raise_for_ms, clear_for_ms, held_since)
         if action == alerts.RAISE:
             assert new is not None
@@ -905,27 +1043,40 @@ class RegionProcessor:
             return
         m = minute_of(now)
         everything = m != self.snap_min
+        full = everything and self._snap_all
         if everything:
             self.snap_min = m
             self._dirty.add("core")
+        if full:
+            self._snap_all = False
             locs = sorted(self.registry.locations)
-            hosps = self.hospital_ids
+        elif everything:
+            # O4: a new minute changes only the snapshots with time-driven figures; the
+            # others would be rebuilt to identical content and not emitted.
+            locs = sorted(self._touched | self._time_driven(now))
         else:
             locs = sorted(self._touched)
-            hosps = sorted({self.registry.locations[lid].partner for lid in locs} & set(self.hospital_ids))
         self._touched = set()
-        as_of = format_time(now)
         changed: list[tuple[str, dict[str, Any]]] = []
+        locations = self.registry.locations
+        built = self._built
+        changed_h: set[str] = set()
         for lid in locs:
             key = self.location_keys[lid]
-            self._put(key, build_location(self, lid), changed)
+            if locations[lid].kind == "seh":
+                built[lid] = now
+            if self._put(key, build_location(self, lid), changed):
+                changed_h.add(locations[lid].partner)
+        # O4: a hospital snapshot is a pure function of its locations' snapshots: rebuild
+        # it only when one of them changed.
+        hosps = self.hospital_ids if full else sorted(changed_h.intersection(self.hospital_ids))
         for h in hosps:
             self._put(self.hospital_keys[h], build_hospital(self, h), changed)
         # The region is built from the location and hospital snapshots, its own windows
         # and the escalation level: rebuild it only when one of those moved.
         last = self.snaps.get(self.region_key)
         if (
-            everything
+            full
             or changed
             or self._region_touched
             or last is None
@@ -933,15 +1084,51 @@ class RegionProcessor:
         ):
             self._put(self.region_key, build_region(self), changed)
         self._region_touched = False
-        for key, content in sorted(changed, key=lambda kc: kc[0]):
-            out.append(Output("snapshot", key, now, {**content, "as_of": as_of}))
+        if changed:
+            as_of = format_time(now)
+            for key, content in sorted(changed, key=lambda kc: kc[0]):
+                out.append(Output("snapshot", key, now, {**content, "as_of": as_of}))
 
-    def _put(self, key: str, content: dict[str, Any], changed: list[tuple[str, dict[str, Any]]]) -> None:
+    def _time_driven(self, now: int) -> set[str]:
+        """O4: untouched locations whose snapshot may change with the clock alone (the
+        window groups that moved with the minute are already in `_touched`)."""
+        out: set[str] = set()
+        built = self._built
+        for lid in self.seh_ids:
+            if self.seh_board.get(lid) or self.ho.get(lid):
+                out.add(lid)  # longest boarding / handover grow
+                continue
+            best = self.seh_best.get(lid)
+            if best is not None:
+                b = built.get(lid)
+                if b is None or b < best[0] + DAY_MS <= now:
+                    out.add(lid)  # the last bed wait left the 24h
+        snaps = self.snaps
+        keys = self.location_keys
+        for lid in self.ward_ids:
+            if self.ward_ready.get(lid) or self.ward_wbc.get(lid):
+                out.add(lid)  # wrong-bed days accrue
+                continue
+            snap = snaps.get(keys[lid])
+            if snap is None or snap["long_stay_patients"] != self.long_stay(lid):
+                out.add(lid)
+        for lid in self.followup_ids:
+            if self.ward_ready.get(lid) or self.ward_wbc.get(lid):
+                out.add(lid)
+                continue
+            snap = snaps.get(keys[lid])
+            if snap is None or snap["long_stay_patients"] != self.long_stay(lid):
+                out.add(lid)
+        return out
+
+    def _put(self, key: str, content: dict[str, Any], changed: list[tuple[str, dict[str, Any]]]) -> bool:
         if self.snaps.get(key) != content:
             self.snaps[key] = content
             self.snap_at[key] = self.now  # type: ignore[assignment]
             self._dirty.add(f"snap:{key}")
             changed.append((key, content))
+            return True
+        return False
 
 
 def _sorted_change(lst: list[int], value: int, sign: int) -> None:

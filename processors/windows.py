@@ -60,7 +60,7 @@ def count_below(sorted_values: list[int], limit: int) -> int:
 class Windows:
     """Minute buckets plus 1h/24h running totals; `now_min` only moves forward."""
 
-    __slots__ = ("buckets", "now_min", "tot1", "tot24", "vals24", "dirty")
+    __slots__ = ("buckets", "now_min", "tot1", "tot24", "vals24", "dirty", "moved")
 
     def __init__(self) -> None:
         self.buckets: dict[int, dict[str, dict[str, Any]]] = {}
@@ -69,6 +69,10 @@ class Windows:
         self.tot24: dict[str, dict[str, int]] = {}
         self.vals24: dict[str, list[int]] = {}
         self.dirty: set[int] = set()
+        # Groups/keys whose 1h or 24h totals moved when the window end advanced (derived):
+        # only their snapshots can change by the passing of a minute (perf: the region
+        # rebuilds just those instead of every location).
+        self.moved: set[str] = set()
 
     # -- membership -------------------------------------------------------------
     def _in1(self, m: int, now_min: int) -> bool:
@@ -147,6 +151,9 @@ class Windows:
             b = self.buckets[m]
             was1, is1 = self._in1(m, old), self._in1(m, new_min)
             was24, is24 = self._in24(m, old), self._in24(m, new_min)
+            if was1 != is1 or was24 != is24:
+                self.moved.update(b["c"])
+                self.moved.update(b["v"])
             if was1 != is1:
                 sign = 1 if is1 else -1
                 for g, subs in b["c"].items():
@@ -191,6 +198,10 @@ class Windows:
                     self.vals24.setdefault(k, []).extend(lst)
         for lst in self.vals24.values():
             lst.sort()
+
+    def take_moved(self) -> set[str]:
+        moved, self.moved = self.moved, set()
+        return moved
 
     # -- state ------------------------------------------------------------------
     def entries(self) -> dict[str, Any]:
