@@ -18,7 +18,11 @@ fi
 STAMP="$VENV/.spoedstroom-$EXTRAS.stamp"
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
   echo "==> installing spoedstroom[$EXTRAS] into $VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[$EXTRAS]"
+  LOG="$VENV/install.log"
+  if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -e "$ROOT[$EXTRAS]" >"$LOG" 2>&1; then
+    tail -n 30 "$LOG" >&2
+    echo "spoedstroom: installing the Python packages failed (full log: $LOG)" >&2
+    exit 2
+  fi
   touch "$STAMP"
 fi

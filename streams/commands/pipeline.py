@@ -71,8 +71,20 @@ def run_demo(speed: str, seed: int, hours: float, registry_path: str | None) -> 
     from streams.board import read_region, render
     from streams.devstack import EmbeddedStack, StackError
 
+    from streams.devstack import port_busy
+
     settings = Settings.from_env()
     registry = _registry(registry_path, settings)
+    if port_busy(settings.web_port, settings.web_host):
+        console.print(f"[red]port {settings.web_port} for the worker's web server is busy: stop what listens "
+                      f"there or set SPOEDSTROOM_WEB_PORT[/red]")
+        raise typer.Exit(2)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # a closed terminal or a kill cleans up like Ctrl-C
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
     stack = EmbeddedStack(settings)
     already = {name for name, row in stack.status().items() if row["pid"]}
     console.print("starting the embedded stack (Tansu broker + Redis) ...")
