@@ -698,8 +698,14 @@ class RegionProcessor:
             step = minute_moved or hosp in touched_h
             if not step and hosp in self._hosp_stats:
                 continue
-            stats = self._hospital_stats(hosp)
-            self._reg_delta(self._hosp_stats.get(hosp), stats)
+            prev = self._hosp_stats.get(hosp)
+            if prev is not None and hosp not in touched_h:
+                # O6: untouched, only the clock moved: of its figures only the long stays
+                # depend on time (occupancy, wrong-bed counts and oldest wait do not)
+                stats = dict(prev, ls=self._hospital_long_stay(hosp))
+            else:
+                stats = self._hospital_stats(hosp)
+                self._reg_delta(prev, stats)
             self._hosp_stats[hosp] = stats
             if not step:
                 continue  # (after a restore) figures only, the rules keep their state
@@ -807,6 +813,13 @@ class RegionProcessor:
                 ls += self.long_stay(w)
         return {"occ": occ, "wb": wb, "ls": ls, "oldest_ready": oldest_ready,
                 "occ_bt": occ_bt, "staffed_bt": staffed_bt}
+
+    def _hospital_long_stay(self, hosp: str) -> int:
+        ls = 0
+        for w in self.wards_of.get(hosp, ()):
+            if self.ward_since.get(w):
+                ls += self.long_stay(w)
+        return ls
 
     # -- alert details (built only when an alert is raised or resolved) ----------------
     def _feed_details(self, pid: str, last: int) -> dict[str, Any]:

@@ -96,8 +96,11 @@ def _ward(p: "RegionProcessor", lid: str) -> dict[str, Any]:
     by_wf: dict[str, int] = {}
     for _start, wf in ready.values():
         by_wf[wf] = by_wf.get(wf, 0) + 1
-    starts = sorted(s for s, _ in ready.values())
-    closed = sorted(iv for ivs in p.ward_wbc.get(lid, {}).values() for iv in ivs)
+    # (perf O7: integer sums do not depend on the order: no sorting, no copies; the
+    # region keeps the ready starts sorted already)
+    starts = p.ward_ready_starts.get(lid, ())
+    wbc = p.ward_wbc.get(lid)
+    closed = [iv for ivs in wbc.values() for iv in ivs] if wbc else ()
     return {
         "scope": "location",
         "id": lid,
