@@ -193,8 +193,10 @@ def build_region(p: "RegionProcessor") -> dict[str, Any]:
         out[f] = sum(h[f] for h in hosps)
     for f in HOSPITAL_BY:
         acc: dict[str, int] = {}
-        for h in hosps:
-            _add_by(acc, h[f])
+        get = acc.get
+        for h in hosps:  # (perf O8: _add_by inlined, it ran ~400 times per region build)
+            for k, v in h[f].items():
+                acc[k] = get(k, 0) + v
         out[f] = dict(sorted((k, v) for k, v in acc.items() if v or f.endswith("_by_bed_type")))
     out["occupancy"] = _share(out["occupied_beds"], out["staffed_beds"])
     out["occupancy_by_bed_type"] = {
