@@ -142,7 +142,9 @@ def prometheus_rule() -> str:
 
 
 def registry_configmap() -> str:
-    data = {p.name: p.read_text(encoding="utf-8") for p in sorted((DEPLOY / "regions").glob("*.yaml"))}
+    # nl-synthetic.yaml is the benchmark's national-scale region, not a deployable one.
+    data = {p.name: p.read_text(encoding="utf-8") for p in sorted((DEPLOY / "regions").glob("*.yaml"))
+            if p.name != "nl-synthetic.yaml"}
     doc = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
