@@ -47,10 +47,10 @@ REGION_EVENTS_TOPIC = "spoedstroom-region-events"
 STATE_TABLE = "region-state"
 FORWARD_CHUNK = 400  # events per repartition record (keeps records well below 1 MB)
 SNAPSHOT_INTERVAL_S = 1.0  # at most one snapshot per key per second (events.md)
-LIVE_LATENESS_MS = 2_000  # reorder_lateness_live (events.md)
-REPLAY_LATENESS_MS = 120_000  # reorder_lateness (events.md)
 MARKS_ENTRY = "~marks"
-TICK_S = 0.5  # ticks through the repartition topic: the watermark and (wall clock) the rules move
+# Ticks through the repartition topic move the watermark and (wall clock) the rules while
+# no record arrives; on the wall clock they bound how long a due event waits.
+TICK_S = {"wall": 0.25, "event": 0.5}
 FLUSH_S = 0.1  # how often throttled snapshots are checked for being due
 CE_HEADERS = [("content-type", b"application/cloudevents+json")]
 ALERT_KINDS = ("seh_crowding", "handover_delay", "wrong_bed", "long_stay", "regional_escalation", "seh_stop", "feed_silent")
@@ -71,6 +71,7 @@ class RegionRuntime:
     last_sent: dict[str, float] = field(default_factory=dict)  # key -> monotonic time sent
     open_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
     counted: dict[str, int] = field(default_factory=dict)
+    persisted_marks: bytes = b""
 
 
 class Pipeline:
@@ -161,7 +162,7 @@ class Pipeline:
             async for event in stream.events():
                 await self.apply_record(event)
 
-        @app.timer(TICK_S)
+        @app.timer(TICK_S[self.settings.clock])
         async def tick() -> None:
             await self.region_events.send(key=self.region_key, value=orjson.dumps({"tick": 1, "marks": self._marks_report()}))
 
@@ -278,7 +279,8 @@ class Pipeline:
                 marks = orjson.loads(value)
             else:
                 entries[name] = orjson.loads(value)
-        lateness = LIVE_LATENESS_MS if self.wall_clock else REPLAY_LATENESS_MS
+        s = self.settings
+        lateness = s.reorder_lateness_live_ms if self.wall_clock else s.reorder_lateness_ms
         if entries:
             processor = RegionProcessor.restore(self.registry, entries, reorder_lateness_ms=lateness)
         else:
@@ -325,7 +327,7 @@ class Pipeline:
                     mark[0] = latest
                 mark[1] = caught_up
         if self.wall_clock:
-            horizon = wall - LIVE_LATENESS_MS
+            horizon = wall - self.settings.reorder_lateness_live_ms
             outputs.extend(proc.release(horizon))
             outputs.extend(proc.advance(horizon))
         else:
@@ -349,7 +351,7 @@ class Pipeline:
             return proc.release_all()
         if any(t is None for t in behind):
             return []  # a partition with data not read yet: nothing is safe to release
-        return proc.release(min(behind) - REPLAY_LATENESS_MS)
+        return proc.release(min(behind) - self.settings.reorder_lateness_ms)
 
     def _persist(self, rt: RegionRuntime) -> None:
         prefix = self.region + "|"
@@ -360,7 +362,10 @@ class Pipeline:
                 table.pop(key, None)
             else:
                 table[key] = orjson.dumps(value)
-        table[(prefix + MARKS_ENTRY).encode()] = orjson.dumps(rt.marks)
+        marks = orjson.dumps(rt.marks)
+        if marks != rt.persisted_marks:
+            table[(prefix + MARKS_ENTRY).encode()] = marks
+            rt.persisted_marks = marks
 
     # -------------------------------------------------------------- outputs
     async def _publish(self, rt: RegionRuntime, outputs: list[Any]) -> None:

@@ -39,6 +39,12 @@ class Settings:
     web_host: str = "127.0.0.1"
     #: Stream clock: `wall` (production) or `event` (replays, tests).
     clock: str = "wall"
+    #: Reorder lateness on the event clock (ms): how far behind the slowest input
+    #: partition events are held so out-of-order input is applied in event-time order.
+    reorder_lateness_ms: int = 120_000
+    #: Reorder lateness on the wall clock (ms): events are applied once wall-clock time
+    #: minus this has passed their time; the floor of freshness (events.md: 2 s).
+    reorder_lateness_live_ms: int = 2_000
     #: Faust application id (consumer group and changelog topic prefix).
     app_id: str = "spoedstroom"
     #: Partitions of the internal repartition and changelog topics.
