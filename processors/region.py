@@ -14,12 +14,17 @@ in changelogged tables and write only what changed:
 | `loc:{id}` | reported staffed beds / SEH status overriding the registry |
 | `partner:{id}` | time of the partner's latest event (feed_silent) |
 | `win:{minute}` | a window bucket (processors.windows) |
-| `dedup:{minute}`, `buf:{source}\\|{id}` | seen ids, buffered events (processors.reorder) |
+| `dedup:{minute}[/{part}]`, `buf:{source}\\|{id}` | seen ids, buffered events (processors.reorder) |
 | `rule:{kind}:{subject}` | an alert rule's episode state (processors.alerts) |
-| `snap:{key}` | the last emitted snapshot: `{"t": as_of ms, "c": content}` (emit on change only) |
+| `snap:{key}` | the last emitted snapshot, compact (processors.snapshot.snap_entry): `{"t": as_of ms, "f": fingerprint, "x": [time-driven values]}` |
 
 Everything else (per-location counts, sorted start times, contributions of entities,
-running window totals, the GC queue) is derived and rebuilt by `restore`.
+running window totals, the GC queue) is derived and rebuilt by `restore`. So is the
+content of the last emitted snapshots: a location's snapshot is a function of the state
+and of the time of its last build, and a hospital's or the region's a function of the
+location snapshots, so `restore` rebuilds them from the state plus the few time-driven
+values kept in `snap:` (`x`) and checks the result against the stored fingerprint (perf:
+the full content made the snapshot entries ~90% of the snapshot changelog bytes).
 
 An entity (call, ride, encounter) contributes to the aggregates through a contribution
 derived from its own history; on each change the old contribution is subtracted and the
@@ -41,7 +46,8 @@ from processors.crowding import nedocs
 from processors.doorstroom import encounter_contribution, empty_contribution, has_membership
 from processors.instroom import call_contribution, ride_contribution
 from processors.reorder import Dedup, ReorderBuffer
-from processors.snapshot import build_hospital, build_location, build_region
+from processors.snapshot import (RegionSums, build_hospital, build_location, build_region, fingerprint,
+                                 restore_time_fields, snap_entry)
 from processors.windows import MINUTE_MS, Windows, minute_of
 from topics.codec import format_time
 from topics.event import Event, Reason, Rejected
@@ -124,6 +130,10 @@ class RegionProcessor:
         self.rules: dict[str, dict[str, Any]] = {}
         self.snaps: dict[str, dict[str, Any]] = {}  # key -> content (without as_of)
         self.snap_at: dict[str, int] = {}  # key -> as_of ms of the last emission
+        # Restored snapshots whose rebuilt content did not match the stored fingerprint
+        # (e.g. after an upgrade that changed a field): emitted at their next build, and
+        # until then their stored entry is kept as it was.
+        self._snap_force: dict[str, dict[str, Any]] = {}
         self.win = Windows()
         self.buf = ReorderBuffer()
         self.dedup = Dedup()
@@ -170,6 +180,9 @@ class RegionProcessor:
         # O4: at a minute change only the snapshots that can change by time are rebuilt
         self._snap_all = True  # first emission (and after restore): build everything
         self._built: dict[str, int] = {}  # SEH -> `now` of its last build
+        # O9: the region snapshot's sums as running totals, updated by the delta of each
+        # changed hospital / SEH / follow-up snapshot instead of summed over all of them
+        self.region_sums = RegionSums(self)
 
     # ==================================================================== public API
     def offer(self, event: Event) -> tuple[str, list[Output]]:
@@ -249,11 +262,10 @@ class RegionProcessor:
         for pid, t in self.partners.items():
             out[f"partner:{pid}"] = t
         out.update(self.rules)
-        for k, v in self.snaps.items():
-            out[f"snap:{k}"] = {"t": self.snap_at[k], "c": v}
+        for k in self.snaps:
+            out[f"snap:{k}"] = self._entry(f"snap:{k}")
         out.update(self.win.entries())
-        for m, ids in self.dedup.buckets.items():
-            out[f"dedup:{m}"] = ids
+        out.update(self.dedup.entries())
         for k, e in self.buf.entries.items():
             out[f"buf:{k}"] = e
         return out
@@ -275,6 +287,7 @@ class RegionProcessor:
         p = cls(registry, **kw)
         # Own copies: the entries are mutated in place from here on.
         entries = orjson.loads(orjson.dumps(entries))
+        snap_entries: dict[str, dict[str, Any]] = {}
         for k, v in entries.items():
             if v is None:
                 continue
@@ -291,26 +304,49 @@ class RegionProcessor:
             elif prefix == "rule":
                 p.rules[k] = v
             elif prefix == "snap":
-                p.snaps[rest] = v["c"]
-                p.snap_at[rest] = v["t"]
+                snap_entries[rest] = v
             elif prefix == "win":
                 p.win.load(int(rest), v)
             elif prefix == "dedup":
-                p.dedup.load(int(rest), v)
+                p.dedup.load(rest, v)
             elif prefix == "buf":
                 p.buf.load(rest, v)
         p.win.restore_clock(minute_of(p.now) if p.now is not None else None)
         p.buf.rebuilt()
-        p.dedup.dirty = set()
+        p.dedup.rebuilt()
         for ekey in sorted(p.ents):
             c = _contribution(ekey, p.ents[ekey]["h"])
             p.contrib[ekey] = c
             p._index(ekey, c, 1)
             if not has_membership(c):
                 heapq.heappush(p.gc, (p.ents[ekey]["last"] + ENTITY_RETENTION_MS, ekey))
+        p._restore_snapshots(snap_entries)
         p._touched = set()
         p._dirty = set()
         return p
+
+    def _restore_snapshots(self, entries: dict[str, dict[str, Any]]) -> None:
+        """Rebuild the last emitted snapshot contents (see the module docstring)."""
+        for k, e in entries.items():
+            self.snap_at[k] = e["t"]
+            if "c" in e:  # the older layout with the full content
+                self.snaps[k] = e["c"]
+        for lid in sorted(self.registry.locations):
+            key = self.location_keys[lid]
+            e = entries.get(key)
+            if e is not None and "c" not in e:
+                self.snaps[key] = restore_time_fields(build_location(self, lid), e.get("x"))
+        for h in self.hospital_ids:
+            key = self.hospital_keys[h]
+            if key in entries and "c" not in entries[key]:
+                self.snaps[key] = build_hospital(self, h)
+        self.region_sums.reset()
+        e = entries.get(self.region_key)
+        if e is not None and "c" not in e:
+            self.snaps[self.region_key] = build_region(self)
+        for k, e in entries.items():
+            if "c" not in e and (k not in self.snaps or fingerprint(self.snaps[k]) != e["f"]):
+                self._snap_force[k] = e
 
     def _core(self) -> dict[str, Any]:
         return {"now": self.now, "wm": self.wm, "snap_min": self.snap_min, "counters": self.counters}
@@ -328,8 +364,11 @@ class RegionProcessor:
         if prefix == "rule":
             return self.rules.get(k)
         if prefix == "snap":
+            forced = self._snap_force.get(rest)
+            if forced is not None:
+                return forced
             c = self.snaps.get(rest)
-            return None if c is None else {"t": self.snap_at[rest], "c": c}
+            return None if c is None else snap_entry(c, self.snap_at[rest])
         raise KeyError(k)
 
     # ==================================================================== applying
@@ -440,19 +479,28 @@ class RegionProcessor:
         self._index(ekey, old, -1)
         self._index(ekey, new, 1)
         win = self.win
+        # Every group of the old and the new items is touched (which snapshots get rebuilt
+        # must not change), but the window only gets the difference: an item in both is
+        # left alone, so its bucket is not rewritten to the changelog unchanged.
         if old["counts"] != new["counts"]:
-            for m, g, s in old["counts"]:
+            gone, added = _diff(old["counts"], new["counts"])
+            for m, g, s in gone:
                 win.add_count(m, g, s, -1)
-                self._touch_group(g)
-            for m, g, s in new["counts"]:
+            for m, g, s in added:
                 win.add_count(m, g, s, 1)
+            for _m, g, _s in old["counts"]:
+                self._touch_group(g)
+            for _m, g, _s in new["counts"]:
                 self._touch_group(g)
         if old["values"] != new["values"]:
-            for m, k, v in old["values"]:
+            gone, added = _diff(old["values"], new["values"])
+            for m, k, v in gone:
                 win.remove_value(m, k, v)
-                self._touch_group(k)
-            for m, k, v in new["values"]:
+            for m, k, v in added:
                 win.add_value(m, k, v)
+            for _m, k, _v in old["values"]:
+                self._touch_group(k)
+            for _m, k, _v in new["values"]:
                 self._touch_group(k)
         if new["obs"] != old["obs"]:
             for o in sorted(set(new["obs"]) - set(old["obs"])):
@@ -1135,13 +1183,28 @@ class RegionProcessor:
         return out
 
     def _put(self, key: str, content: dict[str, Any], changed: list[tuple[str, dict[str, Any]]]) -> bool:
-        if self.snaps.get(key) != content:
+        old = self.snaps.get(key)
+        if old != content or key in self._snap_force:
+            self._snap_force.pop(key, None)
             self.snaps[key] = content
             self.snap_at[key] = self.now  # type: ignore[assignment]
             self._dirty.add(f"snap:{key}")
             changed.append((key, content))
+            self.region_sums.update(key, old, content)
             return True
         return False
+
+
+def _diff(old: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[list[Any], list[Any]]:
+    """The items only in `old` and only in `new` (as multisets; the lists are short)."""
+    gone = list(old)
+    added = []
+    for it in new:
+        try:
+            gone.remove(it)
+        except ValueError:
+            added.append(it)
+    return gone, added
 
 
 def _sorted_change(lst: list[int], value: int, sign: int) -> None:

@@ -36,12 +36,16 @@ def entry_to_event(e: list[Any]) -> Event:
 
 
 class ReorderBuffer:
-    __slots__ = ("entries", "heap", "dirty")
+    __slots__ = ("entries", "heap", "dirty", "written")
 
     def __init__(self) -> None:
         self.entries: dict[str, list[Any]] = {}
         self.heap: list[tuple[int, str, str, str]] = []
         self.dirty: set[str] = set()
+        # Entries the change feed has reported as present (derived). An event buffered
+        # and released between two `take_dirty` calls was never written, so its removal
+        # needs no tombstone (perf: most events live less than one batch).
+        self.written: set[str] = set()
 
     def push(self, ev: Event) -> None:
         k = _sid(ev.source, ev.id)
@@ -75,24 +79,47 @@ class ReorderBuffer:
     def load(self, k: str, e: list[Any]) -> None:
         self.entries[k] = e
         self.heap.append((e[0], e[1], e[2], k))
+        self.written.add(k)
 
     def rebuilt(self) -> None:
         heapq.heapify(self.heap)
         self.dirty = set()
 
     def take_dirty(self) -> dict[str, Any]:
-        out = {f"buf:{k}": self.entries.get(k) for k in self.dirty}
+        out: dict[str, Any] = {}
+        written = self.written
+        for k in self.dirty:
+            e = self.entries.get(k)
+            if e is not None:
+                written.add(k)
+                out[f"buf:{k}"] = e
+            elif k in written:
+                written.discard(k)
+                out[f"buf:{k}"] = None
         self.dirty = set()
         return out
 
 
+DEDUP_PART = 64  # ids per `dedup:` entry
+
+
+def dedup_key(minute: int, part: int) -> str:
+    return f"dedup:{minute}" if part == 0 else f"dedup:{minute}/{part}"
+
+
 class Dedup:
-    __slots__ = ("buckets", "seen", "dirty")
+    """Seen ids per minute. A minute's ids are stored as entries of DEDUP_PART ids each
+    (`dedup:{minute}`, `dedup:{minute}/1`, ...), in arrival order, so a batch rewrites
+    only the part that grew instead of the whole minute (perf: during a bulk load one
+    minute holds thousands of ids, and the changelog got all of them on every batch)."""
+
+    __slots__ = ("buckets", "seen", "dirty", "_parts")
 
     def __init__(self) -> None:
         self.buckets: dict[int, list[str]] = {}
         self.seen: set[str] = set()
-        self.dirty: set[int] = set()
+        self.dirty: set[tuple[int, int]] = set()  # (minute, part)
+        self._parts: dict[int, dict[int, list[str]]] = {}  # loaded entries until rebuilt()
 
     def check_and_add(self, source: str, event_id: str, minute: int) -> bool:
         """True when already seen (a duplicate); else remembers it and returns False."""
@@ -100,23 +127,51 @@ class Dedup:
         if k in self.seen:
             return True
         self.seen.add(k)
-        self.buckets.setdefault(minute, []).append(k)
-        self.dirty.add(minute)
+        ids = self.buckets.get(minute)
+        if ids is None:
+            ids = self.buckets[minute] = []
+        ids.append(k)
+        self.dirty.add((minute, (len(ids) - 1) // DEDUP_PART))
         return False
 
     def expire(self, now_minute: int) -> None:
         horizon = now_minute - DEDUP_HORIZON_MS // 60_000
         # called once per stream minute; at most ~1,441 buckets to look at
         for m in [m for m in self.buckets if m <= horizon]:
-            for k in self.buckets.pop(m):
+            ids = self.buckets.pop(m)
+            for k in ids:
                 self.seen.discard(k)
-            self.dirty.add(m)
+            for part in range((len(ids) + DEDUP_PART - 1) // DEDUP_PART or 1):
+                self.dirty.add((m, part))
 
-    def load(self, minute: int, ids: list[str]) -> None:
-        self.buckets[minute] = ids
+    def _part(self, minute: int, part: int) -> list[str] | None:
+        ids = self.buckets.get(minute)
+        if not ids:
+            return None
+        return ids[part * DEDUP_PART:(part + 1) * DEDUP_PART] or None
+
+    def entries(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for m, ids in self.buckets.items():
+            for part in range((len(ids) + DEDUP_PART - 1) // DEDUP_PART):
+                out[dedup_key(m, part)] = ids[part * DEDUP_PART:(part + 1) * DEDUP_PART]
+        return out
+
+    def load(self, rest: str, ids: list[str]) -> None:
+        """One `dedup:` entry (`rest` = `{minute}` or `{minute}/{part}`); `rebuilt()` joins them."""
+        m, _, part = rest.partition("/")
+        self._parts.setdefault(int(m), {})[int(part or 0)] = ids
         self.seen.update(ids)
 
+    def rebuilt(self) -> None:
+        # Parts in order; an entry of the older one-entry-per-minute layout is part 0 with
+        # all the minute's ids, and parts written after it continue at its length.
+        for m, parts in self._parts.items():
+            self.buckets[m] = [k for part in sorted(parts) for k in parts[part]]
+        self._parts = {}
+        self.dirty = set()
+
     def take_dirty(self) -> dict[str, Any]:
-        out = {f"dedup:{m}": self.buckets.get(m) for m in self.dirty}
+        out = {dedup_key(m, part): self._part(m, part) for m, part in self.dirty}
         self.dirty = set()
         return out

@@ -8,7 +8,11 @@ keys and leave zeros out; undefined values are None.
 
 from __future__ import annotations
 
+from base64 import b64encode
+from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from processors.uitstroom import DAY_MS, wrong_bed_ms_24h, wrong_bed_ms_open
 from processors.windows import by_key, count_above, count_at_most, nearest_rank
@@ -185,34 +189,27 @@ HOSPITAL_BY = ("occupied_beds_by_bed_type", "staffed_beds_by_bed_type", "free_be
 
 
 def build_region(p: "RegionProcessor") -> dict[str, Any]:
-    # Sums over the hospital snapshots (every ward and SEH belongs to a hospital).
-    hosps = [p.snaps[f"hospital:{h}"] for h in p.hospital_ids]
-    sehs = [p.snaps[f"location:{s}"] for s in p.seh_ids]
+    # Sums over the hospital snapshots (every ward and SEH belongs to a hospital), the
+    # SEH and the follow-up location snapshots: kept as running totals (perf O9,
+    # RegionSums below), so a build costs the size of the output, not of the region.
+    rs = p.region_sums
     out: dict[str, Any] = {"scope": "region", "id": p.region}
-    for f in HOSPITAL_SUMS:
-        out[f] = sum(h[f] for h in hosps)
+    out.update(rs.ints)
     for f in HOSPITAL_BY:
-        acc: dict[str, int] = {}
-        get = acc.get
-        for h in hosps:  # (perf O8: _add_by inlined, it ran ~400 times per region build)
-            for k, v in h[f].items():
-                acc[k] = get(k, 0) + v
-        out[f] = dict(sorted((k, v) for k, v in acc.items() if v or f.endswith("_by_bed_type")))
+        keep_zero = f.endswith("_by_bed_type")
+        acc = rs.by[f]
+        out[f] = {k: acc[k][0] for k in sorted(acc) if acc[k][1] and (acc[k][0] or keep_zero)}
     out["occupancy"] = _share(out["occupied_beds"], out["staffed_beds"])
     out["occupancy_by_bed_type"] = {
         bt: _share(out["occupied_beds_by_bed_type"].get(bt, 0), n)
         for bt, n in out["staffed_beds_by_bed_type"].items()
     }
-    out["wrong_bed_days_open"] = round(sum(h["wrong_bed_days_open"] for h in hosps), 4)
-    out["wrong_bed_days_24h"] = round(sum(h["wrong_bed_days_24h"] for h in hosps), 4)
+    # floats: summed afresh in hospital order, so the rounding is that of a plain sum
+    out["wrong_bed_days_open"] = round(sum(rs.days_open), 4)
+    out["wrong_bed_days_24h"] = round(sum(rs.days_24h), 4)
     out["wrong_bed_share"] = _share(out["wrong_bed_patients"], out["occupied_beds"])
-    levels: dict[str, int] = {}
-    for s in sehs:
-        if s["nedocs_level"] is not None:
-            k = str(s["nedocs_level"])
-            levels[k] = levels.get(k, 0) + 1
-    out["sehs_by_nedocs_level"] = dict(sorted(levels.items()))
-    out["sehs_on_stop"] = sum(1 for s in sehs if s["status"] == "stop")
+    out["sehs_by_nedocs_level"] = {k: n for k, n in sorted(rs.levels.items()) if n}
+    out["sehs_on_stop"] = rs.on_stop
     tot1, tot24, vals = p.win.tot1, p.win.tot24, p.win.vals24
     out["calls_1h"] = by_key(tot1, "calls")
     out["calls_24h"] = by_key(tot24, "calls")
@@ -224,11 +221,118 @@ def build_region(p: "RegionProcessor") -> dict[str, Any]:
     out["a1_response_p95_minutes_24h"] = _minutes(nearest_rank(resp, 95))
     out["a1_within_15m_share_24h"] = _share(count_at_most(resp, FIFTEEN_MIN_MS), len(resp))
     out["escalation_level"] = p.escalation_level()
-    free: dict[str, int] = {}
-    for lid in p.followup_ids:
-        s = p.snaps.get(f"location:{lid}")
-        if s is not None:
-            free[s["kind"]] = free.get(s["kind"], 0) + s["free_beds"]
-    out["follow_up_free_beds_by_kind"] = dict(sorted(free.items()))
+    out["follow_up_free_beds_by_kind"] = {k: v[0] for k, v in sorted(rs.free.items()) if v[1]}
     return out
 
+
+class RegionSums:
+    """Running totals behind `build_region` (perf O9), updated by `update(key, old, new)`
+    whenever a hospital, SEH or follow-up location snapshot changes.
+
+    Integer sums and "by X" objects are exact under deltas. A "by X" key counts how many
+    hospitals have it (`[sum, present]`), so a key present with 0 appears exactly when a
+    plain sum over the hospitals would have produced it. The float wrong-bed days are
+    kept per hospital and summed at build time in hospital order (same rounding)."""
+
+    def __init__(self, p: "RegionProcessor") -> None:
+        self.p = p
+        self.hidx = {p.hospital_keys[h]: i for i, h in enumerate(p.hospital_ids)}
+        self.seh_keys = frozenset(p.location_keys[s] for s in p.seh_ids)
+        self.followup_keys = frozenset(p.location_keys[s] for s in p.followup_ids)
+        self.reset(rebuild=False)
+
+    def reset(self, rebuild: bool = True) -> None:
+        n = len(self.hidx)
+        self.ints: dict[str, int] = {f: 0 for f in HOSPITAL_SUMS}
+        self.by: dict[str, dict[str, list[int]]] = {f: {} for f in HOSPITAL_BY}
+        self.days_open: list[float] = [0.0] * n
+        self.days_24h: list[float] = [0.0] * n
+        self.levels: dict[str, int] = {}
+        self.on_stop = 0
+        self.free: dict[str, list[int]] = {}
+        if rebuild:
+            for key, content in self.p.snaps.items():
+                self.update(key, None, content)
+
+    def update(self, key: str, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+        i = self.hidx.get(key)
+        if i is not None:
+            ints = self.ints
+            for f in HOSPITAL_SUMS:
+                ints[f] += new[f] - (old[f] if old is not None else 0)
+            for f in HOSPITAL_BY:
+                a = old[f] if old is not None else None
+                b = new[f]
+                if a == b:
+                    continue
+                acc = self.by[f]
+                if a:
+                    for k, v in a.items():
+                        e = acc[k]
+                        e[0] -= v
+                        e[1] -= 1
+                for k, v in b.items():
+                    e = acc.get(k)
+                    if e is None:
+                        acc[k] = [v, 1]
+                    else:
+                        e[0] += v
+                        e[1] += 1
+            self.days_open[i] = new["wrong_bed_days_open"]
+            self.days_24h[i] = new["wrong_bed_days_24h"]
+        elif key in self.seh_keys:
+            lv = self.levels
+            if old is not None and old["nedocs_level"] is not None:
+                k = str(old["nedocs_level"])
+                lv[k] -= 1
+            if new["nedocs_level"] is not None:
+                k = str(new["nedocs_level"])
+                lv[k] = lv.get(k, 0) + 1
+            self.on_stop += (new["status"] == "stop") - (old is not None and old["status"] == "stop")
+        elif key in self.followup_keys:
+            fr = self.free
+            if old is not None:
+                e = fr[old["kind"]]
+                e[0] -= old["free_beds"]
+                e[1] -= 1
+            e = fr.get(new["kind"])
+            if e is None:
+                fr[new["kind"]] = [new["free_beds"], 1]
+            else:
+                e[0] += new["free_beds"]
+                e[1] += 1
+
+
+# -- compact state entries of emitted snapshots (RegionProcessor `snap:{key}`) -----------
+# The values of a location snapshot that depend on the time of its build, not only on the
+# state: everything else is rebuilt from the state on restore.
+SEH_TIME_FIELDS = ("longest_boarding_hours", "last_bed_wait_hours", "nedocs", "nedocs_level",
+                   "longest_handover_minutes")
+WARD_TIME_FIELDS = ("wrong_bed_days_open", "wrong_bed_days_24h", "long_stay_patients")
+
+
+def _time_fields(content: dict[str, Any]) -> tuple[str, ...]:
+    if content["scope"] != "location":
+        return ()
+    return SEH_TIME_FIELDS if content["kind"] == "seh" else WARD_TIME_FIELDS
+
+
+def fingerprint(content: dict[str, Any]) -> str:
+    """blake2b-128 of the content's orjson bytes (without `as_of`), base64 (22 chars)."""
+    return b64encode(blake2b(orjson.dumps(content), digest_size=16).digest()).decode()[:22]
+
+
+def snap_entry(content: dict[str, Any], as_of_ms: int) -> dict[str, Any]:
+    e: dict[str, Any] = {"t": as_of_ms, "f": fingerprint(content)}
+    fields = _time_fields(content)
+    if fields:
+        e["x"] = [content[f] for f in fields]
+    return e
+
+
+def restore_time_fields(content: dict[str, Any], x: list[Any] | None) -> dict[str, Any]:
+    """A location snapshot rebuilt from the state, with the time-driven values it had."""
+    if x is not None:
+        for f, v in zip(_time_fields(content), x):
+            content[f] = v
+    return content
