@@ -180,6 +180,10 @@ class RegionProcessor:
         # O4: at a minute change only the snapshots that can change by time are rebuilt
         self._snap_all = True  # first emission (and after restore): build everything
         self._built: dict[str, int] = {}  # SEH -> `now` of its last build
+        # O13: long stays per ward as (count, valid through): the count only grows when
+        # `now` passes the next `since + limit`, so it is recomputed then or when the
+        # ward's occupants change, not by a bisect per ward and minute
+        self._long_stay: dict[str, tuple[int, int | None]] = {}
         # O9: the region snapshot's sums as running totals, updated by the delta of each
         # changed hospital / SEH / follow-up snapshot instead of summed over all of them
         self.region_sums = RegionSums(self)
@@ -548,6 +552,7 @@ class RegionProcessor:
         if w is not None:
             loc, since = w
             _sorted_change(self.ward_since.setdefault(loc, []), since, sign)
+            self._long_stay.pop(loc, None)
             touched.add(loc)
         r = c["ready"]
         if r is not None:
@@ -649,9 +654,17 @@ class RegionProcessor:
         days = self.th.long_stay_days.get(loc.bed_type)
         if days is None:
             return 0
+        now = self.now
+        cached = self._long_stay.get(lid)
+        if cached is not None and (cached[1] is None or now <= cached[1]):
+            return cached[0]
         lst = self.ward_since.get(lid, [])
+        limit = int(days * DAY_MS)
         # on the ward longer than the limit: since < now - limit
-        return bisect_left(lst, self.now - int(days * DAY_MS))
+        n = bisect_left(lst, now - limit)
+        # the same while now - limit <= lst[n], i.e. now <= lst[n] + limit
+        self._long_stay[lid] = (n, lst[n] + limit if n < len(lst) else None)
+        return n
 
     def wrong_bed_patients(self, lid: str) -> int:
         return len(self.ward_ready.get(lid, ()))
@@ -1135,6 +1148,8 @@ class RegionProcessor:
             self._put(self.hospital_keys[h], build_hospital(self, h), changed)
         # The region is built from the location and hospital snapshots, its own windows
         # and the escalation level: rebuild it only when one of those moved.
+        if self._region_touched:
+            self.region_sums.windows = None  # O14: the region's window figures moved
         last = self.snaps.get(self.region_key)
         if (
             full

@@ -142,8 +142,10 @@ def _ward_sums(wards: list[dict[str, Any]]) -> dict[str, Any]:
         bt = s.get("bed_type") or "clinical"
         occ[bt] = occ.get(bt, 0) + s["occupied_beds"]
         staffed[bt] = staffed.get(bt, 0) + s["staffed_beds"]
-        _add_by(dis, s["discharges_24h"])
-        _add_by(wf, s["wrong_bed_patients_by_waiting_for"])
+        for k, v in s["discharges_24h"].items():  # (_add_by inlined: hot)
+            dis[k] = dis.get(k, 0) + v
+        for k, v in s["wrong_bed_patients_by_waiting_for"].items():
+            wf[k] = wf.get(k, 0) + v
         wb += s["wrong_bed_patients"]
         days_open += s["wrong_bed_days_open"]
         days_24 += s["wrong_bed_days_24h"]
@@ -210,19 +212,27 @@ def build_region(p: "RegionProcessor") -> dict[str, Any]:
     out["wrong_bed_share"] = _share(out["wrong_bed_patients"], out["occupied_beds"])
     out["sehs_by_nedocs_level"] = {k: n for k, n in sorted(rs.levels.items()) if n}
     out["sehs_on_stop"] = rs.on_stop
-    tot1, tot24, vals = p.win.tot1, p.win.tot24, p.win.vals24
-    out["calls_1h"] = by_key(tot1, "calls")
-    out["calls_24h"] = by_key(tot24, "calls")
-    out["calls_by_urgency_24h"] = by_key(tot24, "call_urgency")
-    fl = tot24.get("first_line", {})
-    out["first_line_share_24h"] = _share(fl.get("first_line", 0), fl.get("completed", 0))
-    out["rides_24h"] = by_key(tot24, "rides")
-    resp = vals.get("a1_response", [])
-    out["a1_response_p95_minutes_24h"] = _minutes(nearest_rank(resp, 95))
-    out["a1_within_15m_share_24h"] = _share(count_at_most(resp, FIFTEEN_MIN_MS), len(resp))
+    if rs.windows is None:
+        rs.windows = _region_windows(p)
+    out.update(rs.windows)
     out["escalation_level"] = p.escalation_level()
     out["follow_up_free_beds_by_kind"] = {k: v[0] for k, v in sorted(rs.free.items()) if v[1]}
     return out
+
+
+def _region_windows(p: "RegionProcessor") -> dict[str, Any]:
+    tot1, tot24, vals = p.win.tot1, p.win.tot24, p.win.vals24
+    fl = tot24.get("first_line", {})
+    resp = vals.get("a1_response", [])
+    return {
+        "calls_1h": by_key(tot1, "calls"),
+        "calls_24h": by_key(tot24, "calls"),
+        "calls_by_urgency_24h": by_key(tot24, "call_urgency"),
+        "first_line_share_24h": _share(fl.get("first_line", 0), fl.get("completed", 0)),
+        "rides_24h": by_key(tot24, "rides"),
+        "a1_response_p95_minutes_24h": _minutes(nearest_rank(resp, 95)),
+        "a1_within_15m_share_24h": _share(count_at_most(resp, FIFTEEN_MIN_MS), len(resp)),
+    }
 
 
 class RegionSums:
@@ -250,6 +260,9 @@ class RegionSums:
         self.levels: dict[str, int] = {}
         self.on_stop = 0
         self.free: dict[str, list[int]] = {}
+        # O14: the region-level window figures (calls, rides, responses), reused until
+        # the processor sees a region-level window group move (None: recompute)
+        self.windows: dict[str, Any] | None = None
         if rebuild:
             for key, content in self.p.snaps.items():
                 self.update(key, None, content)
