@@ -20,10 +20,10 @@ worker that owns the region and inside the stream (table writes need that).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -116,6 +116,8 @@ class Pipeline:
             s.app_id,
             broker=brokers,
             store=s.store,
+            datadir=str(Path(s.state_dir) / "faust-data"),
+            recovery_consistency_check=s.recovery_consistency_check,
             autodiscover=False,
             topic_partitions=s.internal_partitions,
             topic_replication_factor=s.replication_factor,

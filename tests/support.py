@@ -76,6 +76,8 @@ def make_stack(tmp_path: Path) -> Iterator[Stack]:
         "SPOEDSTROOM_REDIS_URL": info["redis_url"],
         "SPOEDSTROOM_STATE_DIR": str(tmp_path),
         "SPOEDSTROOM_REBALANCE_TIMEOUT": "3",
+        # Tansu reports end offsets a few records short (see streams/settings.py).
+        "SPOEDSTROOM_RECOVERY_CONSISTENCY_CHECK": "false",
     })
     st = Stack(info["bootstrap_servers"], info["redis_url"], tmp_path, env)
     try:
