@@ -20,6 +20,7 @@ worker that owns the region and inside the stream (table writes need that).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -30,13 +31,13 @@ import faust
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from processors.region import RegionProcessor
+from processors.region import Output, RegionProcessor
+from processors.replay import output_event
 from streams.settings import Settings
 from streams.sinks import RedisSink, WebhookSink
 from streams.telemetry import Telemetry
 from topics.catalogue import INPUT_TOPICS, INPUT_TYPES
-from topics.codec import format_time
-from topics.envelope import emitted
+from topics.codec import format_time, parse_time
 from topics.event import Event, Reason, Rejected
 from topics.registry import Registry
 from topics.validation import Validator, deadletter_headers
@@ -48,6 +49,9 @@ STATE_TABLE = "region-state"
 FORWARD_CHUNK = 400  # events per repartition record (keeps records well below 1 MB)
 SNAPSHOT_INTERVAL_S = 1.0  # at most one snapshot per key per second (events.md)
 MARKS_ENTRY = "~marks"
+SENTINEL_ENTRY = "~sentinel"
+PENDING_ENTRY = "~pending"  # keys whose newest snapshot the throttle had not sent yet
+QUIET_S = 0.5  # a partition that delivered this recently is not caught up (see _marks_report)
 # Ticks through the repartition topic move the watermark and (wall clock) the rules while
 # no record arrives; on the wall clock they bound how long a due event waits.
 TICK_S = {"wall": 0.25, "event": 0.5}
@@ -71,7 +75,8 @@ class RegionRuntime:
     last_sent: dict[str, float] = field(default_factory=dict)  # key -> monotonic time sent
     open_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
     counted: dict[str, int] = field(default_factory=dict)
-    persisted_marks: bytes = b""
+    persisted: dict[str, bytes] = field(default_factory=dict)  # shell entries as last written
+    sentinel: int = 0
 
 
 class Pipeline:
@@ -95,6 +100,8 @@ class Pipeline:
         # Per input partition read by this worker: next offset and latest event time.
         self.read_pos: dict[Any, int] = {}
         self.read_time: dict[str, int] = {}
+        self.read_wall: dict[Any, float] = {}  # monotonic time a partition last delivered
+        self.marks_lock = asyncio.Lock()
         self.app = self._make_app()
         self._wire()
 
@@ -117,7 +124,7 @@ class Pipeline:
             broker=brokers,
             store=s.store,
             datadir=str(Path(s.state_dir) / "faust-data"),
-            recovery_consistency_check=s.recovery_consistency_check,
+            recovery_consistency_check=not s.embedded_broker,
             autodiscover=False,
             topic_partitions=s.internal_partitions,
             topic_replication_factor=s.replication_factor,
@@ -166,7 +173,9 @@ class Pipeline:
 
         @app.timer(TICK_S[self.settings.clock])
         async def tick() -> None:
-            await self.region_events.send(key=self.region_key, value=orjson.dumps({"tick": 1, "marks": self._marks_report()}))
+            async with self.marks_lock:
+                body = orjson.dumps({"tick": 1, "marks": self._marks_report()})
+                await self.region_events.send(key=self.region_key, value=body)
 
         @app.timer(FLUSH_S)
         async def flush() -> None:
@@ -200,12 +209,15 @@ class Pipeline:
     async def ingest_batch(self, batch: list[faust.EventT]) -> None:
         wall = now_ms() if self.wall_clock else None
         forward: list[list[Any]] = []
-        read_pos, read_time = self.read_pos, self.read_time
+        # Read progress of this batch; it becomes visible to the marks reports (and so
+        # to ticks) only once the events it covers are in the producer, in order.
+        pos: dict[Any, int] = {}
+        times: dict[str, int] = dict.fromkeys(self.read_time, -1)
         retention = 30 * 86_400_000
         decode = self.validator.decode
         for ev in batch:
             msg = ev.message
-            read_pos[msg.tp] = msg.offset + 1
+            pos[msg.tp] = msg.offset + 1
             headers = msg.headers
             if isinstance(headers, dict):
                 headers = list(headers.items())
@@ -219,16 +231,24 @@ class Pipeline:
             if e.time > self.max_seen_ms:
                 self.max_seen_ms = e.time
             tp = f"{msg.topic}/{msg.partition}"
-            if e.time > read_time.get(tp, -1):
-                read_time[tp] = e.time
-            forward.append([e.id, e.source, e.partner, e.type, e.time, e.data, msg.timestamp or 0.0])
+            if e.time > times.get(tp, -1):
+                times[tp] = e.time
+            forward.append([e.id, e.source, e.partner, e.type, e.time, e.data, msg.timestamp or 0.0,
+                            msg.topic, msg.partition, msg.offset])
         # The marks travel with the last chunk only: they claim "read up to here", which
         # must not move the watermark before the chunks carrying those events are applied.
         chunks = [forward[i : i + FORWARD_CHUNK] for i in range(0, len(forward), FORWARD_CHUNK)] or [[]]
         for chunk in chunks[:-1]:
             await self.region_events.send(key=self.region_key, value=orjson.dumps({"events": chunk}))
-        body = {"events": chunks[-1], "marks": self._marks_report()}
-        await self.region_events.send(key=self.region_key, value=orjson.dumps(body))
+        async with self.marks_lock:  # a tick's report is queued before or after, never between
+            clock = time.monotonic()
+            self.read_pos.update(pos)
+            self.read_wall.update(dict.fromkeys(pos, clock))
+            for tp, t in times.items():
+                if t > self.read_time.get(tp, -1):
+                    self.read_time[tp] = t
+            body = orjson.dumps({"events": chunks[-1], "marks": self._marks_report()})
+            await self.region_events.send(key=self.region_key, value=body)
 
     def _marks_report(self) -> dict[str, list[Any]]:
         """For every input partition assigned here: [latest event time read, caught up].
@@ -242,6 +262,7 @@ class Pipeline:
             return {}
         report: dict[str, list[Any]] = {}
         inputs = self.input_names
+        clock = time.monotonic()
         # Every partition of the input topics, so one nobody has reported yet holds too.
         for topic in inputs:
             try:
@@ -257,7 +278,11 @@ class Pipeline:
             pos = self.read_pos.get(tp)
             if pos is None:
                 pos = consumer._committed_offset.get(tp)
-            caught_up = high is not None and (high == 0 or (pos is not None and pos >= high))
+            # The end offset alone is not enough: the embedded Tansu reports the last
+            # batch's base offset + 1, so records of that batch may still be on their way;
+            # a partition also counts as behind while it delivered in the last QUIET_S.
+            quiet = clock - self.read_wall.get(tp, 0.0) >= QUIET_S
+            caught_up = high is not None and quiet and (high == 0 or (pos is not None and pos >= high))
             name = f"{tp.topic}/{tp.partition}"
             report[name] = [self.read_time.get(name), caught_up]
         return report
@@ -273,11 +298,16 @@ class Pipeline:
         prefix = self.region_key + b"|"
         entries: dict[str, Any] = {}
         marks: dict[str, list[int]] = {}
+        pending: list[str] = []
         for key, value in self.table.items():
             if not key.startswith(prefix) or value is None:
                 continue
             name = key[len(prefix):].decode()
-            if name == MARKS_ENTRY:
+            if name == SENTINEL_ENTRY:
+                continue
+            if name == PENDING_ENTRY:
+                pending = orjson.loads(value)
+            elif name == MARKS_ENTRY:
                 marks = orjson.loads(value)
             else:
                 entries[name] = orjson.loads(value)
@@ -290,6 +320,13 @@ class Pipeline:
         log.info("region %s: state rebuilt from %d table entries (stream time %s)", self.region, len(entries),
                  format_time(processor.now) if processor.now else "-")
         runtime = RegionRuntime(processor=processor, marks=marks)
+        # Snapshots the state counts as emitted but the throttle may not have sent before
+        # the last worker stopped: send them again (same ids, so consumers see one).
+        current = processor.snapshots()
+        for key in pending:
+            if key in current:
+                data = current[key]
+                runtime.pending[key] = Output("snapshot", key, parse_time(data["as_of"]), data)
         runtime.counted = self._counter_values(processor)
         for alert in processor.open_alerts():
             runtime.open_alerts[alert["alert_id"]] = alert
@@ -312,8 +349,10 @@ class Pipeline:
             try:
                 _status, outs = proc.offer(e)
             except Rejected as exc:
+                # too_old against the region's stream clock: the origin is exact, the value
+                # is the event re-encoded (the raw bytes stay in the input topic).
                 value = orjson.dumps(_reencode(e))
-                await self._deadletter(e.partner.encode(), value, exc, "region", event.message.partition, event.message.offset)
+                await self._deadletter(e.partner.encode(), value, exc, item[7], item[8], item[9])
                 continue
             outputs.extend(outs)
             if item[6]:
@@ -340,6 +379,26 @@ class Pipeline:
             self.telemetry.latency.observe(max(0.0, now_s - ts))
         self._count(rt)
         self._persist(rt)
+        await self._drain_producer()
+        if self.settings.embedded_broker:
+            # See Settings.embedded_broker: after the writes above, one record alone in its
+            # batch, so the changelog's reported end offset covers them all.
+            rt.sentinel += 1
+            self.table[(self.region + "|" + SENTINEL_ENTRY).encode()] = str(rt.sentinel).encode()
+            await self._drain_producer()
+
+    async def _drain_producer(self) -> None:
+        """Wait until every output and state write of this record is acknowledged.
+
+        Faust's pre-commit flush gives up after 0.1 s with messages still buffered, so
+        an offset could be committed while the state it depends on was never written,
+        and a crash would lose events. Acknowledged before the record is acked, the
+        state is never behind the committed offsets (at-least-once, made exact by
+        dedup)."""
+        producer = self.app.producer
+        while producer.buffer.size:
+            await producer.buffer.flush()
+        await producer.flush()
 
     def _release_event_clock(self, rt: RegionRuntime) -> list[Any]:
         """Event clock: the minimum over the input partitions still behind their end of
@@ -364,10 +423,10 @@ class Pipeline:
                 table.pop(key, None)
             else:
                 table[key] = orjson.dumps(value)
-        marks = orjson.dumps(rt.marks)
-        if marks != rt.persisted_marks:
-            table[(prefix + MARKS_ENTRY).encode()] = marks
-            rt.persisted_marks = marks
+        for name, value in ((MARKS_ENTRY, orjson.dumps(rt.marks)), (PENDING_ENTRY, orjson.dumps(sorted(rt.pending)))):
+            if rt.persisted.get(name) != value:
+                table[(prefix + name).encode()] = value
+                rt.persisted[name] = value
 
     # -------------------------------------------------------------- outputs
     async def _publish(self, rt: RegionRuntime, outputs: list[Any]) -> None:
@@ -397,7 +456,7 @@ class Pipeline:
         region = self.region
         for out in outs:
             data = out.data
-            cloudevent = emitted("metrics.snapshot", region, out.time, data, f"{out.key}@{data['as_of']}")
+            cloudevent = output_event(region, out)
             await self.metrics_topic.send(key=out.key.encode(), value=orjson.dumps(cloudevent), headers=CE_HEADERS)
             self.telemetry.snapshots_published.labels(data["scope"]).inc()
             self.telemetry.observe_snapshot(region, data)
@@ -406,7 +465,7 @@ class Pipeline:
     async def _publish_alert(self, rt: RegionRuntime, out: Any) -> None:
         data = out.data
         status = "raised" if out.kind == "alert.raised" else "resolved"
-        cloudevent = emitted(out.kind, self.region, out.time, data, f"{data['alert_id']}:{status}")
+        cloudevent = output_event(self.region, out)
         payload = orjson.dumps(cloudevent)
         await self.alerts_topic.send(key=data["alert_id"].encode(), value=payload, headers=CE_HEADERS)
         self.telemetry.alerts.labels(self.region, data["kind"], status).inc()

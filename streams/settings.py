@@ -55,10 +55,13 @@ class Settings:
     store: str = "memory://"
     #: Short rebalance timeout for the embedded broker (seconds); raise for Apache Kafka.
     rebalance_timeout: float = 3.0
-    #: Faust's check that a local rocksdb store is not ahead of its changelog. The
-    #: embedded Tansu broker reports end offsets a few records short, so `dev` stacks
-    #: turn it off; keep it on against Apache Kafka.
-    recovery_consistency_check: bool = True
+    #: The broker is the embedded Tansu (`dev up`, tests, demo). Tansu reports a
+    #: partition's end offset as the last batch's base offset + 1, not the last
+    #: offset + 1, so Faust's changelog recovery would stop short of the last batch. With
+    #: this on, each state write ends with a single-record sentinel batch (so the end
+    #: offset is right) and Faust's recovery consistency check is off. Keep it off
+    #: against Apache Kafka.
+    embedded_broker: bool = False
     #: Bearer token required on the web endpoints (empty: no token required).
     web_token: str = ""
     #: Optional Kafka security: PLAINTEXT, SASL_SSL, ... with SCRAM user/password.

@@ -153,7 +153,10 @@ def alertmanager_payload(event: dict[str, Any], receiver: str, external_url: str
 
 
 class WebhookSink:
-    """POST each alert to every configured URL, with retries and back-off, never blocking."""
+    """POST each alert to every configured URL, with retries and back-off, never blocking.
+
+    Each receiver has its own bounded queue and delivery task, so a receiver that is
+    down or slow delays only its own notifications, never another receiver's."""
 
     def __init__(self, urls: list[str], telemetry: Telemetry, external_url: str, *,
                  max_queue: int = 1000, attempts: int = 5, timeout: float = 5.0, first_backoff: float = 0.5) -> None:
@@ -163,7 +166,7 @@ class WebhookSink:
         self.attempts = attempts
         self.timeout = timeout
         self.first_backoff = first_backoff
-        self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=max_queue)
+        self._queues: dict[str, asyncio.Queue[bytes]] = {url: asyncio.Queue(maxsize=max_queue) for url in self.urls}
         self._tasks: list[asyncio.Task[None]] = []
         self.dropped = 0
 
@@ -171,15 +174,15 @@ class WebhookSink:
         if not self.urls:
             return
         body = orjson.dumps(alertmanager_payload(event, "spoedstroom", self.external_url))
-        for url in self.urls:
+        for queue in self._queues.values():
             try:
-                self._queue.put_nowait((url, body))
+                queue.put_nowait(body)
             except asyncio.QueueFull:
                 self.dropped += 1
                 self.telemetry.webhook_failures.inc()
 
-    def start(self, workers: int = 2) -> None:
-        self._tasks = [asyncio.ensure_future(self._run()) for _ in range(workers)]
+    def start(self) -> None:
+        self._tasks = [asyncio.ensure_future(self._run(url, queue)) for url, queue in self._queues.items()]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -190,11 +193,11 @@ class WebhookSink:
             except (asyncio.CancelledError, Exception):
                 pass
 
-    async def _run(self) -> None:
+    async def _run(self, url: str, queue: asyncio.Queue[bytes]) -> None:
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while True:
-                url, body = await self._queue.get()
+                body = await queue.get()
                 await self._deliver(session, url, body)
 
     async def _deliver(self, session: aiohttp.ClientSession, url: str, body: bytes) -> None:

@@ -99,7 +99,7 @@ def run_demo(speed: str, seed: int, hours: float, registry_path: str | None) -> 
         "SPOEDSTROOM_BOOTSTRAP_SERVERS": info["bootstrap_servers"],
         "SPOEDSTROOM_REDIS_URL": info["redis_url"],
         "SPOEDSTROOM_REGISTRY": registry.path or settings.registry,
-        "SPOEDSTROOM_RECOVERY_CONSISTENCY_CHECK": "false",  # the embedded broker's end offsets lag
+        "SPOEDSTROOM_EMBEDDED_BROKER": "true",  # its workarounds: see Settings.embedded_broker
         # The simulator runs faster than real time, so the stream follows event time.
         "SPOEDSTROOM_CLOCK": "wall" if speed == "1" else "event",
     })
