@@ -10,7 +10,7 @@ import pytest
 from processors.replay import run_replay
 from topics.registry import load_registry
 
-simulator_core = pytest.importorskip("simulator.core")
+import simulator.core as simulator_core  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
