@@ -528,6 +528,7 @@ class Bench:
         })
         if self.embedded is not None:
             env["SPOEDSTROOM_REBALANCE_TIMEOUT"] = "3"
+            env["SPOEDSTROOM_EMBEDDED_BROKER"] = "true"  # see Settings.embedded_broker
         log = self.state_dir / f"worker-{name}.log"
         with open(log, "ab") as fh:
             proc = subprocess.Popen(
