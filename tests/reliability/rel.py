@@ -128,6 +128,23 @@ def alert_events(stack: Stack) -> list[dict[str, Any]]:
     return [orjson.loads(r.value) for r in read_topic(stack.bootstrap, "acute.alerts")]
 
 
+def assert_alerts_at_least_once(stack: Stack, expected_ids: list[str]) -> list[str]:
+    """Every alert event of the replay is on acute.alerts, none other; after a fault an
+    event may be there twice (at-least-once: the successor republishes what was published
+    for records not yet committed), always with the same id and content. Returns the ids
+    published more than once, for the record (docs/reliability.md, F5)."""
+    by_id: dict[str, bytes] = {}
+    repeated = []
+    for record in read_topic(stack.bootstrap, "acute.alerts"):
+        event_id = orjson.loads(record.value)["id"]
+        if event_id in by_id:
+            repeated.append(event_id)
+            assert by_id[event_id] == record.value, f"{event_id} republished with other content"
+        by_id[event_id] = record.value
+    assert sorted(by_id) == sorted(set(expected_ids))
+    return repeated
+
+
 def http(port: int, path: str, method: str = "GET", token: str | None = None, timeout: float = 10) -> tuple[int, str]:
     """(status, body) of a request to the worker's web server; never raises on HTTP errors."""
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
