@@ -10,7 +10,10 @@ alert event and one `{"summary": ...}` line. Same input, same output, always.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Iterable, Iterator
+
+import orjson
 
 from processors.region import Output, RegionProcessor
 from topics.envelope import emitted
@@ -19,10 +22,17 @@ from topics.registry import Registry
 from topics.validation import Validator
 
 
+def snapshot_event_id(key: str, data: dict[str, Any]) -> str:
+    """`{key}@{as_of}#{content digest}`: one key can change several times at one stream
+    time (a census of admissions), and consumers drop a repeated (source, id)."""
+    digest = hashlib.blake2b(orjson.dumps(data, option=orjson.OPT_SORT_KEYS), digest_size=6).hexdigest()
+    return f"{key}@{data['as_of']}#{digest}"
+
+
 def output_event(region_id: str, o: Output) -> dict[str, Any] | None:
     """The CloudEvent the pipeline publishes for one output (None for observations)."""
     if o.kind == "snapshot":
-        return emitted("metrics.snapshot", region_id, o.time, o.data, f"{o.key}@{o.data['as_of']}")
+        return emitted("metrics.snapshot", region_id, o.time, o.data, snapshot_event_id(o.key, o.data))
     if o.kind == "alert.raised":
         return emitted("alert.raised", region_id, o.time, o.data, f"{o.key}:raised")
     if o.kind == "alert.resolved":
