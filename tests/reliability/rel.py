@@ -128,7 +128,7 @@ def alert_events(stack: Stack) -> list[dict[str, Any]]:
     return [orjson.loads(r.value) for r in read_topic(stack.bootstrap, "acute.alerts")]
 
 
-def assert_alerts_at_least_once(stack: Stack, expected_ids: list[str]) -> list[str]:
+def assert_alerts_at_least_once(stack: Stack, expected_ids: list[str], exact_times: bool = True) -> list[str]:
     """Every alert event of the replay is on acute.alerts, none other; after a fault an
     event may be there twice (at-least-once: the successor republishes what was published
     for records not yet committed), always with the same id. Returns the ids
@@ -144,7 +144,20 @@ def assert_alerts_at_least_once(stack: Stack, expected_ids: list[str]) -> list[s
             repeated.append(event_id)
             assert by_id[event_id] == event["type"], f"{event_id} republished as another type"
         by_id[event_id] = event["type"]
-    assert sorted(by_id) == sorted(set(expected_ids))
+    if exact_times:
+        assert sorted(by_id) == sorted(set(expected_ids)), (sorted(by_id), sorted(set(expected_ids)))
+    else:
+        # After a crash the embedded broker can make a few events apply late (counted),
+        # and an alert may then start a little later (events.md): same episodes, the
+        # start time in the id may differ.
+        def episodes(ids: Iterable[str]) -> set[tuple[str, ...]]:
+            out = set()
+            for i in ids:
+                region_kind_subject, _started, status = i.rsplit(":", 2)
+                out.add((region_kind_subject, status))
+            return out
+
+        assert episodes(by_id) == episodes(expected_ids), (sorted(by_id), sorted(set(expected_ids)))
     return repeated
 
 

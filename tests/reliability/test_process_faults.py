@@ -43,8 +43,8 @@ def _wait_applied(port: int, n: float, what: str) -> None:
     wait_until(lambda: _applied(port) >= n, 120, what, interval=0.3)
 
 
-def _assert_alerts_once(stack: Stack, ref: rel.Reference) -> None:
-    rel.assert_alerts_at_least_once(stack, ref.alert_ids)
+def _assert_alerts_once(stack: Stack, ref: rel.Reference, exact_times: bool = True) -> None:
+    rel.assert_alerts_at_least_once(stack, ref.alert_ids, exact_times)
 
 
 def test_sigkill_mid_run_and_restart_loses_nothing_and_counts_nothing_twice(stack: Stack) -> None:
@@ -67,7 +67,7 @@ def test_sigkill_mid_run_and_restart_loses_nothing_and_counts_nothing_twice(stac
     w2, _ = stack.start_worker("w2")
     got = rel.wait_final(stack, ref, "the restarted worker to reach the replay's snapshot", logs=("w1", "w2"))
     rel.assert_snapshots_equal(got, ref)
-    _assert_alerts_once(stack, ref)
+    _assert_alerts_once(stack, ref, exact_times=False)
     assert w2.poll() is None
 
 
