@@ -48,15 +48,16 @@ def step(
                 action = RAISE
         else:
             st["p"] = None
-    else:
-        if clear_cond:
-            if st["c"] is None:
-                st["c"] = now
-            if now - st["c"] >= clear_for_ms:
-                st = {"p": None, "a": None, "c": None}
-                action = RESOLVE
-        else:
-            st["c"] = None
+    elif clear_cond and now > st["a"]:
+        # Never resolved at the instant it started: a later look at that same instant
+        # (a late event) could raise it again, and two episodes would share one id.
+        if st["c"] is None:
+            st["c"] = now
+        if now - st["c"] >= clear_for_ms:
+            st = {"p": None, "a": None, "c": None}
+            action = RESOLVE
+    elif not clear_cond:
+        st["c"] = None
     if st["a"] is None and st["p"] is None:
         return None, action
     return st, action

@@ -121,6 +121,8 @@ class RegionProcessor:
         self.now: int | None = None
         self.wm: int | None = None
         self.snap_min: int | None = None
+        # Events were applied at `now` since the rules last ran (see _settle).
+        self.due = False
         self.counters: dict[str, Any] = {
             "applied": 0, "duplicates": 0, "late": 0, "applied_by_type": {}, "duplicates_by_type": {},
         }
@@ -207,7 +209,9 @@ class RegionProcessor:
             return "duplicate", []
         if self.wm is not None and event.time <= self.wm:
             self.counters["late"] += 1
-            return "late", self._apply(event)
+            out = self._apply(event)
+            self._settle(out)
+            return "late", out
         self.buf.push(event)
         return "buffered", []
 
@@ -222,6 +226,7 @@ class RegionProcessor:
         if self.wm is None or watermark_ms > self.wm:
             self.wm = watermark_ms
             self._dirty.add("core")
+        self._settle(out)  # every event up to the watermark is in: the instant is complete
         return out
 
     def release_all(self) -> list[Output]:
@@ -234,6 +239,7 @@ class RegionProcessor:
         if self.now is not None and (self.wm is None or self.now > self.wm):
             self.wm = self.now
             self._dirty.add("core")
+        self._settle(out)
         return out
 
     def advance(self, now_ms: int) -> list[Output]:
@@ -241,9 +247,10 @@ class RegionProcessor:
         if self.now is not None and now_ms <= self.now:
             return []
         out: list[Output] = []
+        self._settle(out)
         self._clock(now_ms)
-        self._evaluate(out)
-        self._emit_snapshots(out)
+        self.due = True
+        self._settle(out)
         return out
 
     def snapshots(self) -> dict[str, dict[str, Any]]:
@@ -298,6 +305,7 @@ class RegionProcessor:
             prefix, _, rest = k.partition(":")
             if k == "core":
                 p.now, p.wm, p.snap_min = v["now"], v["wm"], v["snap_min"]
+                p.due = v.get("due", False)
                 p.counters = v["counters"]
             elif prefix in ("enc", "ride", "call"):
                 p.ents[k] = v
@@ -353,7 +361,7 @@ class RegionProcessor:
                 self._snap_force[k] = e
 
     def _core(self) -> dict[str, Any]:
-        return {"now": self.now, "wm": self.wm, "snap_min": self.snap_min, "counters": self.counters}
+        return {"now": self.now, "wm": self.wm, "snap_min": self.snap_min, "due": self.due, "counters": self.counters}
 
     def _entry(self, k: str) -> Any:
         if k == "core":
@@ -389,8 +397,21 @@ class RegionProcessor:
             self.dedup.expire(m)
             self._collect_garbage()
 
+    def _settle(self, out: list[Output]) -> None:
+        """Run the rules and build the snapshots at `now`, once all events of that instant
+        are applied (metrics.md: rules run whenever the clock moves). Several events at one
+        instant (a ward census, a batch) are thus judged together, never one by one, and the
+        result does not depend on how the stream was cut into records."""
+        if self.due:
+            self.due = False
+            self._dirty.add("core")
+            self._evaluate(out)
+            self._emit_snapshots(out)
+
     def _apply(self, ev: Event) -> list[Output]:
         out: list[Output] = []
+        if self.now is not None and ev.time > self.now:
+            self._settle(out)  # the clock moves past an instant: judge it first
         self._clock(ev.time)
         c = self.counters
         c["applied"] += 1
@@ -410,8 +431,7 @@ class RegionProcessor:
             ekey = _entity_key(ev)
             if ekey is not None:
                 self._entity_event(ekey, ev, out)
-        self._evaluate(out)
-        self._emit_snapshots(out)
+        self.due = True
         return out
 
     def _capacity(self, ev: Event) -> None:
