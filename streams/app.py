@@ -51,6 +51,7 @@ SNAPSHOT_INTERVAL_S = 1.0  # at most one snapshot per key per second (events.md)
 MARKS_ENTRY = "~marks"
 SENTINEL_ENTRY = "~sentinel"
 PENDING_ENTRY = "~pending"  # keys whose newest snapshot the throttle had not sent yet
+JOURNAL_ENTRY = "~journal"  # the whole change set of the latest record (see Pipeline._persist)
 QUIET_S = 0.5  # a partition that delivered this recently is not caught up (see _marks_report)
 # Ticks through the repartition topic move the watermark and (wall clock) the rules while
 # no record arrives; on the wall clock they bound how long a due event waits.
@@ -299,18 +300,32 @@ class Pipeline:
         entries: dict[str, Any] = {}
         marks: dict[str, list[int]] = {}
         pending: list[str] = []
+        journal: dict[str, Any] = {}
         for key, value in self.table.items():
             if not key.startswith(prefix) or value is None:
                 continue
             name = key[len(prefix):].decode()
             if name == SENTINEL_ENTRY:
                 continue
-            if name == PENDING_ENTRY:
+            if name == JOURNAL_ENTRY:
+                journal = orjson.loads(value)
+            elif name == PENDING_ENTRY:
                 pending = orjson.loads(value)
             elif name == MARKS_ENTRY:
                 marks = orjson.loads(value)
             else:
                 entries[name] = orjson.loads(value)
+        # A crash may have stopped the writes of the last record part-way: its journal,
+        # written first, completes them (see _persist).
+        for name, value in journal.items():
+            if name == MARKS_ENTRY:
+                marks = value
+            elif name == PENDING_ENTRY:
+                pending = value
+            elif value is None:
+                entries.pop(name, None)
+            else:
+                entries[name] = value
         s = self.settings
         lateness = s.reorder_lateness_live_ms if self.wall_clock else s.reorder_lateness_ms
         if entries:
@@ -378,6 +393,9 @@ class Pipeline:
         for ts in oldest_ts:
             self.telemetry.latency.observe(max(0.0, now_s - ts))
         self._count(rt)
+        # Outputs acknowledged before the state that says they were sent: a crash in
+        # between sends them again (same ids), never loses them.
+        await self._drain_producer()
         self._persist(rt)
         await self._drain_producer()
         if self.settings.embedded_broker:
@@ -415,18 +433,35 @@ class Pipeline:
         return proc.release(min(behind) - self.settings.reorder_lateness_ms)
 
     def _persist(self, rt: RegionRuntime) -> None:
+        """Write the entries this record changed, as one atomic step.
+
+        Kafka has no atomic write of several keys without transactions, and a worker
+        killed part-way would leave a torn state: an event's id kept by dedup while the
+        window it counted in is still the old one, so the event is lost on replay. The
+        whole change set therefore goes out first as one record (`~journal`), then the
+        entries one by one, all to the same changelog partition and in order. A restore
+        applies the journal over the entries: the state is always that after a whole
+        record, and a record replayed from the committed offset gives the same outputs."""
         prefix = self.region + "|"
+        writes: dict[str, bytes | None] = {
+            name: None if value is None else orjson.dumps(value)
+            for name, value in rt.processor.take_changes().items()
+        }
+        for name, value in ((MARKS_ENTRY, orjson.dumps(rt.marks)), (PENDING_ENTRY, orjson.dumps(sorted(rt.pending)))):
+            if rt.persisted.get(name) != value:
+                writes[name] = value
+                rt.persisted[name] = value
+        if not writes:
+            return
         table = self.table
-        for name, value in rt.processor.take_changes().items():
+        journal = {name: None if value is None else orjson.Fragment(value) for name, value in writes.items()}
+        table[(prefix + JOURNAL_ENTRY).encode()] = orjson.dumps(journal)
+        for name, value in writes.items():
             key = (prefix + name).encode()
             if value is None:
                 table.pop(key, None)
             else:
-                table[key] = orjson.dumps(value)
-        for name, value in ((MARKS_ENTRY, orjson.dumps(rt.marks)), (PENDING_ENTRY, orjson.dumps(sorted(rt.pending)))):
-            if rt.persisted.get(name) != value:
-                table[(prefix + name).encode()] = value
-                rt.persisted[name] = value
+                table[key] = value
 
     # -------------------------------------------------------------- outputs
     async def _publish(self, rt: RegionRuntime, outputs: list[Any]) -> None:
