@@ -33,6 +33,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from processors.region import Output, RegionProcessor
 from processors.replay import output_event
+from streams.alertlog import published_alerts
 from streams.settings import Settings
 from streams.sinks import RedisSink, WebhookSink
 from streams.telemetry import Telemetry
@@ -77,6 +78,8 @@ class RegionRuntime:
     open_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
     counted: dict[str, int] = field(default_factory=dict)
     persisted: dict[str, bytes] = field(default_factory=dict)  # shell entries as last written
+    # (alert id, event type) already on acute.alerts when this worker took over (alertlog)
+    published: set[tuple[str, str]] = field(default_factory=set)
     sentinel: int = 0
 
 
@@ -295,7 +298,7 @@ class Pipeline:
         self.telemetry.deadlettered.labels(topic, exc.reason.value).inc()
 
     # --------------------------------------------------------------- region
-    def _load_runtime(self) -> RegionRuntime:
+    async def _load_runtime(self) -> RegionRuntime:
         prefix = self.region_key + b"|"
         entries: dict[str, Any] = {}
         marks: dict[str, list[int]] = {}
@@ -334,7 +337,8 @@ class Pipeline:
             processor = RegionProcessor(self.registry, reorder_lateness_ms=lateness)
         log.info("region %s: state rebuilt from %d table entries (stream time %s)", self.region, len(entries),
                  format_time(processor.now) if processor.now else "-")
-        runtime = RegionRuntime(processor=processor, marks=marks)
+        runtime = RegionRuntime(processor=processor, marks=marks,
+                                published=await published_alerts(self.settings, self.region))
         # Snapshots the state counts as emitted but the throttle may not have sent before
         # the last worker stopped: send them again (same ids, so consumers see one).
         current = processor.snapshots()
@@ -352,7 +356,7 @@ class Pipeline:
             log.warning("record for region %r on a worker of region %r: ignored", event.key, self.region)
             return
         if self.runtime is None:
-            self.runtime = self._load_runtime()
+            self.runtime = await self._load_runtime()
         rt = self.runtime
         proc = rt.processor
         body = orjson.loads(event.value)
@@ -501,9 +505,15 @@ class Pipeline:
         data = out.data
         status = "raised" if out.kind == "alert.raised" else "resolved"
         cloudevent = output_event(self.region, out)
-        payload = orjson.dumps(cloudevent)
-        await self.alerts_topic.send(key=data["alert_id"].encode(), value=payload, headers=CE_HEADERS)
-        self.telemetry.alerts.labels(self.region, data["kind"], status).inc()
+        if (data["alert_id"], cloudevent["type"]) in rt.published:
+            # Sent by the worker before this one, which stopped before its state said so.
+            log.info("alert event %s %s already published: not sent again", data["alert_id"], status)
+        else:
+            payload = orjson.dumps(cloudevent)
+            await self.alerts_topic.send(key=data["alert_id"].encode(), value=payload, headers=CE_HEADERS)
+            self.telemetry.alerts.labels(self.region, data["kind"], status).inc()
+            self.redis.offer_alert(self.region, payload)
+            self.webhooks.offer_alert(cloudevent)
         if status == "raised":
             rt.open_alerts[data["alert_id"]] = data
         else:
@@ -513,8 +523,6 @@ class Pipeline:
             kinds[alert["kind"]] = kinds.get(alert["kind"], 0) + 1
         for kind in ALERT_KINDS:
             self.telemetry.open_alerts.labels(self.region, kind).set(kinds.get(kind, 0))
-        self.redis.offer_alert(self.region, payload)
-        self.webhooks.offer_alert(cloudevent)
 
     @staticmethod
     def _counter_values(proc: RegionProcessor) -> dict[str, int]:

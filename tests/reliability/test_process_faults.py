@@ -43,10 +43,6 @@ def _wait_applied(port: int, n: float, what: str) -> None:
     wait_until(lambda: _applied(port) >= n, 120, what, interval=0.3)
 
 
-def _assert_alerts_once(stack: Stack, ref: rel.Reference, exact_times: bool = True) -> None:
-    rel.assert_alerts_at_least_once(stack, ref.alert_ids, exact_times)
-
-
 def test_sigkill_mid_run_and_restart_loses_nothing_and_counts_nothing_twice(stack: Stack) -> None:
     items, ref, (a, b, c) = _slices(hours=6, seed=31)
     w1, p1 = stack.start_worker("w1")
@@ -67,7 +63,7 @@ def test_sigkill_mid_run_and_restart_loses_nothing_and_counts_nothing_twice(stac
     w2, _ = stack.start_worker("w2")
     got = rel.wait_final(stack, ref, "the restarted worker to reach the replay's snapshot", logs=("w1", "w2"))
     rel.assert_snapshots_equal(got, ref)
-    _assert_alerts_once(stack, ref, exact_times=False)
+    rel.assert_alerts_once(stack, ref.alert_ids, exact_times=False)
     assert w2.poll() is None
 
 
@@ -88,5 +84,5 @@ def test_worker_joining_and_another_leaving_mid_run(stack: Stack) -> None:
     rel.produce(stack, rel.as_records(c))
     got = rel.wait_final(stack, ref, "the remaining worker to reach the replay's snapshot", logs=("w1", "w2"))
     rel.assert_snapshots_equal(got, ref)
-    _assert_alerts_once(stack, ref)
+    rel.assert_alerts_once(stack, ref.alert_ids)
     assert w2.poll() is None

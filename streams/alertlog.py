@@ -1,0 +1,84 @@
+"""The alert events already on `acute.alerts`, read back when a worker takes over a region.
+
+A record's outputs are acknowledged before the state that records them (see
+`Pipeline._persist`). A worker that stops in between leaves alerts on the topic that its
+successor's state does not know about; the successor replays the same records from the
+committed offset and computes the very same alert events again. Before it starts, it
+reads the tail of `acute.alerts` and does not send those again, so each alert event is
+published once (and reaches Redis and the webhooks once).
+
+Only the tail is read: a repeat can only concern records processed after the last
+committed offset, a few seconds of output.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from typing import Any
+
+import orjson
+
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ALERTS_TOPIC = "acute.alerts"
+TAIL_RECORDS = 1000  # per partition
+
+
+def aiokafka_options(settings: Settings) -> dict[str, Any]:
+    """Connection options for a plain aiokafka client with the worker's security settings."""
+    options: dict[str, Any] = {"bootstrap_servers": settings.bootstrap_servers}
+    protocol = settings.security_protocol.upper()
+    if protocol != "PLAINTEXT":
+        options["security_protocol"] = protocol
+    if protocol.startswith("SASL"):
+        options.update(sasl_mechanism=settings.sasl_mechanism or "SCRAM-SHA-512",
+                       sasl_plain_username=settings.sasl_username, sasl_plain_password=settings.sasl_password)
+    if protocol.endswith("SSL"):
+        options["ssl_context"] = ssl.create_default_context()
+    return options
+
+
+async def published_alerts(settings: Settings, region: str, timeout_s: float = 15.0) -> set[tuple[str, str]]:
+    """(alert id, CloudEvents type) of the region's alert events in the topic's tail.
+
+    On failure (broker unreachable within `timeout_s`) it logs and returns what it has:
+    the worker then falls back to at-least-once, it never waits forever."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    prefix = f"{region}:".encode()
+    seen: set[tuple[str, str]] = set()
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, client_id="spoedstroom-alert-tail",
+                                **aiokafka_options(settings))
+    deadline = time.monotonic() + timeout_s
+    try:
+        await consumer.start()
+        await consumer.topics()  # metadata of every topic, so the partitions are known
+        partitions = consumer.partitions_for_topic(ALERTS_TOPIC) or set()
+        tps = [TopicPartition(ALERTS_TOPIC, p) for p in sorted(partitions)]
+        if not tps:
+            return seen
+        consumer.assign(tps)
+        begin = await consumer.beginning_offsets(tps)
+        end = await consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, max(begin[tp], end[tp] - TAIL_RECORDS))
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    if record.key and record.key.startswith(prefix) and record.value:
+                        seen.add((record.key.decode(), orjson.loads(record.value)["type"]))
+            # An empty poll with every position at the end: nothing more (a broker that
+            # under-reports the end offset still delivers the rest in the same fetch).
+            if not batches and all([await consumer.position(tp) >= end[tp] for tp in tps]):
+                return seen
+        log.warning("reading back %s timed out after %.0f s; alerts may be published twice", ALERTS_TOPIC, timeout_s)
+    except Exception as exc:  # noqa: BLE001 - never blocks taking over the region
+        log.warning("could not read back %s (%s); alerts may be published twice", ALERTS_TOPIC, exc)
+    finally:
+        await consumer.stop()
+    return seen
