@@ -33,7 +33,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from processors.region import Output, RegionProcessor
 from processors.replay import output_event
-from streams.alertlog import published_alerts
+from streams.readback import published_alerts, true_end_offsets
 from streams.settings import Settings
 from streams.sinks import RedisSink, WebhookSink
 from streams.telemetry import Telemetry
@@ -47,12 +47,14 @@ log = logging.getLogger(__name__)
 
 REGION_EVENTS_TOPIC = "spoedstroom-region-events"
 STATE_TABLE = "region-state"
-FORWARD_CHUNK = 400  # events per repartition record (keeps records well below 1 MB)
+FORWARD_CHUNK = 400  # events per repartition record at most ...
+FORWARD_CHUNK_BYTES = 256 * 1024  # ... and input bytes (records stay well below 1 MB)
 SNAPSHOT_INTERVAL_S = 1.0  # at most one snapshot per key per second (events.md)
 MARKS_ENTRY = "~marks"
 SENTINEL_ENTRY = "~sentinel"
 PENDING_ENTRY = "~pending"  # keys whose newest snapshot the throttle had not sent yet
 JOURNAL_ENTRY = "~journal"  # the whole change set of the latest record (see Pipeline._persist)
+JOURNAL_PART_BYTES = 256 * 1024  # journal parts stay well below Kafka's 1 MB record limit
 QUIET_S = 0.5  # a partition that delivered this recently is not caught up (see _marks_report)
 # Ticks through the repartition topic move the watermark and (wall clock) the rules while
 # no record arrives; on the wall clock they bound how long a due event waits.
@@ -78,9 +80,10 @@ class RegionRuntime:
     open_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
     counted: dict[str, int] = field(default_factory=dict)
     persisted: dict[str, bytes] = field(default_factory=dict)  # shell entries as last written
-    # (alert id, event type) already on acute.alerts when this worker took over (alertlog)
+    # (alert id, event type) already on acute.alerts when this worker took over (readback)
     published: set[tuple[str, str]] = field(default_factory=set)
     sentinel: int = 0
+    journal_seq: int = 0
 
 
 class Pipeline:
@@ -106,6 +109,10 @@ class Pipeline:
         self.read_time: dict[str, int] = {}
         self.read_wall: dict[Any, float] = {}  # monotonic time a partition last delivered
         self.marks_lock = asyncio.Lock()
+        # Embedded broker only: input partitions whose end offset is being read back, and
+        # the ends read (see _probe_ends).
+        self.unprobed: set[Any] = set()
+        self.true_end: dict[Any, int] = {}
         self.app = self._make_app()
         self._wire()
 
@@ -207,12 +214,31 @@ class Pipeline:
                 log.info("region partitions revoked: %s", sorted(tp.partition for tp in revoked if tp.topic == REGION_EVENTS_TOPIC))
                 self.runtime = None  # rebuilt from the table when the partition returns
 
+        @app.on_partitions_assigned.connect
+        async def assigned(app_: faust.App, assigned: set, **kwargs: Any) -> None:
+            inputs = [tp for tp in assigned if tp.topic in self.input_names]
+            if inputs and self.settings.embedded_broker:
+                # Until read back, these partitions hold the event-clock watermark.
+                self.unprobed.update(inputs)
+                asyncio.ensure_future(self._probe_ends(inputs))
+
         self._pages()
+
+    async def _probe_ends(self, tps: list[Any]) -> None:
+        """Embedded broker: the true end offsets of newly assigned input partitions. Tansu
+        reports the last batch's base offset + 1; a worker that took over a partition in
+        the middle of a batch would count it as read to the end, release the clock past
+        events it has not read yet, and raise feed_silent for partners that did send."""
+        ends = await true_end_offsets(self.settings, tps)
+        self.true_end.update(ends)
+        self.unprobed.difference_update(tps)
 
     # --------------------------------------------------------------- ingest
     async def ingest_batch(self, batch: list[faust.EventT]) -> None:
         wall = now_ms() if self.wall_clock else None
-        forward: list[list[Any]] = []
+        # The valid events, cut into chunks of one repartition record each.
+        chunks: list[list[Any]] = [[]]
+        size = 0
         # Read progress of this batch; it becomes visible to the marks reports (and so
         # to ticks) only once the events it covers are in the producer, in order.
         pos: dict[Any, int] = {}
@@ -237,11 +263,15 @@ class Pipeline:
             tp = f"{msg.topic}/{msg.partition}"
             if e.time > times.get(tp, -1):
                 times[tp] = e.time
-            forward.append([e.id, e.source, e.partner, e.type, e.time, e.data, msg.timestamp or 0.0,
+            n = len(msg.value)
+            if chunks[-1] and (len(chunks[-1]) >= FORWARD_CHUNK or size + n > FORWARD_CHUNK_BYTES):
+                chunks.append([])
+                size = 0
+            size += n
+            chunks[-1].append([e.id, e.source, e.partner, e.type, e.time, e.data, msg.timestamp or 0.0,
                             msg.topic, msg.partition, msg.offset])
         # The marks travel with the last chunk only: they claim "read up to here", which
         # must not move the watermark before the chunks carrying those events are applied.
-        chunks = [forward[i : i + FORWARD_CHUNK] for i in range(0, len(forward), FORWARD_CHUNK)] or [[]]
         for chunk in chunks[:-1]:
             await self.region_events.send(key=self.region_key, value=orjson.dumps({"events": chunk}))
         async with self.marks_lock:  # a tick's report is queued before or after, never between
@@ -286,7 +316,10 @@ class Pipeline:
             # batch's base offset + 1, so records of that batch may still be on their way;
             # a partition also counts as behind while it delivered in the last QUIET_S.
             quiet = clock - self.read_wall.get(tp, 0.0) >= QUIET_S
-            caught_up = high is not None and quiet and (high == 0 or (pos is not None and pos >= high))
+            if high is not None and tp in self.true_end:
+                high = max(high, self.true_end[tp])
+            caught_up = (high is not None and quiet and tp not in self.unprobed
+                         and (high == 0 or (pos is not None and pos >= high)))
             name = f"{tp.topic}/{tp.partition}"
             report[name] = [self.read_time.get(name), caught_up]
         return report
@@ -304,6 +337,7 @@ class Pipeline:
         marks: dict[str, list[int]] = {}
         pending: list[str] = []
         journal: dict[str, Any] = {}
+        parts: dict[int, Any] = {}
         for key, value in self.table.items():
             if not key.startswith(prefix) or value is None:
                 continue
@@ -312,6 +346,8 @@ class Pipeline:
                 continue
             if name == JOURNAL_ENTRY:
                 journal = orjson.loads(value)
+            elif name.startswith(JOURNAL_ENTRY + "/"):
+                parts[int(name.rsplit("/", 1)[1])] = orjson.loads(value)
             elif name == PENDING_ENTRY:
                 pending = orjson.loads(value)
             elif name == MARKS_ENTRY:
@@ -320,7 +356,7 @@ class Pipeline:
                 entries[name] = orjson.loads(value)
         # A crash may have stopped the writes of the last record part-way: its journal,
         # written first, completes them (see _persist).
-        for name, value in journal.items():
+        for name, value in self._journal_changes(journal, parts).items():
             if name == MARKS_ENTRY:
                 marks = value
             elif name == PENDING_ENTRY:
@@ -337,7 +373,7 @@ class Pipeline:
             processor = RegionProcessor(self.registry, reorder_lateness_ms=lateness)
         log.info("region %s: state rebuilt from %d table entries (stream time %s)", self.region, len(entries),
                  format_time(processor.now) if processor.now else "-")
-        runtime = RegionRuntime(processor=processor, marks=marks,
+        runtime = RegionRuntime(processor=processor, marks=marks, journal_seq=journal.get("seq", 0),
                                 published=await published_alerts(self.settings, self.region))
         # Snapshots the state counts as emitted but the throttle may not have sent before
         # the last worker stopped: send them again (same ids, so consumers see one).
@@ -350,6 +386,19 @@ class Pipeline:
         for alert in processor.open_alerts():
             runtime.open_alerts[alert["alert_id"]] = alert
         return runtime
+
+    @staticmethod
+    def _journal_changes(header: dict[str, Any], parts: dict[int, Any]) -> dict[str, Any]:
+        """The change set of the last journal, if all its parts are there. A part of an
+        older sequence means a newer journal was being written when the worker stopped:
+        then the entries of the older one were complete and nothing is to be applied."""
+        changes: dict[str, Any] = {}
+        for i in range(header.get("parts", 0)):
+            part = parts.get(i)
+            if part is None or part["seq"] != header["seq"]:
+                return {}
+            changes.update(part["changes"])
+        return changes
 
     async def apply_record(self, event: faust.EventT) -> None:
         if event.key != self.region_key:
@@ -442,8 +491,8 @@ class Pipeline:
         Kafka has no atomic write of several keys without transactions, and a worker
         killed part-way would leave a torn state: an event's id kept by dedup while the
         window it counted in is still the old one, so the event is lost on replay. The
-        whole change set therefore goes out first as one record (`~journal`), then the
-        entries one by one, all to the same changelog partition and in order. A restore
+        whole change set therefore goes out first as a journal (`~journal/0..n-1`, parts
+        below 1 MB, then the header `~journal` naming them), then the entries one by one, all to the same changelog partition and in order. A restore
         applies the journal over the entries: the state is always that after a whole
         record, and a record replayed from the committed offset gives the same outputs."""
         prefix = self.region + "|"
@@ -457,9 +506,23 @@ class Pipeline:
                 rt.persisted[name] = value
         if not writes:
             return
+        # Parts first, then the header naming them: a header on the changelog means all
+        # its parts are there before it.
         table = self.table
-        journal = {name: None if value is None else orjson.Fragment(value) for name, value in writes.items()}
-        table[(prefix + JOURNAL_ENTRY).encode()] = orjson.dumps(journal)
+        rt.journal_seq += 1
+        seq = rt.journal_seq
+        parts: list[dict[str, Any]] = [{}]
+        size = 0
+        for name, value in writes.items():
+            n = len(name) + (len(value) if value is not None else 4) + 8
+            if parts[-1] and size + n > JOURNAL_PART_BYTES:
+                parts.append({})
+                size = 0
+            parts[-1][name] = None if value is None else orjson.Fragment(value)
+            size += n
+        for i, part in enumerate(parts):
+            table[f"{prefix}{JOURNAL_ENTRY}/{i}".encode()] = orjson.dumps({"seq": seq, "changes": part})
+        table[(prefix + JOURNAL_ENTRY).encode()] = orjson.dumps({"seq": seq, "parts": len(parts)})
         for name, value in writes.items():
             key = (prefix + name).encode()
             if value is None:

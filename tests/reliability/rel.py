@@ -131,7 +131,7 @@ def alert_events(stack: Stack) -> list[dict[str, Any]]:
 def assert_alerts_once(stack: Stack, expected_ids: list[str], exact_times: bool = True) -> None:
     """Every alert event of the replay is on acute.alerts exactly once, none other. After
     a fault the successor replays records whose alerts were already published; it reads
-    them back (streams/alertlog.py) and does not send them again."""
+    them back (streams/readback.py) and does not send them again."""
     by_id: dict[str, str] = {}
     for record in read_topic(stack.bootstrap, "acute.alerts"):
         event = orjson.loads(record.value)

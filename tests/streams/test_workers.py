@@ -87,7 +87,7 @@ def test_worker_restarted_on_the_rocksdb_store_resumes_where_it_stopped(stack: S
     stack.start_worker("w2", extra_env=rocks)
     _wait_for(stack, expected, "the restarted worker to reach the replay's snapshots")
     # Alerts the stopped worker published for records it had not committed are read
-    # back by its successor (streams/alertlog.py) and not sent again: each event once.
+    # back by its successor (streams/readback.py) and not sent again: each event once.
     by_id: dict[str, bytes] = {}
     for record in read_topic(stack.bootstrap, "acute.alerts"):
         event = orjson.loads(record.value)

@@ -1,4 +1,7 @@
-"""The alert events already on `acute.alerts`, read back when a worker takes over a region.
+"""What the broker holds, read back with a plain aiokafka client.
+
+`published_alerts`: the alert events already on `acute.alerts`, read back when a worker
+takes over a region.
 
 A record's outputs are acknowledged before the state that records them (see
 `Pipeline._persist`). A worker that stops in between leaves alerts on the topic that its
@@ -9,6 +12,9 @@ published once (and reaches Redis and the webhooks once).
 
 Only the tail is read: a repeat can only concern records processed after the last
 committed offset, a few seconds of output.
+
+`true_end_offsets`: the end offsets of partitions on the embedded Tansu broker, which
+reports a partition's end as its last batch's base offset + 1 (see Settings.embedded_broker).
 """
 
 from __future__ import annotations
@@ -82,3 +88,37 @@ async def published_alerts(settings: Settings, region: str, timeout_s: float = 1
     finally:
         await consumer.stop()
     return seen
+
+
+async def true_end_offsets(settings: Settings, tps: list[Any], timeout_s: float = 10.0) -> dict[Any, int]:
+    """Offset after the last record of each partition, read rather than asked for: the last
+    batch is fetched from the reported end - 1 and its last offset counts. On failure the
+    reported end offsets are returned (and it is logged)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    wanted = [TopicPartition(tp.topic, tp.partition) for tp in tps]
+    ends: dict[Any, int] = {}
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, client_id="spoedstroom-end-probe",
+                                **aiokafka_options(settings))
+    deadline = time.monotonic() + timeout_s
+    try:
+        await consumer.start()
+        consumer.assign(wanted)
+        reported = await consumer.end_offsets(wanted)
+        ends = dict(reported)
+        todo = {tp for tp in wanted if reported[tp] > 0}
+        for tp in todo:
+            consumer.seek(tp, reported[tp] - 1)
+        while todo and time.monotonic() < deadline:
+            batches = await consumer.getmany(*todo, timeout_ms=200)
+            for tp, records in batches.items():
+                if records:
+                    ends[tp] = max(ends[tp], records[-1].offset + 1)
+                    todo.discard(tp)
+        if todo:
+            log.warning("end offsets of %s not read back within %.0f s", sorted(map(str, todo)), timeout_s)
+    except Exception as exc:  # noqa: BLE001 - the reported offsets are the fallback
+        log.warning("could not read back end offsets (%s)", exc)
+    finally:
+        await consumer.stop()
+    return {tp: ends.get(TopicPartition(tp.topic, tp.partition), 0) for tp in tps}
