@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,12 +176,18 @@ class Pipeline:
         @app.agent(self.inputs, name="ingest")
         async def ingest(stream: faust.StreamT) -> None:
             async for batch in stream.take_events(2000, within=0.02):
-                await self.ingest_batch(batch)
+                try:
+                    await self.ingest_batch(batch)
+                except Exception:  # noqa: BLE001 - see _crash
+                    _crash("forwarding a batch of input events")
 
         @app.agent(self.region_events, name="regions")
         async def regions(stream: faust.StreamT) -> None:
             async for event in stream.events():
-                await self.apply_record(event)
+                try:
+                    await self.apply_record(event)
+                except Exception:  # noqa: BLE001 - see _crash
+                    _crash("applying a region record")
 
         @app.timer(TICK_S[self.settings.clock])
         async def tick() -> None:
@@ -700,6 +707,24 @@ class Pipeline:
         finally:
             await client.aclose()
         return out
+
+
+CRASH_EXIT_CODE = 70  # EX_SOFTWARE: restart me (Compose and Kubernetes restart policies do)
+
+
+def _crash(what: str) -> None:
+    """Stop the process at once, from inside the agent.
+
+    Bad input never gets here: it is dead-lettered. An exception here is the runtime
+    failing (a send refused, state unreadable). Faust would ack the record or batch
+    anyway (its stream iterators ack in a `finally`), restart the agent, and the events
+    would be lost without a trace. Exiting before that ack leaves the offsets where
+    they were: the restarted worker processes them again (at-least-once, made exact by
+    dedup and the alert read-back)."""
+    log.critical("failed %s; the worker stops without acknowledging it (exit %d) and must be restarted",
+                 what, CRASH_EXIT_CODE, exc_info=True)
+    logging.shutdown()
+    os._exit(CRASH_EXIT_CODE)
 
 
 def _reencode(e: Event) -> dict[str, Any]:
