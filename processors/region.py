@@ -115,6 +115,9 @@ class RegionProcessor:
         for lid in self.seh_ids:
             self.sehs_of.setdefault(locs[lid].partner, []).append(lid)
         self.location_keys = {lid: f"location:{lid}" for lid in locs}
+        # feed_silent thresholds of partners with their own (registry `feed_silent_minutes`)
+        self.silent_ms = {pid: int(p.feed_silent_minutes * MINUTE_MS)
+                          for pid, p in registry.partners.items() if p.feed_silent_minutes is not None}
         self.hospital_keys = {h: f"hospital:{h}" for h in self.hospital_ids}
         self.region_key = f"region:{self.region}"
         # -- state entries --------------------------------------------------------------
@@ -708,7 +711,8 @@ class RegionProcessor:
         full = self._eval_all
         self._eval_all = False
         # feed_silent, per partner that has sent events
-        silent_ms = int(th.feed_silent_minutes * MINUTE_MS)
+        silent_of = self.silent_ms
+        default_silent = int(th.feed_silent_minutes * MINUTE_MS)
         if full:
             pids: Any = sorted(self.partners)
         else:
@@ -723,6 +727,7 @@ class RegionProcessor:
         self._partners_touched = set()
         for pid in pids:
             last = self.partners[pid]
+            silent_ms = silent_of.get(pid, default_silent)
             silent = now - last >= silent_ms
             if silent or f"rule:feed_silent:{pid}" in self.rules:
                 self._rule(out, "feed_silent", pid, silent, not silent, held_since=last + silent_ms,
@@ -905,11 +910,11 @@ class RegionProcessor:
     # -- alert details (built only when an alert is raised or resolved) ----------------
     def _feed_details(self, pid: str, last: int) -> dict[str, Any]:
         now = self.now or 0
-        th = self.th
+        own = self.registry.partners[pid].feed_silent_minutes if pid in self.registry.partners else None
         return {
             "fields": {"partner": pid}, "severity": "warning",
             "values": {"last_event_at": format_time(last), "silent_minutes": round((now - last) / MINUTE_MS, 2)},
-            "thresholds": {"feed_silent_minutes": th.feed_silent_minutes},
+            "thresholds": {"feed_silent_minutes": self.th.feed_silent_minutes if own is None else own},
             "reasons": [f"no events from partner {pid} since {format_time(last)}"],
         }
 

@@ -59,6 +59,8 @@ class Partner:
     id: str
     kind: str
     name: str
+    #: Own feed_silent threshold for a partner that reports rarely (None: the region's).
+    feed_silent_minutes: float | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,11 @@ def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
             raise fail(where, f"kind {kind!r} is not one of {', '.join(PARTNER_KINDS)}")
         if pid in partners:
             raise fail(where, "duplicate partner id")
-        partners[pid] = Partner(pid, kind, str(entry.get("name") or pid))
+        silent = entry.get("feed_silent_minutes")
+        if silent is not None and (isinstance(silent, bool) or not isinstance(silent, (int, float)) or silent <= 0):
+            raise fail(where, f"feed_silent_minutes must be a positive number of minutes, not {silent!r}")
+        partners[pid] = Partner(pid, kind, str(entry.get("name") or pid),
+                                None if silent is None else float(silent))
     if not partners:
         raise fail("partners", "no partners defined")
     locations: dict[str, Location] = {}

@@ -49,8 +49,8 @@ LATE = 120_000
 # The replay digests were renewed when snapshot event ids gained a content digest
 # (checked: the old id format still gives the old digests).
 GOLDEN = {
-    "haaglanden_replay": "0396361eb0f75039570a7ca9026f97c9f6666920b62040bf7442fc053c6cea15",
-    "haaglanden_raw": "3579586ac65984043f39278402e78a1b5fcbe6413c26287006dc8577fbc69d03",
+    "haaglanden_replay": "5765bff71b8bc4910bd5deb4e9f8d85f077bc8b31f5ea77dbded13c58394d6d9",
+    "haaglanden_raw": "0bcf713fb0ed8c032129cd4c064c6319b682f6efb3a9fdec197ad50d1754e2f0",
     "haaglanden_state": "cd7c9f919e6ccd74f0554f458e17c70f9cfc7d8bbc67ae5aa0dbc83bfd5e5703",
     "nl_synthetic_replay": "8b727576e2a02f5e613403e21975c4059098d320f0a4b8ede1f580ad0f6e01d4",
 }

@@ -113,3 +113,32 @@ def test_seh_stop():
     assert alerts(out, "seh_stop") == [("resolved", f"test:seh_stop:h1-seh:{T0 + 5 * MIN}", 30)]
     assert snap(p, "location:h1-seh")["status_since"] == fmt(30)
     assert snap(p, "region:test")["sehs_on_stop"] == 0
+
+
+def test_feed_silent_threshold_of_a_partner_that_reports_rarely():
+    """A partner's own `feed_silent_minutes` (registry) replaces the region's 15 minutes."""
+    import dataclasses
+
+    reg = registry()
+    partners = dict(reg.partners)
+    partners["hap"] = dataclasses.replace(partners["hap"], feed_silent_minutes=60)
+    p = RegionProcessor(dataclasses.replace(reg, partners=partners))
+    f = Factory()
+    out = run(p, [f.arrive(0, "A"), f.ev("hap", "call.received", 0, call_id="c", service="hap")])
+    out += run(p, [f.arrive(30, "B"), f.arrive(59, "C")])
+    assert alerts(out, "feed_silent") == []  # 59 min quiet: below its 60
+    out = run(p, [f.arrive(61, "D")])  # silent since 0: the condition held from 60
+    assert alerts(out, "feed_silent") == [("raised", f"test:feed_silent:hap:{T0 + 60 * MIN}", 61)]
+    data = [o.data for o in out if o.kind == "alert.raised"][0]
+    assert data["thresholds"] == {"feed_silent_minutes": 60}
+
+
+def test_registry_rejects_a_partner_threshold_that_is_not_a_positive_number():
+    import pytest
+
+    from topics.registry import RegistryError, parse_registry
+
+    raw = {"region": {"id": "r"}, "partners": [{"id": "p", "kind": "hap", "feed_silent_minutes": 0}],
+           "locations": []}
+    with pytest.raises(RegistryError, match="partner 'p': feed_silent_minutes must be a positive number"):
+        parse_registry(raw)
