@@ -114,6 +114,7 @@ class Pipeline:
         # the ends read (see _probe_ends).
         self.unprobed: set[Any] = set()
         self.true_end: dict[Any, int] = {}
+        self.probes: set[asyncio.Future[None]] = set()
         self.app = self._make_app()
         self._wire()
 
@@ -227,7 +228,9 @@ class Pipeline:
             if inputs and self.settings.embedded_broker:
                 # Until read back, these partitions hold the event-clock watermark.
                 self.unprobed.update(inputs)
-                asyncio.ensure_future(self._probe_ends(inputs))
+                task = asyncio.ensure_future(self._probe_ends(inputs))
+                self.probes.add(task)  # a reference, so the task is not collected mid-way
+                task.add_done_callback(self.probes.discard)
 
         self._pages()
 
@@ -498,10 +501,12 @@ class Pipeline:
         Kafka has no atomic write of several keys without transactions, and a worker
         killed part-way would leave a torn state: an event's id kept by dedup while the
         window it counted in is still the old one, so the event is lost on replay. The
-        whole change set therefore goes out first as a journal (`~journal/0..n-1`, parts
-        below 1 MB, then the header `~journal` naming them), then the entries one by one, all to the same changelog partition and in order. A restore
-        applies the journal over the entries: the state is always that after a whole
-        record, and a record replayed from the committed offset gives the same outputs."""
+        whole change set therefore goes out first as a journal (parts `~journal/0..n-1` of
+        at most JOURNAL_PART_BYTES, then the header `~journal` naming their sequence), then
+        the entries one by one, all to the same changelog partition and in order. A
+        restore applies the journal over the entries: the state is always that after a
+        whole record, and a record replayed from the committed offset gives the same
+        outputs."""
         prefix = self.region + "|"
         writes: dict[str, bytes | None] = {
             name: None if value is None else orjson.dumps(value)
