@@ -22,6 +22,17 @@ from topics.codec import dumps, parse_time
 from topics.registry import load_registry
 
 
+def _halves(tmp_path: Path, hours: int, seed: int) -> tuple[list[bytes], Path, Path, dict[str, dict[str, Any]]]:
+    """A simulated log, its two halves as NDJSON files and the replay's final snapshots."""
+    lines = _lines(hours=hours, seed=seed)
+    half = len(lines) // 2
+    first, second = tmp_path / "first.ndjson", tmp_path / "second.ndjson"
+    first.write_bytes(b"\n".join(lines[:half]) + b"\n")
+    second.write_bytes(b"\n".join(lines[half:]) + b"\n")
+    expected = _final(list(run_replay(lines, load_registry(REGISTRY), final=True, lateness_ms=120_000)))
+    return lines, first, second, expected
+
+
 def _lines(hours: int, seed: int) -> list[bytes]:
     registry = load_registry(REGISTRY)
     start = parse_time("2026-11-17T08:00:00Z")
@@ -47,12 +58,7 @@ def _wait_for(stack: Stack, expected: dict[str, dict[str, Any]], what: str) -> N
 
 
 def test_second_worker_joining_mid_run_gives_the_same_region_snapshot(stack: Stack, tmp_path: Path) -> None:
-    lines = _lines(hours=4, seed=11)
-    half = len(lines) // 2
-    first, second = tmp_path / "first.ndjson", tmp_path / "second.ndjson"
-    first.write_bytes(b"\n".join(lines[:half]) + b"\n")
-    second.write_bytes(b"\n".join(lines[half:]) + b"\n")
-    expected = _final(list(run_replay(lines, load_registry(REGISTRY), final=True, lateness_ms=120_000)))
+    _, first, second, expected = _halves(tmp_path, hours=4, seed=11)
 
     stack.start_worker("w1")
     _publish(stack, first)
@@ -70,12 +76,7 @@ def test_second_worker_joining_mid_run_gives_the_same_region_snapshot(stack: Sta
 def test_worker_restarted_on_the_rocksdb_store_resumes_where_it_stopped(stack: Stack, tmp_path: Path) -> None:
     """Production store (rocksdict): a worker stopped mid-run and started again keeps its
     state locally and in the changelog, and ends exactly where the replay ends."""
-    lines = _lines(hours=3, seed=12)
-    half = len(lines) // 2
-    first, second = tmp_path / "first.ndjson", tmp_path / "second.ndjson"
-    first.write_bytes(b"\n".join(lines[:half]) + b"\n")
-    second.write_bytes(b"\n".join(lines[half:]) + b"\n")
-    expected = _final(list(run_replay(lines, load_registry(REGISTRY), final=True, lateness_ms=120_000)))
+    lines, first, second, expected = _halves(tmp_path, hours=3, seed=12)
     rocks = {"SPOEDSTROOM_STORE": "rocksdb://"}
 
     w1, _ = stack.start_worker("w1", extra_env=rocks)
