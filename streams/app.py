@@ -34,6 +34,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from processors.region import Output, RegionProcessor
 from processors.replay import output_event
+from streams import faust_fixes
 from streams.readback import published_alerts, true_end_offsets
 from streams.settings import Settings
 from streams.sinks import RedisSink, WebhookSink
@@ -91,6 +92,7 @@ class Pipeline:
     """Builds the Faust app for one region registry and wires agents to outputs."""
 
     def __init__(self, settings: Settings, registry: Registry) -> None:
+        faust_fixes.apply(on_gap=self._offset_gap)
         self.settings = settings
         self.registry = registry
         self.region = registry.region_id
@@ -242,6 +244,13 @@ class Pipeline:
         ends = await true_end_offsets(self.settings, tps)
         self.true_end.update(ends)
         self.unprobed.difference_update(tps)
+
+    def _offset_gap(self, topic: str, partition: int, first: int, last: int) -> None:
+        """Faust skipped offsets first..last as a gap. Partners' producers that use
+        transactions leave such gaps (control records); otherwise records were lost."""
+        log.warning("consumer skipped offsets %d..%d of %s/%d as a gap (transaction markers, or records lost)",
+                    first, last, topic, partition)
+        self.telemetry.offset_gaps.labels(topic).inc(last - first + 1)
 
     # --------------------------------------------------------------- ingest
     async def ingest_batch(self, batch: list[faust.EventT]) -> None:

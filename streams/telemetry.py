@@ -59,6 +59,7 @@ class Telemetry:
         self.deadlettered = Counter("spoedstroom_events_deadlettered", "Input records rejected to acute.deadletter.", ["topic", "reason"], registry=r)
         self.latency = Histogram("spoedstroom_processing_latency_seconds", "Time from the record's broker timestamp to its outputs being handed to the producer.", buckets=FAST_BUCKETS, registry=r)
         self.event_time_lag = Gauge("spoedstroom_event_time_lag_seconds", "Wall-clock time minus the stream clock.", ["region"], registry=r)
+        self.offset_gaps = Counter("spoedstroom_consumer_offset_gaps", "Offsets the consumer skipped as a gap: legitimate only after transaction markers, otherwise records lost.", ["topic"], registry=r)
         self.consumer_lag = Gauge("spoedstroom_consumer_lag_messages", "Records not yet read (highwater minus position).", ["topic", "partition"], registry=r)
         self.partner_last = Gauge("spoedstroom_partner_last_event_timestamp_seconds", "Event time of the last event applied per partner (unix seconds).", ["region", "partner"], registry=r)
         self.alerts = Counter("spoedstroom_alerts", "Alert events published.", ["region", "kind", "status"], registry=r)
@@ -81,6 +82,7 @@ class Telemetry:
             self.duplicates.labels(region, type_name)
         self.late.labels(region)
         for topic in input_topics:
+            self.offset_gaps.labels(topic)
             for reason in reasons:
                 self.deadlettered.labels(topic, reason)
         for kind in alert_kinds:
