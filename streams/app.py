@@ -75,7 +75,8 @@ class RegionRuntime:
     """Shell-side state of the region this worker owns: the processor and its outputs."""
 
     processor: RegionProcessor
-    # input partition -> [latest event time read (or None), caught up with its end (bool)]
+    # input partition -> [latest event time read (or None), caught up with its end (bool),
+    # offset up to which its reader's records have arrived here] (see merge_mark)
     marks: dict[str, list[Any]] = field(default_factory=dict)
     pending: dict[str, Any] = field(default_factory=dict)  # key -> snapshot Output awaiting the throttle
     last_sent: dict[str, float] = field(default_factory=dict)  # key -> monotonic time sent
@@ -220,6 +221,9 @@ class Pipeline:
 
         @app.on_partitions_revoked.connect
         async def revoked(app_: faust.App, revoked: set, **kwargs: Any) -> None:
+            for tp in revoked:  # read here no more: if it comes back, from the committed offset
+                self.read_pos.pop(tp, None)
+                self.read_wall.pop(tp, None)
             if any(tp.topic == REGION_EVENTS_TOPIC for tp in revoked):
                 log.info("region partitions revoked: %s", sorted(tp.partition for tp in revoked if tp.topic == REGION_EVENTS_TOPIC))
                 self.runtime = None  # rebuilt from the table when the partition returns
@@ -304,11 +308,15 @@ class Pipeline:
             await self.region_events.send(key=self.region_key, value=body)
 
     def _marks_report(self) -> dict[str, list[Any]]:
-        """For every input partition assigned here: [latest event time read, caught up].
+        """For every input partition assigned here: [latest event time read, caught up,
+        offset covered, read here] (see `merge_mark`).
 
         A partition is caught up when this worker has read up to its highwater mark. Only
         partitions that are not caught up hold the event-clock watermark back; a partition
         paused by a rebalance keeps its last report (not caught up) and so keeps holding.
+        The offset covered is this worker's read position, or, for a partition it has not
+        read since it was assigned, the committed offset: records before it were read by
+        the previous owner, whose forwarded records may still be on their way.
         """
         consumer = getattr(self.app, "consumer", None)
         if consumer is None:
@@ -329,6 +337,7 @@ class Pipeline:
                 continue
             high = consumer.highwater(tp)
             pos = self.read_pos.get(tp)
+            own = pos is not None
             if pos is None:
                 pos = consumer._committed_offset.get(tp)
             # The end offset alone is not enough: the embedded Tansu reports the last
@@ -340,7 +349,7 @@ class Pipeline:
             caught_up = (high is not None and quiet and tp not in self.unprobed
                          and (high == 0 or (pos is not None and pos >= high)))
             name = f"{tp.topic}/{tp.partition}"
-            report[name] = [self.read_time.get(name), caught_up]
+            report[name] = [self.read_time.get(name), caught_up, pos or 0, own]
         return report
 
     async def _deadletter(self, key: bytes | None, value: bytes | None, exc: Rejected,
@@ -444,16 +453,8 @@ class Pipeline:
             outputs.extend(outs)
             if item[6]:
                 oldest_ts.append(item[6])
-        for tp, (latest, caught_up) in body.get("marks", {}).items():
-            mark = rt.marks.get(tp)
-            if mark is None:
-                rt.marks[tp] = [latest, bool(caught_up)]
-            elif caught_up is None:
-                continue  # only known to exist: its owner reports it
-            else:
-                if latest is not None and (mark[0] is None or latest > mark[0]):
-                    mark[0] = latest
-                mark[1] = caught_up
+        for tp, report in body.get("marks", {}).items():
+            rt.marks[tp] = merge_mark(rt.marks.get(tp), report)
         if self.wall_clock:
             horizon = wall - self.settings.reorder_lateness_live_ms
             outputs.extend(proc.release(horizon))
@@ -721,6 +722,41 @@ class Pipeline:
         finally:
             await client.aclose()
         return out
+
+
+def merge_mark(mark: list[Any] | None, report: list[Any]) -> list[Any]:
+    """The region's mark of one input partition after a marks report about it.
+
+    A mark is [latest event time read, caught up, covered]: `covered` is the offset up to
+    which the partition's events have arrived here, as claimed by the reports of workers
+    that read them (`read here`); each worker sends its events before its reports, on the
+    same repartition partition, so its own claim is never ahead of its events.
+
+    A report is [latest, caught up, offset, read here], or [None, None] for a partition
+    only known to exist. After a rebalance the new reader reports the committed offset
+    before it has read anything; the previous owner's last records may still be on
+    their way, so a claim ahead of `covered` counts as not caught up (the partition holds
+    the watermark at its latest time, and those records are not late when they come). A
+    report behind `covered` is older news: it can only say "not caught up".
+    """
+    m = [None, False, 0] if mark is None else [*mark[:3], 0][:3]
+    caught_up = report[1]
+    if caught_up is None:
+        return m  # only known to exist: its reader reports it
+    latest = report[0]
+    if latest is not None and (m[0] is None or latest > m[0]):
+        m[0] = latest
+    # (a report of two items is from a worker before `covered`: taken at face value)
+    offset, own = (report[2], report[3]) if len(report) > 3 else (m[2], False)
+    if own and offset > m[2]:
+        m[2] = offset
+    if offset < m[2]:
+        m[1] = m[1] and bool(caught_up)
+    elif offset > m[2]:
+        m[1] = False
+    else:
+        m[1] = bool(caught_up)
+    return m
 
 
 CRASH_EXIT_CODE = 70  # EX_SOFTWARE: restart me (Compose and Kubernetes restart policies do)
