@@ -13,8 +13,6 @@ import signal
 import threading
 from typing import Any
 
-import pytest
-
 from simulator.scenario import Incident, Scenario
 from tests.reliability import rel
 from tests.streams.kafka_io import read_topic
@@ -45,10 +43,6 @@ def _wait_applied(port: int, n: float, what: str) -> None:
     wait_until(lambda: _applied(port) >= n, 120, what, interval=0.3)
 
 
-# Quarantined, not skipped: both run in every suite and show as XFAIL / XPASS. Each fails
-# in about half the runs on the embedded broker with an open finding (docs/reliability.md).
-@pytest.mark.xfail(strict=False, reason="F3b (open): after a SIGKILL, a few events are sometimes missing from the "
-                   "restarted worker's state, or the clock is released past partitions not yet read")
 def test_sigkill_mid_run_and_restart_loses_nothing_and_counts_nothing_twice(stack: Stack) -> None:
     items, ref, (a, b, c) = _slices(hours=6, seed=31)
     w1, p1 = stack.start_worker("w1")
@@ -74,8 +68,6 @@ def test_sigkill_mid_run_and_restart_loses_nothing_and_counts_nothing_twice(stac
     assert w2.poll() is None
 
 
-@pytest.mark.xfail(strict=False, reason="F4 (open): after the hand-over the region's wrong_bed_days "
-                   "sometimes ends 10 minutes of wrong-bed time away from the replay")
 def test_worker_joining_and_another_leaving_mid_run(stack: Stack) -> None:
     items, ref, (a, b, c) = _slices(hours=6, seed=32)
     w1, p1 = stack.start_worker("w1")
@@ -84,9 +76,6 @@ def test_worker_joining_and_another_leaving_mid_run(stack: Stack) -> None:
     w2, p2 = stack.start_worker("w2")  # joins: rebalance while the second slice is in flight
     rel.produce(stack, rel.as_records(b))
     # whichever owns the region now applies the rest of slice 2
-    # Known gap (docs/reliability.md, F4): when the first worker leaves while the second
-    # slice is still being applied, the remaining worker has been seen to stall on the
-    # embedded broker; the hand-over is tested once slice 2 is applied.
     wait_until(lambda: _applied(p1) + _applied(p2) >= len(a) + len(b), 120, "the second slice applied by two workers",
                interval=0.5)
     stack.stop_worker(w1)  # leaves gracefully (SIGTERM): w2 takes over everything
