@@ -76,7 +76,7 @@ class RegionRuntime:
 
     processor: RegionProcessor
     # input partition -> [latest event time read (or None), caught up with its end (bool),
-    # offset up to which its reader's records have arrived here] (see merge_mark)
+    # furthest read position reported] (see merge_mark)
     marks: dict[str, list[Any]] = field(default_factory=dict)
     pending: dict[str, Any] = field(default_factory=dict)  # key -> snapshot Output awaiting the throttle
     last_sent: dict[str, float] = field(default_factory=dict)  # key -> monotonic time sent
@@ -309,14 +309,13 @@ class Pipeline:
 
     def _marks_report(self) -> dict[str, list[Any]]:
         """For every input partition assigned here: [latest event time read, caught up,
-        offset covered, read here] (see `merge_mark`).
+        read position] (see `merge_mark`).
 
         A partition is caught up when this worker has read up to its highwater mark. Only
         partitions that are not caught up hold the event-clock watermark back; a partition
         paused by a rebalance keeps its last report (not caught up) and so keeps holding.
-        The offset covered is this worker's read position, or, for a partition it has not
-        read since it was assigned, the committed offset: records before it were read by
-        the previous owner, whose forwarded records may still be on their way.
+        The read position of a partition not read here since it was assigned is the
+        committed offset this worker starts from.
         """
         consumer = getattr(self.app, "consumer", None)
         if consumer is None:
@@ -337,7 +336,6 @@ class Pipeline:
                 continue
             high = consumer.highwater(tp)
             pos = self.read_pos.get(tp)
-            own = pos is not None
             if pos is None:
                 pos = consumer._committed_offset.get(tp)
             # The end offset alone is not enough: the embedded Tansu reports the last
@@ -349,7 +347,7 @@ class Pipeline:
             caught_up = (high is not None and quiet and tp not in self.unprobed
                          and (high == 0 or (pos is not None and pos >= high)))
             name = f"{tp.topic}/{tp.partition}"
-            report[name] = [self.read_time.get(name), caught_up, pos or 0, own]
+            report[name] = [self.read_time.get(name), caught_up, pos or 0]
         return report
 
     async def _deadletter(self, key: bytes | None, value: bytes | None, exc: Rejected,
@@ -727,17 +725,17 @@ class Pipeline:
 def merge_mark(mark: list[Any] | None, report: list[Any]) -> list[Any]:
     """The region's mark of one input partition after a marks report about it.
 
-    A mark is [latest event time read, caught up, covered]: `covered` is the offset up to
-    which the partition's events have arrived here, as claimed by the reports of workers
-    that read them (`read here`); each worker sends its events before its reports, on the
-    same repartition partition, so its own claim is never ahead of its events.
+    A mark is [latest event time read, caught up, offset], the offset being the furthest
+    read position any report has given. A report is [latest, caught up, offset]: the
+    reporter's read position, or, before it has read the partition since it was
+    assigned, the committed offset it starts from; or [None, None] for a partition only
+    known to exist.
 
-    A report is [latest, caught up, offset, read here], or [None, None] for a partition
-    only known to exist. After a rebalance the new reader reports the committed offset
-    before it has read anything; the previous owner's last records may still be on
-    their way, so a claim ahead of `covered` counts as not caught up (the partition holds
-    the watermark at its latest time, and those records are not late when they come). A
-    report behind `covered` is older news: it can only say "not caught up".
+    A report behind the mark's offset is older news: from a worker that no longer reads
+    the partition, or from a new reader starting again below what its predecessor read
+    (after a crash, or a hand-over during a batch: on the embedded broker the end offset
+    it compares with lags by up to a batch). It can only say "not caught up"; taken at
+    face value it released the clock past events not read yet (F4, docs/reliability.md).
     """
     m = [None, False, 0] if mark is None else [*mark[:3], 0][:3]
     caught_up = report[1]
@@ -746,16 +744,12 @@ def merge_mark(mark: list[Any] | None, report: list[Any]) -> list[Any]:
     latest = report[0]
     if latest is not None and (m[0] is None or latest > m[0]):
         m[0] = latest
-    # (a report of two items is from a worker before `covered`: taken at face value)
-    offset, own = (report[2], report[3]) if len(report) > 3 else (m[2], False)
-    if own and offset > m[2]:
+    offset = report[2] if len(report) > 2 else m[2]  # (two items: a worker from before offsets)
+    if offset >= m[2]:
         m[2] = offset
-    if offset < m[2]:
-        m[1] = m[1] and bool(caught_up)
-    elif offset > m[2]:
-        m[1] = False
-    else:
         m[1] = bool(caught_up)
+    else:
+        m[1] = m[1] and bool(caught_up)
     return m
 
 
