@@ -145,7 +145,7 @@ def test_final_state_equals_replay_after_redis_and_broker_faults(run: dict[str, 
 def test_worker_survived_without_restart(run: dict[str, Any]) -> None:
     assert run["worker"].poll() is None, run["stack"].log()
     assert len(run["stack"].workers) == 1
-    assert not run["stack"].offset_gaps(), run["stack"].offset_gaps()
+    run["stack"].assert_no_offset_gaps()
     assert rel.http(run["port"], "/healthz")[0] == 200
 
 

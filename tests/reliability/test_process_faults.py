@@ -64,7 +64,7 @@ def test_sigkill_mid_run_and_restart_loses_nothing_and_counts_nothing_twice(stac
     got = rel.wait_final(stack, ref, "the restarted worker to reach the replay's snapshot", logs=("w1", "w2"))
     rel.assert_snapshots_equal(got, ref)
     rel.assert_alerts_once(stack, ref.alert_ids, exact_times=False)
-    assert not stack.offset_gaps(), stack.offset_gaps()
+    stack.assert_no_offset_gaps()
     assert w2.poll() is None
 
 
@@ -83,5 +83,5 @@ def test_worker_joining_and_another_leaving_mid_run(stack: Stack) -> None:
     got = rel.wait_final(stack, ref, "the remaining worker to reach the replay's snapshot", logs=("w1", "w2"))
     rel.assert_snapshots_equal(got, ref)
     rel.assert_alerts_once(stack, ref.alert_ids)
-    assert not stack.offset_gaps(), stack.offset_gaps()
+    stack.assert_no_offset_gaps()
     assert w2.poll() is None

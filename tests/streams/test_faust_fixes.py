@@ -1,8 +1,8 @@
 """streams/faust_fixes.py: installed on the pinned Faust only, refused on any other.
 
 What the corrections prevent (events lost when a worker starts or takes over partitions)
-is shown end to end by tests/reliability/test_process_faults.py, which also requires the
-workers' `spoedstroom_consumer_offset_gaps_total` to stay 0.
+is shown end to end by tests/reliability/test_process_faults.py, which also requires that
+no worker log a skipped offset gap (`Stack.assert_no_offset_gaps`).
 """
 
 from __future__ import annotations

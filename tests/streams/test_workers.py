@@ -71,7 +71,7 @@ def test_second_worker_joining_mid_run_gives_the_same_region_snapshot(stack: Sta
         assert got[key]["data"] == data, key
     alerts = [orjson.loads(r.value)["id"] for r in read_topic(stack.bootstrap, "acute.alerts")]
     assert len(alerts) == len(set(alerts)), "an alert event was published twice"
-    assert not stack.offset_gaps(), stack.offset_gaps()
+    stack.assert_no_offset_gaps()
 
 
 def test_worker_restarted_on_the_rocksdb_store_resumes_where_it_stopped(stack: Stack, tmp_path: Path) -> None:
@@ -98,4 +98,4 @@ def test_worker_restarted_on_the_rocksdb_store_resumes_where_it_stopped(stack: S
     reference = {e["id"] for e in run_replay(lines, load_registry(REGISTRY), final=True, lateness_ms=120_000)
                  if e.get("type", "").startswith("nl.acutezorg.alert.")}
     assert set(by_id) == reference
-    assert not stack.offset_gaps(), stack.offset_gaps()
+    stack.assert_no_offset_gaps()
