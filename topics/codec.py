@@ -3,6 +3,8 @@
 These sit on the hot path of the pipeline, so they avoid `datetime`: times are parsed
 with one compiled regular expression and converted with integer calendar arithmetic
 (days from the civil date, H. Hinnant's algorithm), exact for years 0001-9999.
+A time whose UTC instant falls outside those years is refused, so every time that gets
+in can be written back as RFC 3339.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def loads(b: bytes | bytearray | memoryview | str) -> Any:
 # YYYY-MM-DDTHH:MM:SS(.fff...)?(Z|+HH:MM|-HH:MM), ASCII digits only ('t'/'z' allowed by RFC 3339).
 _RFC3339 = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
-    r"(?:\.([0-9]{1,9}))?(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))\Z"
+    r"(?:\.([0-9]+))?(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))\Z"
 )
 _DAYS_IN_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -67,13 +69,19 @@ _DATES: dict[str, int] = {}
 _TAILS: dict[str, int] = {}
 _DATE_STR: dict[int, str] = {}
 _CACHE_MAX = 20_000
+# The instants format_time can write: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z.
+MIN_MS = -62_135_596_800_000
+MAX_MS = 253_402_300_799_999
 
 
 def parse_time(s: str) -> int:
     """RFC 3339 date-time with a required offset -> epoch milliseconds (UTC).
 
-    Accepts `Z` or `±HH:MM` and 1-9 fractional digits (truncated to milliseconds).
-    Raises ValueError for anything else (no offset, impossible dates, wrong types).
+    Accepts `Z` or `±HH:MM` and any number of fractional digits (truncated to
+    milliseconds). A leap second (`:60`, RFC 3339 section 5.6) is read as the last
+    millisecond of its minute, since epoch milliseconds have no leap seconds. Raises
+    ValueError for anything else (no offset, impossible dates, wrong types, a UTC instant
+    outside years 0001-9999).
     """
     # Fast path: the common shape, made of pieces already validated by the slow path.
     if type(s) is str and len(s) >= 20 and s[10] == "T" and s[13] == ":" and s[16] == ":":
@@ -101,12 +109,15 @@ def _parse_slow(s: str) -> int:
         and year >= 1
         and hour <= 23
         and minute <= 59
-        and second <= 59
+        and second <= 60
     ):
         raise ValueError(f"date or time out of range: {s[:40]!r}")
     if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
         raise ValueError(f"not a leap year: {s[:40]!r}")
-    tail = int((frac + "00")[:3]) if frac else 0
+    leap = second == 60
+    tail = 999 if leap else (int((frac + "00")[:3]) if frac else 0)
+    if leap:
+        second = 59
     if z is None:
         offh, offm = int(oh), int(om)
         if offh > 23 or offm > 59:
@@ -114,13 +125,19 @@ def _parse_slow(s: str) -> int:
         off = (offh * 60 + offm) * 60_000
         tail -= off if sign == "+" else -off
     midnight = _days_from_civil(year, month, day) * 86_400_000
+    ms = midnight + (hour * 3600 + minute * 60 + second) * 1000 + tail
+    if not MIN_MS <= ms <= MAX_MS:
+        raise ValueError(f"outside years 0001-9999 in UTC: {s[:40]!r}")
     if len(_DATES) > _CACHE_MAX:
         _DATES.clear()
     if len(_TAILS) > _CACHE_MAX:
         _TAILS.clear()
-    _DATES[s[:10]] = midnight
-    _TAILS[s[19:]] = tail
-    return midnight + (hour * 3600 + minute * 60 + second) * 1000 + tail
+    # The fast path adds the tail to any date and time of day: only cache pieces that
+    # mean the same everywhere (not a leap second's, nor a date at the edge of the range).
+    if not leap and MIN_MS + 86_400_000 <= midnight <= MAX_MS - 2 * 86_400_000:
+        _DATES[s[:10]] = midnight
+        _TAILS[s[19:]] = tail
+    return ms
 
 
 def format_time(ms: int) -> str:

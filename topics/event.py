@@ -40,12 +40,16 @@ class Reason(str, Enum):
     UNKNOWN_LOCATION = "unknown_location"  # a location id not in the registry
     FOREIGN_LOCATION = "foreign_location"  # a partner writing about another's location
     WRONG_LOCATION_KIND = "wrong_location_kind"  # e.g. a ward where an SEH is required
-    FUTURE_TIME = "future_time"  # more than 5 min ahead of wall-clock time (wall clock)
+    FUTURE_TIME = "future_time"  # ahead of the wall clock, or an unconfirmed clock jump
     TOO_OLD = "too_old"  # older than the state retention behind the stream clock
-    TOO_LARGE = "too_large"  # record value above 64 KiB
+    TOO_LARGE = "too_large"  # record value above 64 KiB, or an envelope attribute too long
     TOMBSTONE = "tombstone"  # a record with no value
     WRONG_TOPIC = "wrong_topic"  # the type does not belong on the topic it came on
     WRONG_PARTNER_KIND = "wrong_partner_kind"  # the partner's kind may not send this type
+    UNKNOWN_ATTRIBUTE = "unknown_attribute"  # a CloudEvents extension outside the allow-list
+    IMPLAUSIBLE = "implausible"  # a value outside what the field can really be (beds, times)
+    CONFLICT = "conflict"  # contradicts the entity's state (an open encounter arriving elsewhere)
+    PROCESSING_ERROR = "processing_error"  # applying it failed; the state is as if it never came
 
 
 class Rejected(Exception):

@@ -7,14 +7,17 @@ in this order, and raises :class:`topics.event.Rejected` with the first problem 
 reason                when
 ===================== ==========================================================================
 tombstone             the record has no value (None)
-too_large             the value is larger than `max_bytes` (64 KiB)
+too_large             the value is larger than `max_bytes` (64 KiB); `id` longer than 128
+                      characters, `source` longer than 80, an extension value longer than 256
 invalid_json          the value is not UTF-8 JSON
 not_cloudevent        not a JSON object; `specversion` not "1.0"; `id`, `source`, `type` or
                       `time` missing, empty or not a string; `source` not `/partners/{id}`;
-                      `time` not RFC 3339 with offset; `datacontenttype` not application/json;
-                      `data` missing or not an object; an extension attribute whose name is not
-                      1-20 of [a-z0-9] or whose value is not a string; in binary mode a
-                      required `ce_` header missing or not UTF-8
+                      `time` not RFC 3339 with offset (or outside years 0001-9999 in UTC);
+                      `datacontenttype` not application/json; neither `data` (an object) nor
+                      `data_base64` (base64 of a JSON object), or both; an extension value not a
+                      string, integer or boolean; in binary mode a required `ce_` header missing
+                      or not UTF-8
+unknown_attribute     an attribute that is neither a core one nor in ALLOWED_EXTENSIONS
 unknown_type          `type` is not one of the 22 input types (emitted types included)
 wrong_topic           the type does not belong on the topic it came on (when `topic` is given)
 unknown_partner       the partner of `source` is not in the region registry
@@ -22,9 +25,12 @@ wrong_partner_kind    the partner's kind may not send this type family (calls: a
                       ggz, zcc; dispatch: ambulance; SEH/ward/encounter/SEH-status: hospital;
                       capacity.reported: any kind, for its own locations)
 schema                `data` violates the JSON Schema of its type (detail: path and message),
-                      or one of its time fields is not a real RFC 3339 time
-possible_bsn          an id (`call_id`, `ride_id`, `encounter_id` or the event `id`) is exactly
-                      9 digits passing the BSN eleven-test
+                      one of its time fields is not a real RFC 3339 time, or `staffed_beds` is
+                      not written as an integer
+implausible           `call_received_at` / `eta` too far from the event time
+                      (PLAUSIBLE_OFFSETS_MS); `staffed_beds` above MAX_BEDS_BY_KIND
+possible_bsn          a run of exactly 9 digits passing the BSN eleven-test inside an id
+                      (`call_id`, `ride_id`, `encounter_id` or the event `id`)
 unknown_location      a location field names no location of the registry
 foreign_location      a partner writing about another partner's location (ambulance
                       `destination`/`location` and call.completed `destination` may name any SEH)
@@ -33,13 +39,16 @@ wrong_location_kind   the location has the wrong kind (seh.arrived at a ward, wa
 future_time           `time` lies more than `future_ms` ahead of `wall_now_ms` (wall clock only)
 ===================== ==========================================================================
 
-`too_old` is decided later by the processors (it depends on the stream clock).
+`too_old`, `conflict`, `processing_error` and `future_time` of a clock jump are decided later
+by the processors (they depend on the region's state).
 The JSON Schemas are compiled once per process with fastjsonschema; the envelope is checked
 by hand, as this is the hot path of the pipeline.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -68,9 +77,29 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 MAX_BYTES = 65_536
 FUTURE_MS = 300_000
 PARTNER_PREFIX = "/partners/"
+# Sizes of envelope attributes: every id is kept in state (dedup, entity history), so
+# its size bounds what one record can make the region keep.
+MAX_ID_CHARS = 128
+MAX_SOURCE_CHARS = 80
+MAX_EXTENSION_CHARS = 256
+# Extension attributes accepted besides the core ones: tracing and partitioning only.
+# Anything else (a `bsn`, a `patientname`) would widen what partners send: refused.
+ALLOWED_EXTENSIONS = frozenset(("partitionkey", "traceparent", "tracestate", "dataschema", "subject"))
+# The most staffed beds (or SEH treatment spaces) one location of a kind can have: the
+# largest Dutch SEH has well under 100 spaces, the largest hospital under 1,500 beds.
+MAX_BEDS_BY_KIND: dict[str, int] = {"seh": 300, "ward": 3000, "elv": 5000, "vvt": 5000, "grz": 5000}
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+# (earliest, latest) of a time field relative to the event's own time.
+PLAUSIBLE_OFFSETS_MS: dict[str, tuple[int, int]] = {
+    # the dispatch centre accepted the call before assigning a ride (clock skew allowed)
+    "call_received_at": (-24 * HOUR_MS, 5 * MINUTE_MS),
+    # an ETA is ahead of the transport, or only a little behind when reported late
+    "eta": (-HOUR_MS, 12 * HOUR_MS),
+}
 
 _CORE = frozenset(("specversion", "id", "source", "type", "time", "data", "datacontenttype"))
-_EXT_NAME = re.compile(r"[a-z0-9]{1,20}\Z")
+_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]{9}(?![0-9])")
 _REQUIRED_HEADERS = ("specversion", "id", "source", "type", "time")
 _PRE, _SUF = len(TYPE_PREFIX), len(TYPE_SUFFIX)
 _BSN_WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
@@ -97,6 +126,12 @@ def is_bsn(s: str) -> bool:
     return total != 0 and total % 11 == 0
 
 
+def contains_bsn(s: str) -> bool:
+    """True when a run of exactly 9 digits inside `s` passes the eleven-test
+    (`NL123456782`, `enc-123456782-a`): a BSN wrapped in a prefix is still a BSN."""
+    return any(is_bsn(m.group()) for m in _DIGIT_RUN.finditer(s))
+
+
 def deadletter_headers(
     reason: Reason | str, detail: str, topic: str, partition: int, offset: int
 ) -> list[tuple[str, bytes]]:
@@ -109,6 +144,35 @@ def deadletter_headers(
         ("dlq.partition", str(partition).encode()),
         ("dlq.offset", str(offset).encode()),
     ]
+
+
+def deadletter_record(
+    key: bytes | None,
+    value: bytes | None,
+    original_headers: Iterable[tuple[str | bytes, bytes | str | None]] | Mapping[str, Any] | None,
+    added: list[tuple[str, bytes]],
+    max_bytes: int,
+) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+    """The dead-letter copy of a record: the value and every original header unchanged,
+    the `dlq.*` headers added. A copy that would not fit in one broker record
+    (`max_bytes`, with room for key and headers) keeps the first bytes of the value, with
+    `dlq.truncated` and `dlq.original_size`: never dropped, never a failed send."""
+    items = original_headers.items() if isinstance(original_headers, Mapping) else (original_headers or ())
+    headers: list[tuple[str, bytes]] = []
+    for name, raw in items:
+        k = name.decode("latin-1") if isinstance(name, (bytes, bytearray)) else str(name)
+        if k.startswith("dlq."):
+            continue  # a record dead-lettered twice keeps only the latest verdict
+        v = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw or b"")
+        headers.append((k, v))
+    headers.extend(added)
+    overhead = len(key or b"") + sum(len(k) + len(v) + 16 for k, v in headers) + 512
+    room = max(0, max_bytes - overhead)
+    if value is not None and len(value) > room:
+        headers.append(("dlq.truncated", b"true"))
+        headers.append(("dlq.original_size", str(len(value)).encode()))
+        value = bytes(value[:room])
+    return value, headers
 
 
 class _Rule:
@@ -219,11 +283,13 @@ class Validator:
                     raise _fail(Reason.NOT_CLOUDEVENT, f"{attr} must be a string, got {_json_kind(v)}")
                 if not v:
                     raise _fail(Reason.NOT_CLOUDEVENT, f"{attr} is empty")
+        if len(eid) > MAX_ID_CHARS:
+            raise _fail(Reason.TOO_LARGE, f"id is {len(eid)} characters, above {MAX_ID_CHARS}")
+        if len(source) > MAX_SOURCE_CHARS:
+            raise _fail(Reason.TOO_LARGE, f"source is {len(source)} characters, above {MAX_SOURCE_CHARS}")
         data = obj.get("data")
         if type(data) is not dict:
-            if "data" not in obj:
-                raise _fail(Reason.NOT_CLOUDEVENT, "missing data (a JSON object; data_base64 is not accepted)")
-            raise _fail(Reason.NOT_CLOUDEVENT, f"data must be a JSON object, got {_json_kind(data)}")
+            data = _data_of(obj)
         if len(obj) > 6:
             dct = obj.get("datacontenttype")
             if dct is not None and dct != "application/json" and not (
@@ -233,10 +299,21 @@ class Validator:
             for key, v in obj.items():
                 if key in _CORE:
                     continue
-                if not _EXT_NAME.match(key):
-                    raise _fail(Reason.NOT_CLOUDEVENT, f"attribute name {key[:40]!r} is not 1-20 of [a-z0-9]")
-                if type(v) is not str:
-                    raise _fail(Reason.NOT_CLOUDEVENT, f"extension attribute {key} must be a string, got {_json_kind(v)}")
+                if key == "data_base64":
+                    if "data" in obj:
+                        raise _fail(Reason.NOT_CLOUDEVENT, "data and data_base64 together (CloudEvents allows one)")
+                    continue
+                if key not in ALLOWED_EXTENSIONS:
+                    raise _fail(
+                        Reason.UNKNOWN_ATTRIBUTE,
+                        f"attribute {key[:40]!r} is not accepted (extensions allowed: "
+                        f"{', '.join(sorted(ALLOWED_EXTENSIONS))})",
+                    )
+                if type(v) is str:
+                    if len(v) > MAX_EXTENSION_CHARS:
+                        raise _fail(Reason.TOO_LARGE, f"attribute {key} is {len(v)} characters, above {MAX_EXTENSION_CHARS}")
+                elif type(v) is not int and type(v) is not bool:
+                    raise _fail(Reason.NOT_CLOUDEVENT, f"extension attribute {key} must be a string, integer or boolean, got {_json_kind(v)}")
         if not source.startswith(PARTNER_PREFIX) or "/" in source[10:] or len(source) == 10:
             raise _fail(Reason.NOT_CLOUDEVENT, f"source must be /partners/{{partner_id}}, got {source[:80]!r}")
         partner_id = source[10:]
@@ -272,18 +349,29 @@ class Validator:
             v = data.get(name)
             if v is not None:
                 try:
-                    parse_time(v)
+                    field_ms = parse_time(v)
                 except ValueError as exc:
                     raise _fail(Reason.SCHEMA, f"data.{name}: {exc}") from None
+                window = PLAUSIBLE_OFFSETS_MS.get(name)
+                if window is not None and not t + window[0] <= field_ms <= t + window[1]:
+                    raise _fail(
+                        Reason.IMPLAUSIBLE,
+                        f"data.{name} {v[:40]} is {(field_ms - t) / MINUTE_MS:+.0f} min from the event time "
+                        f"(allowed {window[0] // MINUTE_MS:+d} to {window[1] // MINUTE_MS:+d} min)",
+                    )
         for name in ID_FIELDS:
             v = data.get(name)
             if v is not None:
                 if v[-1] == "\n":  # Python's `$` in the schema pattern lets one newline through
                     raise _fail(Reason.SCHEMA, f"data.{name} must match pattern ^[A-Za-z0-9._:-]{{1,64}}$")
-                if len(v) == 9 and is_bsn(v):
-                    raise _fail(Reason.POSSIBLE_BSN, f"data.{name} is 9 digits passing the BSN eleven-test")
-        if len(eid) == 9 and is_bsn(eid):
-            raise _fail(Reason.POSSIBLE_BSN, "event id is 9 digits passing the BSN eleven-test")
+                if contains_bsn(v):
+                    raise _fail(Reason.POSSIBLE_BSN, f"data.{name} holds 9 digits passing the BSN eleven-test")
+        if contains_bsn(eid):
+            raise _fail(Reason.POSSIBLE_BSN, "event id holds 9 digits passing the BSN eleven-test")
+        beds = data.get("staffed_beds")
+        if beds is not None and type(beds) is not int:
+            # JSON Schema counts 5.0 (and 1e300) as an integer; the contract says int
+            raise _fail(Reason.SCHEMA, f"data.staffed_beds must be a whole number without a fraction or exponent, got {beds!r}"[:120])
 
         for lf in rule.locations:
             lid = data.get(lf.name)
@@ -305,6 +393,14 @@ class Validator:
                     Reason.WRONG_LOCATION_KIND,
                     f"data.{lf.name} {lid!r} is a {loc.kind}; {rule.name} needs a {' or '.join(lf.kinds)}",
                 )
+        if beds is not None:
+            kind = self.registry.locations[data["location"]].kind
+            limit = MAX_BEDS_BY_KIND.get(kind)
+            if limit is not None and beds > limit:
+                raise _fail(
+                    Reason.IMPLAUSIBLE,
+                    f"data.staffed_beds {beds} is more than a {kind} can have (at most {limit})",
+                )
 
         if wall_now_ms is not None and t > wall_now_ms + self.future_ms:
             raise _fail(
@@ -313,6 +409,28 @@ class Validator:
                 f"(allowed {self.future_ms / 1000:.0f} s)",
             )
         return _event(eid, source, partner_id, rule.name, t, data)
+
+
+def _data_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """The `data` object of an envelope without a JSON object in `data`: from
+    `data_base64` when it holds UTF-8 JSON (the CloudEvents SDKs send bytes data so)."""
+    data = obj.get("data")
+    encoded = obj.get("data_base64")
+    if encoded is None:
+        if "data" not in obj:
+            raise _fail(Reason.NOT_CLOUDEVENT, "missing data (a JSON object, or data_base64 holding one)")
+        raise _fail(Reason.NOT_CLOUDEVENT, f"data must be a JSON object, got {_json_kind(data)}")
+    if "data" in obj:
+        raise _fail(Reason.NOT_CLOUDEVENT, "data and data_base64 together (CloudEvents allows one)")
+    if type(encoded) is not str:
+        raise _fail(Reason.NOT_CLOUDEVENT, f"data_base64 must be a string, got {_json_kind(encoded)}")
+    try:
+        decoded = orjson.loads(base64.b64decode(encoded, validate=True))
+    except (binascii.Error, ValueError):
+        raise _fail(Reason.NOT_CLOUDEVENT, "data_base64 is not base64 of UTF-8 JSON") from None
+    if type(decoded) is not dict:
+        raise _fail(Reason.NOT_CLOUDEVENT, f"data_base64 must hold a JSON object, got {_json_kind(decoded)}")
+    return decoded
 
 
 def _binary_envelope(

@@ -46,7 +46,7 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     "capacity.reported": ("wzh", {"location": "wzh-elv", "staffed_beds": 0}),
     "seh.status_changed": (
         "haga",
-        {"location": "haga-zoetermeer-seh", "status": "stop", "reason": "personeelstekort", "expected_until": "2026-11-22T18:00:00+01:00"},
+        {"location": "haga-zoetermeer-seh", "status": "stop", "reason": "staff_shortage", "expected_until": "2026-11-22T18:00:00+01:00"},
     ),
 }
 
