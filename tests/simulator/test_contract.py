@@ -8,7 +8,7 @@ from simulator import Incident, Scenario, Surge
 from topics.catalogue import INPUT_TYPES, TOPIC_OF_TYPE
 from topics.codec import dumps
 from topics.envelope import kafka_headers
-from topics.validation import Validator
+from topics.validation import Validator, load_schema
 
 from tests.simulator.helpers import HOUR, START, haaglanden, run, small_registry, typed
 
@@ -22,12 +22,17 @@ SCENARIO = Scenario(
 def test_a_day_of_haaglanden_validates_event_by_event() -> None:
     validator = Validator(haaglanden())
     types: Counter[str] = Counter()
+    reasons: set[str] = set()
     for topic, key, ev in run(1.0, 3, SCENARIO):
         event = validator.decode(dumps(ev), kafka_headers(), topic)  # raises Rejected
         assert event.partner == key
         assert TOPIC_OF_TYPE[event.type] == topic
         assert set(ev) == {"specversion", "id", "source", "type", "time", "datacontenttype", "data"}
         types[event.type] += 1
+        if event.type == "seh.status_changed" and "reason" in event.data:
+            reasons.add(event.data["reason"])
+    # SEH stops carry a reason code of the contract, never free text.
+    assert reasons and reasons <= set(load_schema("seh.status_changed")["properties"]["reason"]["enum"])
     # A day with surge and incident exercises every input type but the rare ones.
     rare = {"encounter.cancelled", "dispatch.cancelled"}
     assert set(INPUT_TYPES) - rare <= set(types), set(INPUT_TYPES) - set(types)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -66,6 +67,31 @@ def test_covers_the_catalogue() -> None:
     actions = {(op["action"], _pointer(doc, op["channel"]["$ref"][1:])["address"]) for op in doc["operations"].values()}
     for t in ALL_TOPICS:
         assert ("send", t.name) in actions and ("receive", t.name) in actions
-    dlq = doc["components"]["messages"]["deadletter"]["headers"]["properties"]
-    assert set(dlq) == {"dlq.reason", "dlq.detail", "dlq.topic", "dlq.partition", "dlq.offset"}
+    headers = doc["components"]["messages"]["deadletter"]["headers"]
+    always = {"dlq.reason", "dlq.detail", "dlq.topic", "dlq.partition", "dlq.offset"}
+    assert set(headers["required"]) == always
+    assert set(headers["properties"]) == always | {"dlq.truncated", "dlq.original_size", "dlq.reencoded"}
     assert "partnerScram" in doc["components"]["securitySchemes"]
+
+
+def test_deadletter_reasons_cover_the_code() -> None:
+    """Every reason code the code can produce is listed, and the list is the one of docs/contract.md."""
+    from topics.event import Reason
+
+    doc = _load()
+    message = doc["components"]["messages"]["deadletter"]
+    listed = message["headers"]["properties"]["dlq.reason"]["enum"]
+    assert len(listed) == len(set(listed))
+    assert {r.value for r in Reason} <= set(listed)
+    contract = (DOC.parents[1] / "docs" / "contract.md").read_text(encoding="utf-8")
+    section = contract.split("## Reason codes", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M)
+    assert set(documented) == set(listed)
+    for code in listed:
+        assert f"`{code}`" in message["description"], code
+
+
+def test_no_pointer_to_a_spec_outside_the_repository() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    assert "shared/spec" not in text and "events.md" not in text
+    assert "docs/contract.md" in text

@@ -124,3 +124,30 @@ def test_decode_speed(validator: Validator) -> None:
     seconds = timeit.timeit(lambda: validator.decode(value, topic="acute.admissions"), number=n)
     print(f"\nValidator.decode: {n / seconds:,.0f} events/s ({seconds / n * 1e6:.1f} us/event)")
     assert json.loads(value)["id"] == "speed-1"
+
+
+def test_envelope_schema_follows_the_contract() -> None:
+    """cloudevent.json states the limits, the extension allow-list and data/data_base64
+    of docs/contract.md (checked with the independent jsonschema library)."""
+    import base64
+
+    check = jsonschema.Draft202012Validator(load_schema("cloudevent")).is_valid
+    partner, data = EXAMPLES["seh.triaged"]
+    ev = loads(dumps(partner_event("seh.triaged", partner, "i-1", T0, data)))
+    encoded = base64.b64encode(dumps(data)).decode()
+    without_data = {k: v for k, v in ev.items() if k != "data"}
+    assert check(ev)
+    assert check({**without_data, "data_base64": encoded})  # the CloudEvents SDK's bytes data
+    assert not check({**ev, "data_base64": encoded})  # both
+    assert not check(without_data)  # neither
+    for name in ("partitionkey", "traceparent", "tracestate", "dataschema", "subject"):
+        assert check({**ev, name: "x" * 256}) and check({**ev, name: 7}) and check({**ev, name: True}), name
+        assert not check({**ev, name: "x" * 257}) and not check({**ev, name: {"a": 1}}), name
+    for name in ("bsn", "patientname", "Patient_Name", "comment"):
+        assert not check({**ev, name: "x"}), name
+    assert check({**ev, "id": "x" * 128}) and not check({**ev, "id": "x" * 129})
+    assert not check({**ev, "source": "/partners/" + "p" * 71})
+    # Spoedstroom's own ids (key@as_of#digest) are not bound by the partners' 128 characters
+    assert check({**ev, "source": "/spoedstroom/haaglanden", "id": "location:" + "l" * 150})
+    for t in ("2016-12-31T23:59:60Z", "2026-11-22T13:05:00.1234567891+01:00"):
+        assert check({**ev, "time": t}), t
