@@ -1,6 +1,10 @@
 # Spoedstroom worker image: small, non-root, one process per container.
 #   docker build -t spoedstroom:0.1.0 .
-#   docker run --rm -e SPOEDSTROOM_BOOTSTRAP_SERVERS=kafka:9092 -p 6066:6066 spoedstroom:0.1.0
+#   docker run --rm -e SPOEDSTROOM_BOOTSTRAP_SERVERS=kafka:9092 \
+#     -e SPOEDSTROOM_WEB_TOKEN="$(openssl rand -hex 32)" -p 127.0.0.1:6066:6066 spoedstroom:0.1.0
+# The worker binds 0.0.0.0 in the image (so the port can be published) and therefore
+# refuses to start without SPOEDSTROOM_WEB_TOKEN (16+ characters): /status and /metrics
+# are never open by default. /healthz and /readyz stay open for probes.
 # The same image runs the other commands: `spoedstroom dev topics`, `spoedstroom simulate ...`.
 
 FROM python:3.11-slim AS build
@@ -20,6 +24,7 @@ FROM python:3.11-slim
 LABEL org.opencontainers.image.title="spoedstroom" \
       org.opencontainers.image.description="Streaming backbone of a regional acute-care network (Faust worker)" \
       org.opencontainers.image.licenses="EUPL-1.2"
+# SPOEDSTROOM_WEB_HOST=0.0.0.0 makes SPOEDSTROOM_WEB_TOKEN required at run time (see the top).
 ENV PATH=/opt/spoedstroom/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -6,15 +6,23 @@ the same commands point at a real Apache Kafka and Redis by setting the environm
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: Shortest bearer token the worker accepts: a token anyone can guess protects nothing.
+MIN_BEARER_LENGTH = 16
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
+
+
+class WebExposureError(ValueError):
+    """The web server would serve /status and /metrics to the network without a usable token."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,8 @@ class Settings:
     redis_port: int = 16379
     #: Port of the worker's web server (health, status, /metrics).
     web_port: int = 6066
-    #: Web bind address.
+    #: Web bind address. Anything but loopback (127.0.0.0/8, ::1, localhost) needs
+    #: `web_token`: the worker refuses to start otherwise (see check_web_exposure).
     web_host: str = "127.0.0.1"
     #: Stream clock: `wall` (production) or `event` (replays, tests).
     clock: str = "wall"
@@ -62,7 +71,9 @@ class Settings:
     #: offset is right) and Faust's recovery consistency check is off. Keep it off
     #: against Apache Kafka.
     embedded_broker: bool = False
-    #: Bearer token required on the web endpoints (empty: no token required).
+    #: Bearer token required on /status and /metrics (`Authorization: Bearer <token>`):
+    #: at least 16 visible ASCII characters. Required when `web_host` is not loopback;
+    #: empty on loopback: no token required.
     web_token: str = ""
     #: Optional Kafka security: PLAINTEXT, SASL_SSL, ... with SCRAM user/password.
     security_protocol: str = "PLAINTEXT"
@@ -95,3 +106,41 @@ class Settings:
     @property
     def broker_url(self) -> str:
         return f"kafka://{self.bootstrap_servers.split(',')[0]}"
+
+    @property
+    def web_is_loopback(self) -> bool:
+        """The web server binds only to this machine (127.0.0.0/8, ::1 or localhost)."""
+        host = self.web_host.strip().strip("[]").lower()
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:  # a host name or "" (all interfaces): it may reach the network
+            return False
+
+    def check_web_exposure(self) -> None:
+        """Refuse settings that leave /status and /metrics open (closed by default).
+
+        A token, when set, must be long enough to resist guessing and plain visible ASCII:
+        HTTP clients such as Prometheus strip surrounding whitespace (a trailing newline
+        from a secret file would never match) and cannot send other characters reliably.
+        Without a token the web server may only bind loopback. Raises WebExposureError
+        with a one-line message saying what to do.
+        """
+        token = self.web_token
+        fix = (f"set SPOEDSTROOM_WEB_TOKEN to a random secret of at least {MIN_BEARER_LENGTH} "
+               "characters (e.g. `openssl rand -hex 32`)")
+        if token:
+            if not all("!" <= c <= "~" for c in token):
+                raise WebExposureError(
+                    "SPOEDSTROOM_WEB_TOKEN contains whitespace or non-ASCII characters (a trailing "
+                    f"newline from a file?): {fix}")
+            if len(token) < MIN_BEARER_LENGTH:
+                raise WebExposureError(
+                    f"SPOEDSTROOM_WEB_TOKEN has {len(token)} characters, too short to protect /status "
+                    f"and /metrics: {fix}")
+        elif not self.web_is_loopback:
+            raise WebExposureError(
+                f"SPOEDSTROOM_WEB_HOST={self.web_host!r} is not a loopback address and "
+                f"SPOEDSTROOM_WEB_TOKEN is empty, so /status and /metrics would be open to the "
+                f"network: {fix}, or bind SPOEDSTROOM_WEB_HOST=127.0.0.1")

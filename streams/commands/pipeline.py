@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from streams.settings import Settings
+from streams.settings import Settings, WebExposureError
 from topics.registry import RegistryError, load_registry
 
 console = Console(stderr=True)
@@ -34,9 +34,15 @@ def register(app: typer.Typer) -> None:
         loglevel: str = typer.Option("warning", help="Faust/worker log level."),
     ) -> None:
         """Run the Faust worker on SPOEDSTROOM_BOOTSTRAP_SERVERS (any Kafka) until stopped."""
+        settings = Settings.from_env(clock=clock)
+        try:  # before Faust is even imported: a refusal takes a second, not a broker timeout
+            settings.check_web_exposure()
+        except WebExposureError as exc:
+            # One plain line (not Rich, which wraps): what orchestrator logs show on a crash loop.
+            typer.echo(f"spoedstroom worker: refusing to start: {exc}", err=True)
+            raise typer.Exit(2) from None
         from streams.app import run_worker
 
-        settings = Settings.from_env(clock=clock)
         run_worker(settings, _registry(registry, settings), loglevel=loglevel)
 
     @app.command()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -108,6 +109,18 @@ def test_dockerfile() -> None:
     assert ".venv" in ignore and ".git" in ignore and "!deploy/regions" in ignore
 
 
+def test_dockerfile_image_refuses_to_run_without_a_web_token() -> None:
+    from streams.settings import Settings, WebExposureError
+
+    text = (ROOT / "Dockerfile").read_text()
+    env = dict(re.findall(r"\b(SPOEDSTROOM_[A-Z_]+)=(\S+)", text.split("\nFROM ")[-1]))
+    assert "SPOEDSTROOM_WEB_TOKEN" not in env, "no token in the image"
+    # The image binds all interfaces; without a token the worker must refuse to start.
+    with pytest.raises(WebExposureError):
+        Settings(web_host=env["SPOEDSTROOM_WEB_HOST"]).check_web_exposure()
+    assert "SPOEDSTROOM_WEB_TOKEN" in text.split("\nFROM ")[0], "the usage comment shows the token"
+
+
 # --------------------------------------------------------------------------------------
 # Compose
 
@@ -190,6 +203,62 @@ def test_compose_worker_port_and_scrape(compose: dict[str, Any]) -> None:
     assert all(t.split(":")[0] in services for t in targets)
     am = prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
     assert am.split(":")[0] in services
+
+
+WEB_TOKEN_SECRET = "spoedstroom_web_token"
+
+
+def test_compose_requires_the_web_token(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    secret = compose["secrets"][WEB_TOKEN_SECRET]
+    assert secret["file"] == f"./secrets/{WEB_TOKEN_SECRET}"
+    assert (DEPLOY / "secrets" / f"{WEB_TOKEN_SECRET}.example").exists()
+    mounted = f"/run/secrets/{WEB_TOKEN_SECRET}"
+    for w in ("worker-1", "worker-2"):
+        svc = services[w]
+        assert svc["environment"]["SPOEDSTROOM_WEB_HOST"] == "0.0.0.0"
+        assert WEB_TOKEN_SECRET in svc["secrets"], w
+        assert svc["command"] == ["worker"]
+        script = svc["entrypoint"][2]
+        assert svc["entrypoint"][:2] == ["/bin/sh", "-c"] and mounted in script, w
+        assert "SPOEDSTROOM_WEB_TOKEN" not in svc["environment"], f"{w}: the token comes from the secret only"
+    # Prometheus sends the same secret to the workers' /metrics.
+    assert WEB_TOKEN_SECRET in services["prometheus"]["secrets"]
+    prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    job = next(j for j in prom["scrape_configs"] if j["job_name"] == promql.WORKER_JOB)
+    assert job["authorization"] == {"type": "Bearer", "credentials_file": mounted}
+    # A value in the env file would be overridden by the secret: the template has none.
+    env_example = (DEPLOY / "env" / "spoedstroom.env.example").read_text()
+    assert not re.search(r"^\s*SPOEDSTROOM_WEB_TOKEN\s*=", env_example, re.M)
+
+
+@pytest.mark.parametrize(("content", "refusal"), [
+    (None, "SPOEDSTROOM_WEB_TOKEN is empty"),  # the secret file was never created
+    ("", "SPOEDSTROOM_WEB_TOKEN is empty"),
+    ("short-token\n", "has 11 characters"),  # read, without its newline
+    ("from the example", None),
+])
+def test_compose_worker_entrypoint_passes_the_secret_to_the_worker(
+        compose: dict[str, Any], tmp_path: Path, content: str | None, refusal: str | None) -> None:
+    """The worker's entrypoint for real (sh and the `spoedstroom` CLI of this venv), with
+    the secret at a temporary path. Bad tokens are refused at once; no broker needed."""
+    from streams.devstack import free_port
+
+    if refusal is None:  # the example file as shipped, copied without editing
+        content = (DEPLOY / "secrets" / f"{WEB_TOKEN_SECRET}.example").read_text()
+        refusal = f"has {len(content.strip())} characters"
+    secret = tmp_path / WEB_TOKEN_SECRET
+    if content is not None:
+        secret.write_text(content)
+    shell, flag, script, *args = compose["services"]["worker-1"]["entrypoint"]
+    script = script.replace("$$", "$").replace(f"/run/secrets/{WEB_TOKEN_SECRET}", str(secret))
+    env = {k: v for k, v in os.environ.items() if k != "SPOEDSTROOM_WEB_TOKEN"}
+    env.update({"PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+                "SPOEDSTROOM_WEB_HOST": "0.0.0.0", "SPOEDSTROOM_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}"})
+    res = subprocess.run([shell, flag, script, *args, *compose["services"]["worker-1"]["command"]],
+                         env=env, capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert "refusing to start" in res.stderr and refusal in res.stderr, res.stderr
 
 
 def test_compose_references_and_no_secrets(compose: dict[str, Any]) -> None:
@@ -371,6 +440,12 @@ def test_k8s_worker() -> None:
     for env in c["env"]:
         ref = env["valueFrom"]["secretKeyRef"]  # secrets only by reference
         assert ref["name"] in ("spoedstroom-worker", "spoedstroom-secrets")
+    # The pods bind 0.0.0.0, so the token is required: no `optional`, or the worker would
+    # start without it (and refuse to); the ServiceMonitor sends the same key.
+    token = next(e["valueFrom"]["secretKeyRef"] for e in c["env"] if e["name"] == "SPOEDSTROOM_WEB_TOKEN")
+    assert token == {"name": "spoedstroom-secrets", "key": "web-token"}, token
+    example = yaml.safe_load((K8S / "spoedstroom-secrets.example.yaml").read_text())
+    assert example["metadata"]["name"] == token["name"] and token["key"] in example["stringData"]
     reg = docs[("ConfigMap", "spoedstroom-registry")]["data"]
     assert reg["haaglanden.yaml"] == (DEPLOY / "regions" / "haaglanden.yaml").read_text()
     assert cm["SPOEDSTROOM_REGISTRY"].rsplit("/", 1)[1] in reg
@@ -381,6 +456,7 @@ def test_k8s_worker() -> None:
     assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
     assert sm["spec"]["endpoints"][0]["port"] == svc["spec"]["ports"][0]["name"]
     assert sm["spec"]["endpoints"][0]["path"] == "/metrics"
+    assert sm["spec"]["endpoints"][0]["authorization"] == {"type": "Bearer", "credentials": token}
 
 
 def test_k8s_prometheusrule_equals_prometheus_rules() -> None:

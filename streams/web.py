@@ -1,0 +1,127 @@
+"""The worker's web endpoints and who may read them.
+
+`register(pipeline)` adds four pages to the pipeline's Faust app:
+
+- `/healthz`: liveness, always open (orchestrators probe it without credentials);
+- `/readyz`: readiness (partitions assigned, no rebalance), always open;
+- `/metrics`: Prometheus exposition, bearer token required when one is set;
+- `/status/{region}`: the region's latest snapshots and open alerts, token likewise.
+
+Closed by default: the token is compared in constant time (`authorized`), the worker
+refuses to bind anything but loopback without a token (`Settings.check_web_exposure`,
+run by `spoedstroom worker`), and malformed HTTP requests, which anyone who can reach
+the port can send, are logged as one INFO line instead of an ERROR with a traceback
+(`quiet_bad_requests`), so they cannot flood the logs or page anyone.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp.http_exceptions import HttpProcessingError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+if TYPE_CHECKING:
+    from streams.app import Pipeline
+
+#: The logger aiohttp's server protocol (web_protocol.RequestHandler) reports errors on.
+AIOHTTP_SERVER_LOGGER = "aiohttp.server"
+MAX_DETAIL_CHARS = 120  # of the parser's message in the INFO line (it may quote the request)
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0] + "; version=0.0.4"
+
+
+def authorized(token: str, header: str | None) -> bool:
+    """Whether an `Authorization` header value carries the bearer `token`.
+
+    No token configured means no check (allowed on loopback only, see
+    Settings.check_web_exposure). The credentials are compared as bytes with
+    `hmac.compare_digest`, so the time taken does not tell how much of a guess was
+    right; comparing bytes also covers header values that are not ASCII (aiohttp hands
+    over undecodable bytes as surrogate escapes), which are refused, never raised on.
+    """
+    if not token:
+        return True
+    if not header:
+        return False
+    try:
+        presented = header.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that no byte sequence produced
+        return False
+    scheme, _, offered = presented.strip().partition(b" ")
+    if scheme.lower() != b"bearer":  # the scheme is case-insensitive (RFC 9110 11.1)
+        return False
+    return hmac.compare_digest(offered.strip(), token.encode("utf-8"))
+
+
+class QuietBadRequests(logging.Filter):
+    """Turn aiohttp's report of a malformed request into one INFO line without traceback.
+
+    aiohttp answers such requests itself (400 and the like) and then logs "Error handling
+    request" at ERROR with the parser's traceback: a huge header, an unknown method, a
+    garbage request line, TLS on the plain port. That is the client's fault, not the
+    worker's, and anyone who reaches the port could fill the logs and trip error alerts
+    with it. Only parser errors (HttpProcessingError) are changed; a failing page handler
+    still logs at ERROR with its traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and record.levelno > logging.INFO:
+            # A filter that raised would turn aiohttp's 400 into a 500: nothing here may.
+            try:
+                original = record.getMessage()
+            except Exception:  # noqa: BLE001 - a foreign record we only pass on
+                original = str(record.msg)
+            lines = str(exc.message or "").strip().splitlines()
+            # %r: the detail may quote request bytes; repr keeps them on one line, escaped.
+            record.msg = "%s: answered %s, %s %r"
+            record.args = (original, exc.code, type(exc).__name__, lines[0][:MAX_DETAIL_CHARS] if lines else "")
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+def quiet_bad_requests() -> None:
+    """Install QuietBadRequests on aiohttp's server logger (once per process).
+
+    A filter on the logger itself, not a handler, so it applies whatever handlers the
+    worker's logging setup installs later (Faust's dictConfig keeps existing loggers).
+    """
+    logger = logging.getLogger(AIOHTTP_SERVER_LOGGER)
+    if not any(isinstance(f, QuietBadRequests) for f in logger.filters):
+        logger.addFilter(QuietBadRequests())
+
+
+def register(pipeline: Pipeline) -> None:
+    """Add /healthz, /readyz, /metrics and /status/{region} to the pipeline's app."""
+    app = pipeline.app
+    settings = pipeline.settings
+    quiet_bad_requests()
+
+    def allowed(request: Any) -> bool:
+        return authorized(settings.web_token, request.headers.get("Authorization"))
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        ready = not app.rebalancing and app.consumer is not None and bool(app.consumer.assignment())
+        return web.json({"ready": ready}, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        if not allowed(request):
+            return web.json({"error": "unauthorized"}, status=401)
+        return web.bytes(generate_latest(pipeline.telemetry.registry), content_type=METRICS_CONTENT_TYPE)
+
+    @app.page("/status/{region}")
+    async def status(web: Any, request: Any, region: str) -> Any:
+        if not allowed(request):
+            return web.json({"error": "unauthorized"}, status=401)
+        if region != pipeline.region:
+            return web.json({"error": f"unknown region {region!r}"}, status=404)
+        return web.json(await pipeline.status())
