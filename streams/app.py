@@ -30,11 +30,10 @@ from typing import Any
 
 import faust
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from processors.region import Output, RegionProcessor
 from processors.replay import output_event
-from streams import faust_fixes
+from streams import faust_fixes, web
 from streams.readback import published_alerts, true_end_offsets
 from streams.settings import Settings
 from streams.sinks import RedisSink, WebhookSink
@@ -238,7 +237,7 @@ class Pipeline:
                 self.probes.add(task)  # a reference, so the task is not collected mid-way
                 task.add_done_callback(self.probes.discard)
 
-        self._pages()
+        web.register(self)  # /healthz, /readyz, /metrics, /status (streams/web.py)
 
     async def _probe_ends(self, tps: list[Any]) -> None:
         """Embedded broker: the true end offsets of newly assigned input partitions. Tansu
@@ -658,37 +657,6 @@ class Pipeline:
             pass
 
     # ----------------------------------------------------------------- web
-    def _authorized(self, request: Any) -> bool:
-        token = self.settings.web_token
-        return not token or request.headers.get("Authorization", "") == f"Bearer {token}"
-
-    def _pages(self) -> None:
-        app = self.app
-        pipeline = self
-
-        @app.page("/healthz")
-        async def healthz(web: Any, request: Any) -> Any:
-            return web.json({"status": "ok"})
-
-        @app.page("/readyz")
-        async def readyz(web: Any, request: Any) -> Any:
-            ready = not app.rebalancing and app.consumer is not None and bool(app.consumer.assignment())
-            return web.json({"ready": ready}, status=200 if ready else 503)
-
-        @app.page("/metrics")
-        async def metrics(web: Any, request: Any) -> Any:
-            if not pipeline._authorized(request):
-                return web.json({"error": "unauthorized"}, status=401)
-            return web.bytes(generate_latest(pipeline.telemetry.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0] + "; version=0.0.4")
-
-        @app.page("/status/{region}")
-        async def status(web: Any, request: Any, region: str) -> Any:
-            if not pipeline._authorized(request):
-                return web.json({"error": "unauthorized"}, status=401)
-            if region != pipeline.region:
-                return web.json({"error": f"unknown region {region!r}"}, status=404)
-            return web.json(await pipeline.status())
-
     async def status(self) -> dict[str, Any]:
         """Latest published snapshots (no per-encounter data) and open alerts."""
         rt = self.runtime
