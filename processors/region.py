@@ -42,8 +42,10 @@ from typing import Any, Callable, NamedTuple
 import orjson
 
 from processors import alerts, escalation
+from processors.clockguard import ClockGuard
 from processors.crowding import nedocs
-from processors.doorstroom import encounter_contribution, empty_contribution, has_membership
+from processors.doorstroom import (effective_transitions, encounter_contribution, empty_contribution,
+                                   has_membership)
 from processors.instroom import call_contribution, ride_contribution
 from processors.reorder import Dedup, ReorderBuffer
 from processors.snapshot import (RegionSums, build_hospital, build_location, build_region, fingerprint,
@@ -56,6 +58,9 @@ from topics.registry import Registry
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 ENTITY_RETENTION_MS = DAY_MS  # closed entities kept this long after their last event
+# An SEH arrival this far behind the stream clock cannot be part of the current census
+# (SEH stays are hours long): a partner re-sending old visits must not fill today's SEH.
+SEH_ARRIVAL_HORIZON_MS = DAY_MS
 STATUS_HISTORY = 16  # SEH status changes kept per location (late ones land in order)
 
 
@@ -89,6 +94,17 @@ def _contribution(ekey: str, h: list[list[Any]]) -> dict[str, Any]:
 _EMPTY = empty_contribution()
 
 
+class _EntityChange(NamedTuple):
+    """What applying one event does to its entity, worked out before anything changes."""
+
+    key: str
+    history: list[list[Any]]
+    contribution: dict[str, Any]
+
+
+_ALREADY_APPLIED = object()  # the event is in its entity's history already
+
+
 class RegionProcessor:
     def __init__(
         self,
@@ -96,6 +112,7 @@ class RegionProcessor:
         *,
         reorder_lateness_ms: int = 120_000,
         retention_ms: int = 30 * DAY_MS,
+        clock_guard: bool = False,
     ) -> None:
         self.registry = registry
         self.th = registry.thresholds
@@ -142,6 +159,12 @@ class RegionProcessor:
         self.win = Windows()
         self.buf = ReorderBuffer()
         self.dedup = Dedup()
+        only = next(iter(registry.partners)) if len(registry.partners) == 1 else None
+        # None: every event goes straight to the reorder buffer (unit tests of the rules)
+        self.guard: ClockGuard | None = ClockGuard(single_partner=only) if clock_guard else None
+        # Events refused after they were offered (held too long, conflicting, failing):
+        # the caller dead-letters them (take_rejected).
+        self.rejected: list[tuple[Event, Rejected]] = []
         self._dirty: set[str] = set()
         # -- derived ----------------------------------------------------------------------
         self._reset_derived()
@@ -195,13 +218,14 @@ class RegionProcessor:
 
     # ==================================================================== public API
     def offer(self, event: Event) -> tuple[str, list[Output]]:
-        """Dedup and buffer one event: ("buffered" | "late" | "duplicate", outputs)."""
-        if self.now is not None and event.time < self.now - self.retention_ms:
-            raise Rejected(
-                Reason.TOO_OLD,
-                f"event time {format_time(event.time)} is more than {self.retention_ms // DAY_MS} "
-                f"days behind the stream clock {format_time(self.now)}",
-            )
+        """Dedup and buffer one event: ("buffered" | "late" | "duplicate" | "held", outputs).
+
+        "held": the clock guard keeps it until other events confirm its time range
+        (processors.clockguard); events it lets through with it are buffered or applied
+        here too. Events refused on the way are queued for `take_rejected`."""
+        refusal = self._too_old(event, self.now)
+        if refusal is not None:
+            raise refusal
         seen_min = minute_of(event.time if self.now is None else max(self.now, event.time))
         if self.dedup.check_and_add(event.source, event.id, seen_min):
             c = self.counters
@@ -210,6 +234,58 @@ class RegionProcessor:
             by[event.type] = by.get(event.type, 0) + 1
             self._dirty.add("core")
             return "duplicate", []
+        if self.guard is None:
+            return self._enter(event)
+        admitted, expired = self.guard.admit(event, self.now)
+        self.rejected.extend(expired)
+        status, out = "held", []
+        for ev in admitted:
+            st, o = self._enter(ev)
+            out.extend(o)
+            if ev is event:
+                status = st
+        if admitted or expired:
+            self._dirty.add("core")
+        return status, out
+
+    def _too_old(self, event: Event, clock: int | None) -> Rejected | None:
+        """`too_old` against `clock`: behind the state retention, or an SEH arrival
+        behind SEH_ARRIVAL_HORIZON_MS (it cannot be part of the current SEH census)."""
+        if clock is None:
+            return None
+        if event.time < clock - self.retention_ms:
+            return Rejected(
+                Reason.TOO_OLD,
+                f"event time {format_time(event.time)} is more than {self.retention_ms // DAY_MS} "
+                f"days behind the stream clock {format_time(clock)}",
+            )
+        if event.type == "seh.arrived" and event.time < clock - SEH_ARRIVAL_HORIZON_MS:
+            return Rejected(
+                Reason.TOO_OLD,
+                f"SEH arrival at {format_time(event.time)} is more than {SEH_ARRIVAL_HORIZON_MS // HOUR_MS} h "
+                f"behind the stream clock {format_time(clock)}: it cannot be part of the current SEH census",
+            )
+        return None
+
+    def _front(self) -> int | None:
+        """The latest time the region knows of: the clock, or the latest event time the
+        clock guard let through (in the buffer, not applied yet). Buffered events are
+        judged `too_old` against it when released, so the order in which partitions
+        were read (a very old event read first) does not decide."""
+        reference = None if self.guard is None else self.guard.reference
+        if reference is None or (self.now is not None and self.now > reference):
+            return self.now
+        return reference
+
+    def _release_one(self, ev: Event, out: list[Output]) -> None:
+        refusal = self._too_old(ev, self._front())
+        if refusal is not None:
+            self.rejected.append((ev, refusal))
+        else:
+            out.extend(self._apply(ev))
+
+    def _enter(self, event: Event) -> tuple[str, list[Output]]:
+        """An admitted event: applied at once when behind the watermark, else buffered."""
         if self.wm is not None and event.time <= self.wm:
             self.counters["late"] += 1
             out = self._apply(event)
@@ -219,18 +295,29 @@ class RegionProcessor:
         return "buffered", []
 
     def release(self, watermark_ms: int) -> list[Output]:
-        """Apply buffered events with time <= watermark in (time, source, id) order."""
+        """Apply buffered events with time <= watermark in (time, source, id) order.
+
+        The watermark never passes the clock guard's reference: a partition whose reader
+        saw a far-ahead event must not release (and so date) what is still held."""
+        if self.guard is not None and self.guard.reference is not None:
+            watermark_ms = min(watermark_ms, self.guard.reference)
         out: list[Output] = []
         while True:
             ev = self.buf.pop_until(watermark_ms)
             if ev is None:
                 break
-            out.extend(self._apply(ev))
+            self._release_one(ev, out)
         if self.wm is None or watermark_ms > self.wm:
             self.wm = watermark_ms
             self._dirty.add("core")
         self._settle(out)  # every event up to the watermark is in: the instant is complete
         return out
+
+    @property
+    def confirmed_time(self) -> int | None:
+        """The latest event time the clock guard let through (None before any event, or
+        without a guard): replays release up to this minus the lateness."""
+        return None if self.guard is None else self.guard.reference
 
     def release_all(self) -> list[Output]:
         out: list[Output] = []
@@ -238,11 +325,27 @@ class RegionProcessor:
             ev = self.buf.pop_any()
             if ev is None:
                 break
-            out.extend(self._apply(ev))
+            self._release_one(ev, out)
         if self.now is not None and (self.wm is None or self.now > self.wm):
             self.wm = self.now
             self._dirty.add("core")
         self._settle(out)
+        return out
+
+    def finish(self) -> list[Output]:
+        """End of a replay: the clock guard decides what it still holds, then everything
+        is released."""
+        if self.guard is not None:
+            admitted, refused = self.guard.finish()
+            self.rejected.extend(refused)
+            for ev in admitted:
+                self.buf.push(ev)
+            self._dirty.add("core")
+        return self.release_all()
+
+    def take_rejected(self) -> list[tuple[Event, Rejected]]:
+        """Events refused since the last call, with their reasons, in the order refused."""
+        out, self.rejected = self.rejected, []
         return out
 
     def advance(self, now_ms: int) -> list[Output]:
@@ -282,6 +385,8 @@ class RegionProcessor:
         out.update(self.dedup.entries())
         for k, e in self.buf.entries.items():
             out[f"buf:{k}"] = e
+        if self.guard is not None:
+            out.update(self.guard.entries())
         return out
 
     def take_changes(self) -> dict[str, Any]:
@@ -294,6 +399,8 @@ class RegionProcessor:
         out.update(self.win.take_dirty())
         out.update(self.dedup.take_dirty())
         out.update(self.buf.take_dirty())
+        if self.guard is not None:
+            out.update(self.guard.take_dirty())
         return out
 
     @classmethod
@@ -310,6 +417,8 @@ class RegionProcessor:
                 p.now, p.wm, p.snap_min = v["now"], v["wm"], v["snap_min"]
                 p.due = v.get("due", False)
                 p.counters = v["counters"]
+                if p.guard is not None:
+                    p.guard.load_core(v.get("guard"))
             elif prefix in ("enc", "ride", "call"):
                 p.ents[k] = v
             elif prefix == "loc":
@@ -326,6 +435,8 @@ class RegionProcessor:
                 p.dedup.load(rest, v)
             elif prefix == "buf":
                 p.buf.load(rest, v)
+            elif prefix == "held" and p.guard is not None:
+                p.guard.load(rest, v)
         p.win.restore_clock(minute_of(p.now) if p.now is not None else None)
         p.buf.rebuilt()
         p.dedup.rebuilt()
@@ -364,7 +475,10 @@ class RegionProcessor:
                 self._snap_force[k] = e
 
     def _core(self) -> dict[str, Any]:
-        return {"now": self.now, "wm": self.wm, "snap_min": self.snap_min, "due": self.due, "counters": self.counters}
+        core = {"now": self.now, "wm": self.wm, "snap_min": self.snap_min, "due": self.due, "counters": self.counters}
+        if self.guard is not None:
+            core["guard"] = self.guard.core()
+        return core
 
     def _entry(self, k: str) -> Any:
         if k == "core":
@@ -415,8 +529,25 @@ class RegionProcessor:
         out: list[Output] = []
         if self.now is not None and ev.time > self.now:
             self._settle(out)  # the clock moves past an instant: judge it first
-        self._clock(ev.time)
+        # Everything that can fail on an event's content is worked out before any state
+        # changes, so a refused or failing event leaves the state as if it never came.
+        try:
+            change = self._prepare(ev)
+        except Rejected as exc:
+            self.rejected.append((ev, exc))
+            return out
+        except Exception as exc:  # noqa: BLE001 - one event's failure must not stop the region
+            self.rejected.append((ev, Rejected(
+                Reason.PROCESSING_ERROR, f"{type(exc).__name__} while applying {ev.type}")))
+            return out
         c = self.counters
+        if change is _ALREADY_APPLIED:
+            c["duplicates"] += 1
+            by = c["duplicates_by_type"]
+            by[ev.type] = by.get(ev.type, 0) + 1
+            self._dirty.add("core")
+            return out
+        self._clock(ev.time)
         c["applied"] += 1
         by = c["applied_by_type"]
         by[ev.type] = by.get(ev.type, 0) + 1
@@ -430,12 +561,41 @@ class RegionProcessor:
             self._capacity(ev)
         elif ev.type == "seh.status_changed":
             self._status(ev)
-        else:
-            ekey = _entity_key(ev)
-            if ekey is not None:
-                self._entity_event(ekey, ev, out)
+        elif change is not None:
+            self._entity_event(change, out)
         self.due = True
         return out
+
+    def _prepare(self, ev: Event) -> _EntityChange | object | None:
+        """The entity change an event makes, computed without touching state: its new
+        history and contribution (None for capacity and SEH status events;
+        _ALREADY_APPLIED when its entity's history holds it already, e.g. a census
+        re-sent after the dedup horizon). Raises Rejected for a contradiction."""
+        ekey = _entity_key(ev)
+        if ekey is None:
+            return None
+        ent = self.ents.get(ekey)
+        h: list[list[Any]] = ent["h"] if ent is not None else []
+        for e in h:
+            if e[2] == ev.id and e[1] == ev.source:
+                return _ALREADY_APPLIED
+        if ev.type == "seh.arrived":
+            loc = ev.data["location"]
+            for e in effective_transitions(h):
+                if e[3] == "seh.arrived" and e[4]["location"] != loc:
+                    raise Rejected(
+                        Reason.CONFLICT,
+                        f"encounter arrived at {e[4]['location']} at {format_time(e[0])} already; "
+                        f"an arrival at {loc} needs a new encounter_id (or cancel the first arrival)",
+                    )
+        row = [ev.time, ev.source, ev.id, ev.type, ev.data]
+        k = (ev.time, ev.source, ev.id)
+        if not h or (h[-1][0], h[-1][1], h[-1][2]) <= k:
+            new_h = [*h, row]
+        else:
+            new_h = list(h)
+            insort(new_h, row, key=lambda e: (e[0], e[1], e[2]))
+        return _EntityChange(ekey, new_h, _contribution(ekey, new_h))
 
     def _capacity(self, ev: Event) -> None:
         lid = ev.data["location"]
@@ -475,28 +635,21 @@ class RegionProcessor:
         self._dirty.add(f"loc:{lid}")
         self._touched.add(lid)
 
-    def _entity_event(self, ekey: str, ev: Event, out: list[Output]) -> None:
+    def _entity_event(self, change: _EntityChange, out: list[Output]) -> None:
+        ekey = change.key
+        newest = change.history[-1][0]  # the history is in event-time order
         ent = self.ents.get(ekey)
         if ent is None:
-            ent = self.ents[ekey] = {"h": [], "last": ev.time}
-        h = ent["h"]
-        for e in h:
-            if e[2] == ev.id and e[1] == ev.source:
-                return  # the same event again (after the dedup horizon): nothing changes
-        row = [ev.time, ev.source, ev.id, ev.type, ev.data]
-        k = (ev.time, ev.source, ev.id)
-        if not h or (h[-1][0], h[-1][1], h[-1][2]) <= k:
-            h.append(row)
+            ent = self.ents[ekey] = {"h": change.history, "last": newest}
         else:
-            insort(h, row, key=lambda e: (e[0], e[1], e[2]))
-        if ev.time > ent["last"]:
-            ent["last"] = ev.time
+            ent["h"] = change.history
+            if newest > ent["last"]:
+                ent["last"] = newest
         self._dirty.add(ekey)
-        self._update(ekey, out)
+        self._update(ekey, out, change.contribution)
 
-    def _update(self, ekey: str, out: list[Output]) -> None:
+    def _update(self, ekey: str, out: list[Output], new: dict[str, Any]) -> None:
         ent = self.ents[ekey]
-        new = _contribution(ekey, ent["h"])
         old = self.contrib.get(ekey, _EMPTY)
         self.contrib[ekey] = new
         if not has_membership(new):

@@ -2,8 +2,10 @@
 
 `run_replay` is the pure function behind `spoedstroom replay` (and the pipeline tests):
 every line is validated, offered to a RegionProcessor, and the buffer is released up to
-(largest event time read - lateness) as the file is read; at the end everything is
-released. It yields plain dicts: CloudEvents for snapshots and alerts, and
+(latest event time the clock guard let through - lateness) as the file is read; at the end
+the guard decides what it still holds and everything is released. Events the region
+refuses after they were offered (a far-ahead time nothing confirmed, a conflict, a
+failure while applying) are dead-letter records too, with the event re-encoded. It yields plain dicts: CloudEvents for snapshots and alerts, and
 `{"deadletter": {...}}` records; with `final`, only the last snapshot per key, every
 alert event and one `{"summary": ...}` line. Same input, same output, always.
 """
@@ -16,8 +18,8 @@ from typing import Any, Iterable, Iterator
 import orjson
 
 from processors.region import Output, RegionProcessor
-from topics.envelope import emitted
-from topics.event import Rejected
+from topics.envelope import emitted, partner_event
+from topics.event import Event, Rejected
 from topics.registry import Registry
 from topics.validation import Validator
 
@@ -51,11 +53,10 @@ def run_replay(
     lateness_ms: int = 120_000,
 ) -> Iterator[dict[str, Any]]:
     validator = Validator(registry)
-    proc = RegionProcessor(registry, reorder_lateness_ms=lateness_ms)
+    proc = RegionProcessor(registry, reorder_lateness_ms=lateness_ms, clock_guard=True)
     region = registry.region_id
     dead: dict[str, int] = {}
     last_snapshot: dict[str, dict[str, Any]] = {}
-    max_time: int | None = None
 
     def emit(outputs: list[Output]) -> Iterator[dict[str, Any]]:
         for o in outputs:
@@ -66,6 +67,15 @@ def run_replay(
                 last_snapshot[o.key] = ev
                 continue
             yield ev
+
+    def refused(items: list[tuple[Event, Rejected]]) -> Iterator[dict[str, Any]]:
+        for event, exc in items:
+            reason = exc.reason.value
+            dead[reason] = dead.get(reason, 0) + 1
+            if not final:
+                value = orjson.dumps(partner_event(event.type, event.partner, event.id, event.time, event.data))
+                yield {"deadletter": {"reason": reason, "detail": exc.detail, "line": None,
+                                      "value": value.decode(), "reencoded": True}}
 
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
@@ -81,12 +91,13 @@ def run_replay(
                                       "value": _text(line)}}
             continue
         yield from emit(outs)
-        if status == "duplicate":
-            continue
-        if max_time is None or event.time > max_time:
-            max_time = event.time
-        yield from emit(proc.release(max_time - lateness_ms))
-    yield from emit(proc.release_all())
+        if status != "duplicate":
+            confirmed = proc.confirmed_time
+            if confirmed is not None:
+                yield from emit(proc.release(confirmed - lateness_ms))
+        yield from refused(proc.take_rejected())
+    yield from emit(proc.finish())
+    yield from refused(proc.take_rejected())
     if final:
         for key in sorted(last_snapshot):
             yield last_snapshot[key]

@@ -38,11 +38,11 @@ from streams.readback import published_alerts, true_end_offsets
 from streams.settings import Settings
 from streams.sinks import RedisSink, WebhookSink
 from streams.telemetry import Telemetry
-from topics.catalogue import INPUT_TOPICS, INPUT_TYPES
+from topics.catalogue import INPUT_TOPICS, INPUT_TYPES, TOPIC_OF_TYPE
 from topics.codec import format_time, parse_time
 from topics.event import Event, Reason, Rejected
 from topics.registry import Registry
-from topics.validation import Validator, deadletter_headers
+from topics.validation import Validator, deadletter_headers, deadletter_record
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,6 @@ class Pipeline:
         external = f"http://{settings.web_host}:{settings.web_port}"
         self.webhooks = WebhookSink(list(registry.webhooks), self.telemetry, external)
         self.runtime: RegionRuntime | None = None
-        self.max_seen_ms = 0  # largest event time read by this worker's ingest (too_old)
         # Per input partition read by this worker: next offset and latest event time.
         self.read_pos: dict[Any, int] = {}
         self.read_time: dict[str, int] = {}
@@ -265,7 +264,6 @@ class Pipeline:
         # to ticks) only once the events it covers are in the producer, in order.
         pos: dict[Any, int] = {}
         times: dict[str, int] = dict.fromkeys(self.read_time, -1)
-        retention = 30 * 86_400_000
         decode = self.validator.decode
         for ev in batch:
             msg = ev.message
@@ -275,13 +273,9 @@ class Pipeline:
                 headers = list(headers.items())
             try:
                 e = decode(msg.value, headers, msg.topic, wall)
-                if e.time < self.max_seen_ms - retention:
-                    raise Rejected(Reason.TOO_OLD, f"event time {format_time(e.time)} is more than 30 days behind the stream clock")
             except Rejected as exc:
-                await self._deadletter(msg.key, msg.value, exc, msg.topic, msg.partition, msg.offset)
+                await self._deadletter(msg.key, msg.value, exc, msg.topic, msg.partition, msg.offset, headers)
                 continue
-            if e.time > self.max_seen_ms:
-                self.max_seen_ms = e.time
             tp = f"{msg.topic}/{msg.partition}"
             if e.time > times.get(tp, -1):
                 times[tp] = e.time
@@ -350,10 +344,25 @@ class Pipeline:
         return report
 
     async def _deadletter(self, key: bytes | None, value: bytes | None, exc: Rejected,
-                          topic: str, partition: int, offset: int) -> None:
-        await self.deadletter.send(key=key, value=value,
-                                   headers=deadletter_headers(exc.reason, exc.detail, topic, partition, offset))
+                          topic: str, partition: int, offset: int,
+                          original_headers: Any = None, reencoded: bool = False) -> None:
+        """Send a rejected record to acute.deadletter: key, value and every header as they
+        came, the verdict in `dlq.*` headers, cut to fit one broker record if needed."""
+        added = deadletter_headers(exc.reason, exc.detail, topic, partition, offset)
+        if reencoded:
+            added.append(("dlq.reencoded", b"true"))
+        value, headers = deadletter_record(key, value, original_headers, added,
+                                           self.app.conf.producer_max_request_size)
+        await self.deadletter.send(key=key, value=value, headers=headers)
         self.telemetry.deadlettered.labels(topic, exc.reason.value).inc()
+
+    async def _deadletter_refused(self, proc: RegionProcessor) -> None:
+        """Events the region refused after they were offered: re-encoded (their raw bytes
+        stay in the input topic), found there by `ce_source`/`ce_id`."""
+        for e, exc in proc.take_rejected():
+            value = orjson.dumps(_reencode(e))
+            await self._deadletter(e.partner.encode(), value, exc, TOPIC_OF_TYPE[e.type], -1, -1,
+                                   [("ce_source", e.source.encode()), ("ce_id", e.id.encode())], reencoded=True)
 
     # --------------------------------------------------------------- region
     async def _load_runtime(self) -> RegionRuntime:
@@ -393,9 +402,11 @@ class Pipeline:
         s = self.settings
         lateness = s.reorder_lateness_live_ms if self.wall_clock else s.reorder_lateness_ms
         if entries:
-            processor = RegionProcessor.restore(self.registry, entries, reorder_lateness_ms=lateness)
+            processor = RegionProcessor.restore(self.registry, entries, reorder_lateness_ms=lateness,
+                                                clock_guard=not self.wall_clock)
         else:
-            processor = RegionProcessor(self.registry, reorder_lateness_ms=lateness)
+            # On the wall clock the validator's future_time already bounds every event.
+            processor = RegionProcessor(self.registry, reorder_lateness_ms=lateness, clock_guard=not self.wall_clock)
         log.info("region %s: state rebuilt from %d table entries (stream time %s)", self.region, len(entries),
                  format_time(processor.now) if processor.now else "-")
         runtime = RegionRuntime(processor=processor, marks=marks, journal_seq=journal.get("seq", 0),
@@ -445,7 +456,7 @@ class Pipeline:
                 # too_old against the region's stream clock: the origin is exact, the value
                 # is the event re-encoded (the raw bytes stay in the input topic).
                 value = orjson.dumps(_reencode(e))
-                await self._deadletter(e.partner.encode(), value, exc, item[7], item[8], item[9])
+                await self._deadletter(e.partner.encode(), value, exc, item[7], item[8], item[9], reencoded=True)
                 continue
             outputs.extend(outs)
             if item[6]:
@@ -458,6 +469,7 @@ class Pipeline:
             outputs.extend(proc.advance(horizon))
         else:
             outputs.extend(self._release_event_clock(rt))
+        await self._deadletter_refused(proc)
         await self._publish(rt, outputs)
         now_s = time.time()
         for ts in oldest_ts:

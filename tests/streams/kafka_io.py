@@ -41,4 +41,4 @@ def last_per_key(records: list[Any]) -> dict[str, dict[str, Any]]:
 
 
 def headers_of(record: Any) -> dict[str, str]:
-    return {k: v.decode() for k, v in (record.headers or [])}
+    return {k: v.decode("utf-8", "replace") for k, v in (record.headers or [])}
