@@ -71,8 +71,10 @@ def ride_contribution(h: list[list[Any]]) -> dict[str, Any]:
     obs: list[tuple[str, str, str, int, int]] = []
     if assigned is not None:
         counts.append((minute_of(assigned), "rides", urgency or "unknown"))
-    if call_at is not None and on_scene is not None:
-        resp = max(0, on_scene - call_at)
+    # On scene before the call was received is a clock error at the partner: no response
+    # time at all, rather than a zero that would count as "within 15 minutes".
+    if call_at is not None and on_scene is not None and on_scene >= call_at:
+        resp = on_scene - call_at
         obs.append(("ambulance_response", "urgency", urgency or "unknown", resp, on_scene))
         if urgency in A1_URGENCIES:
             values.append((minute_of(on_scene), "a1_response", resp))

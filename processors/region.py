@@ -248,9 +248,10 @@ class RegionProcessor:
             self._dirty.add("core")
         return status, out
 
-    def _too_old(self, event: Event, clock: int | None) -> Rejected | None:
-        """`too_old` against `clock`: behind the state retention, or an SEH arrival
-        behind SEH_ARRIVAL_HORIZON_MS (it cannot be part of the current SEH census)."""
+    def _too_old(self, event: Event, clock: int | None, arrivals: bool = True) -> Rejected | None:
+        """`too_old` against `clock`: behind the state retention, or (with `arrivals`) an
+        SEH arrival behind SEH_ARRIVAL_HORIZON_MS (it cannot be part of the current SEH
+        census)."""
         if clock is None:
             return None
         if event.time < clock - self.retention_ms:
@@ -259,7 +260,7 @@ class RegionProcessor:
                 f"event time {format_time(event.time)} is more than {self.retention_ms // DAY_MS} "
                 f"days behind the stream clock {format_time(clock)}",
             )
-        if event.type == "seh.arrived" and event.time < clock - SEH_ARRIVAL_HORIZON_MS:
+        if arrivals and event.type == "seh.arrived" and event.time < clock - SEH_ARRIVAL_HORIZON_MS:
             return Rejected(
                 Reason.TOO_OLD,
                 f"SEH arrival at {format_time(event.time)} is more than {SEH_ARRIVAL_HORIZON_MS // HOUR_MS} h "
@@ -270,15 +271,17 @@ class RegionProcessor:
     def _front(self) -> int | None:
         """The latest time the region knows of: the clock, or the latest event time the
         clock guard let through (in the buffer, not applied yet). Buffered events are
-        judged `too_old` against it when released, so the order in which partitions
-        were read (a very old event read first) does not decide."""
+        judged against the retention again when released, so the order in which
+        partitions were read (a very old event read first, before the clock was set)
+        does not decide. The SEH arrival horizon is judged when offered only: an arrival
+        read just before a feed outage is not refused because the feed came back."""
         reference = None if self.guard is None else self.guard.reference
         if reference is None or (self.now is not None and self.now > reference):
             return self.now
         return reference
 
     def _release_one(self, ev: Event, out: list[Output]) -> None:
-        refusal = self._too_old(ev, self._front())
+        refusal = self._too_old(ev, self._front(), arrivals=False)
         if refusal is not None:
             self.rejected.append((ev, refusal))
         else:
