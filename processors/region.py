@@ -61,6 +61,10 @@ ENTITY_RETENTION_MS = DAY_MS  # closed entities kept this long after their last 
 # An SEH arrival this far behind the stream clock cannot be part of the current census
 # (SEH stays are hours long): a partner re-sending old visits must not fill today's SEH.
 SEH_ARRIVAL_HORIZON_MS = DAY_MS
+# Events kept per call, ride or encounter. A real one has a few to a few dozen (a long
+# ward stay with transfers); the cap keeps one entity's state entry far below the
+# changelog's record limit whatever a partner sends.
+MAX_ENTITY_EVENTS = 256
 STATUS_HISTORY = 16  # SEH status changes kept per location (late ones land in order)
 
 
@@ -582,6 +586,9 @@ class RegionProcessor:
         for e in h:
             if e[2] == ev.id and e[1] == ev.source:
                 return _ALREADY_APPLIED
+        if len(h) >= MAX_ENTITY_EVENTS:
+            raise Rejected(Reason.TOO_LARGE, f"{ekey.partition(':')[0]} has {len(h)} events already, "
+                                             f"the most one can have ({MAX_ENTITY_EVENTS})")
         if ev.type == "seh.arrived":
             loc = ev.data["location"]
             for e in effective_transitions(h):

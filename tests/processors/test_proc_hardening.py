@@ -281,3 +281,16 @@ def test_on_scene_before_the_call_was_received_is_no_response_time() -> None:
     region = proc.snapshots()["region:test"]
     assert region["a1_within_15m_share_24h"] == 0.0  # one response (R2), not within 15 min
     assert region["a1_response_p95_minutes_24h"] == 20.0
+
+
+def test_an_entity_holds_a_bounded_number_of_events() -> None:
+    """Its state entry must stay far below the changelog's record limit whatever a
+    partner sends: past MAX_ENTITY_EVENTS, more events of one encounter are refused."""
+    f = Factory()
+    events = [f.arrive(0, "P1")] + [f.triage(1 + i / 1000, "P1", "U3") for i in range(region_module.MAX_ENTITY_EVENTS)]
+    proc = guarded()
+    refused = replay(proc, events)
+    assert refused == [(events[-1].id, Reason.TOO_LARGE)]
+    assert len(proc.ents["enc:h1/P1"]["h"]) == region_module.MAX_ENTITY_EVENTS
+    assert len(orjson.dumps(proc.ents["enc:h1/P1"])) < 100_000
+    assert proc.snapshots()[SEH]["patients"] == 1
