@@ -14,19 +14,22 @@ events confirm the new time range:
   region whose registry names a single partner, by its second event there;
 - a confirmed range is let through as a whole (the events then take the normal path:
   reorder buffer, watermark, rules), and the reference moves to its latest event;
-- a held event is *contradicted* by every event let through after it (the old time range
-  is still alive): after `expire_after` of those it is rejected `future_time`;
+- a held event is *contradicted* by every later event more than `jump_ms` behind it (the
+  old time range is still alive): after `expire_after` of those it is rejected
+  `future_time`;
 - at the end of a replay (`finish`) the held events that were contradicted are rejected
-  `future_time`; those that nothing followed (the log simply ends in a new time range,
-  as a sparse test log does) are let through in time order.
+  `future_time`; those that nothing contradicted (the log simply ends in a new time
+  range, as a sparse test log does) are let through in time order.
 
 Real jumps keep working: a census dated days back followed by live events, a replay
 across a two-day feed outage, a region with a single partner (its next event confirms).
-The very first event of a region sets the reference: with nothing before it there is no
-clock to protect (docs/reliability.md says what that leaves open).
+Before anything was confirmed there is no reference: the region's first events are held
+like a jump until a range is confirmed, so a far-ahead event that happens to be the first
+thing a region reads cannot become its clock. Events behind a newly confirmed range are
+let through with it (the region judges them `too_old` when they are that old).
 
-State: the reference, a count of events let through, and the held events as
-`held:{source}|{id}` entries (`[seen_at, event entry]`), restored like the reorder buffer.
+State: the reference (in `core`) and the held events as `held:{source}|{id}` entries
+(`[contradictions, event entry]`), restored like the reorder buffer.
 """
 
 from __future__ import annotations
@@ -66,41 +69,40 @@ class ClockGuard:
         self.expire_after = expire_after
         self.single_partner = single_partner  # the region's only partner, if it has one
         self.reference: int | None = None
-        self.passed = 0  # events let through so far (the age of a held event is counted in these)
-        self.held: dict[str, tuple[int, Event]] = {}  # sid -> (passed when held, event)
+        self.held: dict[str, tuple[int, Event]] = {}  # sid -> (contradictions, event)
         self.dirty: set[str] = set()
 
     # ------------------------------------------------------------------ deciding
     def admit(self, ev: Event, clock: int | None) -> tuple[list[Event], list[tuple[Event, Rejected]]]:
-        """Offer one event. Returns the events to let through now (in arrival order: the
-        event itself, or a confirmed range including it, or nothing while it is held) and
-        held events that expired (`future_time`)."""
+        """Offer one event. Returns the events to let through now (the event itself, or a
+        confirmed range including it, or nothing while it is held) and held events that
+        expired (`future_time`)."""
+        expired = self._contradict(ev) if self.held else []
         reference = self._reference(clock)
-        if reference is None or ev.time <= reference + self.jump_ms:
-            self._passed_one(ev.time)
-            return [ev], self._expire()
+        if reference is not None and ev.time <= reference + self.jump_ms:
+            self._let_pass(ev.time)
+            return [ev], expired
         sid = _sid(ev)
-        self.held[sid] = (self.passed, ev)
+        self.held[sid] = (0, ev)
         self.dirty.add(sid)
-        confirmed = self._range_of(ev)
-        if not self._is_confirmed(confirmed):
-            return [], []
-        released = self._let_through(confirmed)
-        # A confirmed range may bring other held events within reach.
+        in_range = self._range_of(ev)
+        if not self._is_confirmed(in_range):
+            return [], expired
+        released = self._let_through(in_range)
+        # A confirmed range brings every held event within reach of it (behind it too).
         reference = self._reference(clock)
         assert reference is not None
-        near = [e for _, e in self.held.values() if e.time <= reference + self.jump_ms]
-        released.extend(self._let_through(near))
-        return released, self._expire()
+        released.extend(self._let_through(
+            sorted((e for _, e in self.held.values() if e.time <= reference + self.jump_ms), key=lambda e: e.key)))
+        return released, expired
 
     def finish(self) -> tuple[list[Event], list[tuple[Event, Rejected]]]:
         """End of a replay: nothing more can confirm what is still held."""
-        contradicted = [ev for seen, ev in self.held.values() if self.passed > seen]
-        released = sorted((ev for seen, ev in self.held.values() if self.passed == seen), key=lambda e: e.key)
+        contradicted = sorted((ev for n, ev in self.held.values() if n > 0), key=lambda e: e.key)
         for ev in contradicted:
             self._drop(ev)
-        released = self._let_through(released)
-        return released, [(ev, self._rejection(ev)) for ev in sorted(contradicted, key=lambda e: e.key)]
+        released = self._let_through(sorted((ev for _, ev in self.held.values()), key=lambda e: e.key))
+        return released, [(ev, self._rejection(ev)) for ev in contradicted]
 
     # ------------------------------------------------------------------ helpers
     def _reference(self, clock: int | None) -> int | None:
@@ -108,10 +110,23 @@ class ClockGuard:
             return clock
         return self.reference
 
-    def _passed_one(self, t: int) -> None:
-        self.passed += 1
+    def _let_pass(self, t: int) -> None:
         if self.reference is None or t > self.reference:
             self.reference = t
+
+    def _contradict(self, ev: Event) -> list[tuple[Event, Rejected]]:
+        """`ev` contradicts every held event it lies far behind; expire the ones it
+        contradicted `expire_after` times."""
+        expired: list[tuple[Event, Rejected]] = []
+        for sid, (count, held) in list(self.held.items()):
+            if ev.time < held.time - self.jump_ms:
+                if count + 1 >= self.expire_after:
+                    self._drop(held)
+                    expired.append((held, self._rejection(held)))
+                else:
+                    self.held[sid] = (count + 1, held)
+                    self.dirty.add(sid)
+        return expired
 
     def _range_of(self, ev: Event) -> list[Event]:
         """The held events within `jump_ms` of `ev`, in arrival order."""
@@ -128,7 +143,7 @@ class ClockGuard:
         for ev in events:
             if _sid(ev) in self.held:
                 self._drop(ev)
-                self._passed_one(ev.time)
+                self._let_pass(ev.time)
                 out.append(ev)
         return out
 
@@ -136,14 +151,6 @@ class ClockGuard:
         sid = _sid(ev)
         self.held.pop(sid, None)
         self.dirty.add(sid)
-
-    def _expire(self) -> list[tuple[Event, Rejected]]:
-        if not self.held:
-            return []
-        old = [ev for seen, ev in self.held.values() if self.passed - seen >= self.expire_after]
-        for ev in old:
-            self._drop(ev)
-        return [(ev, self._rejection(ev)) for ev in old]
 
     def _rejection(self, ev: Event) -> Rejected:
         ahead = "" if self.reference is None else (
@@ -171,8 +178,8 @@ class ClockGuard:
         self.held[sid] = (value[0], entry_to_event(value[1]))
 
     def core(self) -> dict[str, Any]:
-        return {"reference": self.reference, "passed": self.passed}
+        return {"reference": self.reference}
 
     def load_core(self, value: dict[str, Any] | None) -> None:
         if value:
-            self.reference, self.passed = value["reference"], value["passed"]
+            self.reference = value["reference"]

@@ -82,6 +82,7 @@ def test_a_held_event_expires_after_enough_later_events() -> None:
     proc = guarded()
     proc.guard.expire_after = 5  # type: ignore[union-attr]
     proc.offer(f.arrive(0, "P1"))
+    proc.offer(f.capacity(0, "h2-kl", 50, partner="h2"))  # two partners: the clock is confirmed
     poison = at(f, f.arrive(0, "TYPO"), "9999-12-31T23:59:59Z")
     assert proc.offer(poison)[0] == "held"
     for m in range(1, 5):
@@ -167,6 +168,7 @@ def test_the_guard_survives_a_restore() -> None:
     proc.offer(f.arrive(0, "P1"))
     poison = at(f, f.arrive(0, "TYPO"), "2207-01-01T00:00:00Z")
     assert proc.offer(poison)[0] == "held"
+    proc.offer(f.capacity(0, "h2-kl", 50, partner="h2"))
     state = orjson.loads(orjson.dumps(proc.dump()))
     again = RegionProcessor.restore(registry(), state, reorder_lateness_ms=0, clock_guard=True)
     again.offer(f.arrive(1, "P2"))
@@ -294,3 +296,15 @@ def test_an_entity_holds_a_bounded_number_of_events() -> None:
     assert len(proc.ents["enc:h1/P1"]["h"]) == region_module.MAX_ENTITY_EVENTS
     assert len(orjson.dumps(proc.ents["enc:h1/P1"])) < 100_000
     assert proc.snapshots()[SEH]["patients"] == 1
+
+
+def test_a_far_ahead_first_event_does_not_become_the_clock() -> None:
+    f = Factory()
+    clean = clean_feed(f)
+    poison = at(f, f.arrive(0, "TYPO"), "9999-12-31T23:59:59Z")
+    ref = guarded()
+    replay(ref, clean, lateness=2 * MIN)
+    proc = guarded()
+    refused = replay(proc, [poison] + clean, lateness=2 * MIN)
+    assert refused == [(poison.id, Reason.FUTURE_TIME)]
+    assert proc.snapshots() == ref.snapshots() and proc.now == T0 + 32 * MIN
