@@ -169,6 +169,11 @@ class RegionProcessor:
         # Events refused after they were offered (held too long, conflicting, failing):
         # the caller dead-letters them (take_rejected).
         self.rejected: list[tuple[Event, Rejected]] = []
+        # The event whose effects are being written: when that fails half-way, the
+        # runtime rebuilds the region from its last stored state and quarantines the
+        # event ((source, id)): applied again, it is refused as processing_error.
+        self.applying: Event | None = None
+        self.quarantined: set[tuple[str, str]] = set()
         self._dirty: set[str] = set()
         # -- derived ----------------------------------------------------------------------
         self._reset_derived()
@@ -538,6 +543,10 @@ class RegionProcessor:
             self._settle(out)  # the clock moves past an instant: judge it first
         # Everything that can fail on an event's content is worked out before any state
         # changes, so a refused or failing event leaves the state as if it never came.
+        if self.quarantined and (ev.source, ev.id) in self.quarantined:
+            self.rejected.append((ev, Rejected(
+                Reason.PROCESSING_ERROR, f"applying {ev.type} failed half-way; the region was rebuilt without it")))
+            return out
         try:
             change = self._prepare(ev)
         except Rejected as exc:
@@ -554,6 +563,7 @@ class RegionProcessor:
             by[ev.type] = by.get(ev.type, 0) + 1
             self._dirty.add("core")
             return out
+        self.applying = ev
         self._clock(ev.time)
         c["applied"] += 1
         by = c["applied_by_type"]
@@ -571,6 +581,7 @@ class RegionProcessor:
         elif change is not None:
             self._entity_event(change, out)
         self.due = True
+        self.applying = None
         return out
 
     def _prepare(self, ev: Event) -> _EntityChange | object | None:

@@ -442,33 +442,31 @@ class Pipeline:
             return
         if self.runtime is None:
             self.runtime = await self._load_runtime()
-        rt = self.runtime
-        proc = rt.processor
         body = orjson.loads(event.value)
         wall = now_ms()
-        outputs: list[Any] = []
-        oldest_ts: list[float] = []
-        for item in body.get("events", ()):
-            e = Event(item[0], item[1], item[2], item[3], item[4], item[5])
+        failed: set[tuple[str, str]] = set()
+        while True:
+            rt = self.runtime
             try:
-                _status, outs = proc.offer(e)
-            except Rejected as exc:
-                # too_old against the region's stream clock: the origin is exact, the value
-                # is the event re-encoded (the raw bytes stay in the input topic).
-                value = orjson.dumps(_reencode(e))
-                await self._deadletter(e.partner.encode(), value, exc, item[7], item[8], item[9], reencoded=True)
-                continue
-            outputs.extend(outs)
-            if item[6]:
-                oldest_ts.append(item[6])
-        for tp, report in body.get("marks", {}).items():
-            rt.marks[tp] = merge_mark(rt.marks.get(tp), report)
-        if self.wall_clock:
-            horizon = wall - self.settings.reorder_lateness_live_ms
-            outputs.extend(proc.release(horizon))
-            outputs.extend(proc.advance(horizon))
-        else:
-            outputs.extend(self._release_event_clock(rt))
+                outputs, oldest_ts, refused = self._process(rt, body, wall)
+                break
+            except Exception as exc:
+                poison = rt.processor.applying
+                if poison is None or (poison.source, poison.id) in failed:
+                    raise  # not one event's doing: a runtime failure (crash-only, see _crash)
+                # One event's application failed half-way: its region is rebuilt from the
+                # state of the last record and the record runs again without it.
+                failed.add((poison.source, poison.id))
+                log.error("region %s: %s while applying %s of %s: dead-lettered (processing_error), "
+                          "state rebuilt from the last record", self.region, type(exc).__name__,
+                          poison.type, poison.partner)
+                self.runtime = await self._load_runtime()
+                self.runtime.processor.quarantined.update(failed)
+        proc = rt.processor
+        for e, exc, origin in refused:
+            # too_old against the region's stream clock: the origin is exact, the value
+            # is the event re-encoded (the raw bytes stay in the input topic).
+            await self._deadletter(e.partner.encode(), orjson.dumps(_reencode(e)), exc, *origin, reencoded=True)
         await self._deadletter_refused(proc)
         await self._publish(rt, outputs)
         now_s = time.time()
@@ -486,6 +484,35 @@ class Pipeline:
             rt.sentinel += 1
             self.table[(self.region + "|" + SENTINEL_ENTRY).encode()] = str(rt.sentinel).encode()
             await self._drain_producer()
+
+    def _process(self, rt: RegionRuntime, body: dict[str, Any],
+                 wall: int) -> tuple[list[Any], list[float], list[tuple[Event, Rejected, tuple[str, int, int]]]]:
+        """Offer a repartition record's events to the region and release what is due.
+        No I/O here: after a failure it runs again on the rebuilt state. Returns the
+        outputs, the input records' timestamps and the events refused when offered."""
+        proc = rt.processor
+        outputs: list[Any] = []
+        oldest_ts: list[float] = []
+        refused: list[tuple[Event, Rejected, tuple[str, int, int]]] = []
+        for item in body.get("events", ()):
+            e = Event(item[0], item[1], item[2], item[3], item[4], item[5])
+            try:
+                _status, outs = proc.offer(e)
+            except Rejected as exc:
+                refused.append((e, exc, (item[7], item[8], item[9])))
+                continue
+            outputs.extend(outs)
+            if item[6]:
+                oldest_ts.append(item[6])
+        for tp, report in body.get("marks", {}).items():
+            rt.marks[tp] = merge_mark(rt.marks.get(tp), report)
+        if self.wall_clock:
+            horizon = wall - self.settings.reorder_lateness_live_ms
+            outputs.extend(proc.release(horizon))
+            outputs.extend(proc.advance(horizon))
+        else:
+            outputs.extend(self._release_event_clock(rt))
+        return outputs, oldest_ts, refused
 
     async def _drain_producer(self) -> None:
         """Wait until every output and state write of this record is acknowledged.

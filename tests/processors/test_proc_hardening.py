@@ -308,3 +308,37 @@ def test_a_far_ahead_first_event_does_not_become_the_clock() -> None:
     refused = replay(proc, [poison] + clean, lateness=2 * MIN)
     assert refused == [(poison.id, Reason.FUTURE_TIME)]
     assert proc.snapshots() == ref.snapshots() and proc.now == T0 + 32 * MIN
+
+
+def test_a_failure_half_way_through_is_quarantined_after_a_rebuild(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the pipeline does (streams/app.py, apply_record) when an event's effects fail
+    after the fold: the exception escapes with `applying` naming the event; the region is
+    rebuilt from its last stored state, the event quarantined, the record run again."""
+    index = RegionProcessor._index
+
+    def failing(self: RegionProcessor, ekey: str, c: dict[str, Any], sign: int) -> None:
+        index(self, ekey, c, sign)  # half-way: the memberships are written, then it fails
+        if ekey == "enc:h1/BOOM" and sign > 0:
+            raise IndexError("a bug in the bookkeeping")
+
+    f = Factory()
+    clean = clean_feed(f)
+    ref = guarded()
+    replay(ref, clean)
+    proc = guarded()
+    for e in clean[:4]:  # h1's first events and h2's first capacity report confirm the clock
+        proc.offer(e)
+    proc.release(proc.confirmed_time)
+    stored = orjson.loads(orjson.dumps(proc.dump()))  # the state after the last record
+    poison = f.arrive(3.5, "BOOM")
+    monkeypatch.setattr(RegionProcessor, "_index", failing)
+    proc.offer(poison)
+    with pytest.raises(IndexError):
+        proc.release(proc.confirmed_time)
+    assert proc.applying == poison
+    rebuilt = RegionProcessor.restore(registry(), stored, reorder_lateness_ms=0, clock_guard=True)
+    rebuilt.quarantined.add((poison.source, poison.id))
+    refused = replay(rebuilt, [poison] + clean[4:])
+    assert refused == [(poison.id, Reason.PROCESSING_ERROR)]
+    assert rebuilt.snapshots() == ref.snapshots()
+    assert rebuilt.counters["applied"] == ref.counters["applied"]
