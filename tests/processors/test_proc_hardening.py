@@ -342,3 +342,17 @@ def test_a_failure_half_way_through_is_quarantined_after_a_rebuild(monkeypatch: 
     assert refused == [(poison.id, Reason.PROCESSING_ERROR)]
     assert rebuilt.snapshots() == ref.snapshots()
     assert rebuilt.counters["applied"] == ref.counters["applied"]
+
+
+def test_a_census_re_sent_two_days_later_is_duplicate_not_applied() -> None:
+    """Seen ids are kept 24 h; after that an event already in its entity's history is
+    still a duplicate (events.md, "Order, lateness, duplicates")."""
+    f = Factory()
+    census = [f.admit(0, f"W{i}", ward="h1-int") for i in range(3)] + [f.admit(0, "K0", ward="h2-kl", hosp="h2")]
+    later = [f.capacity(2 * 24 * 60 + m, "h2-kl", 50, partner="h2") for m in range(3)]
+    later += [f.arrive(2 * 24 * 60 + 1, "P1")]
+    proc = guarded()
+    assert replay(proc, census + later + census, lateness=2 * MIN) == []
+    assert proc.counters["applied"] == 8
+    assert proc.counters["duplicates"] == 4
+    assert proc.snapshots()["location:h1-int"]["occupied_beds"] == 3
