@@ -866,10 +866,6 @@ class RegionProcessor:
     def wrong_bed_patients(self, lid: str) -> int:
         return len(self.ward_ready.get(lid, ()))
 
-    def oldest_ready(self, lid: str) -> int | None:
-        lst = self.ward_ready_starts.get(lid)
-        return lst[0] if lst else None
-
     # ==================================================================== rules
     def _evaluate(self, out: list[Output]) -> None:
         """Step the rules at the current `now`, exactly as stepping every rule would.
@@ -1224,20 +1220,6 @@ class RegionProcessor:
             "reasons": why,
             "actions": list(self.registry.actions.get(level, ())),
         }
-
-    def regional_occupancy(self) -> tuple[dict[str, float | None], float | None]:
-        """Regional occupancy per bed type and wrong-bed share (occupied ward beds)."""
-        occ: dict[str, int] = {}
-        staffed: dict[str, int] = {}
-        wb = 0
-        for w in self.ward_ids:
-            bt = self.registry.locations[w].bed_type or "clinical"
-            occ[bt] = occ.get(bt, 0) + self.occupied(w)
-            staffed[bt] = staffed.get(bt, 0) + self.beds(w)
-            wb += self.wrong_bed_patients(w)
-        occupancy = {bt: (occ[bt] / staffed[bt] if staffed[bt] else None) for bt in sorted(staffed)}
-        total_occ = sum(occ.values())
-        return occupancy, (wb / total_occ if total_occ else None)
 
     def escalation_level(self) -> int:
         level = 1

@@ -124,11 +124,6 @@ def _ward(p: "RegionProcessor", lid: str) -> dict[str, Any]:
     }
 
 
-def _add_by(acc: dict[str, Any], by: dict[str, Any]) -> None:
-    for k, v in by.items():
-        acc[k] = acc.get(k, 0) + v
-
-
 def _ward_sums(wards: list[dict[str, Any]]) -> dict[str, Any]:
     occ: dict[str, int] = {}
     staffed: dict[str, int] = {}
@@ -142,7 +137,7 @@ def _ward_sums(wards: list[dict[str, Any]]) -> dict[str, Any]:
         bt = s.get("bed_type") or "clinical"
         occ[bt] = occ.get(bt, 0) + s["occupied_beds"]
         staffed[bt] = staffed.get(bt, 0) + s["staffed_beds"]
-        for k, v in s["discharges_24h"].items():  # (_add_by inlined: hot)
+        for k, v in s["discharges_24h"].items():
             dis[k] = dis.get(k, 0) + v
         for k, v in s["wrong_bed_patients_by_waiting_for"].items():
             wf[k] = wf.get(k, 0) + v

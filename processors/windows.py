@@ -52,11 +52,6 @@ def count_at_most(sorted_values: list[int], limit: int) -> int:
     return bisect_right(sorted_values, limit)
 
 
-def count_below(sorted_values: list[int], limit: int) -> int:
-    """How many values are strictly below `limit`."""
-    return bisect_left(sorted_values, limit)
-
-
 class Windows:
     """Minute buckets plus 1h/24h running totals; `now_min` only moves forward."""
 
