@@ -1071,8 +1071,11 @@ class Bench:
                               self.o.phase_timeout, w, interval=0.05)
             t_restored = time.monotonic()
             # One new event: applied once the event clock releases it (3 s idle-partition rule).
+            # Dated just after the open encounters (which span 12 h): a lone event a day
+            # ahead would be a clock jump the region holds until confirmed (clock guard).
             seh = self.registry.sehs()[0]
-            event = partner_event("seh.arrived", seh.partner, f"bench-after-{i}", FILL_START_MS + 31 * 86_400_000,
+            after_ms = FILL_START_MS + 30 * 86_400_000 + 12 * 3_600_000 + (i + 1) * 60_000
+            event = partner_event("seh.arrived", seh.partner, f"bench-after-{i}", after_ms,
                                   {"encounter_id": f"bench-after-{i}", "location": seh.id, "arrival_mode": "other"})
             producer = make_producer(self.bootstrap, linger_ms=0)
             t_sent = time.monotonic()

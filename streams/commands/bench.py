@@ -39,8 +39,16 @@ def bench(
     no_doc: bool = typer.Option(False, "--no-doc", help="Do not touch docs/performance.md."),
     state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="Folder for the embedded stack and worker logs (default: a temporary one)."),
     phase_timeout: float = typer.Option(900.0, "--phase-timeout", min=10, help="Give up a phase after this many seconds."),
+    core: bool = typer.Option(False, "--core", help="Only the domain core, no Kafka: replay vs a plain decode loop "
+                              "over a simulated national day, state per open encounter, peak RSS."),
+    hours: float = typer.Option(24.0, "--hours", min=0.1, help="With --core: simulated hours."),
+    repeat: int = typer.Option(3, "--repeat", min=1, help="With --core: runs of each measurement (medians are reported)."),
 ) -> None:
-    """Measure throughput (ceiling vs pipeline), freshness, memory/state and recovery on one broker."""
+    """Measure throughput (ceiling vs pipeline), freshness, memory/state and recovery on one broker;
+    with --core, the domain core alone."""
+    if core:
+        _core(registry, hours, repeat, open_encounters, profile, seed, out, doc, not no_doc)
+        return
     from streams.bench import DEFAULT_DOC, BenchError, BenchOptions, run_bench
     from streams.devstack import StackError
 
@@ -57,6 +65,26 @@ def bench(
     except (BenchError, StackError) as exc:
         console.print(f"[red]bench failed:[/red] {exc}")
         raise typer.Exit(1) from None
+
+
+def _core(registry: Optional[str], hours: float, repeat: int, open_encounters: int, profile: bool, seed: int,
+          out: Path, doc: Optional[Path], update_doc: bool) -> None:
+    from streams.bench import DEFAULT_DOC, NATIONAL_REGISTRY, bench_registry, write_json
+    from streams.bench_core import CoreOptions, core_markdown, run_core, write_core_doc
+
+    console = Console(stderr=True)
+    options = CoreOptions(hours=hours, repeat=repeat, open_encounters=open_encounters, profile=profile, seed=seed)
+    result = run_core(bench_registry(registry), Path(registry) if registry else NATIONAL_REGISTRY, options, console)
+    target = out.with_name("core.json") if out == Path("bench-results/bench.json") else out
+    write_json(target, result)
+    console.print(f"results: {target}")
+    if update_doc:
+        path = doc or DEFAULT_DOC
+        write_core_doc(path, result)
+        console.print(f"updated {path} (section 'The domain core alone')")
+    console.print(core_markdown(result))
+    for line in result.get("profile_top_tottime", []):
+        console.print(line, markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

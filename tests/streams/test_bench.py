@@ -105,3 +105,24 @@ def test_tiny_bench_end_to_end(tmp_path: Path) -> None:
     text = doc.read_text()
     assert "old" not in text.split(LATEST_START)[1].split(LATEST_END)[0]
     assert "| ratio pipeline / ceiling |" in text and "kept" in text
+
+
+def test_tiny_core_bench(tmp_path: Path) -> None:
+    """`spoedstroom bench --core`: replay vs decode loop and the state per open encounter,
+    no broker; the doc block is written and the figures are there (never judged)."""
+    doc = tmp_path / "performance.md"
+    doc.write_text("# Performance\n\nkept\n", encoding="utf-8")
+    out = tmp_path / "core.json"
+    done = subprocess.run(
+        [sys.executable, "-c", "from streams.cli import main; main()", "bench", "--core", "--hours", "0.5",
+         "--repeat", "1", "--open-encounters", "200", "--registry", REGISTRY, "--out", str(out), "--doc", str(doc)],
+        capture_output=True, text=True, timeout=240, cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    r = orjson.loads(out.read_bytes())
+    assert r["events"] > 100 and r["summary"]["applied"] > 0
+    for key in ("decode_loop_events_per_s", "replay_events_per_s", "ratio_replay_to_decode", "peak_rss_mb"):
+        _positive(r[key], key)
+    assert r["state"]["open_encounters"] == 200 and r["state"]["patients_counted"] == 200
+    text = doc.read_text(encoding="utf-8")
+    assert "kept" in text and "bench:core:start" in text and "events/s" in text

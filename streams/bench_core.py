@@ -1,0 +1,221 @@
+"""`spoedstroom bench --core`: the domain core alone, no Kafka (issue 12).
+
+Generates a national day with the simulator (the bench's national registry, ~80 SEHs),
+then measures in one process, over the same NDJSON lines:
+
+- the **decode loop**: `orjson.loads` of every line, nothing else: the ceiling of any
+  Python consumer of these lines;
+- **replay**: `processors.replay.run_replay(lines, final=True)`: validation, reorder
+  buffer, dedup, clock guard, the region's state, rules and snapshots;
+- their ratio (the issue's target: replay >= 0.05 of the decode loop), as medians of
+  `repeat` runs each;
+- the state per open SEH encounter: RSS growth of a fresh processor taking
+  `open_encounters` arrivals that never leave, divided by their number;
+- the peak RSS of this process (`ru_maxrss`: the lines themselves included).
+
+Figures go to the JSON file and to the "Core" block of docs/performance.md. Nothing
+here is asserted: the machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import gc
+import io
+import pstats
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+
+from processors.region import RegionProcessor
+from processors.replay import run_replay
+from simulator.core import generate
+from topics.codec import dumps, format_time, parse_time
+from topics.event import Event
+from topics.registry import Registry
+
+CORE_START = "<!-- bench:core:start -->"
+CORE_END = "<!-- bench:core:end -->"
+DAY_MS = 86_400_000
+START = "2026-11-16T00:00:00Z"
+
+
+@dataclass
+class CoreOptions:
+    hours: float = 24.0
+    repeat: int = 3
+    open_encounters: int = 100_000
+    profile: bool = False
+    seed: int = 1
+
+
+def _rss_kb(field: str = "VmRSS") -> int:
+    """This process's resident set (VmRSS) or its peak (VmHWM), in KiB."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    gc.collect()
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def national_day(registry: Registry, hours: float, seed: int) -> list[bytes]:
+    """The simulator's events of `hours` of the registry's partners, as NDJSON lines."""
+    items = generate(registry, start_ms=parse_time(START), duration_ms=int(hours * 3_600_000), seed=seed)
+    return [dumps(ev) for _topic, _key, ev in items]
+
+
+def decode_loop(lines: list[bytes]) -> None:
+    loads = orjson.loads
+    for line in lines:
+        loads(line)
+
+
+def replay_final(lines: list[bytes], registry: Registry) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for record in run_replay(lines, registry, final=True):
+        if "summary" in record:
+            summary = record["summary"]
+    return summary
+
+
+def state_per_open_encounter(registry: Registry, n: int) -> dict[str, Any]:
+    """RSS growth of a processor holding `n` SEH encounters that arrived and never left."""
+    if n <= 0:
+        return {}
+    sehs = [lid for lid, loc in registry.locations.items() if loc.kind == "seh"]
+    start = parse_time(START)
+    step = max(1, (6 * 3_600_000) // n)  # all within six hours: none leaves the windows
+    gc.collect()
+    before = _rss_kb()
+    proc = RegionProcessor(registry, reorder_lateness_ms=0)
+    t0 = time.perf_counter()
+    for i in range(n):
+        lid = sehs[i % len(sehs)]
+        partner = registry.locations[lid].partner
+        ev = Event(f"open-{i}", f"/partners/{partner}", partner, "seh.arrived", start + i * step,
+                   {"encounter_id": f"open-{i}", "location": lid, "arrival_mode": "self_referral"})
+        proc.offer(ev)
+        if i % 1000 == 999:
+            proc.release(ev.time)
+    proc.release_all()
+    seconds = time.perf_counter() - t0
+    gc.collect()
+    grown = _rss_kb() - before
+    patients = sum(s.get("patients", 0) for k, s in proc.snapshots().items() if k.startswith("location:"))
+    return {"open_encounters": n, "patients_counted": patients, "rss_growth_mb": round(grown / 1024, 1),
+            "process_rss_mb": round(_rss_kb() / 1024, 1),
+            "process_peak_rss_mb": round(_rss_kb("VmHWM") / 1024, 1),
+            "bytes_per_encounter": round(grown * 1024 / n), "apply_seconds": round(seconds, 2),
+            "state_json_mb": round(len(orjson.dumps(proc.dump())) / 1e6, 1)}
+
+
+def state_in_fresh_process(registry_path: Path, n: int) -> dict[str, Any]:
+    """`state_per_open_encounter` in a new interpreter, so freed memory of the replay
+    runs cannot hide the growth."""
+    if n <= 0:
+        return {}
+    done = subprocess.run([sys.executable, "-m", "streams.bench_core", str(registry_path), str(n)],
+                          capture_output=True, check=True, timeout=1800)
+    result: dict[str, Any] = orjson.loads(done.stdout)
+    return result
+
+
+def run_core(registry: Registry, registry_path: Path, options: CoreOptions, console: Console) -> dict[str, Any]:
+    console.print(f"generating {options.hours:g} h of {len(registry.partners)} partners "
+                  f"({sum(1 for x in registry.locations.values() if x.kind == 'seh')} SEHs) ...")
+    lines = national_day(registry, options.hours, options.seed)
+    size_mb = sum(map(len, lines)) / 1e6
+    console.print(f"{len(lines):,} events, {size_mb:.0f} MB; timing decode loop and replay x{options.repeat}")
+    decode_s: list[float] = []
+    replay_s: list[float] = []
+    summary: dict[str, Any] = {}
+    for _ in range(options.repeat):
+        decode_s.append(_timed(lambda: decode_loop(lines)))
+
+        def one_replay() -> None:
+            nonlocal summary
+            summary = replay_final(lines, registry)
+
+        replay_s.append(_timed(one_replay))
+    decode_med, replay_med = statistics.median(decode_s), statistics.median(replay_s)
+    result: dict[str, Any] = {
+        "events": len(lines),
+        "input_mb": round(size_mb, 1),
+        "registry": {"partners": len(registry.partners), "locations": len(registry.locations),
+                     "sehs": sum(1 for x in registry.locations.values() if x.kind == "seh")},
+        "decode_loop_events_per_s": round(len(lines) / decode_med),
+        "replay_events_per_s": round(len(lines) / replay_med),
+        "ratio_replay_to_decode": round(decode_med / replay_med, 4),
+        "decode_seconds": [round(x, 3) for x in decode_s],
+        "replay_seconds": [round(x, 2) for x in replay_s],
+        "summary": summary,
+        "national_year_minutes_at_this_rate": round(70_000_000 / (len(lines) / replay_med) / 60, 1),
+    }
+    if options.profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        replay_final(lines, registry)
+        prof.disable()
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(15)
+        result["profile_top_tottime"] = buf.getvalue().splitlines()[-25:]
+    del lines
+    console.print(f"state of {options.open_encounters:,} open encounters (fresh process) ...")
+    result["state"] = state_in_fresh_process(registry_path, options.open_encounters)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["measured_at"] = format_time(int(time.time() * 1000))
+    return result
+
+
+def core_markdown(r: dict[str, Any]) -> str:
+    st = r.get("state") or {}
+    rows = [
+        "| figure | value |",
+        "|---|---|",
+        f"| input | {r['events']:,} events of a simulated national day ({r['registry']['sehs']} SEHs), {r['input_mb']} MB NDJSON |",
+        f"| decode loop (`orjson.loads` per line), median | {r['decode_loop_events_per_s']:,} events/s |",
+        f"| `replay --final`, median | {r['replay_events_per_s']:,} events/s |",
+        f"| ratio replay / decode loop (target >= 0.05) | {r['ratio_replay_to_decode']} |",
+        f"| a national year (70 M events) at this rate | {r['national_year_minutes_at_this_rate']} min |",
+        f"| runs (s): decode / replay | {r['decode_seconds']} / {r['replay_seconds']} |",
+    ]
+    if st:
+        rows += [
+            f"| {st['open_encounters']:,} open SEH encounters: RSS growth | {st['rss_growth_mb']} MB "
+            f"({st['bytes_per_encounter']:,} bytes each; state as JSON {st['state_json_mb']} MB); "
+            f"that process's peak RSS {st['process_peak_rss_mb']} MB (target < 400 MB) |",
+        ]
+    rows.append(f"| peak RSS of the process (lines in memory included) | {r['peak_rss_mb']} MB |")
+    return f"Measured {r['measured_at']} by `spoedstroom bench --core`.\n\n" + "\n".join(rows)
+
+
+def write_core_doc(path: Path, r: dict[str, Any]) -> None:
+    """Replace the "Core" block of docs/performance.md (other sections are kept)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
+    if CORE_START not in text or CORE_END not in text:
+        text = text.rstrip() + f"\n\n## The domain core alone (`spoedstroom bench --core`)\n\n{CORE_START}\n{CORE_END}\n"
+    head, rest = text.split(CORE_START, 1)
+    _, tail = rest.split(CORE_END, 1)
+    path.write_text(head + CORE_START + "\n" + core_markdown(r) + "\n" + CORE_END + tail, encoding="utf-8")
+
+
+if __name__ == "__main__":  # the fresh process of state_in_fresh_process
+    from topics.registry import load_registry
+
+    sys.stdout.buffer.write(orjson.dumps(state_per_open_encounter(load_registry(sys.argv[1]), int(sys.argv[2]))))
