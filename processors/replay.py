@@ -6,8 +6,9 @@ every line is validated, offered to a RegionProcessor, and the buffer is release
 the guard decides what it still holds and everything is released. Events the region
 refuses after they were offered (a far-ahead time nothing confirmed, a conflict, a
 failure while applying) are dead-letter records too, with the event re-encoded. It yields plain dicts: CloudEvents for snapshots and alerts, and
-`{"deadletter": {...}}` records; with `final`, only the last snapshot per key, every
-alert event and one `{"summary": ...}` line. Same input, same output, always.
+`{"deadletter": {...}}` records; snapshots thinned to the last per key and stream minute
+(processors.thinning); with `final`, only the last snapshot per key, every alert event
+and one `{"summary": ...}` line. Same input, same output, always.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Iterable, Iterator
 import orjson
 
 from processors.region import Output, RegionProcessor
+from processors.thinning import MinuteThinner
 from topics.envelope import emitted, partner_event
 from topics.event import Event, Rejected
 from topics.registry import Registry
@@ -51,15 +53,26 @@ def run_replay(
     registry: Registry,
     final: bool = False,
     lateness_ms: int = 120_000,
+    thin_snapshots: bool = True,
 ) -> Iterator[dict[str, Any]]:
+    """Replay `lines`; `thin_snapshots=False` gives the every-change snapshot stream the
+    contract's thinned one is defined from (tests)."""
     validator = Validator(registry)
     proc = RegionProcessor(registry, reorder_lateness_ms=lateness_ms, clock_guard=True)
     region = registry.region_id
     dead: dict[str, int] = {}
     last_snapshot: dict[str, dict[str, Any]] = {}
 
-    def emit(outputs: list[Output]) -> Iterator[dict[str, Any]]:
-        for o in outputs:
+    thinner = MinuteThinner()  # events.md, "Snapshot interval": per stream minute
+
+    def emit(outputs: list[Output], end: bool = False) -> Iterator[dict[str, Any]]:
+        if not thin_snapshots:
+            kept = outputs
+        else:
+            kept = thinner.push(outputs)
+            if end:
+                kept += thinner.flush()
+        for o in kept:
             ev = output_event(region, o)
             if ev is None:
                 continue
@@ -96,7 +109,7 @@ def run_replay(
             if confirmed is not None:
                 yield from emit(proc.release(confirmed - lateness_ms))
         yield from refused(proc.take_rejected())
-    yield from emit(proc.finish())
+    yield from emit(proc.finish(), end=True)
     yield from refused(proc.take_rejected())
     if final:
         for key in sorted(last_snapshot):

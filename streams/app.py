@@ -33,6 +33,7 @@ import orjson
 
 from processors.region import Output, RegionProcessor
 from processors.replay import output_event
+from processors.windows import minute_of
 from streams import faust_fixes, web
 from streams.readback import published_alerts, true_end_offsets
 from streams.settings import Settings
@@ -86,6 +87,7 @@ class RegionRuntime:
     published: set[tuple[str, str]] = field(default_factory=set)
     sentinel: int = 0
     journal_seq: int = 0
+    last_record: float = 0.0  # monotonic time the last repartition record was applied
 
 
 class Pipeline:
@@ -468,6 +470,7 @@ class Pipeline:
             # is the event re-encoded (the raw bytes stay in the input topic).
             await self._deadletter(e.partner.encode(), orjson.dumps(_reencode(e)), exc, *origin, reencoded=True)
         await self._deadletter_refused(proc)
+        rt.last_record = time.monotonic()
         await self._publish(rt, outputs)
         now_s = time.time()
         for ts in oldest_ts:
@@ -594,6 +597,11 @@ class Pipeline:
         for out in outputs:
             kind = out.kind
             if kind == "snapshot":
+                held = rt.pending.get(out.key)
+                if held is not None and not self.wall_clock and minute_of(held.time) < minute_of(out.time):
+                    # the held one is the last of a closed stream minute: it goes out first
+                    del rt.pending[out.key]
+                    await self._send_snapshots(rt, [held], time.monotonic())
                 rt.pending[out.key] = out
             elif kind == "observation":
                 self.telemetry.observe_duration(region, out.key, out.data)
@@ -602,18 +610,33 @@ class Pipeline:
         await self.flush_snapshots(rt)
 
     async def flush_snapshots(self, rt: RegionRuntime) -> None:
-        """Send the pending snapshots whose key has not been sent within the last second
-        (events.md: at most once per second per key, the last change within that second)."""
+        """Send the pending snapshots that are due (events.md, "Snapshot interval"):
+
+        - wall clock: a key not sent within the last second of wall time (the last
+          change within that second);
+        - event clock: a key whose pending snapshot belongs to a stream minute that has
+          closed (the last change of that minute), and everything pending once no record
+          came for a second (the stream paused: the interval would never close).
+        """
         if not rt.pending:
             return
         clock = time.monotonic()
-        due = [k for k in rt.pending if clock - rt.last_sent.get(k, 0.0) >= SNAPSHOT_INTERVAL_S]
+        if self.wall_clock:
+            due = [k for k in rt.pending if clock - rt.last_sent.get(k, 0.0) >= SNAPSHOT_INTERVAL_S]
+        else:
+            now = rt.processor.now
+            current = None if now is None else minute_of(now)
+            paused = clock - rt.last_record >= SNAPSHOT_INTERVAL_S
+            due = [k for k, o in rt.pending.items() if paused or current is None or minute_of(o.time) < current]
         # Take them and mark them sent before any await: the agent and the flush timer
         # both call this, and a newer snapshot of a key must never overtake an older one.
         outs = [rt.pending.pop(k) for k in due]
-        for key in due:
-            rt.last_sent[key] = clock
+        await self._send_snapshots(rt, outs, clock)
+
+    async def _send_snapshots(self, rt: RegionRuntime, outs: list[Any], clock: float) -> None:
         region = self.region
+        for out in outs:
+            rt.last_sent[out.key] = clock
         for out in outs:
             data = out.data
             cloudevent = output_event(region, out)

@@ -34,6 +34,7 @@ import pytest
 
 from processors.region import RegionProcessor
 from processors.replay import run_replay
+from topics.codec import parse_time
 from topics.registry import load_registry
 from topics.validation import Validator
 
@@ -53,6 +54,9 @@ GOLDEN = {
     "haaglanden_raw": "0bcf713fb0ed8c032129cd4c064c6319b682f6efb3a9fdec197ad50d1754e2f0",
     "haaglanden_state": "cd7c9f919e6ccd74f0554f458e17c70f9cfc7d8bbc67ae5aa0dbc83bfd5e5703",
     "nl_synthetic_replay": "8b727576e2a02f5e613403e21975c4059098d320f0a4b8ede1f580ad0f6e01d4",
+    # the contract's snapshot interval (one per key and stream minute) over the same replays
+    "haaglanden_replay_thinned": "0eb0e85e64d68e6319d49d540737a06360c274ea13ecd4df1ea2ce47eb8c7320",
+    "nl_synthetic_replay_thinned": "22339a42bb69365007ddfaa2a3f6320387d8eca86b2039ff44132b938b2f45be",
 }
 
 
@@ -69,10 +73,10 @@ def _haaglanden():
     return reg, lines
 
 
-def _replay_digest(reg, lines) -> tuple[str, list[dict]]:
+def _replay_digest(reg, lines, thin: bool = True) -> tuple[str, list[dict]]:
     h = hashlib.sha256()
     recs = []
-    for rec in run_replay(lines, reg, final=False):
+    for rec in run_replay(lines, reg, final=False, thin_snapshots=thin):
         h.update(orjson.dumps(rec) + b"\n")
         recs.append(rec)
     return h.hexdigest(), recs
@@ -164,7 +168,24 @@ def test_golden_haaglanden_replay():
     kinds = {(r["type"], r["data"]["kind"]) for r in recs if "alert" in r.get("type", "")}
     for kind in ("seh_crowding", "handover_delay", "wrong_bed", "regional_escalation", "seh_stop", "feed_silent"):
         assert ("nl.acutezorg.alert.raised.v1", kind) in kinds
-    assert digest == GOLDEN["haaglanden_replay"]
+    assert digest == GOLDEN["haaglanden_replay_thinned"]
+    # Everything but the thinning is as before: the every-change stream still has its
+    # golden digest, and the thinned stream is exactly it filtered.
+    every_change, all_recs = _replay_digest(reg, lines, thin=False)
+    assert every_change == GOLDEN["haaglanden_replay"]
+    assert recs == _last_snapshot_per_key_and_minute(all_recs)
+    assert len(recs) < len(all_recs)
+
+
+def _last_snapshot_per_key_and_minute(records: list[dict]) -> list[dict]:
+    """events.md, "Snapshot interval", as a filter over the every-change stream."""
+    def slot(r: dict) -> tuple[str, int] | None:
+        if r.get("type") != "nl.acutezorg.metrics.snapshot.v1":
+            return None
+        return r["id"].split("@")[0], parse_time(r["data"]["as_of"]) // 60_000
+
+    last = {slot(r): i for i, r in enumerate(records) if slot(r) is not None}
+    return [r for i, r in enumerate(records) if slot(r) is None or last[slot(r)] == i]
 
 
 def test_golden_haaglanden_raw_outputs_with_timer_and_restore():
@@ -181,5 +202,8 @@ def test_golden_nl_synthetic_replay():
     sc = Scenario(major_incident=Incident(at_ms=T0 + HOUR, count=60))
     lines = [orjson.dumps(ev) for _, _, ev in simulator_core.generate(reg, start_ms=T0, duration_ms=2 * HOUR,
                                                                        seed=5, scenario=sc)]
-    digest, _ = _replay_digest(reg, lines)
-    assert digest == GOLDEN["nl_synthetic_replay"]
+    digest, recs = _replay_digest(reg, lines)
+    assert digest == GOLDEN["nl_synthetic_replay_thinned"]
+    every_change, all_recs = _replay_digest(reg, lines, thin=False)
+    assert every_change == GOLDEN["nl_synthetic_replay"]
+    assert recs == _last_snapshot_per_key_and_minute(all_recs)
