@@ -175,7 +175,7 @@ def run_core(registry: Registry, registry_path: Path, options: CoreOptions, cons
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(15)
         result["profile_top_tottime"] = buf.getvalue().splitlines()[-25:]
-    del lines
+    lines = []  # free them before the state measurement
     console.print(f"state of {options.open_encounters:,} open encounters (fresh process) ...")
     result["state"] = state_in_fresh_process(registry_path, options.open_encounters)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

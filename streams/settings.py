@@ -52,8 +52,8 @@ class Settings:
     #: partition events are held so out-of-order input is applied in event-time order.
     reorder_lateness_ms: int = 120_000
     #: Reorder lateness on the wall clock (ms): events are applied once wall-clock time
-    #: minus this has passed their time; the floor of freshness (events.md: 2 s).
-    reorder_lateness_live_ms: int = 2_000
+    #: minus this has passed their time; the floor of freshness (events.md: 250 ms).
+    reorder_lateness_live_ms: int = 250
     #: Faust application id (consumer group and changelog topic prefix).
     app_id: str = "spoedstroom"
     #: Partitions of the internal repartition and changelog topics.
