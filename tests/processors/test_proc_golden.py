@@ -30,7 +30,6 @@ import hashlib
 from pathlib import Path
 
 import orjson
-import pytest
 
 from processors.region import RegionProcessor
 from processors.replay import run_replay

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
-import pytest
 
 from processors.replay import run_replay
 from topics.registry import load_registry

@@ -15,7 +15,6 @@ from typing import Any
 
 from simulator.scenario import Incident, Scenario
 from tests.reliability import rel
-from tests.streams.kafka_io import read_topic
 from tests.support import Stack, wait_until
 from topics.codec import parse_time
 
