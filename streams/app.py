@@ -89,7 +89,7 @@ class RegionRuntime:
     published: set[tuple[str, str]] = field(default_factory=set)
     sentinel: int = 0
     journal_seq: int = 0
-    last_record: float = 0.0  # monotonic time the last repartition record was applied
+    last_record: float = 0.0  # monotonic time a repartition record with events was last applied
 
 
 class Pipeline:
@@ -472,7 +472,8 @@ class Pipeline:
             # is the event re-encoded (the raw bytes stay in the input topic).
             await self._deadletter(e.partner.encode(), orjson.dumps(_reencode(e)), exc, *origin, reencoded=True)
         await self._deadletter_refused(proc)
-        rt.last_record = time.monotonic()
+        if body.get("events"):  # a tick is no sign of a flowing stream
+            rt.last_record = time.monotonic()
         await self._publish(rt, outputs)
         now_s = time.time()
         for ts in oldest_ts:

@@ -312,7 +312,10 @@ class Validator:
                 if type(v) is str:
                     if len(v) > MAX_EXTENSION_CHARS:
                         raise _fail(Reason.TOO_LARGE, f"attribute {key} is {len(v)} characters, above {MAX_EXTENSION_CHARS}")
-                elif type(v) is not int and type(v) is not bool:
+                elif type(v) is int:
+                    if not -2**31 <= v < 2**31:  # CloudEvents 1.0: Integer is 32-bit signed
+                        raise _fail(Reason.NOT_CLOUDEVENT, f"extension attribute {key} is an integer outside 32 bits")
+                elif type(v) is not bool:
                     raise _fail(Reason.NOT_CLOUDEVENT, f"extension attribute {key} must be a string, integer or boolean, got {_json_kind(v)}")
         if not source.startswith(PARTNER_PREFIX) or "/" in source[10:] or len(source) == 10:
             raise _fail(Reason.NOT_CLOUDEVENT, f"source must be /partners/{{partner_id}}, got {source[:80]!r}")

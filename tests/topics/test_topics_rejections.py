@@ -61,6 +61,7 @@ CASES: list[tuple[str, bytes | None, str | None, int | None, Reason]] = [
     ("data_base64 and data", B({**ev(), "data_base64": "e30="}), None, None, Reason.NOT_CLOUDEVENT),
     ("extension a list", B({**ev(), "traceparent": [5]}), None, None, Reason.NOT_CLOUDEVENT),
     ("extension a float", B({**ev(), "partitionkey": 1.5}), None, None, Reason.NOT_CLOUDEVENT),
+    ("extension integer above 32 bits", B({**ev(), "subject": 2**40}), None, None, Reason.NOT_CLOUDEVENT),
     ("extension bad name", B({**ev(), "Trace-Parent": "x"}), None, None, Reason.UNKNOWN_ATTRIBUTE),
     ("extension bsn", B({**ev(), "bsn": "123456782"}), None, None, Reason.UNKNOWN_ATTRIBUTE),
     ("extension patientname", B({**ev(), "patientname": "Jan Jansen"}), None, None, Reason.UNKNOWN_ATTRIBUTE),
