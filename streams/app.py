@@ -90,6 +90,9 @@ class RegionRuntime:
     sentinel: int = 0
     journal_seq: int = 0
     last_record: float = 0.0  # monotonic time a repartition record with events was last applied
+    # Snapshots go out in the order they were taken from `pending`: the agent and the
+    # flush timer both send, and a newer snapshot of a key must never overtake an older one.
+    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class Pipeline:
@@ -640,6 +643,10 @@ class Pipeline:
         region = self.region
         for out in outs:
             rt.last_sent[out.key] = clock
+        async with rt.send_lock:
+            await self._send_in_order(region, outs)
+
+    async def _send_in_order(self, region: str, outs: list[Any]) -> None:
         for out in outs:
             data = out.data
             cloudevent = output_event(region, out)
