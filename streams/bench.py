@@ -932,7 +932,10 @@ class Bench:
                         probes_sent += 1  # every probe key is still in flight: skip this slot
                         continue
                     n = next(seq)
-                    value = 100_000 + n
+                    # Unlike any real bed count (< 1,000) yet plausible for a follow-up
+                    # place (the validator refuses more than 5,000), and never the previous
+                    # probe's value of the same location: its snapshot must change.
+                    value = 1_000 + n % 3_000
                     pid = f"bench-probe-{self.run_tag}-{n}"
                     event = partner_event("capacity.reported", loc.partner, pid, int(time.time() * 1000),
                                           {"location": loc.id, "staffed_beds": value})
