@@ -27,7 +27,7 @@ wrong_partner_kind    the partner's kind may not send this type family (calls: a
 schema                `data` violates the JSON Schema of its type (detail: path and message),
                       one of its time fields is not a real RFC 3339 time, or `staffed_beds` is
                       not written as an integer
-implausible           `call_received_at` / `eta` too far from the event time
+implausible           `call_received_at` / `eta` / `expected_until` too far from the event time
                       (PLAUSIBLE_OFFSETS_MS); `staffed_beds` above MAX_BEDS_BY_KIND
 possible_bsn          a run of exactly 9 digits passing the BSN eleven-test inside an id
                       (`call_id`, `ride_id`, `encounter_id` or the event `id`)
@@ -96,6 +96,8 @@ PLAUSIBLE_OFFSETS_MS: dict[str, tuple[int, int]] = {
     "call_received_at": (-24 * HOUR_MS, 5 * MINUTE_MS),
     # an ETA is ahead of the transport, or only a little behind when reported late
     "eta": (-HOUR_MS, 12 * HOUR_MS),
+    # an SEH stop is expected to end within days, not years (the board shows it)
+    "expected_until": (-HOUR_MS, 7 * 24 * HOUR_MS),
 }
 
 _CORE = frozenset(("specversion", "id", "source", "type", "time", "data", "datacontenttype"))

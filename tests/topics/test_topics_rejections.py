@@ -105,6 +105,7 @@ CASES: list[tuple[str, bytes | None, str | None, int | None, Reason]] = [
     ("call received 25 h before", B(ev("dispatch.assigned", call_received_at="2026-11-21T12:00:00Z")), None, None, Reason.IMPLAUSIBLE),
     ("call received 6 min after", B(ev("dispatch.assigned", call_received_at="2026-11-22T13:11:00Z")), None, None, Reason.IMPLAUSIBLE),
     ("eta 2 h before", B(ev("dispatch.transporting", eta="2026-11-22T11:05:00Z")), None, None, Reason.IMPLAUSIBLE),
+    ("stop until year 9999", B(ev("seh.status_changed", expected_until="9999-12-31T23:59:59Z")), None, None, Reason.IMPLAUSIBLE),
     ("eta 13 h ahead", B(ev("dispatch.transporting", eta="2026-11-23T02:06:00Z")), None, None, Reason.IMPLAUSIBLE),
     ("status reason free text", B(ev("seh.status_changed", status="stop", reason="Jan Jansen 01-02-1950")), None, None, Reason.SCHEMA),
     ("acute not boolean", B(ev("ward.admitted", acute="yes")), None, None, Reason.SCHEMA),
