@@ -48,6 +48,7 @@ from processors.doorstroom import (effective_transitions, encounter_contribution
                                    has_membership)
 from processors.instroom import call_contribution, ride_contribution
 from processors.reorder import Dedup, ReorderBuffer
+from processors.scheduler import Deadlines
 from processors.snapshot import (RegionSums, build_hospital, build_location, build_region, fingerprint,
                                  restore_time_fields, snap_entry)
 from processors.windows import MINUTE_MS, Windows, minute_of
@@ -202,10 +203,8 @@ class RegionProcessor:
         # come. Deadlines sit in heaps, validated lazily against the *_dl dicts.
         self._eval_all = True  # first evaluation (and after restore): step everything
         self._partners_touched: set[str] = set()
-        self._partner_dl: dict[str, int] = {}
-        self._partner_heap: list[tuple[int, str]] = []
-        self._seh_dl: dict[str, int] = {}
-        self._seh_heap: list[tuple[int, str]] = []
+        self._partner_dl = Deadlines()
+        self._seh_dl = Deadlines()
         self._seh_set = frozenset(self.seh_ids)
         self._seh_levels: dict[str, int | None] = {s: None for s in self.seh_ids}
         # O3: regional ward sums kept by deltas of the hospital stats (ints: exact)
@@ -887,12 +886,7 @@ class RegionProcessor:
             pids: Any = sorted(self.partners)
         else:
             due = self._partners_touched
-            heap, dls = self._partner_heap, self._partner_dl
-            while heap and heap[0][0] <= now:
-                dl, pid = heapq.heappop(heap)
-                if dls.get(pid) == dl:
-                    del dls[pid]
-                    due.add(pid)
+            self._partner_dl.pop_due(now, due)
             pids = sorted(due) if len(due) > 1 else due
         self._partners_touched = set()
         for pid in pids:
@@ -903,19 +897,14 @@ class RegionProcessor:
                 self._rule(out, "feed_silent", pid, silent, not silent, held_since=last + silent_ms,
                            details=lambda pid=pid, last=last: self._feed_details(pid, last))
             if not silent:  # it turns silent at last + silent_ms
-                self._set_deadline(self._partner_dl, self._partner_heap, pid, last + silent_ms)
+                self._partner_dl.set(pid, last + silent_ms)
         seh_levels = self._seh_levels
         delay_ms = int(th.handover_delay_minutes * MINUTE_MS)
         if full:
             sehs: Any = self.seh_ids
         else:
             due = self._touched & self._seh_set
-            heap, dls = self._seh_heap, self._seh_dl
-            while heap and heap[0][0] <= now:
-                dl, lid = heapq.heappop(heap)
-                if dls.get(lid) == dl:
-                    del dls[lid]
-                    due.add(lid)
+            self._seh_dl.pop_due(now, due)
             sehs = sorted(due) if len(due) > 1 else due
         raise_crowd_ms = int(th.crowding_for_minutes * MINUTE_MS)
         clear_crowd_ms = int(th.crowding_clear_minutes * MINUTE_MS)
@@ -939,8 +928,7 @@ class RegionProcessor:
             self._rule(out, "handover_delay", lid, longest > delay_ms, longest < delay_ms,
                        held_since=(oldest + delay_ms) if oldest is not None else None,
                        details=lambda lid=lid: self._handover_details(lid))
-            self._set_deadline(self._seh_dl, self._seh_heap, lid,
-                               self._seh_deadline(lid, core, oldest, delay_ms, raise_crowd_ms, clear_crowd_ms))
+            self._seh_dl.set(lid, self._seh_deadline(lid, core, oldest, delay_ms, raise_crowd_ms, clear_crowd_ms))
         # Per hospital: the ward figures only change when one of its wards is touched;
         # the time-driven parts (waits of days, long stays) are re-evaluated when the
         # stream minute changes. Untouched hospitals reuse their figures (derived cache).
@@ -981,15 +969,6 @@ class RegionProcessor:
         occupancy = {bt: (reg_occ[bt] / reg_staffed[bt] if reg_staffed[bt] else None) for bt in sorted(reg_staffed)}
         total_occ = sum(reg_occ.values())
         self._evaluate_escalation(out, seh_levels, occupancy, self._reg_wb / total_occ if total_occ else None)
-
-    @staticmethod
-    def _set_deadline(dls: dict[str, int], heap: list[tuple[int, str]], key: str, dl: int | None) -> None:
-        """O2: remember when `key` must be stepped again (None: only when touched)."""
-        if dl is None:
-            dls.pop(key, None)
-        elif dls.get(key) != dl:
-            dls[key] = dl
-            heapq.heappush(heap, (dl, key))
 
     def _seh_deadline(self, lid: str, core: dict[str, Any], oldest_ho: int | None, delay_ms: int,
                       raise_crowd_ms: int, clear_crowd_ms: int) -> int | None:
