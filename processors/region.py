@@ -37,11 +37,11 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, insort
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
-from processors import alerts, escalation
+from processors import escalation, rules
 from processors.clockguard import ClockGuard
 from processors.crowding import nedocs
 from processors.doorstroom import (effective_transitions, encounter_contribution, empty_contribution,
@@ -876,6 +876,7 @@ class RegionProcessor:
         now = self.now
         if now is None:
             return
+        found: list[rules.Alert] = []
         th = self.th
         full = self._eval_all
         self._eval_all = False
@@ -894,8 +895,8 @@ class RegionProcessor:
             silent_ms = silent_of.get(pid, default_silent)
             silent = now - last >= silent_ms
             if silent or f"rule:feed_silent:{pid}" in self.rules:
-                self._rule(out, "feed_silent", pid, silent, not silent, held_since=last + silent_ms,
-                           details=lambda pid=pid, last=last: self._feed_details(pid, last))
+                rules.step_rule(self, found, "feed_silent", pid, silent, not silent, held_since=last + silent_ms,
+                           details=lambda pid=pid, last=last: rules.feed_details(self, pid, last))
             if not silent:  # it turns silent at last + silent_ms
                 self._partner_dl.set(pid, last + silent_ms)
         seh_levels = self._seh_levels
@@ -914,20 +915,20 @@ class RegionProcessor:
             seh_levels[lid] = level
             status, since = self.status(lid)
             stop = status == "stop"
-            self._rule(out, "seh_stop", lid, stop, not stop, held_since=since,
-                       details=lambda lid=lid: self._stop_details(lid))
+            rules.step_rule(self, found, "seh_stop", lid, stop, not stop, held_since=since,
+                       details=lambda lid=lid: rules.stop_details(self, lid))
             crowded = level is not None and level >= th.nedocs_alert_level
             calm = level is None or level <= th.nedocs_alert_level - 1
-            self._rule(out, "seh_crowding", lid, crowded, calm,
+            rules.step_rule(self, found, "seh_crowding", lid, crowded, calm,
                        raise_for_ms=raise_crowd_ms,
                        clear_for_ms=clear_crowd_ms,
-                       details=lambda lid=lid, core=core: self._crowding_details(lid, core))
+                       details=lambda lid=lid, core=core: rules.crowding_details(self, lid, core))
             hos = self.ho.get(lid)
             oldest = hos[0] if hos else None
             longest = now - oldest if oldest is not None else 0
-            self._rule(out, "handover_delay", lid, longest > delay_ms, longest < delay_ms,
+            rules.step_rule(self, found, "handover_delay", lid, longest > delay_ms, longest < delay_ms,
                        held_since=(oldest + delay_ms) if oldest is not None else None,
-                       details=lambda lid=lid: self._handover_details(lid))
+                       details=lambda lid=lid: rules.handover_details(self, lid))
             self._seh_dl.set(lid, self._seh_deadline(lid, core, oldest, delay_ms, raise_crowd_ms, clear_crowd_ms))
         # Per hospital: the ward figures only change when one of its wards is touched;
         # the time-driven parts (waits of days, long stays) are re-evaluated when the
@@ -958,17 +959,18 @@ class RegionProcessor:
             longest_wait = now - oldest_ready if oldest_ready is not None else 0
             over_share = share is not None and share >= th.wrong_bed_share
             over_wait = longest_wait > max_wait_ms
-            self._rule(out, "wrong_bed", hosp, over_share or over_wait,
+            rules.step_rule(self, found, "wrong_bed", hosp, over_share or over_wait,
                        (share is None or share < th.wrong_bed_clear_share) and not over_wait,
                        details=lambda hosp=hosp, share=share, wb=wb, occ=occ, lw=longest_wait:
-                       self._wrong_bed_details(hosp, share, wb, occ, lw))
-            self._rule(out, "long_stay", hosp, ls >= th.long_stay_alert_patients,
+                       rules.wrong_bed_details(self, hosp, share, wb, occ, lw))
+            rules.step_rule(self, found, "long_stay", hosp, ls >= th.long_stay_alert_patients,
                        ls < th.long_stay_alert_patients,
-                       details=lambda hosp=hosp, ls=ls: self._long_stay_details(hosp, ls))
+                       details=lambda hosp=hosp, ls=ls: rules.long_stay_details(self, hosp, ls))
         reg_occ, reg_staffed = self._reg_occ, self._reg_staffed
         occupancy = {bt: (reg_occ[bt] / reg_staffed[bt] if reg_staffed[bt] else None) for bt in sorted(reg_staffed)}
         total_occ = sum(reg_occ.values())
-        self._evaluate_escalation(out, seh_levels, occupancy, self._reg_wb / total_occ if total_occ else None)
+        self._evaluate_escalation(found, seh_levels, occupancy, self._reg_wb / total_occ if total_occ else None)
+        out.extend(Output._make(a) for a in found)
 
     def _seh_deadline(self, lid: str, core: dict[str, Any], oldest_ho: int | None, delay_ms: int,
                       raise_crowd_ms: int, clear_crowd_ms: int) -> int | None:
@@ -1056,91 +1058,9 @@ class RegionProcessor:
                 ls += self.long_stay(w)
         return ls
 
-    # -- alert details (built only when an alert is raised or resolved) ----------------
-    def _feed_details(self, pid: str, last: int) -> dict[str, Any]:
-        now = self.now or 0
-        own = self.registry.partners[pid].feed_silent_minutes if pid in self.registry.partners else None
-        return {
-            "fields": {"partner": pid}, "severity": "warning",
-            "values": {"last_event_at": format_time(last), "silent_minutes": round((now - last) / MINUTE_MS, 2)},
-            "thresholds": {"feed_silent_minutes": self.th.feed_silent_minutes if own is None else own},
-            "reasons": [f"no events from partner {pid} since {format_time(last)}"],
-        }
-
-    def _stop_details(self, lid: str) -> dict[str, Any]:
-        status, since = self.status(lid)
-        st = self.locs.get(lid) or {}
-        return {
-            "fields": {"hospital": self.registry.locations[lid].partner, "location": lid},
-            "severity": "warning",
-            "values": {"status": status, "status_since": format_time(since) if since is not None else None,
-                       "reason": st.get("reason"), "expected_until": st.get("expected_until")},
-            "thresholds": {},
-            "reasons": [f"SEH {lid} declared stop" + (f": {st['reason']}" if st.get("reason") else "")],
-        }
-
-    def _crowding_details(self, lid: str, core: dict[str, Any]) -> dict[str, Any]:
-        th = self.th
-        nd = core["nedocs"]
-        level = nd.level
-        return {
-            "fields": {"hospital": self.registry.locations[lid].partner, "location": lid},
-            "severity": "critical" if (level or 0) >= 5 else "warning",
-            "values": {"nedocs": _r(nd.score, 2), "nedocs_level": level, "patients": core["patients"],
-                       "boarders": core["boarders"], "critical": core["critical"],
-                       "staffed_beds": core["staffed_beds"],
-                       "longest_boarding_hours": round(core["longest_boarding_hours"], 4)},
-            "thresholds": {"nedocs_alert_level": th.nedocs_alert_level,
-                           "crowding_for_minutes": th.crowding_for_minutes,
-                           "crowding_clear_minutes": th.crowding_clear_minutes},
-            "reasons": [f"SEH {lid} at NEDOCS level {level} (>= {th.nedocs_alert_level}) "
-                        f"for {th.crowding_for_minutes:g} min"],
-        }
-
-    def _handover_details(self, lid: str) -> dict[str, Any]:
-        now = self.now or 0
-        hos = self.ho.get(lid) or []
-        longest = now - hos[0] if hos else 0
-        th = self.th
-        return {
-            "fields": {"hospital": self.registry.locations[lid].partner, "location": lid},
-            "severity": "warning",
-            "values": {"longest_handover_minutes": round(longest / MINUTE_MS, 2),
-                       "handovers_in_progress": len(hos)},
-            "thresholds": {"handover_delay_minutes": th.handover_delay_minutes},
-            "reasons": [f"an ambulance handover at {lid} ongoing > {th.handover_delay_minutes:g} min"],
-        }
-
-    def _wrong_bed_details(self, hosp: str, share: float | None, wb: int, occ: int, longest_wait: int) -> dict[str, Any]:
-        th = self.th
-        reasons = []
-        if share is not None and share >= th.wrong_bed_share:
-            reasons.append(f"wrong-bed share {share:.2f} >= {th.wrong_bed_share}")
-        if longest_wait > th.wrong_bed_max_wait_days * DAY_MS:
-            reasons.append(f"a patient waiting {longest_wait / DAY_MS:.1f} days > {th.wrong_bed_max_wait_days:g}")
-        return {
-            "fields": {"hospital": hosp}, "severity": "warning",
-            "values": {"wrong_bed_share": _r(share, 4), "wrong_bed_patients": wb, "occupied_beds": occ,
-                       "longest_wait_days": round(longest_wait / DAY_MS, 4)},
-            "thresholds": {"wrong_bed_share": th.wrong_bed_share,
-                           "wrong_bed_clear_share": th.wrong_bed_clear_share,
-                           "wrong_bed_max_wait_days": th.wrong_bed_max_wait_days},
-            "reasons": reasons,
-        }
-
-    def _long_stay_details(self, hosp: str, ls: int) -> dict[str, Any]:
-        th = self.th
-        return {
-            "fields": {"hospital": hosp}, "severity": "warning",
-            "values": {"long_stay_patients": ls},
-            "thresholds": {"long_stay_alert_patients": th.long_stay_alert_patients,
-                           "long_stay_days": dict(sorted(th.long_stay_days.items()))},
-            "reasons": [f"{ls} patients on a ward longer than the long-stay limit of their bed type"],
-        }
-
     def _evaluate_escalation(
         self,
-        out: list[Output],
+        out: list[rules.Alert],
         seh_levels: dict[str, int | None],
         occupancy: dict[str, float | None],
         wb_share: float | None,
@@ -1152,123 +1072,22 @@ class RegionProcessor:
             reasons = escalation.conditions(th, seh_levels, occupancy, wb_share)
             self._esc_key = key
             self._esc_reasons = {level: escalation.at_least(reasons, level) for level in escalation.LEVELS}
-        raised: list[Output] = []
-        resolved: list[Output] = []
+        raised: list[rules.Alert] = []
+        resolved: list[rules.Alert] = []
         for level in escalation.LEVELS:
             why = list(self._esc_reasons[level])
-            self._rule(raised, "regional_escalation", f"level{level}", bool(why), not why,
+            rules.step_rule(self, raised, "regional_escalation", f"level{level}", bool(why), not why,
                        raise_for_ms=int(th.escalate_after_minutes * MINUTE_MS),
                        clear_for_ms=int(th.deescalate_after_minutes * MINUTE_MS),
-                       details=lambda level=level, why=why: self._escalation_details(
+                       details=lambda level=level, why=why: rules.escalation_details(self, 
                            level, why, seh_levels, occupancy, wb_share),
                        resolved_out=resolved)
         out.extend(raised)  # climbing: 2 then 3 then 4
         out.extend(reversed(resolved))  # falling: 4 then 3 then 2
 
-    def _escalation_details(
-        self, level: int, why: list[str], seh_levels: dict[str, int | None],
-        occupancy: dict[str, float | None], wb_share: float | None,
-    ) -> dict[str, Any]:
-        th = self.th
-        counts: dict[str, int] = {}
-        for lv in seh_levels.values():
-            if lv is not None:
-                counts[str(lv)] = counts.get(str(lv), 0) + 1
-        return {
-            "fields": {"level": level},
-            "severity": "warning" if level == 2 else "critical",
-            "values": {
-                "level": level,
-                "clinical_occupancy": _r(occupancy.get("clinical"), 4),
-                "ic_occupancy": _r(occupancy.get("ic"), 4),
-                "wrong_bed_share": _r(wb_share, 4),
-                "sehs_by_nedocs_level": dict(sorted(counts.items())),
-            },
-            "thresholds": {
-                "escalate_after_minutes": th.escalate_after_minutes,
-                "deescalate_after_minutes": th.deescalate_after_minutes,
-                "level2_seh_nedocs_level": th.level2_seh_nedocs_level,
-                "level2_clinical_occupancy": th.level2_clinical_occupancy,
-                "level2_wrong_bed_share": th.level2_wrong_bed_share,
-                "level3_clinical_occupancy": th.level3_clinical_occupancy,
-                "level3_ic_occupancy": th.level3_ic_occupancy,
-                "level4_seh_nedocs_level": th.level4_seh_nedocs_level,
-                "level4_clinical_occupancy": th.level4_clinical_occupancy,
-                "level4_both_occupancy": th.level4_both_occupancy,
-            },
-            "reasons": why,
-            "actions": list(self.registry.actions.get(level, ())),
-        }
-
     def escalation_level(self) -> int:
-        level = 1
-        for lv in escalation.LEVELS:
-            st = self.rules.get(f"rule:regional_escalation:level{lv}")
-            if st is not None and st.get("a") is not None:
-                level = lv
-        return level
-
-    def _rule(
-        self,
-        out: list[Output],
-        kind: str,
-        subject: str,
-        raise_cond: bool,
-        clear_cond: bool,
-        *,
-        details: Callable[[], dict[str, Any]],
-        raise_for_ms: int = 0,
-        clear_for_ms: int = 0,
-        held_since: int | None = None,
-        resolved_out: list[Output] | None = None,
-    ) -> None:
-        rkey = f"rule:{kind}:{subject}"
-        old = self.rules.get(rkey)
-        if old is None and not raise_cond:
-            return  # idle and nothing pending: the common case, no work
-        now = self.now
-        assert now is not None
-        # O5: the other states in which alerts.step would change nothing (saves its copy)
-        if old is not None:
-            if old["a"] is None:
-                if raise_cond and now - old["p"] < raise_for_ms:
-                    return  # raise pending, not yet due
-            elif not clear_cond:
-                if old["c"] is None:
-                    return  # open episode, still holding
-            elif old["c"] is not None and now - old["c"] < clear_for_ms:
-                return  # clear pending, not yet due
-        new, action = alerts.step(old, now, raise_cond, clear_cond, raise_for_ms, clear_for_ms, held_since)
-        if action == alerts.RAISE:
-            assert new is not None
-            d = details()
-            aid = alerts.alert_id(self.region, kind, subject, new["a"])
-            data: dict[str, Any] = {"alert_id": aid, "kind": kind, "severity": d["severity"], "region": self.region}
-            data.update(d["fields"])
-            data.update({
-                "started_at": format_time(new["a"]),
-                "values": d["values"],
-                "thresholds": d["thresholds"],
-                "reasons": list(d["reasons"]),
-                "actions": list(d.get("actions", [])),
-            })
-            new["id"] = aid
-            new["raised"] = data
-            out.append(Output("alert.raised", aid, now, data))
-        elif action == alerts.RESOLVE:
-            assert old is not None
-            d = details()
-            aid = old["id"]
-            data = {"alert_id": aid, "kind": kind, "region": self.region}
-            data.update(d["fields"])
-            data.update({"resolved_at": format_time(now), "values": d["values"]})
-            (resolved_out if resolved_out is not None else out).append(Output("alert.resolved", aid, now, data))
-        if new != old:
-            if new is None:
-                self.rules.pop(rkey, None)
-            else:
-                self.rules[rkey] = new
-            self._dirty.add(rkey)
+        """The regional escalation level (1..4), for the region snapshot."""
+        return rules.escalation_level(self)
 
     # ==================================================================== snapshots
     def _emit_snapshots(self, out: list[Output]) -> None:
@@ -1389,9 +1208,3 @@ def _sorted_change(lst: list[int], value: int, sign: int) -> None:
         i = bisect_left(lst, value)
         if i < len(lst) and lst[i] == value:
             del lst[i]
-
-
-def _r(x: float | None, nd: int) -> float | None:
-    return None if x is None else round(x, nd)
-
-
