@@ -41,14 +41,14 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from processors import escalation, rules
+from processors import rules
 from processors.clockguard import ClockGuard
 from processors.crowding import nedocs
 from processors.doorstroom import (effective_transitions, encounter_contribution, empty_contribution,
                                    has_membership)
 from processors.instroom import call_contribution, ride_contribution
 from processors.reorder import Dedup, ReorderBuffer
-from processors.scheduler import Deadlines
+from processors.rules import Rules
 from processors.snapshot import (RegionSums, build_hospital, build_location, build_region, fingerprint,
                                  restore_time_fields, snap_entry)
 from processors.windows import MINUTE_MS, Windows, minute_of
@@ -192,27 +192,12 @@ class RegionProcessor:
         self.enroute: dict[str, int] = {}
         self.ho: dict[str, list[int]] = {}
         self.gc: list[tuple[int, str]] = []
-        self._hosp_stats: dict[str, dict[str, Any]] = {}
         self._hosp_ward_beds: dict[str, int] = {}
         self._touched: set[str] = set()
         self._region_touched = False
-        # -- perf (derived, docs/performance.md "Optimisation log") ------------------------
-        # O2: rules are stepped only where a step can change something: the partners and
-        # SEHs touched since the last evaluation, plus those whose deadline (when their
-        # condition may flip by the passing of time, or a "for N min" timer matures) has
-        # come. Deadlines sit in heaps, validated lazily against the *_dl dicts.
-        self._eval_all = True  # first evaluation (and after restore): step everything
-        self._partners_touched: set[str] = set()
-        self._partner_dl = Deadlines()
-        self._seh_dl = Deadlines()
-        self._seh_set = frozenset(self.seh_ids)
-        self._seh_levels: dict[str, int | None] = {s: None for s in self.seh_ids}
-        # O3: regional ward sums kept by deltas of the hospital stats (ints: exact)
-        self._reg_occ: dict[str, int] = {}
-        self._reg_staffed: dict[str, int] = {}
-        self._reg_wb = 0
-        self._esc_key: Any = None
-        self._esc_reasons: dict[int, list[str]] = {}
+        # The rules' scheduling state and caches (processors.rules): derived, so a
+        # restored region steps every rule once at its first evaluation.
+        self.alert_rules = Rules(self)
         # O4: at a minute change only the snapshots that can change by time are rebuilt
         self._snap_all = True  # first emission (and after restore): build everything
         self._built: dict[str, int] = {}  # SEH -> `now` of its last build
@@ -533,7 +518,7 @@ class RegionProcessor:
         if self.due:
             self.due = False
             self._dirty.add("core")
-            self._evaluate(out)
+            out.extend(Output._make(a) for a in self.alert_rules.evaluate(self._touched))
             self._emit_snapshots(out)
 
     def _apply(self, ev: Event) -> list[Output]:
@@ -572,7 +557,7 @@ class RegionProcessor:
         if last is None or ev.time > last:
             self.partners[ev.partner] = ev.time
             self._dirty.add(f"partner:{ev.partner}")
-            self._partners_touched.add(ev.partner)
+            self.alert_rules.touch_partner(ev.partner)
         if ev.type == "capacity.reported":
             self._capacity(ev)
         elif ev.type == "seh.status_changed":
@@ -866,225 +851,6 @@ class RegionProcessor:
         return len(self.ward_ready.get(lid, ()))
 
     # ==================================================================== rules
-    def _evaluate(self, out: list[Output]) -> None:
-        """Step the rules at the current `now`, exactly as stepping every rule would.
-
-        O2 (perf): a rule step is a no-op unless the rule's inputs changed or time passed
-        one of its deadlines, so only the touched/due partners and SEHs are stepped (in the
-        same order as a full pass, so alerts come out in the same order). The alert details
-        (values, reasons) are only built when an alert is raised/resolved."""
-        now = self.now
-        if now is None:
-            return
-        found: list[rules.Alert] = []
-        th = self.th
-        full = self._eval_all
-        self._eval_all = False
-        # feed_silent, per partner that has sent events
-        silent_of = self.silent_ms
-        default_silent = int(th.feed_silent_minutes * MINUTE_MS)
-        if full:
-            pids: Any = sorted(self.partners)
-        else:
-            due = self._partners_touched
-            self._partner_dl.pop_due(now, due)
-            pids = sorted(due) if len(due) > 1 else due
-        self._partners_touched = set()
-        for pid in pids:
-            last = self.partners[pid]
-            silent_ms = silent_of.get(pid, default_silent)
-            silent = now - last >= silent_ms
-            if silent or f"rule:feed_silent:{pid}" in self.rules:
-                rules.step_rule(self, found, "feed_silent", pid, silent, not silent, held_since=last + silent_ms,
-                           details=lambda pid=pid, last=last: rules.feed_details(self, pid, last))
-            if not silent:  # it turns silent at last + silent_ms
-                self._partner_dl.set(pid, last + silent_ms)
-        seh_levels = self._seh_levels
-        delay_ms = int(th.handover_delay_minutes * MINUTE_MS)
-        if full:
-            sehs: Any = self.seh_ids
-        else:
-            due = self._touched & self._seh_set
-            self._seh_dl.pop_due(now, due)
-            sehs = sorted(due) if len(due) > 1 else due
-        raise_crowd_ms = int(th.crowding_for_minutes * MINUTE_MS)
-        clear_crowd_ms = int(th.crowding_clear_minutes * MINUTE_MS)
-        for lid in sehs:
-            core = self.seh_core(lid)
-            level = core["nedocs"].level
-            seh_levels[lid] = level
-            status, since = self.status(lid)
-            stop = status == "stop"
-            rules.step_rule(self, found, "seh_stop", lid, stop, not stop, held_since=since,
-                       details=lambda lid=lid: rules.stop_details(self, lid))
-            crowded = level is not None and level >= th.nedocs_alert_level
-            calm = level is None or level <= th.nedocs_alert_level - 1
-            rules.step_rule(self, found, "seh_crowding", lid, crowded, calm,
-                       raise_for_ms=raise_crowd_ms,
-                       clear_for_ms=clear_crowd_ms,
-                       details=lambda lid=lid, core=core: rules.crowding_details(self, lid, core))
-            hos = self.ho.get(lid)
-            oldest = hos[0] if hos else None
-            longest = now - oldest if oldest is not None else 0
-            rules.step_rule(self, found, "handover_delay", lid, longest > delay_ms, longest < delay_ms,
-                       held_since=(oldest + delay_ms) if oldest is not None else None,
-                       details=lambda lid=lid: rules.handover_details(self, lid))
-            self._seh_dl.set(lid, self._seh_deadline(lid, core, oldest, delay_ms, raise_crowd_ms, clear_crowd_ms))
-        # Per hospital: the ward figures only change when one of its wards is touched;
-        # the time-driven parts (waits of days, long stays) are re-evaluated when the
-        # stream minute changes. Untouched hospitals reuse their figures (derived cache).
-        max_wait_ms = int(th.wrong_bed_max_wait_days * DAY_MS)
-        minute_moved = minute_of(now) != self.snap_min
-        locations = self.registry.locations
-        touched_h = {locations[lid].partner for lid in self._touched}
-        hosp_iter = self.hospital_ids if minute_moved or len(self._hosp_stats) < len(self.hospital_ids) else sorted(
-            touched_h.intersection(self.hospital_ids))
-        for hosp in hosp_iter:
-            step = minute_moved or hosp in touched_h
-            if not step and hosp in self._hosp_stats:
-                continue
-            prev = self._hosp_stats.get(hosp)
-            if prev is not None and hosp not in touched_h:
-                # O6: untouched, only the clock moved: of its figures only the long stays
-                # depend on time (occupancy, wrong-bed counts and oldest wait do not)
-                stats = dict(prev, ls=self._hospital_long_stay(hosp))
-            else:
-                stats = self._hospital_stats(hosp)
-                self._reg_delta(prev, stats)
-            self._hosp_stats[hosp] = stats
-            if not step:
-                continue  # (after a restore) figures only, the rules keep their state
-            occ, wb, ls, oldest_ready = stats["occ"], stats["wb"], stats["ls"], stats["oldest_ready"]
-            share = wb / occ if occ else None
-            longest_wait = now - oldest_ready if oldest_ready is not None else 0
-            over_share = share is not None and share >= th.wrong_bed_share
-            over_wait = longest_wait > max_wait_ms
-            rules.step_rule(self, found, "wrong_bed", hosp, over_share or over_wait,
-                       (share is None or share < th.wrong_bed_clear_share) and not over_wait,
-                       details=lambda hosp=hosp, share=share, wb=wb, occ=occ, lw=longest_wait:
-                       rules.wrong_bed_details(self, hosp, share, wb, occ, lw))
-            rules.step_rule(self, found, "long_stay", hosp, ls >= th.long_stay_alert_patients,
-                       ls < th.long_stay_alert_patients,
-                       details=lambda hosp=hosp, ls=ls: rules.long_stay_details(self, hosp, ls))
-        reg_occ, reg_staffed = self._reg_occ, self._reg_staffed
-        occupancy = {bt: (reg_occ[bt] / reg_staffed[bt] if reg_staffed[bt] else None) for bt in sorted(reg_staffed)}
-        total_occ = sum(reg_occ.values())
-        self._evaluate_escalation(found, seh_levels, occupancy, self._reg_wb / total_occ if total_occ else None)
-        out.extend(Output._make(a) for a in found)
-
-    def _seh_deadline(self, lid: str, core: dict[str, Any], oldest_ho: int | None, delay_ms: int,
-                      raise_crowd_ms: int, clear_crowd_ms: int) -> int | None:
-        """O2: the earliest time at which a step of this SEH's rules may do something
-        while its inputs stay the same (None: never). Conservative: stepping early or
-        more often is harmless, stepping late is not."""
-        now = self.now
-        assert now is not None
-        dl: int | None = None
-
-        def at(t: int) -> None:
-            nonlocal dl
-            if dl is None or t < dl:
-                dl = t
-
-        nd = core["nedocs"]
-        if nd.level is not None:
-            # NEDOCS grows with the longest boarding time (0.93 per hour): the level can
-            # go up when the unclamped score passes the level's upper bound.
-            board = self.seh_board.get(lid)
-            if board and nd.level < 6:
-                if board[0] > now:
-                    at(now)
-                else:
-                    upper = (20.0, 60.0, 100.0, 140.0, 180.0)[nd.level - 1]
-                    raw = (-20.0 + 85.8 * core["patients"] / core["staffed_beds"]
-                           + 600.0 * core["boarders"] / self.hospital_ward_beds(self.registry.locations[lid].partner)
-                           + 13.4 * core["critical"] + 0.93 * core["longest_boarding_hours"]
-                           + 5.64 * core["last_bed_wait_hours"])
-                    # (1 s of margin against rounding: a step before the crossing is a no-op)
-                    at(now + max(0, int((upper - raw) / 0.93 * HOUR_MS) - 1000))
-            # ... and can go down when the last bed wait leaves the 24h
-            best = self.seh_best.get(lid)
-            if best is not None and best[0] > now - DAY_MS:
-                at(best[0] + DAY_MS)
-        if oldest_ho is not None and now <= oldest_ho + delay_ms:
-            at(oldest_ho + delay_ms)  # the handover turns "> 30 min" just after this
-        st = self.rules.get(f"rule:seh_crowding:{lid}")
-        if st is not None:  # a "for N min" timer running
-            if st["p"] is not None:
-                at(st["p"] + raise_crowd_ms)
-            if st["c"] is not None:
-                at(st["c"] + clear_crowd_ms)
-        return dl
-
-    def _reg_delta(self, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
-        """O3: keep the regional ward sums (ints) up to date from one hospital's change."""
-        occ, staffed = self._reg_occ, self._reg_staffed
-        if old is not None:
-            for bt, n in old["occ_bt"].items():
-                occ[bt] -= n
-            for bt, n in old["staffed_bt"].items():
-                staffed[bt] -= n
-            self._reg_wb -= old["wb"]
-        for bt, n in new["occ_bt"].items():
-            occ[bt] = occ.get(bt, 0) + n
-        for bt, n in new["staffed_bt"].items():
-            staffed[bt] = staffed.get(bt, 0) + n
-        self._reg_wb += new["wb"]
-
-    def _hospital_stats(self, hosp: str) -> dict[str, Any]:
-        occ = wb = ls = 0
-        oldest_ready: int | None = None
-        occ_bt: dict[str, int] = {}
-        staffed_bt: dict[str, int] = {}
-        for w in self.wards_of.get(hosp, ()):
-            bt = self.registry.locations[w].bed_type or "clinical"
-            o = len(self.ward_since.get(w, ()))
-            occ += o
-            occ_bt[bt] = occ_bt.get(bt, 0) + o
-            staffed_bt[bt] = staffed_bt.get(bt, 0) + self.beds(w)
-            wb += len(self.ward_ready.get(w, ()))
-            rs = self.ward_ready_starts.get(w)
-            if rs and (oldest_ready is None or rs[0] < oldest_ready):
-                oldest_ready = rs[0]
-            if o:
-                ls += self.long_stay(w)
-        return {"occ": occ, "wb": wb, "ls": ls, "oldest_ready": oldest_ready,
-                "occ_bt": occ_bt, "staffed_bt": staffed_bt}
-
-    def _hospital_long_stay(self, hosp: str) -> int:
-        ls = 0
-        for w in self.wards_of.get(hosp, ()):
-            if self.ward_since.get(w):
-                ls += self.long_stay(w)
-        return ls
-
-    def _evaluate_escalation(
-        self,
-        out: list[rules.Alert],
-        seh_levels: dict[str, int | None],
-        occupancy: dict[str, float | None],
-        wb_share: float | None,
-    ) -> None:
-        th = self.th
-        # O3: the conditions are a pure function of these inputs; recompute on change only
-        key = (tuple(seh_levels.values()), tuple(occupancy.items()), wb_share)
-        if key != self._esc_key:
-            reasons = escalation.conditions(th, seh_levels, occupancy, wb_share)
-            self._esc_key = key
-            self._esc_reasons = {level: escalation.at_least(reasons, level) for level in escalation.LEVELS}
-        raised: list[rules.Alert] = []
-        resolved: list[rules.Alert] = []
-        for level in escalation.LEVELS:
-            why = list(self._esc_reasons[level])
-            rules.step_rule(self, raised, "regional_escalation", f"level{level}", bool(why), not why,
-                       raise_for_ms=int(th.escalate_after_minutes * MINUTE_MS),
-                       clear_for_ms=int(th.deescalate_after_minutes * MINUTE_MS),
-                       details=lambda level=level, why=why: rules.escalation_details(self, 
-                           level, why, seh_levels, occupancy, wb_share),
-                       resolved_out=resolved)
-        out.extend(raised)  # climbing: 2 then 3 then 4
-        out.extend(reversed(resolved))  # falling: 4 then 3 then 2
-
     def escalation_level(self) -> int:
         """The regional escalation level (1..4), for the region snapshot."""
         return rules.escalation_level(self)

@@ -7,9 +7,15 @@ The rules read the region's figures from the `RegionProcessor` passed in as `p` 
 their episode state in `p.rules` (`rule:{kind}:{subject}` entries).
 
 The module is laid out as:
+- what each rule is: `feed_silent`, `seh_rules`, `hospital_rules`, `escalation_rules`
+  step the rules of one subject (their conditions and thresholds), and the figures some
+  of them read (`hospital_stats`);
 - `step_rule`: one episode step and the alert it raises or resolves;
 - the `*_details` builders: what an alert says, built only when one is raised or resolved;
-- `escalation_level`: the regional escalation level the open episodes amount to.
+- `escalation_level`: the regional escalation level the open episodes amount to;
+- when the rules run: `Rules`, which steps only the subjects whose inputs changed or
+  whose deadline (`seh_deadline`, processors.scheduler) has come, and the caches that
+  keeps an evaluation's cost independent of the region's size.
 
 Alerts come out as plain `Alert` tuples, which `processors.region` wraps as `Output`:
 this module is imported by `processors.region`, never the other way round at runtime.
@@ -17,20 +23,140 @@ this module is imported by `processors.region`, never the other way round at run
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from processors import alerts, escalation
-from processors.windows import MINUTE_MS
+from processors.scheduler import Deadlines
+from processors.windows import MINUTE_MS, minute_of
 from topics.codec import format_time
 
 if TYPE_CHECKING:
     from processors.region import RegionProcessor
 
 DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
 
 # ("alert.raised" | "alert.resolved", alert id, time ms, data): the fields of an Output
 Alert = tuple[str, str, int, dict[str, Any]]
 Details = Callable[[], dict[str, Any]]
+
+
+# ==================================================================== what each rule is
+def feed_silent(p: RegionProcessor, out: list[Alert], pid: str, now: int) -> int | None:
+    """feed_silent: partner `pid` sent no event for its feed_silent_minutes (its own in the
+    registry, else the region's). Returns when the partner turns silent if no event comes
+    (None: silent already)."""
+    last = p.partners[pid]
+    silent_ms = p.silent_ms.get(pid, int(p.th.feed_silent_minutes * MINUTE_MS))
+    silent = now - last >= silent_ms
+    if silent or f"rule:feed_silent:{pid}" in p.rules:
+        step_rule(p, out, "feed_silent", pid, silent, not silent, held_since=last + silent_ms,
+                  details=partial(feed_details, p, pid, last))
+    return None if silent else last + silent_ms
+
+
+def seh_rules(p: RegionProcessor, out: list[Alert], lid: str, now: int) -> tuple[int | None, int | None]:
+    """seh_stop, seh_crowding and handover_delay of SEH `lid`. Returns its NEDOCS level
+    (for the regional escalation) and the time from which stepping its rules again may
+    change something while its inputs stay the same (None: only when they change)."""
+    th = p.th
+    delay_ms = int(th.handover_delay_minutes * MINUTE_MS)
+    raise_crowd_ms = int(th.crowding_for_minutes * MINUTE_MS)
+    clear_crowd_ms = int(th.crowding_clear_minutes * MINUTE_MS)
+    core = p.seh_core(lid)
+    level = core["nedocs"].level
+    status, since = p.status(lid)
+    stop = status == "stop"
+    step_rule(p, out, "seh_stop", lid, stop, not stop, held_since=since,
+              details=partial(stop_details, p, lid))
+    crowded = level is not None and level >= th.nedocs_alert_level
+    calm = level is None or level <= th.nedocs_alert_level - 1
+    step_rule(p, out, "seh_crowding", lid, crowded, calm,
+              raise_for_ms=raise_crowd_ms,
+              clear_for_ms=clear_crowd_ms,
+              details=partial(crowding_details, p, lid, core))
+    hos = p.ho.get(lid)
+    oldest = hos[0] if hos else None
+    longest = now - oldest if oldest is not None else 0
+    step_rule(p, out, "handover_delay", lid, longest > delay_ms, longest < delay_ms,
+              held_since=(oldest + delay_ms) if oldest is not None else None,
+              details=partial(handover_details, p, lid))
+    return level, seh_deadline(p, lid, core, oldest, delay_ms, raise_crowd_ms, clear_crowd_ms)
+
+
+def hospital_rules(p: RegionProcessor, out: list[Alert], hosp: str, stats: dict[str, Any], now: int) -> None:
+    """wrong_bed and long_stay of hospital `hosp`, from its ward figures (`hospital_stats`)."""
+    th = p.th
+    max_wait_ms = int(th.wrong_bed_max_wait_days * DAY_MS)
+    occ, wb, ls, oldest_ready = stats["occ"], stats["wb"], stats["ls"], stats["oldest_ready"]
+    share = wb / occ if occ else None
+    longest_wait = now - oldest_ready if oldest_ready is not None else 0
+    over_share = share is not None and share >= th.wrong_bed_share
+    over_wait = longest_wait > max_wait_ms
+    step_rule(p, out, "wrong_bed", hosp, over_share or over_wait,
+              (share is None or share < th.wrong_bed_clear_share) and not over_wait,
+              details=partial(wrong_bed_details, p, hosp, share, wb, occ, longest_wait))
+    step_rule(p, out, "long_stay", hosp, ls >= th.long_stay_alert_patients,
+              ls < th.long_stay_alert_patients,
+              details=partial(long_stay_details, p, hosp, ls))
+
+
+def escalation_rules(
+    p: RegionProcessor,
+    out: list[Alert],
+    reasons: dict[int, list[str]],
+    seh_levels: dict[str, int | None],
+    occupancy: dict[str, float | None],
+    wb_share: float | None,
+) -> None:
+    """regional_escalation, one episode per level: "at least level L" holds while
+    `reasons[L]` is not empty (processors.escalation)."""
+    th = p.th
+    raised: list[Alert] = []
+    resolved: list[Alert] = []
+    for level in escalation.LEVELS:
+        why = list(reasons[level])
+        step_rule(p, raised, "regional_escalation", f"level{level}", bool(why), not why,
+                  raise_for_ms=int(th.escalate_after_minutes * MINUTE_MS),
+                  clear_for_ms=int(th.deescalate_after_minutes * MINUTE_MS),
+                  details=partial(escalation_details, p, level, why, seh_levels, occupancy, wb_share),
+                  resolved_out=resolved)
+    out.extend(raised)  # climbing: 2 then 3 then 4
+    out.extend(reversed(resolved))  # falling: 4 then 3 then 2
+
+
+def hospital_stats(p: RegionProcessor, hosp: str) -> dict[str, Any]:
+    """The ward figures of a hospital the rules read: occupied beds, wrong-bed patients,
+    long stays, the oldest wait for a follow-up place, and occupied and staffed beds per
+    bed type (for the regional occupancy of the escalation)."""
+    occ = wb = ls = 0
+    oldest_ready: int | None = None
+    occ_bt: dict[str, int] = {}
+    staffed_bt: dict[str, int] = {}
+    for w in p.wards_of.get(hosp, ()):
+        bt = p.registry.locations[w].bed_type or "clinical"
+        o = len(p.ward_since.get(w, ()))
+        occ += o
+        occ_bt[bt] = occ_bt.get(bt, 0) + o
+        staffed_bt[bt] = staffed_bt.get(bt, 0) + p.beds(w)
+        wb += len(p.ward_ready.get(w, ()))
+        rs = p.ward_ready_starts.get(w)
+        if rs and (oldest_ready is None or rs[0] < oldest_ready):
+            oldest_ready = rs[0]
+        if o:
+            ls += p.long_stay(w)
+    return {"occ": occ, "wb": wb, "ls": ls, "oldest_ready": oldest_ready,
+            "occ_bt": occ_bt, "staffed_bt": staffed_bt}
+
+
+def hospital_long_stay(p: RegionProcessor, hosp: str) -> int:
+    """The long stays of a hospital's wards (the one ward figure that grows with time)."""
+    ls = 0
+    for w in p.wards_of.get(hosp, ()):
+        if p.ward_since.get(w):
+            ls += p.long_stay(w)
+    return ls
 
 
 # ==================================================================== one episode step
@@ -243,6 +369,194 @@ def escalation_details(
         "reasons": why,
         "actions": list(p.registry.actions.get(level, ())),
     }
+
+
+# ==================================================================== when the rules run
+def seh_deadline(p: RegionProcessor, lid: str, core: dict[str, Any], oldest_ho: int | None, delay_ms: int,
+                 raise_crowd_ms: int, clear_crowd_ms: int) -> int | None:
+    """The earliest time at which a step of this SEH's rules may do something while its
+    inputs stay the same (None: never). Conservative: stepping early or more often is
+    harmless, stepping late is not."""
+    now = p.now
+    assert now is not None
+    dl: int | None = None
+
+    def at(t: int) -> None:
+        nonlocal dl
+        if dl is None or t < dl:
+            dl = t
+
+    nd = core["nedocs"]
+    if nd.level is not None:
+        # NEDOCS grows with the longest boarding time (0.93 per hour): the level can
+        # go up when the unclamped score passes the level's upper bound.
+        board = p.seh_board.get(lid)
+        if board and nd.level < 6:
+            if board[0] > now:
+                at(now)
+            else:
+                upper = (20.0, 60.0, 100.0, 140.0, 180.0)[nd.level - 1]
+                raw = (-20.0 + 85.8 * core["patients"] / core["staffed_beds"]
+                       + 600.0 * core["boarders"] / p.hospital_ward_beds(p.registry.locations[lid].partner)
+                       + 13.4 * core["critical"] + 0.93 * core["longest_boarding_hours"]
+                       + 5.64 * core["last_bed_wait_hours"])
+                # (1 s of margin against rounding: a step before the crossing is a no-op)
+                at(now + max(0, int((upper - raw) / 0.93 * HOUR_MS) - 1000))
+        # ... and can go down when the last bed wait leaves the 24h
+        best = p.seh_best.get(lid)
+        if best is not None and best[0] > now - DAY_MS:
+            at(best[0] + DAY_MS)
+    if oldest_ho is not None and now <= oldest_ho + delay_ms:
+        at(oldest_ho + delay_ms)  # the handover turns "> 30 min" just after this
+    st = p.rules.get(f"rule:seh_crowding:{lid}")
+    if st is not None:  # a "for N min" timer running
+        if st["p"] is not None:
+            at(st["p"] + raise_crowd_ms)
+        if st["c"] is not None:
+            at(st["c"] + clear_crowd_ms)
+    return dl
+
+
+class Rules:
+    """Steps the rules of a region at `p.now`, with the same outcome, in the same order, as
+    stepping every rule of every subject.
+
+    A region has hundreds of rule subjects and an evaluation runs at every instant of the
+    stream, yet a step changes nothing unless the rule's inputs changed or time passed
+    one of its deadlines. So only these are stepped: the partners that sent events and
+    the SEHs touched since the last evaluation, plus those whose deadline has come
+    (processors.scheduler); the hospitals when one of their wards was touched or the
+    minute moved; the escalation from figures kept up to date by deltas. All of it is
+    derived: after a restore the first evaluation steps everything once.
+    """
+
+    def __init__(self, p: RegionProcessor) -> None:
+        self.p = p
+        # Step every subject at the next evaluation (the first one, and after a restore,
+        # when nothing is known about what changed).
+        self.everything = True
+        self.partners_touched: set[str] = set()  # partners with events since the last evaluation
+        self.partner_due = Deadlines()  # a partner turns silent
+        self.seh_due = Deadlines()  # an SEH's rule may flip by time (seh_deadline)
+        self.seh_set = frozenset(p.seh_ids)
+        # The NEDOCS level of every SEH as of its last step, in registry order: the
+        # escalation reads all of them, the evaluation only refreshes the stepped ones.
+        self.seh_levels: dict[str, int | None] = {s: None for s in p.seh_ids}
+        # Hospital ward figures (hospital_stats) as of their last step, reused while no
+        # ward of the hospital is touched.
+        self.hosp_stats: dict[str, dict[str, Any]] = {}
+        # Regional ward sums for the escalation, kept by adding the change of each
+        # hospital's figures rather than summed over all wards at every evaluation
+        # (integers, so the running sums are exact).
+        self.reg_occ: dict[str, int] = {}
+        self.reg_staffed: dict[str, int] = {}
+        self.reg_wb = 0
+        # The escalation conditions are a pure function of their inputs: the last inputs
+        # and their reasons per level, recomputed only when the inputs change.
+        self.esc_key: Any = None
+        self.esc_reasons: dict[int, list[str]] = {}
+
+    def touch_partner(self, pid: str) -> None:
+        """Partner `pid` sent an event: step its feed_silent rule at the next evaluation."""
+        self.partners_touched.add(pid)
+
+    def evaluate(self, touched: set[str]) -> list[Alert]:
+        """Step the rules at `p.now`; `touched`: the locations whose figures changed since
+        the last evaluation. Returns the alerts raised and resolved, in rule order."""
+        out: list[Alert] = []
+        now = self.p.now
+        if now is None:
+            return out
+        everything = self.everything
+        self.everything = False
+        self._partners(out, now, everything)
+        self._sehs(out, now, everything, touched)
+        self._hospitals(out, now, touched)
+        self._escalation(out)
+        return out
+
+    def _partners(self, out: list[Alert], now: int, everything: bool) -> None:
+        p = self.p
+        pids: Iterable[str]
+        if everything:
+            pids = sorted(p.partners)
+        else:
+            due = self.partners_touched
+            self.partner_due.pop_due(now, due)
+            pids = sorted(due) if len(due) > 1 else due
+        self.partners_touched = set()
+        for pid in pids:
+            turns_silent = feed_silent(p, out, pid, now)
+            if turns_silent is not None:
+                self.partner_due.set(pid, turns_silent)
+
+    def _sehs(self, out: list[Alert], now: int, everything: bool, touched: set[str]) -> None:
+        p = self.p
+        sehs: Iterable[str]
+        if everything:
+            sehs = p.seh_ids
+        else:
+            due = touched & self.seh_set
+            self.seh_due.pop_due(now, due)
+            sehs = sorted(due) if len(due) > 1 else due
+        for lid in sehs:
+            level, deadline = seh_rules(p, out, lid, now)
+            self.seh_levels[lid] = level
+            self.seh_due.set(lid, deadline)
+
+    def _hospitals(self, out: list[Alert], now: int, touched: set[str]) -> None:
+        # A hospital's ward figures only change when one of its wards is touched; the
+        # time-driven parts (waits of days, long stays) are re-evaluated when the stream
+        # minute changes. Untouched hospitals reuse their figures.
+        p = self.p
+        minute_moved = minute_of(now) != p.snap_min
+        locations = p.registry.locations
+        touched_h = {locations[lid].partner for lid in touched}
+        hosp_iter = p.hospital_ids if minute_moved or len(self.hosp_stats) < len(p.hospital_ids) else sorted(
+            touched_h.intersection(p.hospital_ids))
+        for hosp in hosp_iter:
+            step = minute_moved or hosp in touched_h
+            if not step and hosp in self.hosp_stats:
+                continue
+            prev = self.hosp_stats.get(hosp)
+            if prev is not None and hosp not in touched_h:
+                # Untouched, only the clock moved: of its figures only the long stays
+                # depend on time (occupancy, wrong-bed counts and oldest wait do not).
+                stats = dict(prev, ls=hospital_long_stay(p, hosp))
+            else:
+                stats = hospital_stats(p, hosp)
+                self._add_to_region(prev, stats)
+            self.hosp_stats[hosp] = stats
+            if not step:
+                continue  # (after a restore) figures only, the rules keep their state
+            hospital_rules(p, out, hosp, stats, now)
+
+    def _add_to_region(self, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+        """Move the regional ward sums from one hospital's `old` figures to its `new` ones."""
+        occ, staffed = self.reg_occ, self.reg_staffed
+        if old is not None:
+            for bt, n in old["occ_bt"].items():
+                occ[bt] -= n
+            for bt, n in old["staffed_bt"].items():
+                staffed[bt] -= n
+            self.reg_wb -= old["wb"]
+        for bt, n in new["occ_bt"].items():
+            occ[bt] = occ.get(bt, 0) + n
+        for bt, n in new["staffed_bt"].items():
+            staffed[bt] = staffed.get(bt, 0) + n
+        self.reg_wb += new["wb"]
+
+    def _escalation(self, out: list[Alert]) -> None:
+        reg_occ, reg_staffed = self.reg_occ, self.reg_staffed
+        occupancy = {bt: (reg_occ[bt] / reg_staffed[bt] if reg_staffed[bt] else None) for bt in sorted(reg_staffed)}
+        total_occ = sum(reg_occ.values())
+        wb_share = self.reg_wb / total_occ if total_occ else None
+        key = (tuple(self.seh_levels.values()), tuple(occupancy.items()), wb_share)
+        if key != self.esc_key:
+            reasons = escalation.conditions(self.p.th, self.seh_levels, occupancy, wb_share)
+            self.esc_key = key
+            self.esc_reasons = {level: escalation.at_least(reasons, level) for level in escalation.LEVELS}
+        escalation_rules(self.p, out, self.esc_reasons, self.seh_levels, occupancy, wb_share)
 
 
 def _r(x: float | None, nd: int) -> float | None:
