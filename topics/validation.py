@@ -158,15 +158,26 @@ def deadletter_record(
     """The dead-letter copy of a record: the value and every original header unchanged,
     the `dlq.*` headers added. A copy that would not fit in one broker record
     (`max_bytes`, with room for key and headers) keeps the first bytes of the value, with
-    `dlq.truncated` and `dlq.original_size`: never dropped, never a failed send."""
+    `dlq.truncated` and `dlq.original_size`: never dropped, never a failed send. Original
+    headers beyond a quarter of `max_bytes` (a hostile record can carry megabytes of
+    them) are cut the same way, marked `dlq.headers_truncated`."""
     items = original_headers.items() if isinstance(original_headers, Mapping) else (original_headers or ())
     headers: list[tuple[str, bytes]] = []
+    budget = max_bytes // 4
+    cut = False
     for name, raw in items:
         k = name.decode("latin-1") if isinstance(name, (bytes, bytearray)) else str(name)
         if k.startswith("dlq."):
             continue  # a record dead-lettered twice keeps only the latest verdict
         v = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw or b"")
+        k = k[:256]
+        if len(k) + len(v) > budget:
+            v = v[:max(0, budget - len(k))]
+            cut = True
+        budget -= len(k) + len(v)
         headers.append((k, v))
+    if cut:
+        headers.append(("dlq.headers_truncated", b"true"))
     headers.extend(added)
     overhead = len(key or b"") + sum(len(k) + len(v) + 16 for k, v in headers) + 512
     room = max(0, max_bytes - overhead)
