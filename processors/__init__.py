@@ -13,6 +13,9 @@ Modules:
 - `crowding`: NEDOCS and its level (None with a reason when undefined).
 - `escalation`: the regional escalation conditions per level.
 - `alerts`: alert episodes ("for N min" raise/clear, stable alert ids).
+- `rules`: the alert rules (conditions, thresholds, alert details) and `Rules`, which
+  steps only the subjects whose inputs changed or whose deadline has come.
+- `scheduler`: `Deadlines`, the per-subject "step again at" times behind `Rules`.
 - `snapshot`: `metrics.snapshot` content per location, hospital and region.
 - `replay`: `run_replay`, the pure function behind `spoedstroom replay`.
 """

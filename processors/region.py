@@ -3,6 +3,8 @@
 It takes validated events, deduplicates and reorders them, applies them in event-time
 order to the region's state, evaluates the rules after each and returns the outputs:
 snapshots that changed, alerts raised or resolved, and observations for histograms.
+The alert rules themselves, and when they run, live in `processors.rules`; the content
+of the snapshots in `processors.snapshot`.
 
 State is a set of string-keyed entries of plain JSON values, so the runtime can keep it
 in changelogged tables and write only what changed:
@@ -23,8 +25,8 @@ running window totals, the GC queue) is derived and rebuilt by `restore`. So is 
 content of the last emitted snapshots: a location's snapshot is a function of the state
 and of the time of its last build, and a hospital's or the region's a function of the
 location snapshots, so `restore` rebuilds them from the state plus the few time-driven
-values kept in `snap:` (`x`) and checks the result against the stored fingerprint (perf:
-the full content made the snapshot entries ~90% of the snapshot changelog bytes).
+values kept in `snap:` (`x`) and checks the result against the stored fingerprint (the
+full content made the snapshot entries ~90% of the snapshot changelog bytes).
 
 An entity (call, ride, encounter) contributes to the aggregates through a contribution
 derived from its own history; on each change the old contribution is subtracted and the
@@ -198,15 +200,18 @@ class RegionProcessor:
         # The rules' scheduling state and caches (processors.rules): derived, so a
         # restored region steps every rule once at its first evaluation.
         self.alert_rules = Rules(self)
-        # O4: at a minute change only the snapshots that can change by time are rebuilt
+        # A minute change rebuilds only the snapshots whose figures can change by time
+        # alone: the others would come out identical and not be emitted, so building
+        # them would be work for nothing.
         self._snap_all = True  # first emission (and after restore): build everything
         self._built: dict[str, int] = {}  # SEH -> `now` of its last build
-        # O13: long stays per ward as (count, valid through): the count only grows when
-        # `now` passes the next `since + limit`, so it is recomputed then or when the
-        # ward's occupants change, not by a bisect per ward and minute
+        # Long stays per ward as (count, valid through): the count only grows when `now`
+        # passes the next `since + limit`, so it is recomputed then or when the ward's
+        # occupants change, rather than searched per ward at every minute.
         self._long_stay: dict[str, tuple[int, int | None]] = {}
-        # O9: the region snapshot's sums as running totals, updated by the delta of each
-        # changed hospital / SEH / follow-up snapshot instead of summed over all of them
+        # The region snapshot's sums as running totals, updated by the change of each
+        # rebuilt hospital / SEH / follow-up snapshot, so building the region snapshot
+        # does not cost a pass over all of them.
         self.region_sums = RegionSums(self)
 
     # ==================================================================== public API
@@ -506,7 +511,7 @@ class RegionProcessor:
         if self.win.now_min is None or m > self.win.now_min:
             self.win.advance(m)
             for g in self.win.take_moved():
-                self._touch_group(g)  # O4: their snapshots may change with the minute
+                self._touch_group(g)  # their window figures moved with the minute
             self.dedup.expire(m)
             self._collect_garbage()
 
@@ -870,7 +875,7 @@ class RegionProcessor:
             self._snap_all = False
             locs = sorted(self.registry.locations)
         elif everything:
-            # O4: a new minute changes only the snapshots with time-driven figures; the
+            # A new minute changes only the snapshots with time-driven figures; the
             # others would be rebuilt to identical content and not emitted.
             locs = sorted(self._touched | self._time_driven(now))
         else:
@@ -886,7 +891,7 @@ class RegionProcessor:
                 built[lid] = now
             if self._put(key, build_location(self, lid), changed):
                 changed_h.add(locations[lid].partner)
-        # O4: a hospital snapshot is a pure function of its locations' snapshots: rebuild
+        # A hospital snapshot is a pure function of its locations' snapshots: rebuild
         # it only when one of them changed.
         hosps = self.hospital_ids if full else sorted(changed_h.intersection(self.hospital_ids))
         for h in hosps:
@@ -894,7 +899,7 @@ class RegionProcessor:
         # The region is built from the location and hospital snapshots, its own windows
         # and the escalation level: rebuild it only when one of those moved.
         if self._region_touched:
-            self.region_sums.windows = None  # O14: the region's window figures moved
+            self.region_sums.windows = None  # the region's window figures moved: read them anew
         last = self.snaps.get(self.region_key)
         if (
             full
@@ -911,7 +916,7 @@ class RegionProcessor:
                 out.append(Output("snapshot", key, now, {**content, "as_of": as_of}))
 
     def _time_driven(self, now: int) -> set[str]:
-        """O4: untouched locations whose snapshot may change with the clock alone (the
+        """Untouched locations whose snapshot may change with the clock alone (the
         window groups that moved with the minute are already in `_touched`)."""
         out: set[str] = set()
         built = self._built
