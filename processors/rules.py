@@ -1,4 +1,4 @@
-"""The alert rules of a region (metrics.md "Alerts"): what each rule is and when it runs.
+"""The alert rules of a region (metrics.md): what each rule is and when it runs.
 
 A rule watches one subject (a partner, an SEH, a hospital, an escalation level) and is
 stepped as an alert episode (processors.alerts): a raise condition, a clear condition,
@@ -14,8 +14,8 @@ The module is laid out as:
 - the `*_details` builders: what an alert says, built only when one is raised or resolved;
 - `escalation_level`: the regional escalation level the open episodes amount to;
 - when the rules run: `Rules`, which steps only the subjects whose inputs changed or
-  whose deadline (`seh_deadline`, processors.scheduler) has come, and the caches that
-  keeps an evaluation's cost independent of the region's size.
+  whose deadline (`seh_deadline`, processors.scheduler) has come, with the caches that
+  let an evaluation skip the subjects nothing happened to.
 
 Alerts come out as plain `Alert` tuples, which `processors.region` wraps as `Output`:
 this module is imported by `processors.region`, never the other way round at runtime.
