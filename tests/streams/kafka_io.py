@@ -9,8 +9,12 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 
-def read_topic(bootstrap: str, topic: str, timeout: float = 10.0) -> list[Any]:
-    """Every record of a topic from the beginning to its current end (all partitions)."""
+def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Any]:
+    """Every record of a topic from the beginning to its current end (all partitions).
+
+    Raises TimeoutError when the end is not reached in `timeout` seconds: a partial read
+    must never pass for the whole topic (a fast replay on the event clock puts a snapshot
+    per key and stream minute on acute.metrics, and a loaded machine reads slowly)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                              consumer_timeout_ms=500, client_id="spoedstroom-test-reader")
     try:
@@ -23,8 +27,10 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 10.0) -> list[Any]:
         end = consumer.end_offsets(tps)
         records: list[Any] = []
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(consumer.position(tp) < end[tp] for tp in tps):
-            for batch in consumer.poll(timeout_ms=300).values():
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: end not reached in {timeout:.0f} s ({len(records)} records read)")
+            for batch in consumer.poll(timeout_ms=300, max_records=50_000).values():
                 records.extend(batch)
         return records
     finally:
