@@ -46,13 +46,25 @@ import orjson
 from processors import rules
 from processors.clockguard import ClockGuard
 from processors.crowding import nedocs
-from processors.doorstroom import (effective_transitions, encounter_contribution, empty_contribution,
-                                   has_membership)
+from processors.doorstroom import (
+    effective_transitions,
+    empty_contribution,
+    encounter_contribution,
+    has_membership,
+)
 from processors.instroom import call_contribution, ride_contribution
+from processors.output import Output
 from processors.reorder import Dedup, ReorderBuffer
 from processors.rules import Rules
-from processors.snapshot import (RegionSums, build_hospital, build_location, build_region, fingerprint,
-                                 restore_time_fields, snap_entry)
+from processors.snapshot import (
+    RegionSums,
+    build_hospital,
+    build_location,
+    build_region,
+    fingerprint,
+    restore_time_fields,
+    snap_entry,
+)
 from processors.windows import MINUTE_MS, Windows, minute_of
 from topics.codec import format_time
 from topics.event import Event, Reason, Rejected
@@ -70,12 +82,6 @@ SEH_ARRIVAL_HORIZON_MS = DAY_MS
 MAX_ENTITY_EVENTS = 256
 STATUS_HISTORY = 16  # SEH status changes kept per location (late ones land in order)
 
-
-class Output(NamedTuple):
-    kind: str  # "snapshot" | "alert.raised" | "alert.resolved" | "observation"
-    key: str
-    time: int
-    data: dict[str, Any]
 
 
 def _entity_key(ev: Event) -> str | None:
@@ -523,7 +529,7 @@ class RegionProcessor:
         if self.due:
             self.due = False
             self._dirty.add("core")
-            out.extend(Output._make(a) for a in self.alert_rules.evaluate(self._touched))
+            out.extend(self.alert_rules.evaluate(self._touched))
             self._emit_snapshots(out)
 
     def _apply(self, ev: Event) -> list[Output]:

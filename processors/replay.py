@@ -18,7 +18,8 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 
-from processors.region import Output, RegionProcessor
+from processors.output import Output
+from processors.region import RegionProcessor
 from processors.thinning import MinuteThinner
 from topics.envelope import emitted, partner_event
 from topics.event import Event, Rejected

@@ -17,8 +17,8 @@ The module is laid out as:
   whose deadline (`seh_deadline`, processors.scheduler) has come, with the caches that
   let an evaluation skip the subjects nothing happened to.
 
-Alerts come out as plain `Alert` tuples, which `processors.region` wraps as `Output`:
-this module is imported by `processors.region`, never the other way round at runtime.
+Alerts come out as `processors.output.Output`; this module is imported by
+`processors.region`, never the other way round at runtime.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from processors import alerts, escalation
+from processors.output import Output
 from processors.scheduler import Deadlines
 from processors.windows import MINUTE_MS, minute_of
 from topics.codec import format_time
@@ -37,8 +38,7 @@ if TYPE_CHECKING:
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 
-# ("alert.raised" | "alert.resolved", alert id, time ms, data): the fields of an Output
-Alert = tuple[str, str, int, dict[str, Any]]
+Alert = Output  # an Output of kind "alert.raised" or "alert.resolved"
 Details = Callable[[], dict[str, Any]]
 
 
@@ -210,7 +210,7 @@ def step_rule(
         })
         new["id"] = aid
         new["raised"] = data
-        out.append(("alert.raised", aid, now, data))
+        out.append(Output("alert.raised", aid, now, data))
     elif action == alerts.RESOLVE:
         assert old is not None
         d = details()
@@ -218,7 +218,7 @@ def step_rule(
         data = {"alert_id": aid, "kind": kind, "region": p.region}
         data.update(d["fields"])
         data.update({"resolved_at": format_time(now), "values": d["values"]})
-        (resolved_out if resolved_out is not None else out).append(("alert.resolved", aid, now, data))
+        (resolved_out if resolved_out is not None else out).append(Output("alert.resolved", aid, now, data))
     if new != old:
         if new is None:
             p.rules.pop(rkey, None)

@@ -18,7 +18,7 @@ topics are separate, thins snapshots only (streams/app.py).
 
 from __future__ import annotations
 
-from processors.region import Output
+from processors.output import Output
 from processors.windows import minute_of
 
 

@@ -32,7 +32,8 @@ from typing import Any
 import faust
 import orjson
 
-from processors.region import Output, RegionProcessor
+from processors.output import Output
+from processors.region import RegionProcessor
 from processors.replay import output_event
 from processors.windows import minute_of
 from streams import faust_fixes, web

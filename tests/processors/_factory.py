@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from processors.region import Output, RegionProcessor
+from processors.output import Output
+from processors.region import RegionProcessor
 from topics.event import Event
 from topics.registry import Registry, parse_registry
 

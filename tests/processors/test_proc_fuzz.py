@@ -32,7 +32,8 @@ from referencing import Registry as SchemaRegistry
 from referencing import Resource
 from referencing.jsonschema import DRAFT202012
 
-from processors.region import Output, RegionProcessor
+from processors.output import Output
+from processors.region import RegionProcessor
 from processors.replay import output_event
 from tests.topics.topics_examples import EXAMPLES, REGISTRY, T0
 from topics.catalogue import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from processors.region import Output
+from processors.output import Output
 from processors.thinning import MinuteThinner, thin
 from tests.processors._factory import MIN, T0
 
