@@ -2,8 +2,12 @@
 metrics and alerts. No Kafka, Faust, Redis, Prometheus or clock imports.
 
 Modules:
-- `region`: `RegionProcessor`, the facade (offer/release/release_all/advance, snapshots,
-  open_alerts, counters, dump/take_changes/restore) and `Output(kind, key, time, data)`.
+- `region`: `RegionProcessor`, the facade (offer/release/release_all/advance/finish,
+  take_rejected, snapshots, open_alerts, counters, dump/take_changes/restore).
+- `output`: `Output(kind, key, time, data)`, what the core hands to its callers.
+- `ingress`: what happens to an event before it is applied: too_old, dedup, the clock
+  guard, the reorder buffer.
+- `clockguard`: far-ahead event times held until other events confirm them.
 - `reorder`: reorder buffer and duplicate detection (seen ids kept 24h of stream time).
 - `doorstroom`: hospital encounters (SEH and ward) folded from their transitions, with
   held transitions and HL7-style cancellations.
@@ -17,5 +21,6 @@ Modules:
   steps only the subjects whose inputs changed or whose deadline has come.
 - `scheduler`: `Deadlines`, the per-subject "step again at" times behind `Rules`.
 - `snapshot`: `metrics.snapshot` content per location, hospital and region.
+- `thinning`: the snapshot interval on the event clock (last snapshot per key and minute).
 - `replay`: `run_replay`, the pure function behind `spoedstroom replay`.
 """

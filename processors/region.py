@@ -44,7 +44,6 @@ from typing import Any, NamedTuple
 import orjson
 
 from processors import rules
-from processors.clockguard import ClockGuard
 from processors.crowding import nedocs
 from processors.doorstroom import (
     effective_transitions,
@@ -52,9 +51,9 @@ from processors.doorstroom import (
     encounter_contribution,
     has_membership,
 )
+from processors.ingress import Ingress
 from processors.instroom import call_contribution, ride_contribution
 from processors.output import Output
-from processors.reorder import Dedup, ReorderBuffer
 from processors.rules import Rules
 from processors.snapshot import (
     RegionSums,
@@ -73,9 +72,6 @@ from topics.registry import Registry
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 ENTITY_RETENTION_MS = DAY_MS  # closed entities kept this long after their last event
-# An SEH arrival this far behind the stream clock cannot be part of the current census
-# (SEH stays are hours long): a partner re-sending old visits must not fill today's SEH.
-SEH_ARRIVAL_HORIZON_MS = DAY_MS
 # Events kept per call, ride or encounter. A real one has a few to a few dozen (a long
 # ward stay with transfers); the cap keeps one entity's state entry far below the
 # changelog's record limit whatever a partner sends.
@@ -170,14 +166,9 @@ class RegionProcessor:
         # until then their stored entry is kept as it was.
         self._snap_force: dict[str, dict[str, Any]] = {}
         self.win = Windows()
-        self.buf = ReorderBuffer()
-        self.dedup = Dedup()
-        only = next(iter(registry.partners)) if len(registry.partners) == 1 else None
-        # None: every event goes straight to the reorder buffer (unit tests of the rules)
-        self.guard: ClockGuard | None = ClockGuard(single_partner=only) if clock_guard else None
-        # Events refused after they were offered (held too long, conflicting, failing):
-        # the caller dead-letters them (take_rejected).
-        self.rejected: list[tuple[Event, Rejected]] = []
+        # Dedup, clock guard and reorder buffer (processors.ingress); the events refused
+        # after they were offered collect there, with the region's own refusals.
+        self.ingress = Ingress(registry, retention_ms, clock_guard)
         # The event whose effects are being written: when that fails half-way, the
         # runtime rebuilds the region from its last stored state and quarantines the
         # event ((source, id)): applied again, it is refused as processing_error.
@@ -227,69 +218,23 @@ class RegionProcessor:
         "held": the clock guard keeps it until other events confirm its time range
         (processors.clockguard); events it lets through with it are buffered or applied
         here too. Events refused on the way are queued for `take_rejected`."""
-        refusal = self._too_old(event, self.now)
-        if refusal is not None:
-            raise refusal
-        seen_min = minute_of(event.time if self.now is None else max(self.now, event.time))
-        if self.dedup.check_and_add(event.source, event.id, seen_min):
+        status, admitted = self.ingress.admit(event, self.now)
+        if status == "duplicate":
             c = self.counters
             c["duplicates"] += 1
             by = c["duplicates_by_type"]
             by[event.type] = by.get(event.type, 0) + 1
             self._dirty.add("core")
             return "duplicate", []
-        if self.guard is None:
-            return self._enter(event)
-        admitted, expired = self.guard.admit(event, self.now)
-        self.rejected.extend(expired)
-        status, out = "held", []
+        out: list[Output] = []
         for ev in admitted:
-            st, o = self._enter(ev)
-            out.extend(o)
+            entered, outputs = self._enter(ev)
+            out.extend(outputs)
             if ev is event:
-                status = st
-        if admitted or expired:
-            self._dirty.add("core")
+                status = entered
+        if self.ingress.guard is not None:
+            self._dirty.add("core")  # the guard's reference lives in `core`
         return status, out
-
-    def _too_old(self, event: Event, clock: int | None, arrivals: bool = True) -> Rejected | None:
-        """`too_old` against `clock`: behind the state retention, or (with `arrivals`) an
-        SEH arrival behind SEH_ARRIVAL_HORIZON_MS (it cannot be part of the current SEH
-        census)."""
-        if clock is None:
-            return None
-        if event.time < clock - self.retention_ms:
-            return Rejected(
-                Reason.TOO_OLD,
-                f"event time {format_time(event.time)} is more than {self.retention_ms // DAY_MS} "
-                f"days behind the stream clock {format_time(clock)}",
-            )
-        if arrivals and event.type == "seh.arrived" and event.time < clock - SEH_ARRIVAL_HORIZON_MS:
-            return Rejected(
-                Reason.TOO_OLD,
-                f"SEH arrival at {format_time(event.time)} is more than {SEH_ARRIVAL_HORIZON_MS // HOUR_MS} h "
-                f"behind the stream clock {format_time(clock)}: it cannot be part of the current SEH census",
-            )
-        return None
-
-    def _front(self) -> int | None:
-        """The latest time the region knows of: the clock, or the latest event time the
-        clock guard let through (in the buffer, not applied yet). Buffered events are
-        judged against the retention again when released, so the order in which
-        partitions were read (a very old event read first, before the clock was set)
-        does not decide. The SEH arrival horizon is judged when offered only: an arrival
-        read just before a feed outage is not refused because the feed came back."""
-        reference = None if self.guard is None else self.guard.reference
-        if reference is None or (self.now is not None and self.now > reference):
-            return self.now
-        return reference
-
-    def _release_one(self, ev: Event, out: list[Output]) -> None:
-        refusal = self._too_old(ev, self._front(), arrivals=False)
-        if refusal is not None:
-            self.rejected.append((ev, refusal))
-        else:
-            out.extend(self._apply(ev))
 
     def _enter(self, event: Event) -> tuple[str, list[Output]]:
         """An admitted event: applied at once when behind the watermark, else buffered."""
@@ -298,7 +243,7 @@ class RegionProcessor:
             out = self._apply(event)
             self._settle(out)
             return "late", out
-        self.buf.push(event)
+        self.ingress.buf.push(event)
         return "buffered", []
 
     def release(self, watermark_ms: int) -> list[Output]:
@@ -306,14 +251,12 @@ class RegionProcessor:
 
         The watermark never passes the clock guard's reference: a partition whose reader
         saw a far-ahead event must not release (and so date) what is still held."""
-        if self.guard is not None and self.guard.reference is not None:
-            watermark_ms = min(watermark_ms, self.guard.reference)
+        confirmed = self.ingress.confirmed_time
+        if confirmed is not None:
+            watermark_ms = min(watermark_ms, confirmed)
         out: list[Output] = []
-        while True:
-            ev = self.buf.pop_until(watermark_ms)
-            if ev is None:
-                break
-            self._release_one(ev, out)
+        while (ev := self.ingress.next_due(watermark_ms, self.now)) is not None:
+            out.extend(self._apply(ev))
         if self.wm is None or watermark_ms > self.wm:
             self.wm = watermark_ms
             self._dirty.add("core")
@@ -324,15 +267,12 @@ class RegionProcessor:
     def confirmed_time(self) -> int | None:
         """The latest event time the clock guard let through (None before any event, or
         without a guard): replays release up to this minus the lateness."""
-        return None if self.guard is None else self.guard.reference
+        return self.ingress.confirmed_time
 
     def release_all(self) -> list[Output]:
         out: list[Output] = []
-        while True:
-            ev = self.buf.pop_any()
-            if ev is None:
-                break
-            self._release_one(ev, out)
+        while (ev := self.ingress.next_due(None, self.now)) is not None:
+            out.extend(self._apply(ev))
         if self.now is not None and (self.wm is None or self.now > self.wm):
             self.wm = self.now
             self._dirty.add("core")
@@ -342,18 +282,13 @@ class RegionProcessor:
     def finish(self) -> list[Output]:
         """End of a replay: the clock guard decides what it still holds, then everything
         is released."""
-        if self.guard is not None:
-            admitted, refused = self.guard.finish()
-            self.rejected.extend(refused)
-            for ev in admitted:
-                self.buf.push(ev)
-            self._dirty.add("core")
+        self.ingress.finish()
+        self._dirty.add("core")
         return self.release_all()
 
     def take_rejected(self) -> list[tuple[Event, Rejected]]:
         """Events refused since the last call, with their reasons, in the order refused."""
-        out, self.rejected = self.rejected, []
-        return out
+        return self.ingress.take_rejected()
 
     def advance(self, now_ms: int) -> list[Output]:
         """Wall-clock timer: move `now` forward (never back) and re-evaluate the rules."""
@@ -375,7 +310,7 @@ class RegionProcessor:
 
     @property
     def buffered(self) -> int:
-        return len(self.buf)
+        return len(self.ingress.buf)
 
     # -------------------------------------------------------------------- state
     def dump(self) -> dict[str, Any]:
@@ -389,11 +324,7 @@ class RegionProcessor:
         for k in self.snaps:
             out[f"snap:{k}"] = self._entry(f"snap:{k}")
         out.update(self.win.entries())
-        out.update(self.dedup.entries())
-        for k, e in self.buf.entries.items():
-            out[f"buf:{k}"] = e
-        if self.guard is not None:
-            out.update(self.guard.entries())
+        out.update(self.ingress.entries())
         return out
 
     def take_changes(self) -> dict[str, Any]:
@@ -404,10 +335,7 @@ class RegionProcessor:
             out[k] = self._entry(k)
         self._dirty = set()
         out.update(self.win.take_dirty())
-        out.update(self.dedup.take_dirty())
-        out.update(self.buf.take_dirty())
-        if self.guard is not None:
-            out.update(self.guard.take_dirty())
+        out.update(self.ingress.take_dirty())
         return out
 
     @classmethod
@@ -424,8 +352,8 @@ class RegionProcessor:
                 p.now, p.wm, p.snap_min = v["now"], v["wm"], v["snap_min"]
                 p.due = v.get("due", False)
                 p.counters = v["counters"]
-                if p.guard is not None:
-                    p.guard.load_core(v.get("guard"))
+                if p.ingress.guard is not None:
+                    p.ingress.guard.load_core(v.get("guard"))
             elif prefix in ("enc", "ride", "call"):
                 p.ents[k] = v
             elif prefix == "loc":
@@ -438,15 +366,10 @@ class RegionProcessor:
                 snap_entries[rest] = v
             elif prefix == "win":
                 p.win.load(int(rest), v)
-            elif prefix == "dedup":
-                p.dedup.load(rest, v)
-            elif prefix == "buf":
-                p.buf.load(rest, v)
-            elif prefix == "held" and p.guard is not None:
-                p.guard.load(rest, v)
+            elif p.ingress.load(prefix, rest, v):
+                pass
         p.win.restore_clock(minute_of(p.now) if p.now is not None else None)
-        p.buf.rebuilt()
-        p.dedup.rebuilt()
+        p.ingress.rebuilt()
         for ekey in sorted(p.ents):
             c = _contribution(ekey, p.ents[ekey]["h"])
             p.contrib[ekey] = c
@@ -483,8 +406,8 @@ class RegionProcessor:
 
     def _core(self) -> dict[str, Any]:
         core = {"now": self.now, "wm": self.wm, "snap_min": self.snap_min, "due": self.due, "counters": self.counters}
-        if self.guard is not None:
-            core["guard"] = self.guard.core()
+        if self.ingress.guard is not None:
+            core["guard"] = self.ingress.guard.core()
         return core
 
     def _entry(self, k: str) -> Any:
@@ -518,7 +441,7 @@ class RegionProcessor:
             self.win.advance(m)
             for g in self.win.take_moved():
                 self._touch_group(g)  # their window figures moved with the minute
-            self.dedup.expire(m)
+            self.ingress.dedup.expire(m)
             self._collect_garbage()
 
     def _settle(self, out: list[Output]) -> None:
@@ -539,16 +462,16 @@ class RegionProcessor:
         # Everything that can fail on an event's content is worked out before any state
         # changes, so a refused or failing event leaves the state as if it never came.
         if self.quarantined and (ev.source, ev.id) in self.quarantined:
-            self.rejected.append((ev, Rejected(
+            self.ingress.rejected.append((ev, Rejected(
                 Reason.PROCESSING_ERROR, f"applying {ev.type} failed half-way; the region was rebuilt without it")))
             return out
         try:
             change = self._prepare(ev)
         except Rejected as exc:
-            self.rejected.append((ev, exc))
+            self.ingress.rejected.append((ev, exc))
             return out
         except Exception as exc:  # noqa: BLE001 - one event's failure must not stop the region
-            self.rejected.append((ev, Rejected(
+            self.ingress.rejected.append((ev, Rejected(
                 Reason.PROCESSING_ERROR, f"{type(exc).__name__} while applying {ev.type}")))
             return out
         c = self.counters

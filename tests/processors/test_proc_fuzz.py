@@ -852,7 +852,7 @@ def test_region_survives_fuzzed_streams(stream: tuple[list[tuple[Record, str]], 
     hevent(f"duplicates: {region.proc.counters['duplicates'] > 0}")
     region.assert_accounted()
     assert region.proc.buffered == 0
-    assert region.proc.guard is not None and not region.proc.guard.held
+    assert region.proc.ingress.guard is not None and not region.proc.ingress.guard.held
     round_trip(region.proc)
     if twin is not None:
         twin.finish()

@@ -80,7 +80,7 @@ def test_a_held_event_expires_after_enough_later_events() -> None:
     later events passed (1,000 by default; 5 here)."""
     f = Factory()
     proc = guarded()
-    proc.guard.expire_after = 5  # type: ignore[union-attr]
+    proc.ingress.guard.expire_after = 5  # type: ignore[union-attr]
     proc.offer(f.arrive(0, "P1"))
     proc.offer(f.capacity(0, "h2-kl", 50, partner="h2"))  # two partners: the clock is confirmed
     poison = at(f, f.arrive(0, "TYPO"), "9999-12-31T23:59:59Z")
