@@ -174,6 +174,9 @@ class RegionProcessor:
         # event ((source, id)): applied again, it is refused as processing_error.
         self.applying: Event | None = None
         self.quarantined: set[tuple[str, str]] = set()
+        # The events applied since the rules last ran: when the rules or the snapshot
+        # builders fail on an instant, these are the events that can have caused it.
+        self.unsettled: list[Event] = []
         self._dirty: set[str] = set()
         # -- derived ----------------------------------------------------------------------
         self._reset_derived()
@@ -285,6 +288,12 @@ class RegionProcessor:
         self.ingress.finish()
         self._dirty.add("core")
         return self.release_all()
+
+    def suspects(self) -> list[Event]:
+        """After an exception escaped: the events that can have caused it (the one being
+        applied, else those of the instant whose rules or snapshots failed); empty when
+        no event is to blame (a timer's re-evaluation)."""
+        return [self.applying] if self.applying is not None else list(self.unsettled)
 
     def take_rejected(self) -> list[tuple[Event, Rejected]]:
         """Events refused since the last call, with their reasons, in the order refused."""
@@ -454,6 +463,7 @@ class RegionProcessor:
             self._dirty.add("core")
             out.extend(self.alert_rules.evaluate(self._touched))
             self._emit_snapshots(out)
+        self.unsettled.clear()
 
     def _apply(self, ev: Event) -> list[Output]:
         out: list[Output] = []
@@ -500,6 +510,7 @@ class RegionProcessor:
             self._entity_event(change, out)
         self.due = True
         self.applying = None
+        self.unsettled.append(ev)
         return out
 
     def _prepare(self, ev: Event) -> _EntityChange | object | None:

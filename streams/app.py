@@ -24,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -459,15 +461,16 @@ class Pipeline:
                 outputs, oldest_ts, refused = self._process(rt, body, wall)
                 break
             except Exception as exc:
-                poison = rt.processor.applying
-                if poison is None or (poison.source, poison.id) in failed:
-                    raise  # not one event's doing: a runtime failure (crash-only, see _crash)
-                # One event's application failed half-way: its region is rebuilt from the
-                # state of the last record and the record runs again without it.
-                failed.add((poison.source, poison.id))
-                log.error("region %s: %s while applying %s of %s: dead-lettered (processing_error), "
+                suspects = {(e.source, e.id): e for e in rt.processor.suspects()}
+                if not suspects or suspects.keys() <= failed:
+                    raise  # no event to blame: a runtime failure (crash-only, see _crash)
+                # Applying an event, or judging the instant it belongs to, failed half-way:
+                # the region is rebuilt from the state of the last record and the record
+                # runs again without the events that can have caused it.
+                failed.update(suspects)
+                log.error("region %s: %s while applying %s event(s) (%s): dead-lettered (processing_error), "
                           "state rebuilt from the last record", self.region, type(exc).__name__,
-                          poison.type, poison.partner)
+                          len(suspects), ", ".join(sorted({e.type for e in suspects.values()})))
                 self.runtime = await self._load_runtime()
                 self.runtime.processor.quarantined.update(failed)
         proc = rt.processor
@@ -800,14 +803,18 @@ CRASH_EXIT_CODE = 70  # EX_SOFTWARE: restart me (Compose and Kubernetes restart 
 def _crash(what: str) -> None:
     """Stop the process at once, from inside the agent.
 
-    Bad input never gets here: it is dead-lettered. An exception here is the runtime
-    failing (a send refused, state unreadable). Faust would ack the record or batch
+    Bad input never gets here: it is dead-lettered, and an event whose application (or
+    the judging of its instant) fails is quarantined (apply_record). An exception here
+    is the runtime failing (a send refused, state unreadable) with no event to blame. Faust would ack the record or batch
     anyway (its stream iterators ack in a `finally`), restart the agent, and the events
     would be lost without a trace. Exiting before that ack leaves the offsets where
     they were: the restarted worker processes them again (at-least-once, made exact by
     dedup and the alert read-back)."""
-    log.critical("failed %s; the worker stops without acknowledging it (exit %d) and must be restarted",
-                 what, CRASH_EXIT_CODE, exc_info=True)
+    # The stack without the exception's message: a message may quote a value, and no
+    # record content may reach a log line.
+    error, _value, tb = sys.exc_info()
+    log.critical("failed %s (%s); the worker stops without acknowledging it (exit %d) and must be restarted\n%s",
+                 what, getattr(error, "__name__", "?"), CRASH_EXIT_CODE, "".join(traceback.format_tb(tb)))
     logging.shutdown()
     os._exit(CRASH_EXIT_CODE)
 

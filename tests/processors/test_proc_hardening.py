@@ -356,3 +356,29 @@ def test_a_census_re_sent_two_days_later_is_duplicate_not_applied() -> None:
     assert proc.counters["applied"] == 8
     assert proc.counters["duplicates"] == 4
     assert proc.snapshots()["location:h1-int"]["occupied_beds"] == 3
+
+
+def test_a_failure_of_an_instants_rules_names_the_events_of_that_instant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the rules or snapshot builders fail, no event is being applied: the suspects
+    are the events applied since the rules last ran (the pipeline quarantines them)."""
+    emit = RegionProcessor._emit_snapshots
+
+    def failing(self: RegionProcessor, out: list[Any]) -> None:
+        if any(e.data.get("encounter_id") == "BOOM" for e in self.unsettled):
+            raise ZeroDivisionError("a bug in a snapshot builder")
+        emit(self, out)
+
+    f = Factory()
+    proc = guarded()
+    for e in clean_feed(f)[:4]:
+        proc.offer(e)
+    proc.release(proc.confirmed_time)
+    assert proc.suspects() == []  # settled: nothing to blame
+    monkeypatch.setattr(RegionProcessor, "_emit_snapshots", failing)
+    boom, other = f.arrive(3.5, "BOOM"), f.arrive(3.5, "P9")
+    proc.offer(boom)
+    proc.offer(other)
+    with pytest.raises(ZeroDivisionError):
+        proc.release(proc.confirmed_time)
+    assert proc.applying is None
+    assert sorted(e.id for e in proc.suspects()) == sorted([boom.id, other.id])
