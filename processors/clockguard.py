@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from processors.reorder import entry_to_event, event_to_entry
+from processors.reorder import entry_to_event, event_id_key, event_to_entry
 from topics.codec import format_time
 from topics.event import Event, Reason, Rejected
 
@@ -49,7 +49,7 @@ EXPIRE_AFTER = 1000
 
 
 def _sid(ev: Event) -> str:
-    return f"{ev.source}|{ev.id}"
+    return event_id_key(ev.source, ev.id)
 
 
 class ClockGuard:

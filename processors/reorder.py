@@ -23,8 +23,10 @@ from topics.event import Event
 DEDUP_HORIZON_MS = 86_400_000
 
 
-def _sid(source: str, event_id: str) -> str:
+def event_id_key(source: str, event_id: str) -> str:
+    """One string per (source, id): the name of buffered, held and seen events."""
     return f"{source}|{event_id}"
+
 
 
 def event_to_entry(ev: Event) -> list[Any]:
@@ -48,7 +50,7 @@ class ReorderBuffer:
         self.written: set[str] = set()
 
     def push(self, ev: Event) -> None:
-        k = _sid(ev.source, ev.id)
+        k = event_id_key(ev.source, ev.id)
         self.entries[k] = event_to_entry(ev)
         heapq.heappush(self.heap, (ev.time, ev.source, ev.id, k))
         self.dirty.add(k)
@@ -123,7 +125,7 @@ class Dedup:
 
     def check_and_add(self, source: str, event_id: str, minute: int) -> bool:
         """True when already seen (a duplicate); else remembers it and returns False."""
-        k = _sid(source, event_id)
+        k = event_id_key(source, event_id)
         if k in self.seen:
             return True
         self.seen.add(k)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import cProfile
 import gc
 import io
+import os
 import pstats
 import resource
 import statistics
@@ -39,6 +40,7 @@ from rich.console import Console
 from processors.region import RegionProcessor
 from processors.replay import run_replay
 from simulator.core import generate
+from streams.bench import proc_memory
 from topics.codec import dumps, format_time, parse_time
 from topics.event import Event
 from topics.registry import Registry
@@ -56,15 +58,6 @@ class CoreOptions:
     open_encounters: int = 100_000
     profile: bool = False
     seed: int = 1
-
-
-def _rss_kb(field: str = "VmRSS") -> int:
-    """This process's resident set (VmRSS) or its peak (VmHWM), in KiB."""
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def _timed(fn: Callable[[], Any]) -> float:
@@ -102,7 +95,7 @@ def state_per_open_encounter(registry: Registry, n: int) -> dict[str, Any]:
     start = parse_time(START)
     step = max(1, (6 * 3_600_000) // n)  # all within six hours: none leaves the windows
     gc.collect()
-    before = _rss_kb()
+    before = proc_memory(os.getpid())["rss_bytes"]
     proc = RegionProcessor(registry, reorder_lateness_ms=0)
     t0 = time.perf_counter()
     for i in range(n):
@@ -116,12 +109,12 @@ def state_per_open_encounter(registry: Registry, n: int) -> dict[str, Any]:
     proc.release_all()
     seconds = time.perf_counter() - t0
     gc.collect()
-    grown = _rss_kb() - before
+    grown = proc_memory(os.getpid())["rss_bytes"] - before
     patients = sum(s.get("patients", 0) for k, s in proc.snapshots().items() if k.startswith("location:"))
-    return {"open_encounters": n, "patients_counted": patients, "rss_growth_mb": round(grown / 1024, 1),
-            "process_rss_mb": round(_rss_kb() / 1024, 1),
-            "process_peak_rss_mb": round(_rss_kb("VmHWM") / 1024, 1),
-            "bytes_per_encounter": round(grown * 1024 / n), "apply_seconds": round(seconds, 2),
+    return {"open_encounters": n, "patients_counted": patients, "rss_growth_mb": round(grown / 2**20, 1),
+            "process_rss_mb": round(proc_memory(os.getpid())["rss_bytes"] / 2**20, 1),
+            "process_peak_rss_mb": round(proc_memory(os.getpid())["hwm_bytes"] / 2**20, 1),
+            "bytes_per_encounter": round(grown / n), "apply_seconds": round(seconds, 2),
             "state_json_mb": round(len(orjson.dumps(proc.dump())) / 1e6, 1)}
 
 
