@@ -28,7 +28,6 @@ def event_id_key(source: str, event_id: str) -> str:
     return f"{source}|{event_id}"
 
 
-
 def event_to_entry(ev: Event) -> list[Any]:
     return [ev.time, ev.source, ev.id, ev.partner, ev.type, ev.data]
 
