@@ -61,6 +61,8 @@ from processors.snapshot import (
     build_location,
     build_region,
     fingerprint,
+    refresh_hospital,
+    refresh_location,
     restore_time_fields,
     snap_entry,
 )
@@ -811,31 +813,47 @@ class RegionProcessor:
         if everything:
             self.snap_min = m
             self._dirty.add("core")
+        # Locations whose state changed are built anew; on a new minute, those whose
+        # state did not change but whose figures move with the clock get only those
+        # figures recomputed (the others would be rebuilt to identical content).
+        clock_only: set[str] = set()
         if full:
             self._snap_all = False
             locs = sorted(self.registry.locations)
-        elif everything:
-            # A new minute changes only the snapshots with time-driven figures; the
-            # others would be rebuilt to identical content and not emitted.
-            locs = sorted(self._touched | self._time_driven(now))
         else:
-            locs = sorted(self._touched)
+            if everything:
+                clock_only = self._time_driven(now) - self._touched
+            locs = sorted(self._touched | clock_only)
         self._touched = set()
         changed: list[tuple[str, dict[str, Any]]] = []
         locations = self.registry.locations
         built = self._built
-        changed_h: set[str] = set()
+        snaps = self.snaps
+        rebuilt_h: set[str] = set()  # hospitals with a location whose state changed
+        clock_h: set[str] = set()  # hospitals with a ward whose clock figures changed
         for lid in locs:
             key = self.location_keys[lid]
-            if locations[lid].kind == "seh":
+            loc = locations[lid]
+            if loc.kind == "seh":
                 built[lid] = now
-            if self._put(key, build_location(self, lid), changed):
-                changed_h.add(locations[lid].partner)
+            old = snaps.get(key)
+            if lid in clock_only and old is not None:
+                if self._put(key, refresh_location(self, lid, old), changed) and loc.kind != "seh":
+                    clock_h.add(loc.partner)  # an SEH's clock figures are not summed
+            elif self._put(key, build_location(self, lid), changed):
+                rebuilt_h.add(loc.partner)
         # A hospital snapshot is a pure function of its locations' snapshots: rebuild
-        # it only when one of them changed.
-        hosps = self.hospital_ids if full else sorted(changed_h.intersection(self.hospital_ids))
+        # it only when one of them changed, and refresh only its clock sums when only
+        # its wards' clock figures did.
+        hospital_ids = self.hospital_ids
+        hosps = hospital_ids if full else sorted((rebuilt_h | clock_h).intersection(hospital_ids))
         for h in hosps:
-            self._put(self.hospital_keys[h], build_hospital(self, h), changed)
+            key = self.hospital_keys[h]
+            old = snaps.get(key)
+            if h not in rebuilt_h and not full and old is not None:
+                self._put(key, refresh_hospital(self, h, old), changed)
+            else:
+                self._put(key, build_hospital(self, h), changed)
         # The region is built from the location and hospital snapshots, its own windows
         # and the escalation level: rebuild it only when one of those moved.
         if self._region_touched:

@@ -62,25 +62,25 @@ def run_replay(
     proc = RegionProcessor(registry, reorder_lateness_ms=lateness_ms, clock_guard=True)
     region = registry.region_id
     dead: dict[str, int] = {}
-    last_snapshot: dict[str, dict[str, Any]] = {}
+    # with `final`, only each key's last snapshot is encoded, at the end
+    last_snapshot: dict[str, Output] = {}
 
     thinner = MinuteThinner()  # events.md, "Snapshot interval": per stream minute
 
     def emit(outputs: list[Output], end: bool = False) -> Iterator[dict[str, Any]]:
-        if not thin_snapshots:
-            kept = outputs
+        if not thin_snapshots or final:
+            kept = outputs  # `final` keeps each key's last snapshot: thinning would not change it
         else:
             kept = thinner.push(outputs)
             if end:
                 kept += thinner.flush()
         for o in kept:
-            ev = output_event(region, o)
-            if ev is None:
-                continue
             if final and o.kind == "snapshot":
-                last_snapshot[o.key] = ev
+                last_snapshot[o.key] = o
                 continue
-            yield ev
+            ev = output_event(region, o)
+            if ev is not None:
+                yield ev
 
     def refused(items: list[tuple[Event, Rejected]]) -> Iterator[dict[str, Any]]:
         for event, exc in items:
@@ -114,7 +114,9 @@ def run_replay(
     yield from refused(proc.take_rejected())
     if final:
         for key in sorted(last_snapshot):
-            yield last_snapshot[key]
+            ev = output_event(region, last_snapshot[key])
+            assert ev is not None
+            yield ev
         c = proc.counters
         yield {"summary": {
             "applied": c["applied"],

@@ -47,10 +47,74 @@ def build_location(p: "RegionProcessor", lid: str) -> dict[str, Any]:
     return _ward(p, lid)
 
 
-def _seh(p: "RegionProcessor", lid: str) -> dict[str, Any]:
+def _seh_clock_fields(p: "RegionProcessor", lid: str, core: dict[str, Any]) -> dict[str, Any]:
+    """The SEH figures that move with the clock alone (boarding, handover and the last
+    bed wait grow or age; NEDOCS follows them)."""
     now = p.now or 0
-    core = p.seh_core(lid)
     nd = core["nedocs"]
+    ho_open = p.ho.get(lid, [])
+    return {
+        "longest_boarding_hours": round(core["longest_boarding_hours"], 4),
+        "last_bed_wait_hours": round(core["last_bed_wait_hours"], 4),
+        "nedocs": _r(nd.score, 2),
+        "nedocs_level": nd.level,
+        "nedocs_null_reason": nd.null_reason,
+        "longest_handover_minutes": _minutes(max(0, now - ho_open[0]) if ho_open else 0),
+    }
+
+
+def _ward_clock_fields(p: "RegionProcessor", lid: str) -> dict[str, Any]:
+    """The ward figures that move with the clock alone (wrong-bed days accrue and leave
+    the 24 h window; stays pass the long-stay limit)."""
+    now = p.now or 0
+    # integer sums do not depend on the order: the region keeps the ready starts sorted
+    starts = p.ward_ready_starts.get(lid, ())
+    wbc = p.ward_wbc.get(lid)
+    closed = [iv for ivs in wbc.values() for iv in ivs] if wbc else ()
+    return {
+        "wrong_bed_days_open": round(wrong_bed_ms_open(now, starts) / DAY_MS, 4),
+        "wrong_bed_days_24h": round(wrong_bed_ms_24h(now, starts, closed) / DAY_MS, 4),
+        "long_stay_patients": p.long_stay(lid),
+    }
+
+
+def _ward_clock_sums(wards: list[dict[str, Any]]) -> dict[str, Any]:
+    # floats summed in ward order, as a plain sum over the wards would
+    days_open = 0.0
+    days_24 = 0.0
+    long_stay = 0
+    for ward in wards:
+        days_open += ward["wrong_bed_days_open"]
+        days_24 += ward["wrong_bed_days_24h"]
+        long_stay += ward["long_stay_patients"]
+    return {
+        "wrong_bed_days_open": round(days_open, 4),
+        "wrong_bed_days_24h": round(days_24, 4),
+        "long_stay_patients": long_stay,
+    }
+
+
+def refresh_location(p: "RegionProcessor", lid: str, old: dict[str, Any]) -> dict[str, Any]:
+    """A location snapshot whose state did not change since `old` was built, at the
+    processor's clock: `old` with its clock-driven figures recomputed (same key order)."""
+    new = dict(old)
+    if old["kind"] == "seh":
+        new.update(_seh_clock_fields(p, lid, p.seh_core(lid)))
+    else:
+        new.update(_ward_clock_fields(p, lid))
+    return new
+
+
+def refresh_hospital(p: "RegionProcessor", h: str, old: dict[str, Any]) -> dict[str, Any]:
+    """A hospital snapshot whose wards changed only in their clock-driven figures."""
+    new = dict(old)
+    new.update(_ward_clock_sums([p.snaps[f"location:{w}"] for w in p.wards_of.get(h, [])]))
+    return new
+
+
+def _seh(p: "RegionProcessor", lid: str) -> dict[str, Any]:
+    core = p.seh_core(lid)
+    clock = _seh_clock_fields(p, lid, core)
     staffed = core["staffed_beds"]
     tot1, tot24, vals = p.win.tot1, p.win.tot24, p.win.vals24
     arr24 = by_key(tot24, f"arr|{lid}")
@@ -70,11 +134,11 @@ def _seh(p: "RegionProcessor", lid: str) -> dict[str, Any]:
         "critical": core["critical"],
         "staffed_beds": staffed,
         "occupancy": _share(core["patients"], staffed),
-        "longest_boarding_hours": round(core["longest_boarding_hours"], 4),
-        "last_bed_wait_hours": round(core["last_bed_wait_hours"], 4),
-        "nedocs": _r(nd.score, 2),
-        "nedocs_level": nd.level,
-        "nedocs_null_reason": nd.null_reason,
+        "longest_boarding_hours": clock["longest_boarding_hours"],
+        "last_bed_wait_hours": clock["last_bed_wait_hours"],
+        "nedocs": clock["nedocs"],
+        "nedocs_level": clock["nedocs_level"],
+        "nedocs_null_reason": clock["nedocs_null_reason"],
         "arrivals_1h": by_key(tot1, f"arr|{lid}"),
         "arrivals_24h": arr24,
         "self_referral_share_24h": _share(arr24.get("self_referral", 0), n_arr24),
@@ -83,7 +147,7 @@ def _seh(p: "RegionProcessor", lid: str) -> dict[str, Any]:
         "los_over_4h_share_24h": _share(count_above(los, FOUR_HOURS_MS), len(los)),
         "ambulances_en_route": p.enroute.get(lid, 0),
         "handovers_in_progress": len(ho_open),
-        "longest_handover_minutes": _minutes(max(0, now - ho_open[0]) if ho_open else 0),
+        "longest_handover_minutes": clock["longest_handover_minutes"],
         "handover_p90_minutes_24h": _minutes(nearest_rank(ho_done, 90)),
         "handovers_over_30m_24h": count_above(ho_done, THIRTY_MIN_MS),
         "status": status,
@@ -92,7 +156,6 @@ def _seh(p: "RegionProcessor", lid: str) -> dict[str, Any]:
 
 
 def _ward(p: "RegionProcessor", lid: str) -> dict[str, Any]:
-    now = p.now or 0
     loc = p.registry.locations[lid]
     staffed = p.beds(lid)
     occupied = p.occupied(lid)
@@ -100,11 +163,7 @@ def _ward(p: "RegionProcessor", lid: str) -> dict[str, Any]:
     by_wf: dict[str, int] = {}
     for _start, wf in ready.values():
         by_wf[wf] = by_wf.get(wf, 0) + 1
-    # (perf O7: integer sums do not depend on the order: no sorting, no copies; the
-    # region keeps the ready starts sorted already)
-    starts = p.ward_ready_starts.get(lid, ())
-    wbc = p.ward_wbc.get(lid)
-    closed = [iv for ivs in wbc.values() for iv in ivs] if wbc else ()
+    clock = _ward_clock_fields(p, lid)
     return {
         "scope": "location",
         "id": lid,
@@ -118,9 +177,9 @@ def _ward(p: "RegionProcessor", lid: str) -> dict[str, Any]:
         "discharges_24h": by_key(p.win.tot24, f"dis|{lid}"),
         "wrong_bed_patients": len(ready),
         "wrong_bed_patients_by_waiting_for": dict(sorted(by_wf.items())),
-        "wrong_bed_days_open": round(wrong_bed_ms_open(now, starts) / DAY_MS, 4),
-        "wrong_bed_days_24h": round(wrong_bed_ms_24h(now, starts, closed) / DAY_MS, 4),
-        "long_stay_patients": p.long_stay(lid),
+        "wrong_bed_days_open": clock["wrong_bed_days_open"],
+        "wrong_bed_days_24h": clock["wrong_bed_days_24h"],
+        "long_stay_patients": clock["long_stay_patients"],
     }
 
 
@@ -130,9 +189,6 @@ def _ward_sums(wards: list[dict[str, Any]]) -> dict[str, Any]:
     dis: dict[str, int] = {}
     wf: dict[str, int] = {}
     wb = 0
-    days_open = 0.0
-    days_24 = 0.0
-    long_stay = 0
     for s in wards:
         bt = s.get("bed_type") or "clinical"
         occ[bt] = occ.get(bt, 0) + s["occupied_beds"]
@@ -142,9 +198,7 @@ def _ward_sums(wards: list[dict[str, Any]]) -> dict[str, Any]:
         for k, v in s["wrong_bed_patients_by_waiting_for"].items():
             wf[k] = wf.get(k, 0) + v
         wb += s["wrong_bed_patients"]
-        days_open += s["wrong_bed_days_open"]
-        days_24 += s["wrong_bed_days_24h"]
-        long_stay += s["long_stay_patients"]
+    clock = _ward_clock_sums(wards)
     o, st = sum(occ.values()), sum(staffed.values())
     bts = sorted(staffed)
     return {
@@ -159,10 +213,10 @@ def _ward_sums(wards: list[dict[str, Any]]) -> dict[str, Any]:
         "discharges_24h": dict(sorted((k, v) for k, v in dis.items() if v)),
         "wrong_bed_patients": wb,
         "wrong_bed_patients_by_waiting_for": dict(sorted((k, v) for k, v in wf.items() if v)),
-        "wrong_bed_days_open": round(days_open, 4),
-        "wrong_bed_days_24h": round(days_24, 4),
+        "wrong_bed_days_open": clock["wrong_bed_days_open"],
+        "wrong_bed_days_24h": clock["wrong_bed_days_24h"],
         "wrong_bed_share": _share(wb, o),
-        "long_stay_patients": long_stay,
+        "long_stay_patients": clock["long_stay_patients"],
     }
 
 
