@@ -730,6 +730,10 @@ class RegionProcessor:
             self.contrib.pop(ekey, None)
             self._dirty.add(ekey)
 
+    def mark_changed(self, entry: str) -> None:
+        """State entry `entry` changed: the next `take_changes` returns it."""
+        self._dirty.add(entry)
+
     # ==================================================================== metrics
     def beds(self, lid: str) -> int:
         st = self.locs.get(lid)

@@ -224,7 +224,7 @@ def step_rule(
             p.rules.pop(rkey, None)
         else:
             p.rules[rkey] = new
-        p._dirty.add(rkey)  # the episode's state entry goes to the changelog
+        p.mark_changed(rkey)  # the episode's state entry is saved with the next checkpoint
 
 
 def escalation_level(p: RegionProcessor) -> int:

@@ -241,8 +241,8 @@ HOSPITAL_BY = ("occupied_beds_by_bed_type", "staffed_beds_by_bed_type", "free_be
 
 def build_region(p: "RegionProcessor") -> dict[str, Any]:
     # Sums over the hospital snapshots (every ward and SEH belongs to a hospital), the
-    # SEH and the follow-up location snapshots: kept as running totals (perf O9,
-    # RegionSums below), so a build costs the size of the output, not of the region.
+    # SEH and the follow-up location snapshots: kept as running totals (RegionSums
+    # below), so a build costs the size of the output, not of the region.
     rs = p.region_sums
     out: dict[str, Any] = {"scope": "region", "id": p.region}
     out.update(rs.ints)
@@ -285,7 +285,7 @@ def _region_windows(p: "RegionProcessor") -> dict[str, Any]:
 
 
 class RegionSums:
-    """Running totals behind `build_region` (perf O9), updated by `update(key, old, new)`
+    """Running totals behind `build_region`, updated by `update(key, old, new)`
     whenever a hospital, SEH or follow-up location snapshot changes.
 
     Integer sums and "by X" objects are exact under deltas. A "by X" key counts how many
@@ -309,7 +309,7 @@ class RegionSums:
         self.levels: dict[str, int] = {}
         self.on_stop = 0
         self.free: dict[str, list[int]] = {}
-        # O14: the region-level window figures (calls, rides, responses), reused until
+        # the region-level window figures (calls, rides, responses), reused until
         # the processor sees a region-level window group move (None: recompute)
         self.windows: dict[str, Any] | None = None
         if rebuild:
