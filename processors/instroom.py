@@ -7,7 +7,7 @@ progress) is derived by a fold; the region applies the difference.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Container
 
 from processors.doorstroom import empty_contribution
 from processors.windows import minute_of
@@ -91,3 +91,33 @@ def ride_contribution(h: list[list[Any]]) -> dict[str, Any]:
     c["values"] = tuple(values)
     c["obs"] = tuple(obs)
     return c
+
+
+HANDOVER_GROUP = "handover|"
+
+
+def localise_ride(c: dict[str, Any], own_locations: Container[str], home: bool) -> dict[str, Any]:
+    """A ride's contribution as one region of a nation sees it (events.md, "Many regions,
+    one deployment"): the dispatching (`home`) region keeps the ride counts and response
+    times; what happens at an SEH (en route to it, handover in progress, handover
+    durations) counts in the region of that SEH. In a single region every location is
+    its own and `c` comes back unchanged."""
+    enroute, ho, values, obs = c["enroute"], c["ho"], c["values"], c["obs"]
+
+    def own_value(v: tuple[int, str, int]) -> bool:
+        group = v[1]
+        return group[len(HANDOVER_GROUP):] in own_locations if group.startswith(HANDOVER_GROUP) else home
+
+    def own_obs(o: tuple[str, str, str, int, int]) -> bool:
+        return o[2] in own_locations if o[0] == "ambulance_handover" else home
+
+    if (home and (enroute is None or enroute in own_locations) and (ho is None or ho[0] in own_locations)
+            and all(map(own_value, values)) and all(map(own_obs, obs))):
+        return c
+    local = dict(c)
+    local["counts"] = c["counts"] if home else ()
+    local["values"] = tuple(v for v in values if own_value(v))
+    local["obs"] = tuple(o for o in obs if own_obs(o))
+    local["enroute"] = enroute if enroute in own_locations else None
+    local["ho"] = ho if ho is not None and ho[0] in own_locations else None
+    return local

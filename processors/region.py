@@ -52,7 +52,7 @@ from processors.doorstroom import (
     has_membership,
 )
 from processors.ingress import Ingress
-from processors.instroom import call_contribution, ride_contribution
+from processors.instroom import call_contribution, localise_ride, ride_contribution
 from processors.output import Output
 from processors.rules import Rules
 from processors.snapshot import (
@@ -94,11 +94,13 @@ def _entity_key(ev: Event) -> str | None:
     return None
 
 
-def _contribution(ekey: str, h: list[list[Any]]) -> dict[str, Any]:
+def _contribution(ekey: str, h: list[list[Any]], registry: Registry) -> dict[str, Any]:
     if ekey.startswith("enc:"):
         return encounter_contribution(h)
     if ekey.startswith("ride:"):
-        return ride_contribution(h)
+        # in a nation, a ride can be another region's, or end at another region's SEH
+        partner = ekey[len("ride:"):].partition("/")[0]
+        return localise_ride(ride_contribution(h), registry.locations, partner in registry.partners)
     return call_contribution(h)
 
 
@@ -382,7 +384,7 @@ class RegionProcessor:
         p.win.restore_clock(minute_of(p.now) if p.now is not None else None)
         p.ingress.rebuilt()
         for ekey in sorted(p.ents):
-            c = _contribution(ekey, p.ents[ekey]["h"])
+            c = _contribution(ekey, p.ents[ekey]["h"], p.registry)
             p.contrib[ekey] = c
             p._index(ekey, c, 1)
             if not has_membership(c):
@@ -500,7 +502,9 @@ class RegionProcessor:
         by[ev.type] = by.get(ev.type, 0) + 1
         self._dirty.add("core")
         last = self.partners.get(ev.partner)
-        if last is None or ev.time > last:
+        # (in a nation, another region's ambulance reaching one of our SEHs is not one of
+        # our feeds: its silence is its own region's business)
+        if (last is None or ev.time > last) and ev.partner in self.registry.partners:
             self.partners[ev.partner] = ev.time
             self._dirty.add(f"partner:{ev.partner}")
             self.alert_rules.touch_partner(ev.partner)
@@ -547,7 +551,7 @@ class RegionProcessor:
         else:
             new_h = list(h)
             insort(new_h, row, key=lambda e: (e[0], e[1], e[2]))
-        return _EntityChange(ekey, new_h, _contribution(ekey, new_h))
+        return _EntityChange(ekey, new_h, _contribution(ekey, new_h, self.registry))
 
     def _capacity(self, ev: Event) -> None:
         lid = ev.data["location"]

@@ -12,7 +12,8 @@ import orjson
 import typer
 
 from processors.replay import run_replay
-from topics.registry import RegistryError, load_registry
+from topics.nation import load_nation
+from topics.registry import RegistryError
 
 
 def _lines(path: Path) -> Iterator[bytes]:
@@ -27,7 +28,8 @@ def register(app: typer.Typer) -> None:
     @app.command("replay")
     def replay(
         file: Path = typer.Argument(..., help="NDJSON file of input CloudEvents ('-' for stdin)."),
-        registry: Optional[str] = typer.Option(None, "--registry", help="Region registry YAML (default: SPOEDSTROOM_REGISTRY)."),
+        registry: Optional[str] = typer.Option(None, "--registry", help="Region registry YAML, national file or directory of region files "
+                                                  "(default: SPOEDSTROOM_REGISTRY)."),
         final: bool = typer.Option(False, "--final", help="Only the last snapshot per key, every alert, and a summary line."),
         lateness_seconds: float = typer.Option(120, "--lateness-seconds", help="Reorder lateness (seconds)."),
     ) -> None:
@@ -36,7 +38,7 @@ def register(app: typer.Typer) -> None:
 
         path = registry or Settings.from_env().registry
         try:
-            reg = load_registry(path)
+            reg = load_nation(path)
         except RegistryError as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(2) from None

@@ -22,7 +22,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from simulator import Scenario, generate, parse_incident, parse_surge, parse_time_arg
 from simulator import sink
 from topics.codec import format_time
-from topics.registry import RegistryError, load_registry
+from simulator.nation import generate_nation
+from topics.nation import load_nation
+from topics.registry import RegistryError
 
 HOUR_MS = 3_600_000
 
@@ -46,7 +48,8 @@ def parse_speed(text: str | None) -> float | None:
 def simulate(
     registry: Optional[str] = typer.Option(
         None, "--registry", "-r",
-        help="Region registry YAML (default: $SPOEDSTROOM_REGISTRY, else deploy/regions/haaglanden.yaml).",
+        help="Region registry YAML, national file or directory (default: $SPOEDSTROOM_REGISTRY, "
+             "else deploy/regions/haaglanden.yaml).",
     ),
     seed: int = typer.Option(1, "--seed", help="Random seed: the same seed gives the same events."),
     hours: float = typer.Option(24.0, "--hours", help="Simulated hours."),
@@ -68,13 +71,13 @@ def simulate(
     start_occupancy: float = typer.Option(0.85, "--start-occupancy", help="Wards start this full (0..1)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
-    """Generate a seeded, calibrated stream of a region's partner events."""
+    """Generate a seeded, calibrated stream of a region's (or a nation's) partner events."""
     err = Console(stderr=True, highlight=False)
     if (out is None) == (not kafka):
         err.print("[red]give exactly one of --out FILE or --kafka[/red]")
         raise typer.Exit(2)
     try:
-        reg = load_registry(registry or _default_registry())
+        nation = load_nation(registry or _default_registry())
     except RegistryError as exc:
         err.print(f"[red]registry error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -87,11 +90,17 @@ def simulate(
             start_occupancy=start_occupancy,
         )
         pace = parse_speed(speed if speed is not None else ("max" if out is not None else "1"))
+        if nation.national and incident:
+            raise ValueError("--incident names no region: simulate a major incident with that region's file")
     except ValueError as exc:
         err.print(f"[red]bad option:[/red] {exc}")
         raise typer.Exit(2) from None
     duration_ms = int(hours * HOUR_MS)
-    events = generate(reg, start_ms=start_ms, duration_ms=duration_ms, seed=seed, scenario=scenario)
+    if nation.national:
+        events = generate_nation(nation, start_ms=start_ms, duration_ms=duration_ms, seed=seed, scenario=scenario)
+    else:
+        (reg,) = nation.regions.values()
+        events = generate(reg, start_ms=start_ms, duration_ms=duration_ms, seed=seed, scenario=scenario)
 
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -101,7 +110,7 @@ def simulate(
         TextColumn("{task.fields[events]} events"), TextColumn("sim {task.fields[simtime]}"),
         TimeElapsedColumn(), console=err, disable=not show, transient=False,
     )
-    task = bar.add_task(reg.region_id, total=duration_ms, events=0, simtime=format_time(start_ms))
+    task = bar.add_task(nation.id, total=duration_ms, events=0, simtime=format_time(start_ms))
     last = [0.0]
 
     def on_event(p: sink.Progress) -> None:

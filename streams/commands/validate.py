@@ -20,7 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from topics.event import Reason, Rejected
-from topics.registry import RegistryError, load_registry
+from topics.nation import load_nation
+from topics.registry import RegistryError
 from topics.validation import Validator
 
 
@@ -46,7 +47,8 @@ def validate(
     """Validate a partner's NDJSON feed line by line and print a summary."""
     console = Console(highlight=False)
     try:
-        reg = load_registry(registry or _default_registry())
+        # a nation validates against every partner and location of all its regions
+        reg = load_nation(registry or _default_registry()).combined()
     except RegistryError as exc:
         console.print(f"[red]registry error:[/red] {exc}")
         raise typer.Exit(2) from None

@@ -20,7 +20,7 @@ from processors.region import RegionProcessor
 from tests.processors._factory import DAY, MIN, T0, Factory, registry
 from topics.codec import format_time, parse_time
 from topics.event import Event, Reason, Rejected
-from topics.registry import parse_registry
+from topics.registry import Registry, parse_registry
 
 SEH = "location:h1-seh"
 
@@ -235,10 +235,10 @@ def test_an_event_whose_fold_fails_is_isolated(monkeypatch: pytest.MonkeyPatch) 
     exception class), the state is as if it never came, the region goes on."""
     fold = region_module._contribution
 
-    def failing(ekey: str, h: list[list[Any]]) -> dict[str, Any]:
+    def failing(ekey: str, h: list[list[Any]], registry: Registry) -> dict[str, Any]:
         if any(row[4].get("urgency") == "U0" for row in h):
             raise ZeroDivisionError("a bug met by this event")
-        return fold(ekey, h)
+        return fold(ekey, h, registry)
 
     f = Factory()
     clean = clean_feed(f)
@@ -255,7 +255,7 @@ def test_an_event_whose_fold_fails_is_isolated(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_processing_error_detail_names_the_exception_class_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    def failing(ekey: str, h: list[list[Any]]) -> dict[str, Any]:
+    def failing(ekey: str, h: list[list[Any]], registry: Registry) -> dict[str, Any]:
         raise KeyError("patient Jan Jansen")  # a message may hold anything: never echoed
 
     monkeypatch.setattr(region_module, "_contribution", failing)

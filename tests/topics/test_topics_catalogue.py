@@ -86,7 +86,7 @@ def test_snapshot_schema() -> None:
     schema = load_schema("metrics.snapshot")
     assert schema["required"] == ["scope", "id", "as_of"]
     assert schema["additionalProperties"] is True
-    assert schema["properties"]["scope"]["enum"] == ["location", "hospital", "region"]
+    assert schema["properties"]["scope"]["enum"] == ["location", "hospital", "region", "nation"]
 
 
 def test_input_topics_match_spec(spec: str) -> None:

@@ -1,0 +1,114 @@
+"""The nation: many region registries served by one deployment (events.md, "Many regions,
+one deployment").
+
+`--registry` takes a single region file (a nation of one region, which behaves exactly as
+before), a national file (`nation: {id, name}` + `regions: [files]`, paths relative to
+it), or a directory of region files (a `nation.yaml` in it, if present, names the nation
+and lists its files). Partner and location ids must be unique across the nation: every
+partner belongs to exactly one region, and its events are that region's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from topics.registry import Location, Partner, Registry, RegistryError, load_registry
+
+NATION_FILE = "nation.yaml"
+
+
+@dataclass(frozen=True)
+class Nation:
+    """The regions of one deployment and where every partner and location belongs."""
+
+    id: str
+    name: str
+    regions: dict[str, Registry]  # region id -> registry, in the order they were listed
+    #: True for a national file or a directory; False for a single region file, whose
+    #: output stays exactly what it was before there were nations (no nation snapshot).
+    national: bool
+    path: str | None = None
+    region_of_partner: dict[str, str] = field(default_factory=dict)
+    region_of_location: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def region_ids(self) -> list[str]:
+        return list(self.regions)
+
+    def combined(self) -> Registry:
+        """One registry holding every partner and location of the nation: what an input
+        is validated against before it is routed to its region(s)."""
+        partners: dict[str, Partner] = {}
+        locations: dict[str, Location] = {}
+        for reg in self.regions.values():
+            partners.update(reg.partners)
+            locations.update(reg.locations)
+        return Registry(region_id=self.id, region_name=self.name, partners=partners, locations=locations,
+                        path=self.path)
+
+
+def nation_of(registry: Registry) -> Nation:
+    """A single region as a nation of one (not `national`)."""
+    return _build(registry.region_id, registry.region_name, [registry], national=False, path=registry.path)
+
+
+def _build(nid: str, name: str, registries: list[Registry], national: bool, path: str | None) -> Nation:
+    regions: dict[str, Registry] = {}
+    partner_region: dict[str, str] = {}
+    location_region: dict[str, str] = {}
+    for reg in registries:
+        where = reg.path or reg.region_id
+        if reg.region_id in regions:
+            raise RegistryError(f"{where}: region {reg.region_id!r} is listed twice in the nation")
+        regions[reg.region_id] = reg
+        for pid in reg.partners:
+            if pid in partner_region:
+                raise RegistryError(f"{where}: partner {pid!r} is also in region {partner_region[pid]!r} "
+                                    "(partner ids are unique across the nation)")
+            partner_region[pid] = reg.region_id
+        for lid in reg.locations:
+            if lid in location_region:
+                raise RegistryError(f"{where}: location {lid!r} is also in region {location_region[lid]!r} "
+                                    "(location ids are unique across the nation)")
+            location_region[lid] = reg.region_id
+    return Nation(nid, name, regions, national, path, partner_region, location_region)
+
+
+def _national_file(raw: dict[str, Any], path: Path) -> Nation:
+    head = raw.get("nation")
+    if not isinstance(head, dict) or not isinstance(head.get("id"), str) or not head["id"]:
+        raise RegistryError(f"{path}: nation: expected {{id: ..., name: ...}} with a non-empty id")
+    files = raw.get("regions")
+    if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
+        raise RegistryError(f"{path}: regions: expected a non-empty list of region registry files")
+    registries = [load_registry(path.parent / f) for f in files]
+    return _build(head["id"], str(head.get("name") or head["id"]), registries, national=True, path=str(path))
+
+
+def load_nation(path: str | Path) -> Nation:
+    """Load a region file, a national file or a directory of region files."""
+    p = Path(path)
+    if p.is_dir():
+        index = p / NATION_FILE
+        if index.exists():
+            return load_nation(index)
+        files = sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml"))
+        if not files:
+            raise RegistryError(f"{p}: no region registry files (*.yaml) in this directory")
+        registries = [load_registry(f) for f in files]
+        return _build(p.name, p.name, registries, national=True, path=str(p))
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RegistryError(f"{p}: registry file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{p}: cannot read the registry file: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{p}: not valid YAML: {exc}") from None
+    if isinstance(raw, dict) and "nation" in raw:
+        return _national_file(raw, p)
+    return nation_of(load_registry(p))
