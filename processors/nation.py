@@ -6,8 +6,10 @@
   SEH side of the ride counts there, `instroom.localise_ride`).
 - `build_nation` is a pure function of the latest region snapshots and the stream time.
 - `NationProcessor` runs one `RegionProcessor` per region over one input and adds the
-  nation's snapshot whenever a region snapshot changed or a stream minute began (a region
-  can turn stale with the clock alone).
+  nation's snapshot whenever a region snapshot changed. On the event clock the nation's
+  stream time is the latest `as_of` of its region snapshots (the pipeline's nation agent,
+  which sees only those, uses the same), so a region is stale when its snapshot is more
+  than 15 minutes behind the newest one.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from processors.output import Output
 from processors.region import RegionProcessor
-from processors.windows import MINUTE_MS, minute_of
+from processors.windows import MINUTE_MS
 from topics.codec import format_time, parse_time
 from topics.event import Event, Rejected
 from topics.nation import Nation
@@ -153,12 +155,7 @@ class NationProcessor:
         self.region_snapshots: dict[str, dict[str, Any]] = {}
         self.snapshot: dict[str, Any] | None = None
         self.key = f"nation:{nation.id}"
-        self.minute: int | None = None
-
-    @property
-    def now(self) -> int | None:
-        clocks = [p.now for p in self.regions.values() if p.now is not None]
-        return max(clocks) if clocks else None
+        self.now: int | None = None  # the latest as_of of the region snapshots
 
     def offer(self, ev: Event) -> tuple[str, dict[str | None, list[Output]]]:
         """Route and offer `ev`; the status is its home region's."""
@@ -194,14 +191,10 @@ class NationProcessor:
             for o in outs:
                 if o.kind == "snapshot" and o.key == f"region:{rid}":
                     self.region_snapshots[rid] = o.data
+                    self.now = o.time if self.now is None else max(self.now, o.time)
                     moved = True
         now = self.now
-        if now is None:
-            return []
-        if minute_of(now) != self.minute:
-            self.minute = minute_of(now)
-            moved = True  # a region can turn stale with the clock alone
-        if not moved:
+        if not moved or now is None:
             return []
         content = build_nation(self.nation, self.region_snapshots, now)
         if content == self.snapshot:

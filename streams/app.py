@@ -34,18 +34,21 @@ from typing import Any
 import faust
 import orjson
 
+from processors.nation import NationRouter
 from processors.output import Output
 from processors.region import RegionProcessor
 from processors.replay import output_event
 from processors.windows import minute_of
 from streams import faust_fixes, web
 from streams.readback import published_alerts, true_end_offsets
+from streams.nation import NationRuntime
 from streams.settings import Settings
 from streams.sinks import RedisSink, WebhookSink
 from streams.telemetry import Telemetry
 from topics.catalogue import INPUT_TOPICS, INPUT_TYPES, TOPIC_OF_TYPE
 from topics.codec import format_time, parse_time
 from topics.event import Event, Reason, Rejected
+from topics.nation import Nation, nation_of
 from topics.registry import Registry
 from topics.validation import Validator, deadletter_headers, deadletter_record
 
@@ -62,6 +65,9 @@ PENDING_ENTRY = "~pending"  # keys whose newest snapshot the throttle had not se
 JOURNAL_ENTRY = "~journal"  # the whole change set of the latest record (see Pipeline._persist)
 JOURNAL_PART_BYTES = 256 * 1024  # journal parts stay well below Kafka's 1 MB record limit
 QUIET_S = 0.5  # a partition that delivered this recently is not caught up (see _marks_report)
+# A partition's mark counts only while its reader keeps reporting (ticks every 0.5 s on
+# the event clock): a worker that died said "caught up" for partitions nobody reads now.
+MARK_FRESH_S = 2.0
 # Ticks through the repartition topic move the watermark and (wall clock) the rules while
 # no record arrives; on the wall clock they bound how long a due event waits.
 # events.md: on the wall clock the watermark moves at least every 100 ms
@@ -77,12 +83,17 @@ def now_ms() -> int:
 
 @dataclass
 class RegionRuntime:
-    """Shell-side state of the region this worker owns: the processor and its outputs."""
+    """Shell-side state of one region this worker owns: the processor and its outputs."""
 
+    region: str
+    partition: int  # of the repartition topic: the region's records and state live there
     processor: RegionProcessor
     # input partition -> [latest event time read (or None), caught up with its end (bool),
     # furthest read position reported] (see merge_mark)
     marks: dict[str, list[Any]] = field(default_factory=dict)
+    # input partition -> monotonic time a reader last reported it (not state: after a
+    # restart every mark waits for a fresh report)
+    reported: dict[str, float] = field(default_factory=dict)
     pending: dict[str, Any] = field(default_factory=dict)  # key -> snapshot Output awaiting the throttle
     last_sent: dict[str, float] = field(default_factory=dict)  # key -> monotonic time sent
     open_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -99,23 +110,32 @@ class RegionRuntime:
 
 
 class Pipeline:
-    """Builds the Faust app for one region registry and wires agents to outputs."""
+    """Builds the Faust app for a nation (one region or many) and wires agents to outputs.
 
-    def __init__(self, settings: Settings, registry: Registry) -> None:
+    Each region is one key of the repartition topic: its records, and its state in the
+    table, live in that key's partition, so the worker that owns the partition owns the
+    region, and regions spread over the workers (events.md, "Many regions, one
+    deployment")."""
+
+    def __init__(self, settings: Settings, nation: Nation | Registry) -> None:
         faust_fixes.apply(on_gap=self._offset_gap)
         self.settings = settings
-        self.registry = registry
-        self.region = registry.region_id
-        self.region_key = self.region.encode()
+        self.nation = nation if isinstance(nation, Nation) else nation_of(nation)
+        self.regions = self.nation.regions
+        self.router = NationRouter(self.nation)
         self.wall_clock = settings.clock == "wall"
-        self.validator = Validator(registry)
+        self.validator = Validator(self.nation.combined())
         self.telemetry = Telemetry()
-        self.telemetry.initialise(self.region, sorted(INPUT_TYPES), [t.name for t in INPUT_TOPICS],
-                                  [r.value for r in Reason], list(ALERT_KINDS))
+        for region in self.regions:
+            self.telemetry.initialise(region, sorted(INPUT_TYPES), [t.name for t in INPUT_TOPICS],
+                                      [r.value for r in Reason], list(ALERT_KINDS))
         self.redis = RedisSink(settings.redis_url, self.telemetry)
         external = f"http://{settings.web_host}:{settings.web_port}"
-        self.webhooks = WebhookSink(list(registry.webhooks), self.telemetry, external)
-        self.runtime: RegionRuntime | None = None
+        # alerts go to the webhooks of their own region
+        self.webhooks = {rid: WebhookSink(list(reg.webhooks), self.telemetry, external)
+                         for rid, reg in self.regions.items()}
+        self.runtimes: dict[str, RegionRuntime] = {}
+        self.nation_runtime = NationRuntime(self) if self.nation.national else None
         # Per input partition read by this worker: next offset and latest event time.
         self.read_pos: dict[Any, int] = {}
         self.read_time: dict[str, int] = {}
@@ -205,19 +225,20 @@ class Pipeline:
         async def tick() -> None:
             async with self.marks_lock:
                 body = orjson.dumps({"tick": 1, "marks": self._marks_report()})
-                await self.region_events.send(key=self.region_key, value=body)
+                for region in self.regions:
+                    await self.region_events.send(key=region.encode(), value=body)
 
         @app.timer(FLUSH_S)
         async def flush() -> None:
             # Snapshots held back by the throttle go out without waiting for a record.
-            if self.runtime is not None:
-                await self.flush_snapshots(self.runtime)
+            for rt in list(self.runtimes.values()):
+                await self.flush_snapshots(rt)
 
         @app.timer(5.0)
         async def telemetry() -> None:
             self._observe_lag()
-            if self.runtime is not None:
-                self._observe_partners(self.runtime)
+            for rt in list(self.runtimes.values()):
+                self._observe_partners(rt)
 
         @app.task
         async def start_sinks() -> None:
@@ -225,16 +246,20 @@ class Pipeline:
             # messages stalls a record that changes a few hundred state entries.
             self.app.producer.buffer.max_messages = 10_000
             self.redis.start()
-            self.webhooks.start()
+            for sink in self.webhooks.values():
+                sink.start()
 
         @app.on_partitions_revoked.connect
         async def revoked(app_: faust.App, revoked: set, **kwargs: Any) -> None:
             for tp in revoked:  # read here no more: if it comes back, from the committed offset
                 self.read_pos.pop(tp, None)
                 self.read_wall.pop(tp, None)
-            if any(tp.topic == REGION_EVENTS_TOPIC for tp in revoked):
-                log.info("region partitions revoked: %s", sorted(tp.partition for tp in revoked if tp.topic == REGION_EVENTS_TOPIC))
-                self.runtime = None  # rebuilt from the table when the partition returns
+            gone = {tp.partition for tp in revoked if tp.topic == REGION_EVENTS_TOPIC}
+            if gone:
+                log.info("region partitions revoked: %s", sorted(gone))
+                for region, rt in list(self.runtimes.items()):
+                    if rt.partition in gone:  # rebuilt from the table when the partition returns
+                        del self.runtimes[region]
 
         @app.on_partitions_assigned.connect
         async def assigned(app_: faust.App, assigned: set, **kwargs: Any) -> None:
@@ -246,6 +271,8 @@ class Pipeline:
                 self.probes.add(task)  # a reference, so the task is not collected mid-way
                 task.add_done_callback(self.probes.discard)
 
+        if self.nation_runtime is not None:
+            self.nation_runtime.wire(app)
         web.register(self)  # /healthz, /readyz, /metrics, /status (streams/web.py)
 
     async def _probe_ends(self, tps: list[Any]) -> None:
@@ -267,9 +294,10 @@ class Pipeline:
     # --------------------------------------------------------------- ingest
     async def ingest_batch(self, batch: list[faust.EventT]) -> None:
         wall = now_ms() if self.wall_clock else None
-        # The valid events, cut into chunks of one repartition record each.
-        chunks: list[list[Any]] = [[]]
-        size = 0
+        # The valid events per region, cut into chunks of one repartition record each.
+        chunks: dict[str, list[list[Any]]] = {}
+        sizes: dict[str, int] = {}
+        route = self.router.route
         # Read progress of this batch; it becomes visible to the marks reports (and so
         # to ticks) only once the events it covers are in the producer, in order.
         pos: dict[Any, int] = {}
@@ -290,16 +318,22 @@ class Pipeline:
             if e.time > times.get(tp, -1):
                 times[tp] = e.time
             n = len(msg.value)
-            if chunks[-1] and (len(chunks[-1]) >= FORWARD_CHUNK or size + n > FORWARD_CHUNK_BYTES):
-                chunks.append([])
-                size = 0
-            size += n
-            chunks[-1].append([e.id, e.source, e.partner, e.type, e.time, e.data, msg.timestamp or 0.0,
-                            msg.topic, msg.partition, msg.offset])
-        # The marks travel with the last chunk only: they claim "read up to here", which
-        # must not move the watermark before the chunks carrying those events are applied.
-        for chunk in chunks[:-1]:
-            await self.region_events.send(key=self.region_key, value=orjson.dumps({"events": chunk}))
+            item = [e.id, e.source, e.partner, e.type, e.time, e.data, msg.timestamp or 0.0,
+                    msg.topic, msg.partition, msg.offset]
+            for region in route(e):
+                own = chunks.setdefault(region, [[]])
+                size = sizes.get(region, 0)
+                if own[-1] and (len(own[-1]) >= FORWARD_CHUNK or size + n > FORWARD_CHUNK_BYTES):
+                    own.append([])
+                    size = 0
+                sizes[region] = size + n
+                own[-1].append(item)
+        # The marks travel with a region's last chunk only: they claim "read up to here",
+        # which must not move its watermark before the chunks carrying those events are
+        # applied. A region with no event in this batch hears of them with the next tick.
+        for region, own in chunks.items():
+            for chunk in own[:-1]:
+                await self.region_events.send(key=region.encode(), value=orjson.dumps({"events": chunk}))
         async with self.marks_lock:  # a tick's report is queued before or after, never between
             clock = time.monotonic()
             self.read_pos.update(pos)
@@ -307,8 +341,10 @@ class Pipeline:
             for tp, t in times.items():
                 if t > self.read_time.get(tp, -1):
                     self.read_time[tp] = t
-            body = orjson.dumps({"events": chunks[-1], "marks": self._marks_report()})
-            await self.region_events.send(key=self.region_key, value=body)
+            marks = self._marks_report()
+            for region, own in chunks.items():
+                body = orjson.dumps({"events": own[-1], "marks": marks})
+                await self.region_events.send(key=region.encode(), value=body)
 
     def _marks_report(self) -> dict[str, list[Any]]:
         """For every input partition assigned here: [latest event time read, caught up,
@@ -375,8 +411,8 @@ class Pipeline:
                                    [("ce_source", e.source.encode()), ("ce_id", e.id.encode())], reencoded=True)
 
     # --------------------------------------------------------------- region
-    async def _load_runtime(self) -> RegionRuntime:
-        prefix = self.region_key + b"|"
+    async def _load_runtime(self, region: str, partition: int) -> RegionRuntime:
+        prefix = region.encode() + b"|"
         entries: dict[str, Any] = {}
         marks: dict[str, list[int]] = {}
         pending: list[str] = []
@@ -411,16 +447,18 @@ class Pipeline:
                 entries[name] = value
         s = self.settings
         lateness = s.reorder_lateness_live_ms if self.wall_clock else s.reorder_lateness_ms
+        registry = self.regions[region]
         if entries:
-            processor = RegionProcessor.restore(self.registry, entries, reorder_lateness_ms=lateness,
+            processor = RegionProcessor.restore(registry, entries, reorder_lateness_ms=lateness,
                                                 clock_guard=not self.wall_clock)
         else:
             # On the wall clock the validator's future_time already bounds every event.
-            processor = RegionProcessor(self.registry, reorder_lateness_ms=lateness, clock_guard=not self.wall_clock)
-        log.info("region %s: state rebuilt from %d table entries (stream time %s)", self.region, len(entries),
+            processor = RegionProcessor(registry, reorder_lateness_ms=lateness, clock_guard=not self.wall_clock)
+        log.info("region %s: state rebuilt from %d table entries (stream time %s)", region, len(entries),
                  format_time(processor.now) if processor.now else "-")
-        runtime = RegionRuntime(processor=processor, marks=marks, journal_seq=journal.get("seq", 0),
-                                published=await published_alerts(self.settings, self.region))
+        runtime = RegionRuntime(region=region, partition=partition, processor=processor, marks=marks,
+                                journal_seq=journal.get("seq", 0),
+                                published=await published_alerts(self.settings, region))
         # Snapshots the state counts as emitted but the throttle may not have sent before
         # the last worker stopped: send them again (same ids, so consumers see one).
         current = processor.snapshots()
@@ -447,16 +485,17 @@ class Pipeline:
         return changes
 
     async def apply_record(self, event: faust.EventT) -> None:
-        if event.key != self.region_key:
-            log.warning("record for region %r on a worker of region %r: ignored", event.key, self.region)
+        region = (event.key or b"").decode("utf-8", "replace")
+        if region not in self.regions:
+            log.warning("record for region %r, not one of this deployment's: ignored", region[:64])
             return
-        if self.runtime is None:
-            self.runtime = await self._load_runtime()
+        rt = self.runtimes.get(region)
+        if rt is None:
+            rt = self.runtimes[region] = await self._load_runtime(region, event.message.partition)
         body = orjson.loads(event.value)
         wall = now_ms()
         failed: set[tuple[str, str]] = set()
         while True:
-            rt = self.runtime
             try:
                 outputs, oldest_ts, refused = self._process(rt, body, wall)
                 break
@@ -469,10 +508,10 @@ class Pipeline:
                 # runs again without the events that can have caused it.
                 failed.update(suspects)
                 log.error("region %s: %s while applying %s event(s) (%s): dead-lettered (processing_error), "
-                          "state rebuilt from the last record", self.region, type(exc).__name__,
+                          "state rebuilt from the last record", region, type(exc).__name__,
                           len(suspects), ", ".join(sorted({e.type for e in suspects.values()})))
-                self.runtime = await self._load_runtime()
-                self.runtime.processor.quarantined.update(failed)
+                rt = self.runtimes[region] = await self._load_runtime(region, event.message.partition)
+                rt.processor.quarantined.update(failed)
         proc = rt.processor
         for e, exc, origin in refused:
             # too_old against the region's stream clock: the origin is exact, the value
@@ -495,7 +534,7 @@ class Pipeline:
             # See Settings.embedded_broker: after the writes above, one record alone in its
             # batch, so the changelog's reported end offset covers them all.
             rt.sentinel += 1
-            self.table[(self.region + "|" + SENTINEL_ENTRY).encode()] = str(rt.sentinel).encode()
+            self.table[(region + "|" + SENTINEL_ENTRY).encode()] = str(rt.sentinel).encode()
             await self._drain_producer()
 
     def _process(self, rt: RegionRuntime, body: dict[str, Any],
@@ -517,8 +556,11 @@ class Pipeline:
             outputs.extend(outs)
             if item[6]:
                 oldest_ts.append(item[6])
+        clock = time.monotonic()
         for tp, report in body.get("marks", {}).items():
             rt.marks[tp] = merge_mark(rt.marks.get(tp), report)
+            if report[1] is not None:  # from the partition's reader
+                rt.reported[tp] = clock
         if self.wall_clock:
             horizon = wall - self.settings.reorder_lateness_live_ms
             outputs.extend(proc.release(horizon))
@@ -541,18 +583,30 @@ class Pipeline:
         await producer.flush()
 
     def _release_event_clock(self, rt: RegionRuntime) -> list[Any]:
-        """Event clock: the minimum over the input partitions still behind their end of
-        the latest event time read, minus the reorder lateness; when every partition is
-        caught up, everything read is released (events.md, "Order, lateness, duplicates")."""
+        """Event clock (events.md, "Order, lateness, duplicates"): apply what is due.
+
+        While the stream flows: up to the minimum, over the input partitions that have
+        delivered events or are behind their end, of the latest event time read, minus
+        the reorder lateness. A partition idle and caught up since its start holds
+        nothing; one with data holds at its latest time, because "caught up" is only
+        what its reader saw when it reported: data published since, maybe read by
+        another worker, is not known here yet (with regions spread over workers, the
+        reports about one partition come from another process than the events).
+
+        Everything read is released only once the stream is still: every partition
+        caught up by a report of the last MARK_FRESH_S (its reader may have died after
+        saying so) and no record with events for QUIET_S."""
         proc = rt.processor
-        behind = [m[0] for m in rt.marks.values() if not m[1]]
         if not rt.marks:
             return []
-        if not behind:
+        clock = time.monotonic()
+        fresh = all(clock - rt.reported.get(tp, float("-inf")) <= MARK_FRESH_S for tp in rt.marks)
+        if fresh and all(m[1] for m in rt.marks.values()) and clock - rt.last_record >= QUIET_S:
             return proc.release_all()
-        if any(t is None for t in behind):
+        holding = [m[0] for m in rt.marks.values() if m[0] is not None or not m[1]]
+        if not holding or any(t is None for t in holding):
             return []  # a partition with data not read yet: nothing is safe to release
-        return proc.release(min(behind) - self.settings.reorder_lateness_ms)
+        return proc.release(min(holding) - self.settings.reorder_lateness_ms)
 
     def _persist(self, rt: RegionRuntime) -> None:
         """Write the entries this record changed, as one atomic step.
@@ -566,7 +620,7 @@ class Pipeline:
         restore applies the journal over the entries: the state is always that after a
         whole record, and a record replayed from the committed offset gives the same
         outputs."""
-        prefix = self.region + "|"
+        prefix = rt.region + "|"
         writes: dict[str, bytes | None] = {
             name: None if value is None else orjson.dumps(value)
             for name, value in rt.processor.take_changes().items()
@@ -603,7 +657,7 @@ class Pipeline:
 
     # -------------------------------------------------------------- outputs
     async def _publish(self, rt: RegionRuntime, outputs: list[Any]) -> None:
-        region = self.region
+        region = rt.region
         for out in outputs:
             kind = out.kind
             if kind == "snapshot":
@@ -644,7 +698,7 @@ class Pipeline:
         await self._send_snapshots(rt, outs, clock)
 
     async def _send_snapshots(self, rt: RegionRuntime, outs: list[Any], clock: float) -> None:
-        region = self.region
+        region = rt.region
         for out in outs:
             rt.last_sent[out.key] = clock
         async with rt.send_lock:
@@ -658,20 +712,23 @@ class Pipeline:
             self.telemetry.snapshots_published.labels(data["scope"]).inc()
             self.telemetry.observe_snapshot(region, data)
             self.redis.offer_snapshot(region, data["scope"], data["id"], orjson.dumps(data))
+            if self.nation_runtime is not None and data["scope"] == "region":
+                await self.nation_runtime.offer(region, data)
 
     async def _publish_alert(self, rt: RegionRuntime, out: Any) -> None:
         data = out.data
         status = "raised" if out.kind == "alert.raised" else "resolved"
-        cloudevent = output_event(self.region, out)
+        region = rt.region
+        cloudevent = output_event(region, out)
         if (data["alert_id"], cloudevent["type"]) in rt.published:
             # Sent by the worker before this one, which stopped before its state said so.
             log.info("alert event %s %s already published: not sent again", data["alert_id"], status)
         else:
             payload = orjson.dumps(cloudevent)
             await self.alerts_topic.send(key=data["alert_id"].encode(), value=payload, headers=CE_HEADERS)
-            self.telemetry.alerts.labels(self.region, data["kind"], status).inc()
-            self.redis.offer_alert(self.region, payload)
-            self.webhooks.offer_alert(cloudevent)
+            self.telemetry.alerts.labels(region, data["kind"], status).inc()
+            self.redis.offer_alert(region, payload)
+            self.webhooks[region].offer_alert(cloudevent)
         if status == "raised":
             rt.open_alerts[data["alert_id"]] = data
         else:
@@ -680,7 +737,7 @@ class Pipeline:
         for alert in rt.open_alerts.values():
             kinds[alert["kind"]] = kinds.get(alert["kind"], 0) + 1
         for kind in ALERT_KINDS:
-            self.telemetry.open_alerts.labels(self.region, kind).set(kinds.get(kind, 0))
+            self.telemetry.open_alerts.labels(region, kind).set(kinds.get(kind, 0))
 
     @staticmethod
     def _counter_values(proc: RegionProcessor) -> dict[str, int]:
@@ -703,20 +760,20 @@ class Pipeline:
                 continue
             group, _, sub = name.partition("/")
             if group == "applied_by_type":
-                t.applied.labels(self.region, sub).inc(delta)
+                t.applied.labels(rt.region, sub).inc(delta)
             elif group == "duplicates_by_type":
-                t.duplicates.labels(self.region, sub).inc(delta)
+                t.duplicates.labels(rt.region, sub).inc(delta)
             elif group == "late":
-                t.late.labels(self.region).inc(delta)
+                t.late.labels(rt.region).inc(delta)
         rt.counted = current
 
     def _observe_partners(self, rt: RegionRuntime) -> None:
         t = self.telemetry
         stream_now = rt.processor.now
         if stream_now:
-            t.event_time_lag.labels(self.region).set(max(0.0, time.time() - stream_now / 1000))
+            t.event_time_lag.labels(rt.region).set(max(0.0, time.time() - stream_now / 1000))
         for partner, last in rt.processor.partners.items():
-            t.partner_last.labels(self.region, partner).set(last / 1000)
+            t.partner_last.labels(rt.region, partner).set(last / 1000)
 
     def _observe_lag(self) -> None:
         consumer = getattr(self.app, "consumer", None)
@@ -733,25 +790,31 @@ class Pipeline:
             pass
 
     # ----------------------------------------------------------------- web
-    async def status(self) -> dict[str, Any]:
-        """Latest published snapshots (no per-encounter data) and open alerts."""
-        rt = self.runtime
+    async def status(self, region: str) -> dict[str, Any]:
+        """A region's latest snapshots (no per-encounter data) and open alerts."""
+        rt = self.runtimes.get(region)
         if rt is not None:
             snapshots = rt.processor.snapshots()
             alerts = rt.processor.open_alerts()
             owner = True
         else:  # another worker owns the region: read what it published to Redis
-            snapshots, alerts, owner = await self._status_from_redis(), [], False
-        return {"region": self.region, "owner": owner, "snapshots": snapshots, "open_alerts": alerts,
+            snapshots, alerts, owner = await self._status_from_redis(region), [], False
+        return {"region": region, "owner": owner, "snapshots": snapshots, "open_alerts": alerts,
                 "redis_connected": self.redis.connected}
 
-    async def _status_from_redis(self) -> dict[str, Any]:
+    async def nation_status(self) -> dict[str, Any]:
+        """The nation's latest snapshot, as published to Redis (any worker can answer)."""
+        snapshots = await self._status_from_redis(self.nation.id)
+        return {"nation": self.nation.id, "regions": list(self.regions),
+                "snapshot": snapshots.get(f"nation:{self.nation.id}"), "redis_connected": self.redis.connected}
+
+    async def _status_from_redis(self, region: str) -> dict[str, Any]:
         import redis.asyncio as aioredis
 
         client = aioredis.Redis.from_url(self.settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
         out: dict[str, Any] = {}
         try:
-            async for key in client.scan_iter(match=f"spoedstroom:{self.region}:*:*"):
+            async for key in client.scan_iter(match=f"spoedstroom:{region}:*:*"):
                 name = key.decode()
                 if name.endswith(":alerts"):
                     continue
@@ -825,10 +888,10 @@ def _reencode(e: Event) -> dict[str, Any]:
     return partner_event(e.type, e.partner, e.id, e.time, e.data)
 
 
-def run_worker(settings: Settings, registry: Registry, loglevel: str = "warning") -> None:
+def run_worker(settings: Settings, nation: Nation | Registry, loglevel: str = "warning") -> None:
     """Run the Faust worker until stopped (SIGINT/SIGTERM)."""
     from faust.worker import Worker
 
-    pipeline = Pipeline(settings, registry)
+    pipeline = Pipeline(settings, nation)
     worker = Worker(pipeline.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

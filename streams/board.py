@@ -103,3 +103,43 @@ def render(registry: Registry, snapshots: dict[str, dict[str, Any]], alerts: lis
         alert_lines.append("geen meldingen", style="dim")
     footer = Text("  ".join(f"{name}: {url}" for name, url in urls.items()), style="dim")
     return Group(Panel(head), seh, wards, Panel(alert_lines, title="Laatste meldingen"), footer)
+
+
+def read_nation(client: redis.Redis, nation: str) -> dict[str, Any]:
+    """The nation's latest snapshot ({} before the first)."""
+    value = client.get(f"spoedstroom:{nation}:nation:{nation}")
+    return orjson.loads(value) if value else {}
+
+
+def render_nation(name: str, snapshot: dict[str, Any], urls: dict[str, str]) -> Group:
+    """The national board (LCPS's view): a row per region, the nation's totals, and where
+    to spread patients to."""
+    head = Text.assemble((f" {name} ", "bold"), (f"   stream time {snapshot.get('as_of', '-')}", "dim"))
+    table = Table(title="Regio's", expand=True)
+    for col in ("regio", "opschaling", "SEH-patiënten", "boarders", "SEH's op stop", "vrij klinisch", "vrij IC",
+                "bezetting klinisch", "verkeerde-bed patiënten", ""):
+        table.add_column(col, justify="left" if col in ("regio", "") else "right")
+
+    def row(label: str, figures: dict[str, Any], level: Any, stale: bool, style: str = "") -> None:
+        free = figures.get("free_beds_by_bed_type") or {}
+        occupancy = (figures.get("occupancy_by_bed_type") or {}).get("clinical")
+        table.add_row(
+            Text(label, style=style),
+            Text(_n(level), style=ESCALATION_STYLE.get(level, "")) if level else "-",
+            _n(figures.get("seh_patients")), _n(figures.get("seh_boarders")), _n(figures.get("sehs_on_stop")),
+            _n(free.get("clinical")), _n(free.get("ic")),
+            _n(occupancy * 100 if occupancy is not None else None, "{:.0f}%"),
+            _n(figures.get("wrong_bed_patients")),
+            Text("verouderd" if stale else "", style="bold red"),
+        )
+
+    for region, figures in (snapshot.get("regions") or {}).items():
+        row(region, figures, figures.get("escalation_level"), bool(figures.get("stale")))
+    levels = snapshot.get("regions_by_escalation_level") or {}
+    row("Nederland", snapshot, max((int(level) for level in levels), default=None), False, "bold")
+    advice = Text()
+    for bed_type, ranked in (snapshot.get("spreading_advice") or {}).items():
+        places = ", ".join(f"{r['region']} ({r['free_beds']})" for r in ranked[:5]) or "geen"
+        advice.append(f"{bed_type}: {places}\n")
+    footer = Text("  ".join(f"{label}: {url}" for label, url in urls.items()), style="dim")
+    return Group(Panel(head), table, Panel(advice, title="Spreidingsadvies (meeste vrije bedden eerst)"), footer)

@@ -5,7 +5,8 @@
 - `/healthz`: liveness, always open (orchestrators probe it without credentials);
 - `/readyz`: readiness (partitions assigned, no rebalance), always open;
 - `/metrics`: Prometheus exposition, bearer token required when one is set;
-- `/status/{region}`: the region's latest snapshots and open alerts, token likewise.
+- `/status/{region}`: the region's latest snapshots and open alerts, token likewise;
+  `/status/{nation}` (a deployment of several regions): the nation's snapshot.
 
 Closed by default: the token is compared in constant time (`authorized`), the worker
 refuses to bind anything but loopback without a token (`Settings.check_web_exposure`,
@@ -122,6 +123,8 @@ def register(pipeline: Pipeline) -> None:
     async def status(web: Any, request: Any, region: str) -> Any:
         if not allowed(request):
             return web.json({"error": "unauthorized"}, status=401)
-        if region != pipeline.region:
-            return web.json({"error": f"unknown region {region!r}"}, status=404)
-        return web.json(await pipeline.status())
+        if region == pipeline.nation.id and pipeline.nation.national:
+            return web.json(await pipeline.nation_status())
+        if region not in pipeline.regions:
+            return web.json({"error": f"unknown region {region[:64]!r}"}, status=404)
+        return web.json(await pipeline.status(region))

@@ -13,14 +13,15 @@ import typer
 from rich.console import Console
 
 from streams.settings import Settings, WebExposureError
-from topics.registry import RegistryError, load_registry
+from topics.nation import load_nation
+from topics.registry import RegistryError
 
 console = Console(stderr=True)
 
 
 def _registry(path: str | None, settings: Settings):
     try:
-        return load_registry(path or settings.registry)
+        return load_nation(path or settings.registry)
     except RegistryError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -29,7 +30,8 @@ def _registry(path: str | None, settings: Settings):
 def register(app: typer.Typer) -> None:
     @app.command()
     def worker(
-        registry: str = typer.Option(None, help="Region registry YAML (default: SPOEDSTROOM_REGISTRY)."),
+        registry: str = typer.Option(None, help="Region registry YAML, national file or directory of region files "
+                                                "(default: SPOEDSTROOM_REGISTRY)."),
         clock: str = typer.Option(None, help="Stream clock: wall (production) or event."),
         loglevel: str = typer.Option("warning", help="Faust/worker log level."),
     ) -> None:
@@ -64,7 +66,8 @@ def register(app: typer.Typer) -> None:
         speed: str = typer.Option("60", help="Simulator speed: 1 = real time, N = N times faster."),
         seed: int = typer.Option(1, help="Simulator seed."),
         hours: float = typer.Option(24 * 7, help="Simulated hours."),
-        registry: str = typer.Option(None, help="Region registry YAML (default: the example region)."),
+        registry: str = typer.Option(None, help="Region registry YAML, or a nation: a national file or a directory "
+                                                "(default: the example region)."),
     ) -> None:
         """The live demo: embedded stack, worker, simulator and the regional board, until Ctrl-C."""
         run_demo(speed, seed, hours, registry)
@@ -74,13 +77,14 @@ def run_demo(speed: str, seed: int, hours: float, registry_path: str | None) -> 
     import redis
     from rich.live import Live
 
-    from streams.board import read_region, render
+    from streams.board import read_nation, read_region, render, render_nation
     from streams.devstack import EmbeddedStack, StackError
 
     from streams.devstack import port_busy
 
     settings = Settings.from_env()
-    registry = _registry(registry_path, settings)
+    nation = _registry(registry_path, settings)
+    registry_path = registry_path or settings.registry
     if port_busy(settings.web_port, settings.web_host):
         console.print(f"[red]port {settings.web_port} for the worker's web server is busy: stop what listens "
                       f"there or set SPOEDSTROOM_WEB_PORT[/red]")
@@ -104,7 +108,7 @@ def run_demo(speed: str, seed: int, hours: float, registry_path: str | None) -> 
     env.update({
         "SPOEDSTROOM_BOOTSTRAP_SERVERS": info["bootstrap_servers"],
         "SPOEDSTROOM_REDIS_URL": info["redis_url"],
-        "SPOEDSTROOM_REGISTRY": registry.path or settings.registry,
+        "SPOEDSTROOM_REGISTRY": registry_path,
         "SPOEDSTROOM_EMBEDDED_BROKER": "true",  # its workarounds: see Settings.embedded_broker
         # The simulator runs faster than real time, so the stream follows event time.
         "SPOEDSTROOM_CLOCK": "wall" if speed == "1" else "event",
@@ -117,13 +121,13 @@ def run_demo(speed: str, seed: int, hours: float, registry_path: str | None) -> 
         start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with open(state / "simulator.log", "ab") as log:
             procs.append(subprocess.Popen(
-                cli + ["simulate", "--registry", registry.path or settings.registry, "--seed", str(seed),
+                cli + ["simulate", "--registry", registry_path, "--seed", str(seed),
                        "--hours", str(hours), "--start", start, "--speed", speed, "--kafka"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         client = redis.Redis.from_url(info["redis_url"])
         urls = {
             "metrics": f"http://{settings.web_host}:{settings.web_port}/metrics",
-            "status": f"http://{settings.web_host}:{settings.web_port}/status/{registry.region_id}",
+            "status": f"http://{settings.web_host}:{settings.web_port}/status/{nation.id}",
             "logs": str(state),
         }
         with Live(console=Console(), refresh_per_second=2, screen=False) as live:
@@ -132,10 +136,14 @@ def run_demo(speed: str, seed: int, hours: float, registry_path: str | None) -> 
                     if proc.poll() is not None and proc.returncode not in (0, None):
                         raise RuntimeError(f"{proc.args[-1] if proc.args else 'process'} exited with {proc.returncode}; see logs in {state}")
                 try:
-                    snapshots, alerts = read_region(client, registry.region_id)
+                    if nation.national:
+                        live.update(render_nation(nation.name, read_nation(client, nation.id), urls))
+                    else:
+                        (registry,) = nation.regions.values()
+                        snapshots, alerts = read_region(client, registry.region_id)
+                        live.update(render(registry, snapshots, alerts, urls))
                 except redis.RedisError:
-                    snapshots, alerts = {}, []
-                live.update(render(registry, snapshots, alerts, urls))
+                    pass
                 time.sleep(1.0)
     except KeyboardInterrupt:
         console.print("stopping ...")

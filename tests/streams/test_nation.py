@@ -1,0 +1,107 @@
+"""A nation on the real broker: regions spread over two workers, the nation's snapshot,
+and a worker killed mid-run (events.md, "Many regions, one deployment")."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from processors.replay import run_replay
+from simulator.nation import generate_nation, region_data
+from tests.streams.kafka_io import last_per_key, read_topic
+from tests.support import Stack, wait_until
+from topics.codec import dumps, parse_time
+from topics.nation import NATION_FILE, load_nation
+
+# three small regions whose keys land in three different partitions of the repartition
+# topic (of 4): two workers must split them
+REGIONS = (("zwolle", "zwo"), ("noordwest", "nwe"), ("limburg", "lim"))
+START = "2026-11-17T08:00:00Z"
+
+
+def _nation_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "nation"
+    directory.mkdir()
+    for rid, prefix in REGIONS:
+        (directory / f"{rid}.yaml").write_text(yaml.safe_dump(region_data(rid, rid.title(), prefix, 1)))
+    (directory / NATION_FILE).write_text(yaml.safe_dump(
+        {"nation": {"id": "nl", "name": "Nederland"}, "regions": [f"{rid}.yaml" for rid, _ in REGIONS]}))
+    return directory
+
+
+def _feed(tmp_path: Path, hours: float, seed: int) -> tuple[Path, list[bytes], dict[str, dict[str, Any]]]:
+    directory = _nation_dir(tmp_path)
+    nation = load_nation(directory)
+    items = generate_nation(nation, start_ms=parse_time(START), duration_ms=int(hours * 3_600_000), seed=seed)
+    lines = [dumps(ev) for _topic, _key, ev in items]
+    expected = {f"{r['data']['scope']}:{r['data']['id']}": r["data"]
+                for r in run_replay(lines, nation, final=True, lateness_ms=120_000)
+                if r.get("type") == "nl.acutezorg.metrics.snapshot.v1"}
+    return directory, lines, expected
+
+
+def _publish(stack: Stack, path: Path, lines: list[bytes]) -> None:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    subprocess.run([sys.executable, "-c", "from streams.cli import main; main()", "publish", str(path)],
+                   env=stack.env, check=True, capture_output=True, timeout=120)
+
+
+def _wait_for(stack: Stack, expected: dict[str, dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    def differing() -> list[str]:
+        got = last_per_key(read_topic(stack.bootstrap, "acute.metrics"))
+        return [k for k, v in expected.items() if got.get(k, {}).get("data") != v]
+
+    try:
+        wait_until(lambda: not differing(), 180, "the workers to reach the replay's snapshots", interval=1.0)
+    except AssertionError:
+        got = last_per_key(read_topic(stack.bootstrap, "acute.metrics"))
+        keys = differing()
+        detail = {k: {f: (got.get(k, {}).get("data", {}).get(f), v) for f, v in expected[k].items()
+                      if got.get(k, {}).get("data", {}).get(f) != v} for k in keys[:5]}
+        logs = "\n".join(stack.log(name)[-1500:] for name in names)
+        raise AssertionError(f"{len(keys)} keys differ from the replay: {detail}\nlogs:\n{logs}") from None
+    return last_per_key(read_topic(stack.bootstrap, "acute.metrics"))
+
+
+def _owners(stack: Stack, port: int) -> set[str]:
+    from tests.streams.test_pipeline import _get
+
+    return {rid for rid, _ in REGIONS if orjson.loads(_get(port, f"/status/{rid}"))["owner"]}
+
+
+def test_two_workers_split_the_nation_and_end_equal_to_the_replay(stack: Stack, tmp_path: Path) -> None:
+    directory, lines, expected = _feed(tmp_path, hours=1.5, seed=5)
+    assert "nation:nl" in expected and len(expected) > 3 * 10
+    _w1, port1 = stack.start_worker("w1", registry=str(directory))
+    _w2, port2 = stack.start_worker("w2", registry=str(directory))
+    _publish(stack, tmp_path / "feed.ndjson", lines)
+    got = _wait_for(stack, expected, ["w1", "w2"])
+    assert got["nation:nl"]["source"] == "/spoedstroom/nl"
+    assert got["region:limburg"]["source"] == "/spoedstroom/limburg"
+    # each region lives on exactly one worker, and both workers hold some
+    first, second = _owners(stack, port1), _owners(stack, port2)
+    assert first.isdisjoint(second) and first | second == {rid for rid, _ in REGIONS}
+    assert first and second, (first, second)
+    alerts = [orjson.loads(r.value)["id"] for r in read_topic(stack.bootstrap, "acute.alerts")]
+    assert len(alerts) == len(set(alerts)), "an alert event was published twice"
+    stack.assert_no_offset_gaps()
+
+
+def test_a_worker_killed_mid_run_leaves_its_regions_to_the_survivor(stack: Stack, tmp_path: Path) -> None:
+    directory, lines, expected = _feed(tmp_path, hours=1.5, seed=6)
+    half = len(lines) // 2
+    w1, _ = stack.start_worker("w1", registry=str(directory))
+    _w2, port2 = stack.start_worker("w2", registry=str(directory))
+    _publish(stack, tmp_path / "first.ndjson", lines[:half])
+    wait_until(lambda: read_topic(stack.bootstrap, "acute.metrics"), 60, "first snapshots")
+    stack.stop_worker(w1, signal.SIGKILL)
+    _publish(stack, tmp_path / "second.ndjson", lines[half:])
+    _wait_for(stack, expected, ["w1", "w2"])
+    assert _owners(stack, port2) == {rid for rid, _ in REGIONS}
+    stack.assert_no_offset_gaps()
