@@ -17,6 +17,10 @@ from topics.registry import RegistryError, load_registry
 def gateway(
     registry: Optional[str] = typer.Option(None, "--registry", "-r", help="Region registry (default: SPOEDSTROOM_REGISTRY)."),
     loglevel: str = typer.Option("info", "--loglevel", "-l", help="debug, info, warning or error."),
+    tokens_file: Optional[str] = typer.Option(
+        None, "--tokens-file", help="Secret file of `partner=token` lines (default: SPOEDSTROOM_GATEWAY_TOKENS_FILE)."),
+    pseudonym_key_file: Optional[str] = typer.Option(
+        None, "--pseudonym-key-file", help="Secret file with the pseudonymisation key (default: SPOEDSTROOM_PSEUDONYM_KEY_FILE)."),
 ) -> None:
     """Run the partner gateway: MLLP listener and FHIR endpoint, events to Kafka."""
     from adapters.gateway import GatewayConfigError, serve
@@ -26,7 +30,8 @@ def gateway(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     try:
-        settings = Settings.from_env(registry=registry)
+        settings = Settings.from_env(registry=registry, gateway_tokens_file=tokens_file,
+                                     pseudonym_key_file=pseudonym_key_file)
         reg = load_registry(settings.registry)
     except (RegistryError, ValueError) as exc:
         typer.echo(f"spoedstroom gateway: refusing to start: {exc}", err=True)
