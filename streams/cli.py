@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "streams.commands.replay",
     "streams.commands.pipeline",
     "streams.commands.bench",
+    "streams.commands.convert",
+    "streams.commands.gateway",
 )
 
 for _name in COMMAND_MODULES:

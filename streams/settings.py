@@ -75,6 +75,28 @@ class Settings:
     #: at least 16 visible ASCII characters. Required when `web_host` is not loopback;
     #: empty on loopback: no token required.
     web_token: str = ""
+    #: Partner gateway (`spoedstroom gateway`): bind address of its MLLP listener and
+    #: HTTP server. Loopback by default; in production a TLS terminator (mutual TLS for
+    #: MLLP) sits in front of both.
+    gateway_host: str = "127.0.0.1"
+    #: Port of the gateway's MLLP listener (HL7 v2 ADT); 2575 is HL7's registered port.
+    gateway_mllp_port: int = 2575
+    #: Port of the gateway's HTTP server (FHIR endpoints, /healthz, /readyz, /metrics).
+    gateway_http_port: int = 8075
+    #: Bearer tokens of the partners posting FHIR: `partner=token` pairs separated by
+    #: commas or newlines (each token 16+ visible ASCII characters). Prefer the file.
+    gateway_tokens: str = ""
+    #: A secret file with the same `partner=token` lines; read in addition to the above.
+    gateway_tokens_file: str = ""
+    #: Seconds the gateway waits for Kafka to acknowledge (acks=all) before it answers
+    #: nothing and closes the connection, so the sender resends.
+    gateway_send_timeout: float = 30.0
+    #: Key of the keyed hash (HMAC-SHA256) that turns visit numbers into encounter ids:
+    #: 32+ characters, the same for every gateway of a deployment, secret. The gateway
+    #: and `convert` refuse to run without it. Prefer the file.
+    pseudonym_key: str = ""
+    #: A secret file holding the pseudonymisation key (wins over pseudonym_key).
+    pseudonym_key_file: str = ""
     #: Optional Kafka security: PLAINTEXT, SASL_SSL, ... with SCRAM user/password.
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""

@@ -6,7 +6,8 @@ clear :class:`RegistryError` naming the file, the entry and what is wrong.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,34 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class Hl7Link:
+    """How the partner gateway recognises a hospital's HL7 v2 feed (`hl7:` in its entry).
+
+    `sending_facility` is MSH-4 (first component); `locations` maps a PV1-3 point of care
+    (first component, first subcomponent) to one of the partner's own SEH or ward
+    locations. Pairs rather than a dict so the registry stays hashable and immutable.
+    """
+
+    sending_facility: str
+    locations: tuple[tuple[str, str], ...] = ()
+
+    def location_of(self, point_of_care: str) -> str | None:
+        """The registry location of a point of care; None when the table has no entry."""
+        for code, location_id in self.locations:
+            if code == point_of_care:
+                return location_id
+        return None
+
+
+@dataclass(frozen=True)
 class Partner:
     id: str
     kind: str
     name: str
     #: Own feed_silent threshold for a partner that reports rarely (None: the region's).
     feed_silent_minutes: float | None = None
+    #: The partner's HL7 v2 link for the gateway (hospitals only); None: no HL7 feed.
+    hl7: Hl7Link | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +116,13 @@ class Registry:
 
     def hospitals(self) -> list[Partner]:
         return [p for p in self.partners.values() if p.kind == "hospital"]
+
+    def partner_of_facility(self, sending_facility: str) -> Partner | None:
+        """The partner whose `hl7.sending_facility` is this MSH-4 value, if any."""
+        for partner in self.partners.values():
+            if partner.hl7 is not None and partner.hl7.sending_facility == sending_facility:
+                return partner
+        return None
 
 
 def load_registry(path: str | Path) -> Registry:
@@ -145,6 +175,8 @@ def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
                                 None if silent is None else float(silent))
     if not partners:
         raise fail("partners", "no partners defined")
+    hl7_raw = {pid: entry.get("hl7") for entry in raw.get("partners") or []
+               if isinstance(entry, dict) and (pid := entry.get("id")) in partners and entry.get("hl7") is not None}
     locations: dict[str, Location] = {}
     for i, entry in enumerate(raw.get("locations") or []):
         where = f"locations[{i}]"
@@ -173,6 +205,8 @@ def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
         if kind in ("seh", "ward") and partners[partner].kind != "hospital":
             raise fail(where, f"kind {kind} must belong to a hospital partner")
         locations[lid] = Location(lid, partner, kind, beds, bed_type, entry.get("name"))
+    for pid, block in hl7_raw.items():
+        partners[pid] = replace(partners[pid], hl7=_parse_hl7(block, partners[pid], locations, partners, fail))
     overrides = raw.get("thresholds") or {}
     if not isinstance(overrides, dict):
         raise fail("thresholds", "expected a mapping of threshold names to values")
@@ -210,3 +244,45 @@ def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
         webhooks=tuple(hooks),
         path=origin,
     )
+
+
+def _parse_hl7(
+    block: Any,
+    partner: Partner,
+    locations: dict[str, Location],
+    partners: dict[str, Partner],
+    fail: Callable[[str, str], RegistryError],
+) -> Hl7Link:
+    """Validate a partner's `hl7:` block: a hospital, a unique sending facility, and a
+    locations table naming only the partner's own SEH and ward locations (an unknown or
+    foreign location is an error now, not a refused message at 3 a.m.)."""
+    where = f"partner {partner.id!r}: hl7"
+    if partner.kind != "hospital":
+        raise fail(where, "only hospital partners send HL7 ADT")
+    if not isinstance(block, dict):
+        raise fail(where, "expected {sending_facility: ..., locations: {point of care: location id}}")
+    unknown_keys = sorted(set(block) - {"sending_facility", "locations"})
+    if unknown_keys:
+        raise fail(where, f"unknown key(s): {', '.join(map(str, unknown_keys))}")
+    facility = block.get("sending_facility")
+    if not isinstance(facility, str) or not facility.strip():
+        raise fail(f"{where}.sending_facility", "expected a non-empty string (MSH-4, first component)")
+    for other in partners.values():
+        if other.hl7 is not None and other.id != partner.id and other.hl7.sending_facility == facility:
+            raise fail(f"{where}.sending_facility", f"{facility!r} is also partner {other.id!r}'s")
+    table = block.get("locations") or {}
+    if not isinstance(table, dict):
+        raise fail(f"{where}.locations", "expected a mapping of point of care (PV1-3) to location id")
+    pairs: list[tuple[str, str]] = []
+    for code, location_id in table.items():
+        if not isinstance(code, (str, int)) or isinstance(code, bool) or not str(code):
+            raise fail(f"{where}.locations", f"point of care {code!r} must be a non-empty string")
+        loc = locations.get(location_id) if isinstance(location_id, str) else None
+        if loc is None:
+            raise fail(f"{where}.locations.{code}", f"location {location_id!r} is not defined under locations")
+        if loc.partner != partner.id:
+            raise fail(f"{where}.locations.{code}", f"location {location_id!r} belongs to partner {loc.partner!r}")
+        if loc.kind not in ("seh", "ward"):
+            raise fail(f"{where}.locations.{code}", f"location {location_id!r} is a {loc.kind}, not an seh or ward")
+        pairs.append((str(code), location_id))
+    return Hl7Link(facility.strip(), tuple(pairs))

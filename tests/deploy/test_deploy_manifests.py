@@ -133,7 +133,7 @@ def compose() -> dict[str, Any]:
 def test_compose_services(compose: dict[str, Any]) -> None:
     services = compose["services"]
     for name in ("kafka", "kafka-2", "kafka-3", "redis", "topics", "worker-1", "worker-2",
-                 "simulator", "prometheus", "alertmanager", "grafana"):
+                 "gateway", "simulator", "prometheus", "alertmanager", "grafana"):
         assert name in services, name
     for name, svc in services.items():
         assert svc.get("restart"), f"{name}: no restart policy"
@@ -259,6 +259,34 @@ def test_compose_worker_entrypoint_passes_the_secret_to_the_worker(
                          env=env, capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert res.returncode == 2, res.stderr
     assert "refusing to start" in res.stderr and refusal in res.stderr, res.stderr
+
+
+GATEWAY_MLLP_PORT, GATEWAY_HTTP_PORT = 2575, 8075
+
+
+def test_compose_gateway(compose: dict[str, Any]) -> None:
+    """The partner gateway: its secrets as files, the web token like the workers', ports
+    on loopback only, scraped by Prometheus."""
+    svc = compose["services"]["gateway"]
+    cmd = svc["command"]
+    assert cmd[0] == "gateway"
+    secrets = {cmd[cmd.index("--tokens-file") + 1], cmd[cmd.index("--pseudonym-key-file") + 1]}
+    assert secrets == {"/run/secrets/spoedstroom_gateway_tokens", "/run/secrets/spoedstroom_pseudonym_key"}
+    for name in ("spoedstroom_gateway_tokens", "spoedstroom_pseudonym_key", WEB_TOKEN_SECRET):
+        assert name in svc["secrets"] and name in compose["secrets"]
+    assert svc["entrypoint"] == compose["services"]["worker-1"]["entrypoint"]
+    env = svc["environment"]
+    assert env["SPOEDSTROOM_GATEWAY_HOST"] == "0.0.0.0"
+    assert env["SPOEDSTROOM_GATEWAY_MLLP_PORT"] == str(GATEWAY_MLLP_PORT)
+    assert env["SPOEDSTROOM_GATEWAY_HTTP_PORT"] == str(GATEWAY_HTTP_PORT)
+    assert sorted(svc["ports"]) == [f"127.0.0.1:{GATEWAY_MLLP_PORT}:{GATEWAY_MLLP_PORT}",
+                                    f"127.0.0.1:{GATEWAY_HTTP_PORT}:{GATEWAY_HTTP_PORT}"]
+    assert f"{GATEWAY_HTTP_PORT}/readyz" in json.dumps(svc["healthcheck"])
+    assert svc["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+    prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    job = next(j for j in prom["scrape_configs"] if j["job_name"] == "spoedstroom-gateway")
+    assert [t for sc in job["static_configs"] for t in sc["targets"]] == [f"gateway:{GATEWAY_HTTP_PORT}"]
+    assert job["authorization"]["credentials_file"] == f"/run/secrets/{WEB_TOKEN_SECRET}"
 
 
 def test_compose_references_and_no_secrets(compose: dict[str, Any]) -> None:
@@ -457,6 +485,43 @@ def test_k8s_worker() -> None:
     assert sm["spec"]["endpoints"][0]["port"] == svc["spec"]["ports"][0]["name"]
     assert sm["spec"]["endpoints"][0]["path"] == "/metrics"
     assert sm["spec"]["endpoints"][0]["authorization"] == {"type": "Bearer", "credentials": token}
+
+
+def test_k8s_gateway() -> None:
+    docs = {(d["kind"], d["metadata"]["name"]): d for _, d in k8s_docs()}
+    dep = docs[("Deployment", "spoedstroom-gateway")]
+    pod = dep["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    args = c["args"]
+    assert args[0] == "gateway"
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"mllp": GATEWAY_MLLP_PORT, "http": GATEWAY_HTTP_PORT}
+    env = {e["name"]: e for e in c["env"]}
+    assert env["SPOEDSTROOM_GATEWAY_MLLP_PORT"]["value"] == str(GATEWAY_MLLP_PORT)
+    assert env["SPOEDSTROOM_GATEWAY_HTTP_PORT"]["value"] == str(GATEWAY_HTTP_PORT)
+    assert env["SPOEDSTROOM_WEB_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "spoedstroom-secrets", "key": "web-token"}
+    assert env["SPOEDSTROOM_SASL_USERNAME"]["value"] == "spoedstroom-gateway"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz" and c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert pod["securityContext"]["runAsNonRoot"] is True and c["securityContext"]["allowPrivilegeEscalation"] is False
+    # The secret files the args name are mounted from spoedstroom-secrets, keys in the example.
+    mount = next(m for m in c["volumeMounts"] if m["name"] == "secrets")["mountPath"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "secrets")["secret"]
+    example = yaml.safe_load((K8S / "spoedstroom-secrets.example.yaml").read_text())
+    for flag in ("--tokens-file", "--pseudonym-key-file"):
+        path = args[args.index(flag) + 1]
+        assert path.startswith(mount + "/")
+        item = next(i for i in volume["items"] if i["path"] == path.rsplit("/", 1)[1])
+        assert item["key"] in example["stringData"]
+    svc = docs[("Service", "spoedstroom-gateway")]
+    assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+    assert {p["port"] for p in svc["spec"]["ports"]} == {GATEWAY_MLLP_PORT, GATEWAY_HTTP_PORT}
+    # Its Kafka user writes the hospitals' input topics and the dead letters, reads nothing.
+    acls = docs[("KafkaUser", "spoedstroom-gateway")]["spec"]["authorization"]["acls"]
+    assert {a["resource"]["name"] for a in acls} == {"acute.admissions", "acute.discharges", "acute.capacity",
+                                                     "acute.deadletter"}
+    assert all(sorted(a["operations"]) == ["Describe", "Write"] for a in acls)
+    sm = docs[("ServiceMonitor", "spoedstroom-gateway")]
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
 
 
 def test_k8s_prometheusrule_equals_prometheus_rules() -> None:

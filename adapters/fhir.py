@@ -1,0 +1,331 @@
+"""FHIR R4 Encounter, Bundle and SANER MeasureReport -> contract events: the pure mapping
+of the partner gateway's HTTP side and of `spoedstroom convert fhir`.
+
+Resources are parsed and validated by `fhir.resources` (its R4B models: Encounter,
+Location and MeasureReport are unchanged from R4); a resource the models refuse is
+`unparseable` (HTTP 400). The mapping reads only status, class, period, location,
+hospitalization codes, priority, identifier (the visit number, hashed at once) and meta:
+never `subject`, `participant`, `text`, `contained` or any other patient data.
+
+Each posted version of an Encounter is turned into the transitions it shows:
+- `location[]` in order of their period start (planned ones skipped): the first SEH
+  location is `seh.arrived`; the first ward, or a ward after an SEH, `ward.admitted`
+  (acute when it follows an SEH, the class history holds EMER, or the priority is
+  urgent); another ward after a ward `ward.transferred`;
+- `status: finished` (or `period.end`): `seh.departed` / `ward.discharged` after the last
+  location, with `hospitalization.dischargeDisposition`;
+- `status: cancelled` or `entered-in-error`: `encounter.cancelled` of the stay's first
+  transition (`seh.arrived` or `ward.admitted`).
+Event ids are keyed hashes of partner, visit, transition type, location and the
+transition's ordinal, not its time: a version posted twice, or a newer version repeating
+(or re-timing) older history, gives the same ids, which the pipeline counts once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from fhir.resources.R4B.encounter import Encounter
+from fhir.resources.R4B.measurereport import MeasureReport
+from fhir.resources.R4B.reference import Reference
+
+from adapters import tables
+from adapters.hl7 import LOCAL_ZONE
+from adapters.outcome import EventBuilder, Mapped, Outcome, Refusal, Refused
+from adapters.pseudonym import encounter_id, event_id
+from topics.registry import Location, Registry
+
+#: Bundle types taken by `POST /fhir`: batch and transaction, and the notifications of
+#: R4B subscriptions (`subscription-notification`) and of the R4 backport (`history`).
+BUNDLE_TYPES = ("batch", "transaction", "history", "subscription-notification", "collection")
+
+
+def loads(body: bytes | str) -> dict[str, Any] | Refused:
+    """The JSON object of a request body or file, or an `unparseable` refusal."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return Refused(Refusal.UNPARSEABLE.value, "the body is not JSON", parseable=False)
+    if not isinstance(obj, dict) or not isinstance(obj.get("resourceType"), str):
+        return Refused(Refusal.UNPARSEABLE.value, "the body is not a FHIR resource (no resourceType)",
+                       parseable=False)
+    return obj
+
+
+def _invalid(exc: ValidationError, what: str, partner: str) -> Refused:
+    # Field paths and messages only: pydantic would otherwise quote the input values.
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+        for err in exc.errors(include_url=False, include_input=False, include_context=False)[:5])
+    return Refused(Refusal.UNPARSEABLE.value, f"not a valid FHIR R4 {what}: {problems}"[:500],
+                   partner, what, parseable=False)
+
+
+def _ms(value: Any) -> int | None:
+    """Epoch ms of a FHIR dateTime/instant (a date alone is its local midnight)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    else:  # a date, or a partial date the models keep as a string
+        try:
+            dt = datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=LOCAL_ZONE)
+    return int(dt.astimezone(timezone.utc).timestamp() * 1000)
+
+
+def _codes(concept: Any) -> list[str]:
+    return [c.code for c in (getattr(concept, "coding", None) or []) if c.code]
+
+
+def resolve_location(
+    ref: Reference | None, registry: Registry, partner_id: str
+) -> Location | Refused:
+    """The registry location a Reference names: its identifier value or `Location/{id}`
+    as a registry id of the partner, or a code of the partner's `hl7.locations` table."""
+    candidates: list[str] = []
+    if ref is not None:
+        if ref.identifier is not None and ref.identifier.value:
+            candidates.append(ref.identifier.value)
+        if ref.reference:
+            candidates.append(ref.reference.rsplit("/", 1)[-1])
+    link = registry.partners[partner_id].hl7
+    for code in candidates:
+        loc = registry.locations.get(code)
+        if loc is not None:
+            if loc.partner != partner_id:
+                return Refused(Refusal.FOREIGN_LOCATION.value,
+                               f"location {loc.id} belongs to partner {loc.partner!r}", partner_id)
+            return loc
+        mapped = link.location_of(code) if link is not None else None
+        if mapped is not None:
+            return registry.locations[mapped]
+    shown = ", ".join(repr(c) for c in candidates) or "none given"
+    return Refused(Refusal.UNMAPPED_LOCATION.value,
+                   f"location ({shown}) is neither a location of partner {partner_id!r} nor in its "
+                   "hl7.locations table", partner_id)
+
+
+def visit_number(enc: Encounter) -> str | None:
+    """Encounter.identifier (official or usual first), else the resource id."""
+    identifiers = [i for i in (enc.identifier or []) if i.value]
+    identifiers.sort(key=lambda i: 0 if i.use in ("official", "usual") else 1)
+    if identifiers:
+        return str(identifiers[0].value)
+    return str(enc.id) if enc.id else None
+
+
+def _status_start(enc: Encounter, *statuses: str) -> int | None:
+    for h in enc.statusHistory or []:
+        if h.status in statuses and h.period is not None:
+            t = _ms(h.period.start)
+            if t is not None:
+                return t
+    return None
+
+
+def map_encounter(obj: dict[str, Any], registry: Registry, key: bytes, partner_id: str) -> Outcome:
+    """Map one Encounter resource (a parsed JSON object) of `partner_id`."""
+    trigger = "Encounter"
+    try:
+        enc = Encounter.model_validate(obj)
+    except ValidationError as exc:
+        return _invalid(exc, trigger, partner_id)
+    if enc.status not in tables.FHIR_ENCOUNTER_STATUSES:
+        return Refused(Refusal.UNPARSEABLE.value, "Encounter.status is not an R4 encounter-status code",
+                       partner_id, trigger, parseable=False)
+    trigger = f"Encounter.{enc.status}"
+    visit = visit_number(enc)
+    if not visit:
+        return Refused(Refusal.MISSING_VISIT_NUMBER.value,
+                       "neither Encounter.identifier nor Encounter.id: the encounter cannot be linked",
+                       partner_id, trigger)
+    arrived = _status_start(enc, "arrived", "triaged", "in-progress") or _ms(enc.period.start if enc.period else None)
+    stays: list[tuple[int, Location]] = []
+    for entry in enc.location or []:
+        if entry.status == "planned":
+            continue
+        loc = resolve_location(entry.location, registry, partner_id)
+        if isinstance(loc, Refused):
+            return Refused(loc.reason, loc.detail, partner_id, trigger)
+        start = _ms(entry.period.start if entry.period else None)
+        if start is None and not stays:
+            start = arrived
+        if start is None:
+            return Refused(Refusal.INVALID_TIME.value, "a location without period.start after the first",
+                           partner_id, trigger)
+        stays.append((start, loc))
+    if not stays:
+        return Refused(Refusal.UNMAPPED_LOCATION.value,
+                       "the Encounter names no (non-planned) location", partner_id, trigger)
+    stays.sort(key=lambda s: s[0])  # a stable sort: equal starts keep the resource's order
+
+    enc_id = encounter_id(key, partner_id, visit)
+    out = EventBuilder(registry, partner_id)
+    ordinals: dict[tuple[str, str], int] = {}
+
+    def emit(type_name: str, t: int, data: dict[str, Any], location: str = "") -> None:
+        n = ordinals[(type_name, location)] = ordinals.get((type_name, location), 0) + 1
+        eid = event_id(key, "fhir", partner_id, visit, type_name, location, str(n))
+        out.add(type_name, eid, t, {"encounter_id": enc_id, **data})
+
+    hosp = enc.hospitalization
+    class_history = {h.class_fhir.code for h in (enc.classHistory or []) if h.class_fhir is not None}
+    urgent = bool(set(_codes(enc.priority)) & tables.FHIR_ACUTE_PRIORITIES)
+    admit_source = next(iter(_codes(hosp.admitSource if hosp else None)), "")
+    previous: Location | None = None
+    latest = stays[0][0]
+    for start, loc in stays:
+        latest = max(latest, start)
+        if loc.kind == "seh":
+            if previous is None:
+                mode = tables.FHIR_ADMIT_SOURCE.get(admit_source, "other")
+                emit("seh.arrived", start, {"location": loc.id, "arrival_mode": mode}, loc.id)
+            # an SEH after a ward, or a second SEH, has no event in the contract
+        elif previous is None or previous.kind == "seh":
+            acute = (previous is not None or "EMER" in class_history
+                     or (enc.class_fhir is not None and enc.class_fhir.code == "EMER") or urgent)
+            emit("ward.admitted", start, {"location": loc.id, "acute": acute}, loc.id)
+        elif previous.id != loc.id:
+            emit("ward.transferred", start, {"location": loc.id}, loc.id)
+        if loc.kind != "seh" or previous is None:
+            previous = loc
+    assert previous is not None
+
+    ended = _ms(enc.period.end if enc.period else None) or _status_start(enc, "finished")
+    if enc.status == "finished" or (ended is not None and enc.status not in ("cancelled", "entered-in-error")):
+        if ended is None:
+            return Refused(Refusal.INVALID_TIME.value,
+                           "a finished Encounter without period.end or a finished statusHistory entry",
+                           partner_id, trigger)
+        codes = _codes(hosp.dischargeDisposition if hosp else None)
+        code = codes[0] if codes else ""
+        if previous.kind == "seh":
+            emit("seh.departed", ended, {"disposition": tables.FHIR_SEH_DISPOSITION.get(code, "other")})
+        else:
+            emit("ward.discharged", ended, {"destination": tables.FHIR_WARD_DESTINATION.get(code, "other")})
+        latest = max(latest, ended)
+    if enc.status in ("cancelled", "entered-in-error"):
+        when = (_status_start(enc, enc.status) or _ms(enc.meta.lastUpdated if enc.meta else None)
+                or ended or latest)
+        first = "seh.arrived" if stays[0][1].kind == "seh" else "ward.admitted"
+        emit("encounter.cancelled", max(when, latest), {"cancelled_type": first})
+    return out.finish(trigger)
+
+
+def map_measure_report(obj: dict[str, Any], registry: Registry, key: bytes, partner_id: str) -> Outcome:
+    """A SANER-style MeasureReport: the staffed beds of one Location -> capacity.reported."""
+    trigger = "MeasureReport"
+    try:
+        report = MeasureReport.model_validate(obj)
+    except ValidationError as exc:
+        return _invalid(exc, trigger, partner_id)
+    loc = resolve_location(report.subject, registry, partner_id)
+    if isinstance(loc, Refused):
+        return Refused(loc.reason, loc.detail, partner_id, trigger)
+    t = _ms(report.date) or _ms(report.period.end if report.period else None)
+    if t is None:
+        return Refused(Refusal.INVALID_TIME.value, "MeasureReport has neither date nor period.end",
+                       partner_id, trigger)
+    counts: dict[str, int] = {}
+    for group in report.group or []:
+        for population in group.population or []:
+            for code in _codes(population.code):
+                if population.count is not None:
+                    counts.setdefault(code, population.count)
+    preference = tables.SANER_STAFFED_BED_CODES["ic" if loc.bed_type == "ic" else "default"]
+    beds = next((counts[c] for c in preference if c in counts), None)
+    if beds is None:
+        return Refused(Refusal.UNSUPPORTED.value,
+                       f"no population coded {' or '.join(preference)} in the MeasureReport", partner_id, trigger)
+    out = EventBuilder(registry, partner_id)
+    out.add("capacity.reported", event_id(key, "fhir", partner_id, "capacity", loc.id, str(t)), t,
+            {"location": loc.id, "staffed_beds": beds})
+    return out.finish(trigger)
+
+
+def bundle_entries(obj: dict[str, Any]) -> list[dict[str, Any]] | Refused:
+    """The resources of a Bundle of a taken type (checked by the Bundle model)."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    try:
+        bundle = Bundle.model_validate(obj)
+    except ValidationError as exc:
+        return _invalid(exc, "Bundle", "")
+    if bundle.type not in BUNDLE_TYPES:
+        return Refused(Refusal.UNSUPPORTED.value, f"Bundle.type {bundle.type!r} is not one of "
+                       f"{', '.join(BUNDLE_TYPES)}", trigger="Bundle")
+    # The raw entry objects, not the models: each is validated again by its own mapping.
+    return [e.get("resource") or {} for e in obj.get("entry") or [] if isinstance(e, dict)]
+
+
+def map_resource(obj: dict[str, Any], registry: Registry, key: bytes, partner_id: str) -> list[Outcome]:
+    """Any resource `convert fhir` may meet: an Encounter, a MeasureReport, or a Bundle of
+    them (other resources in a Bundle, such as a Patient, are skipped unread)."""
+    kind = obj.get("resourceType")
+    if kind == "Encounter":
+        return [map_encounter(obj, registry, key, partner_id)]
+    if kind == "MeasureReport":
+        return [map_measure_report(obj, registry, key, partner_id)]
+    if kind == "Bundle":
+        entries = bundle_entries(obj)
+        if isinstance(entries, Refused):
+            return [Refused(entries.reason, entries.detail, partner_id, "Bundle", entries.parseable)]
+        return [o for e in entries if e.get("resourceType") in ("Encounter", "MeasureReport")
+                for o in map_resource(e, registry, key, partner_id)]
+    return [Refused(Refusal.UNSUPPORTED.value, f"resourceType {str(kind)[:40]!r} is not taken", partner_id,
+                    "unknown")]
+
+
+# Allow-list of what a dead-lettered resource keeps (True: the whole value).
+_CODING = {"coding": {"system": True, "code": True}}
+_PERIOD = {"start": True, "end": True}
+_KEEP: dict[str, Any] = {
+    "resourceType": True, "status": True, "type": True, "measure": True, "date": True,
+    "meta": {"lastUpdated": True, "versionId": True},
+    "class": {"system": True, "code": True},
+    "classHistory": {"class": {"system": True, "code": True}, "period": _PERIOD},
+    "statusHistory": {"status": True, "period": _PERIOD},
+    "period": _PERIOD,
+    "priority": _CODING,
+    "location": {"status": True, "period": _PERIOD,
+                 "location": {"reference": True, "identifier": {"value": True}}},
+    "hospitalization": {"admitSource": _CODING, "dischargeDisposition": _CODING},
+    "subject": {"reference": True, "identifier": {"value": True}},  # a MeasureReport's Location
+    "group": {"code": _CODING, "population": {"code": _CODING, "count": True}},
+    "entry": {"resource": None},  # filled by redact(): entries are resources themselves
+}
+
+
+def _project(value: Any, spec: Any) -> Any:
+    if spec is True:
+        return value
+    if isinstance(value, list):
+        return [_project(v, spec) for v in value]
+    if not isinstance(value, dict) or not isinstance(spec, dict):
+        return None
+    return {k: _project(v, spec[k]) for k, v in value.items() if k in spec and spec[k] is not None}
+
+
+def redact(obj: Any) -> dict[str, Any]:
+    """A resource as it may go to the dead-letter topic: the allow-list above only. A
+    Patient, the Encounter's subject, participants, narrative and identifiers (the visit
+    number) are all dropped; a Subscription's or Bundle's entries are redacted alike."""
+    if not isinstance(obj, dict):
+        return {}
+    if obj.get("resourceType") not in ("Encounter", "MeasureReport", "Bundle"):
+        return {"resourceType": obj.get("resourceType")} if isinstance(obj.get("resourceType"), str) else {}
+    out = _project(obj, _KEEP)
+    if obj.get("resourceType") == "Bundle":
+        out["entry"] = [{"resource": redact(e.get("resource"))} for e in obj.get("entry") or []
+                        if isinstance(e, dict)]
+    if obj.get("resourceType") != "MeasureReport":
+        out.pop("subject", None)  # an Encounter's subject is the patient
+    return out
