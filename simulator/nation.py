@@ -41,6 +41,13 @@ ROAZ_REGIONS: tuple[tuple[str, str, str, int], ...] = (
 )
 
 
+def prefixed_hl7(block: dict[str, Any], tag: str) -> dict[str, Any]:
+    """A copy's HL7 block: its own sending facility (MSH-4 is unique across the nation)
+    and its own locations."""
+    return {**block, "sending_facility": f"{tag.upper()}-{block['sending_facility']}",
+            "locations": {code: f"{tag}-{lid}" for code, lid in block.get("locations", {}).items()}}
+
+
 def region_data(region_id: str, name: str, prefix: str, copies: int, template: Path = TEMPLATE) -> dict[str, Any]:
     """One region: `copies` of the template with ids prefixed `{prefix}{n}-`.
 
@@ -58,7 +65,10 @@ def region_data(region_id: str, name: str, prefix: str, copies: int, template: P
     for n in range(1, copies + 1):
         tag = f"{prefix}{n}"
         for partner in raw["partners"]:
-            out["partners"].append({**partner, "id": f"{tag}-{partner['id']}", "name": f"{partner['name']} ({tag})"})
+            copy = {**partner, "id": f"{tag}-{partner['id']}", "name": f"{partner['name']} ({tag})"}
+            if "hl7" in partner:
+                copy["hl7"] = prefixed_hl7(partner["hl7"], tag)
+            out["partners"].append(copy)
         for loc in raw["locations"]:
             out["locations"].append({**loc, "id": f"{tag}-{loc['id']}", "partner": f"{tag}-{loc['partner']}",
                                      "name": f"{loc.get('name', loc['id'])} ({tag})"})

@@ -54,6 +54,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from simulator.nation import prefixed_hl7
 from streams.devstack import EmbeddedStack, ensure_topics, free_port
 from streams.settings import ROOT, Settings
 from topics.catalogue import INPUT_TOPICS
@@ -131,7 +132,10 @@ def national_registry_data(copies: int = 16, base: Path = BASE_REGISTRY) -> dict
     for i in range(1, copies + 1):
         p = f"r{i:02d}-"
         for x in raw["partners"]:
-            out["partners"].append({**x, "id": p + x["id"], "name": f"{x['name']} ({p[:-1]})"})
+            copy = {**x, "id": p + x["id"], "name": f"{x['name']} ({p[:-1]})"}
+            if "hl7" in x:
+                copy["hl7"] = prefixed_hl7(x["hl7"], p[:-1])
+            out["partners"].append(copy)
         for x in raw["locations"]:
             out["locations"].append({**x, "id": p + x["id"], "partner": p + x["partner"],
                                      "name": f"{x.get('name', x['id'])} ({p[:-1]})"})
