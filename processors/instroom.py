@@ -18,8 +18,9 @@ A1_URGENCIES = ("A0", "A1")
 
 
 def call_contribution(h: list[list[Any]]) -> dict[str, Any]:
-    received = service = urgency = completed = outcome = None
+    received = service = urgency = completed = outcome = destination = call_id = None
     for t, _src, _id, typ, d in h:
+        call_id = d.get("call_id", call_id)
         if typ == "call.received":
             received, service = t, d.get("service")
             if d.get("urgency"):
@@ -27,7 +28,7 @@ def call_contribution(h: list[list[Any]]) -> dict[str, Any]:
         elif typ == "call.triaged":
             urgency = d.get("urgency")
         elif typ == "call.completed":
-            completed, outcome = t, d.get("outcome")
+            completed, outcome, destination = t, d.get("outcome"), d.get("destination")
     counts: list[tuple[int, str, str]] = []
     if received is not None:
         m = minute_of(received)
@@ -41,13 +42,17 @@ def call_contribution(h: list[list[Any]]) -> dict[str, Any]:
             counts.append((m, "first_line", "first_line"))
     c = empty_contribution()
     c["counts"] = tuple(counts)
+    if outcome == "seh_referral" and destination and call_id and completed is not None:
+        c["ref"] = (call_id, destination, completed)  # an announced arrival (nowcast)
     return c
 
 
 def ride_contribution(h: list[list[Any]]) -> dict[str, Any]:
     urgency = call_at = assigned = on_scene = dest = at_loc = at_t = done = None
+    eta = tx = ride_id = None
     ended = False
     for t, _src, _id, typ, d in h:
+        ride_id = d.get("ride_id", ride_id)
         if typ == "dispatch.assigned":
             assigned, urgency = t, d.get("urgency")
             try:
@@ -58,7 +63,11 @@ def ride_contribution(h: list[list[Any]]) -> dict[str, Any]:
             if on_scene is None:
                 on_scene = t
         elif typ == "dispatch.transporting":
-            dest = d.get("destination")
+            dest, tx = d.get("destination"), t
+            try:
+                eta = parse_time(d["eta"])
+            except (KeyError, ValueError, TypeError):
+                eta = None
         elif typ == "dispatch.at_hospital":
             at_loc, at_t = d.get("location"), t
         elif typ == "dispatch.handover_completed":
@@ -87,6 +96,10 @@ def ride_contribution(h: list[list[Any]]) -> dict[str, Any]:
             c["ho"] = (at_loc, at_t)
     elif dest is not None and not ended and done is None:
         c["enroute"] = dest
+        if eta is not None:
+            c["eta"] = (dest, eta)
+    if tx is not None and ride_id:
+        c["tx"] = (ride_id, tx)  # when the destination was announced (nowcast history)
     c["counts"] = tuple(counts)
     c["values"] = tuple(values)
     c["obs"] = tuple(obs)
