@@ -99,9 +99,11 @@ def slot_of(hour: int) -> int:
 def empty_seh() -> dict[str, Any]:
     """A new SEH's nowcast state: hour-of-week sums `s` and weights `w` of unannounced
     arrivals, totals `u` ([unannounced weight, arrivals], decayed: the unannounced share),
-    recent hours `r` ([hour, actual, forecast]) and the length-of-stay histogram `los`."""
+    recent hours `r` ([hour, actual, forecast]), the length-of-stay histogram `los`, and
+    for departures the recent hours `rd` ([hour, actual, expected]) and the expectation
+    `d` ([hour, expected]) made when the current hour began."""
     return {"s": [0.0] * WEEK_HOURS, "w": [0.0] * WEEK_HOURS, "u": [0.0, 0.0], "r": [],
-            "los": [0.0] * (LOS_BINS + 1)}
+            "los": [0.0] * (LOS_BINS + 1), "rd": [], "d": None}
 
 
 def empty_region(max_ms: int) -> dict[str, Any]:
@@ -220,6 +222,30 @@ def conditional_share(cum: list[float], bin_ms: int, elapsed_ms: float, extra: f
     return (ending + prior_weight * prior) / (survivors + prior_weight)
 
 
+def departure_ratio(st: dict[str, Any], pr: Params) -> float:
+    """How the departures of the last closed hours compare with what was expected of
+    them when each began, shrunk towards 1 like the arrivals' level ratio: stays
+    lengthen when the wards are full (boarding), which a histogram of the past weeks
+    does not know yet."""
+    a = e = 0.0
+    for _h, actual, expected in st.get("rd") or ():
+        a += actual
+        e += expected
+    c = pr.ratio_prior
+    return (a + c) / (e + c) if e + c > 0 else 1.0
+
+
+def close_departures(st: dict[str, Any], hour: int, actual: int, expected_next: float,
+                     pr: Params) -> dict[str, Any]:
+    """After `hour` closed with `actual` departures: keep how they compare with what was
+    expected at its start, and the expectation for the hour that begins now."""
+    rd = list(st.get("rd") or ())
+    d = st.get("d")
+    if d is not None and d[0] == hour:
+        rd = [*rd, [hour, actual, d[1]]][-pr.recent_hours:] if pr.recent_hours else []
+    return dict(st, rd=rd, d=[hour + 1, _round(expected_next)])
+
+
 def expected_departures(los_cum: list[float], stayed_ms: Iterable[int], pr: Params) -> float:
     """Present patients expected to leave within 60 minutes (`stayed_ms`: how long each
     has been here)."""
@@ -251,7 +277,7 @@ def close_seh_hour(st: dict[str, Any], hour: int, unannounced: float, arrivals: 
     los = [x * pr.los_decay for x in st["los"]]
     for ms in stays_ms:
         los[min(LOS_BINS, max(0, ms) // LOS_BIN_MS)] += 1.0
-    return {"s": s, "w": w, "u": u, "r": r, "los": [_round(x) for x in los]}
+    return dict(st, s=s, w=w, u=u, r=r, los=[_round(x) for x in los])
 
 
 def close_region_hour(st: dict[str, Any], hour: int, delays_ms: Iterable[int], expired: int,
@@ -291,6 +317,7 @@ def predict(
     los_cum: list[float],
     unannounced: float,
     pr: Params,
+    departure_factor: float = 1.0,
 ) -> tuple[Forecast, float]:
     """The SEH's forecast for `(now, now + 60 min]` from its current figures (`core`, as
     RegionProcessor.seh_core), the ETAs of rides en route here, the ages of referrals
@@ -301,7 +328,7 @@ def predict(
     rides = sum(1 for e in etas if now - STALE_ETA_MS < e <= end)
     refs = sum(referral_chance(ref_cum, never, a, pr) for a in referral_ages_ms)
     arrivals = rides + refs + unannounced
-    departures = expected_departures(los_cum, stayed_ms, pr)
+    departures = expected_departures(los_cum, stayed_ms, pr) * departure_factor
     patients = max(0.0, core["patients"] + arrivals - departures)
     nd = nedocs(
         patients=patients,  # type: ignore[arg-type]  # NEDOCS is linear in it: a float is fine

@@ -863,9 +863,16 @@ class RegionProcessor:
                     delays.append(max(0, t - ref[1]))
             st = self._nc_seh(lid)
             forecast = nowcast.slot_rate(st, h, self._prior(lid, h, st), pr)
-            self.nc[lid] = nowcast.close_seh_hour(st, h, un, n, sorted(stays.get(lid, ())), forecast, pr)
+            st = nowcast.close_seh_hour(st, h, un, n, sorted(stays.get(lid, ())), forecast, pr)
+            # what is expected of the departures of the hour that begins now (the
+            # clock is just past its start), to compare with what comes
+            los_cum = nowcast.cumulative(st["los"])
+            start_next = end
+            expected_next = nowcast.expected_departures(
+                los_cum, [start_next - t for t in self.seh_stay.get(lid, ()) if t <= start_next], pr)
+            self.nc[lid] = nowcast.close_departures(st, h, len(stays.get(lid, ())), expected_next, pr)
             self._dirty.add(f"nc:{lid}")
-            self._los_cum.pop(lid, None)
+            self._los_cum[lid] = los_cum
         # referrals whose horizon ended in this hour without an arrival before it
         expired = 0
         for call, (_dest, issued, _ekey) in self.refs.items():
@@ -908,7 +915,7 @@ class RegionProcessor:
             now=now, core=core, ward_beds=self.hospital_ward_beds(self.registry.locations[lid].partner),
             etas=self.etas.get(lid, []), referral_ages_ms=sorted(ages), ref_cum=ref_cum, never=nr["never"],
             stayed_ms=[now - t for t in self.seh_stay.get(lid, ())], los_cum=los_cum,
-            unannounced=unannounced, pr=pr)
+            unannounced=unannounced, pr=pr, departure_factor=nowcast.departure_ratio(st, pr))
         self._nc_cache[lid] = (now, fc)
         return fc
 

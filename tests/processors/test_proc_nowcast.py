@@ -264,3 +264,14 @@ def test_registry_profile_is_validated():
         parse_registry(raw)
     raw["locations"][0]["expected_arrivals_per_hour"] = [1.5] * 24
     assert parse_registry(raw).locations["s"].expected_arrivals_per_hour == (1.5,) * 24
+
+
+def test_departure_ratio_compares_departures_with_what_was_expected():
+    st = nowcast.empty_seh()
+    assert nowcast.departure_ratio(st, PR) == 1.0
+    st = nowcast.close_departures(st, 10, 3, 2.5, PR)  # nothing expected of hour 10 yet
+    assert st["rd"] == [] and st["d"] == [11, 2.5]
+    st = nowcast.close_departures(st, 11, 1, 4.0, PR)
+    assert st["rd"] == [[11, 1, 2.5]] and st["d"] == [12, 4.0]
+    # (1 + 4) / (2.5 + 4): fewer left than expected, so fewer will
+    assert nowcast.departure_ratio(st, PR) == pytest.approx(5 / 6.5)
