@@ -62,7 +62,9 @@ class BacktestResult:
     sehs: list[str]
     per_seh: dict[str, Scores]
     overall: Scores
-    overall_all_hours: Scores  # nowcast and persistence over every hour (no seasonal)
+    # nowcast and persistence over every scored hour (the first week has no seasonal)
+    per_seh_all_hours: dict[str, Scores]
+    overall_all_hours: Scores
     crowding: dict[str, Any]
     series: dict[str, dict[str, list[Any]]]  # seh -> columns over time
     error_by_hour_of_day: dict[str, list[float | None]]  # method -> MAE of arrivals per local hour
@@ -149,6 +151,8 @@ def score(sehs: list[str], points: dict[str, dict[int, Point]], arrivals: dict[s
     """The figures of a backtest from the predictions per SEH and hour and the arrivals
     per SEH and hour bucket `(b - 1h, b]`."""
     per_seh: dict[str, Scores] = {}
+    per_seh_all: dict[str, Scores] = {}
+    all_acts: list[int] = []
     all_err: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS}
     all_hours: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS[:2]}
     floors: list[float] = []
@@ -161,6 +165,8 @@ def score(sehs: list[str], points: dict[str, dict[int, Point]], arrivals: dict[s
         pts = points[lid]
         arr = arrivals[lid]
         errs: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS}
+        errs_all: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS[:2]}
+        acts_all: list[int] = []
         col: dict[str, list[Any]] = {"hour": [], "expected_arrivals": [], "arrivals": [],
                                      "predicted_patients": [], "patients": []}
         fl: list[float] = []
@@ -180,8 +186,10 @@ def score(sehs: list[str], points: dict[str, dict[int, Point]], arrivals: dict[s
             col["patients"].append(actual_pat)
             nc = (abs(pt.expected_arrivals - actual_arr), abs(pt.predicted_patients - actual_pat))
             pers = (abs(arr.get(h, 0) - actual_arr), abs(pt.patients - actual_pat))
-            all_hours["nowcast"].append(nc)
-            all_hours["persistence"].append(pers)
+            for m, e in (("nowcast", nc), ("persistence", pers)):
+                all_hours[m].append(e)
+                errs_all[m].append(e)
+            acts_all.append(actual_arr)
             # crowding forecast: the current level below the alert level (4)
             if pt.level is not None and pt.level < 4 and later.level is not None:
                 came = later.level >= 4
@@ -203,15 +211,18 @@ def score(sehs: list[str], points: dict[str, dict[int, Point]], arrivals: dict[s
         floors.extend(fl)
         actual_all.extend(acts)
         per_seh[lid] = _scores(errs, fl, acts)
+        per_seh_all[lid] = _scores(errs_all, [], acts_all)
+        all_acts.extend(acts_all)
         series[lid] = col
     overall = _scores(all_err, floors, actual_all)
-    overall_all = _scores(all_hours, [], [])
+    overall_all = _scores(all_hours, [], all_acts)
     n_pos = crowd["tp"] + crowd["fn"]
     n_said = crowd["tp"] + crowd["fp"]
     crowding = dict(crowd, forecast_before_it_came=(crowd["tp"] / n_pos) if n_pos else None,
                     false_alarm_ratio=(crowd["fp"] / n_said) if n_said else None)
     error_by_hod = {m: [(sum(v) / len(v)) if v else None for v in by_hod[m]] for m in METHODS}
-    return BacktestResult(len(hours_seen), sehs, per_seh, overall, overall_all, crowding, series, error_by_hod)
+    return BacktestResult(len(hours_seen), sehs, per_seh, overall, per_seh_all, overall_all, crowding, series,
+                          error_by_hod)
 
 
 def _scores(errs: dict[str, list[tuple[float, float]]], floors: list[float], acts: list[int]) -> Scores:
@@ -238,6 +249,7 @@ def as_json(r: BacktestResult) -> dict[str, Any]:
         "overall": sc(r.overall),
         "overall_all_hours": sc(r.overall_all_hours),
         "per_seh": {lid: sc(r.per_seh[lid]) for lid in r.sehs},
+        "per_seh_all_hours": {lid: sc(r.per_seh_all_hours[lid]) for lid in r.sehs},
         "crowding_forecast": r.crowding,
         "error_by_hour_of_day": r.error_by_hour_of_day,
         "series": r.series,
