@@ -25,8 +25,9 @@ def _summary(result: BacktestResult) -> None:
     table = Table(title=f"Nowcast backtest, {result.hours} hours: mean absolute error over {what}",
                   caption="NC nowcast, P persistence, W same hour last week; floor: MAE of a perfect "
                           "forecast of a Poisson count; best in green")
-    for name, justify in (("SEH", "left"), ("n", "right"), ("arr/h", "right"), ("floor", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("SEH", overflow="fold")  # ids are long: wrap them rather than cut them
+    for name in ("n", "arr/h", "floor"):
+        table.add_column(name, justify="right")
     for col in ("arr NC", "arr P", "arr W", "pat NC", "pat P", "pat W"):
         table.add_column(col, justify="right")
 
