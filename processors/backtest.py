@@ -31,6 +31,7 @@ from topics.validation import Validator
 
 HOUR_MS = 3_600_000
 WEEK_HOURS = 168
+GAP_HOURS = 48  # hours scored at most across a stretch of the log without events
 
 
 @dataclass
@@ -116,6 +117,9 @@ def run_backtest(lines: Iterable[bytes], registry: Registry, lateness_ms: int = 
         nonlocal next_hour
         if next_hour is None:
             return
+        if watermark - next_hour * HOUR_MS > GAP_HOURS * HOUR_MS:
+            # a gap without events (or a clock jump): nothing to score in between
+            next_hour = watermark // HOUR_MS - GAP_HOURS
         while watermark >= next_hour * HOUR_MS:
             proc.release(next_hour * HOUR_MS)
             take(next_hour)

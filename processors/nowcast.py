@@ -91,7 +91,12 @@ def hour_of(t_ms: int) -> int:
 @lru_cache(maxsize=4096)
 def slot_of(hour: int) -> int:
     """Hour of the week (0 = Monday 00:00-01:00 local time .. 167) of an absolute hour."""
-    t = datetime.fromtimestamp(hour * 3600, tz=timezone.utc).astimezone(LOCAL)
+    try:
+        t = datetime.fromtimestamp(hour * 3600, tz=timezone.utc).astimezone(LOCAL)
+    except (OverflowError, OSError, ValueError):
+        # beyond the calendar (a partner's clock error near year 9999): UTC arithmetic,
+        # 1970-01-01 being a Thursday
+        return ((hour // 24 + 3) % 7) * 24 + hour % 24
     return t.weekday() * 24 + t.hour
 
 

@@ -40,6 +40,9 @@ def test_hour_of_week_is_local_time():
     assert nowcast.slot_of(nowcast.hour_of(T0 + 3 * 24 * HOUR + 23 * HOUR)) == 0
     # summer time: Monday 2026-07-06 00:00 CEST = Sunday 22:00Z
     assert nowcast.slot_of(nowcast.hour_of(1_783_288_800_000)) == 0
+    # past the end of the calendar (a partner's clock error at 9999-12-31T23:00Z, a
+    # Friday; the next hour is a Saturday 00:00 UTC): no overflow
+    assert nowcast.slot_of(253_402_297_200_000 // HOUR + 1) == 5 * 24
 
 
 def test_slot_rate_shrinks_the_hour_of_week_to_the_hour_of_day_and_the_prior():
