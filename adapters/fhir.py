@@ -35,7 +35,7 @@ from fhir.resources.R4B.reference import Reference
 
 from adapters import tables
 from adapters.hl7 import LOCAL_ZONE
-from adapters.outcome import EventBuilder, Mapped, Outcome, Refusal, Refused
+from adapters.outcome import EventBuilder, Outcome, Refusal, Refused
 from adapters.pseudonym import encounter_id, event_id
 from topics.registry import Location, Registry
 

@@ -71,6 +71,7 @@ def new_state() -> dict[str, Any]:
         "bt": None, "dep": None, "disp": None,
         "ward": None, "since": None, "ready": None, "rstart": None, "wf": None,
         "dis": None, "dest": None, "dis_ward": None, "intervals": [],
+        "ride": None, "call": None,  # what announced the last SEH arrival (the nowcast)
         # window items and observations, accumulated as transitions apply (so a second
         # stay of the same encounter does not erase the first one's)
         "counts": [], "values": [], "obs": [],
@@ -106,7 +107,7 @@ def _apply(st: dict[str, Any], e: list[Any]) -> bool:
             return True  # already in an SEH: a repeated arrival changes nothing
         mode = d.get("arrival_mode") or "other"
         st.update(seh=d["location"], arr=t, mode=mode, urg=None, treat=None,
-                  board=None, bt=None, dep=None, disp=None)
+                  board=None, bt=None, dep=None, disp=None, ride=d.get("ride_id"), call=d.get("call_id"))
         st["counts"].append((minute_of(t), f"arr|{d['location']}", mode))
         return True
     if typ in SEH_FOLLOWERS:
@@ -192,6 +193,10 @@ def encounter_contribution(h: list[list[Any]]) -> dict[str, Any]:
     c: dict[str, Any] = empty_contribution()
     if _in_seh(st) and seh is not None:
         c["seh"] = (seh, st["treat"] is None, st["board"], st["urg"] in CRITICAL_URGENCIES)
+        c["stay"] = (seh, st["arr"])
+    if seh is not None and st["arr"] is not None:
+        # the last SEH arrival and what announced it: the nowcast's history
+        c["arrival"] = (seh, st["arr"], st["ride"], st["call"])
     if st["treat"] is not None and st["arr"] is not None and seh is not None:
         c["ts"] = (seh, st["treat"], max(0, st["treat"] - st["arr"]))
     if _on_ward(st):
@@ -210,6 +215,10 @@ def empty_contribution() -> dict[str, Any]:
     return {
         "seh": None, "ts": None, "ward": None, "ready": None, "wbc": (), "counts": (),
         "values": (), "obs": (), "enroute": None, "ho": None, "held": 0,
+        # for the nowcast (processors/nowcast.py): present since, the last SEH arrival
+        # (seh, time, ride_id, call_id), a ride's ETA while en route (seh, eta) and when
+        # it announced its destination (ride_id, time), a referral (call_id, seh, time)
+        "stay": None, "arrival": None, "eta": None, "tx": None, "ref": None,
     }
 
 

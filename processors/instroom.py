@@ -18,8 +18,9 @@ A1_URGENCIES = ("A0", "A1")
 
 
 def call_contribution(h: list[list[Any]]) -> dict[str, Any]:
-    received = service = urgency = completed = outcome = None
+    received = service = urgency = completed = outcome = destination = call_id = None
     for t, _src, _id, typ, d in h:
+        call_id = d.get("call_id", call_id)
         if typ == "call.received":
             received, service = t, d.get("service")
             if d.get("urgency"):
@@ -27,7 +28,7 @@ def call_contribution(h: list[list[Any]]) -> dict[str, Any]:
         elif typ == "call.triaged":
             urgency = d.get("urgency")
         elif typ == "call.completed":
-            completed, outcome = t, d.get("outcome")
+            completed, outcome, destination = t, d.get("outcome"), d.get("destination")
     counts: list[tuple[int, str, str]] = []
     if received is not None:
         m = minute_of(received)
@@ -41,13 +42,17 @@ def call_contribution(h: list[list[Any]]) -> dict[str, Any]:
             counts.append((m, "first_line", "first_line"))
     c = empty_contribution()
     c["counts"] = tuple(counts)
+    if outcome == "seh_referral" and destination and call_id and completed is not None:
+        c["ref"] = (call_id, destination, completed)  # an announced arrival (nowcast)
     return c
 
 
 def ride_contribution(h: list[list[Any]]) -> dict[str, Any]:
     urgency = call_at = assigned = on_scene = dest = at_loc = at_t = done = None
+    eta = tx = ride_id = None
     ended = False
     for t, _src, _id, typ, d in h:
+        ride_id = d.get("ride_id", ride_id)
         if typ == "dispatch.assigned":
             assigned, urgency = t, d.get("urgency")
             try:
@@ -58,7 +63,11 @@ def ride_contribution(h: list[list[Any]]) -> dict[str, Any]:
             if on_scene is None:
                 on_scene = t
         elif typ == "dispatch.transporting":
-            dest = d.get("destination")
+            dest, tx = d.get("destination"), t
+            try:
+                eta = parse_time(d["eta"])
+            except (KeyError, ValueError, TypeError):
+                eta = None
         elif typ == "dispatch.at_hospital":
             at_loc, at_t = d.get("location"), t
         elif typ == "dispatch.handover_completed":
@@ -87,6 +96,10 @@ def ride_contribution(h: list[list[Any]]) -> dict[str, Any]:
             c["ho"] = (at_loc, at_t)
     elif dest is not None and not ended and done is None:
         c["enroute"] = dest
+        if eta is not None:
+            c["eta"] = (dest, eta)
+    if tx is not None and ride_id:
+        c["tx"] = (ride_id, tx)  # when the destination was announced (nowcast history)
     c["counts"] = tuple(counts)
     c["values"] = tuple(values)
     c["obs"] = tuple(obs)
@@ -99,10 +112,10 @@ HANDOVER_GROUP = "handover|"
 def localise_ride(c: dict[str, Any], own_locations: Container[str], home: bool) -> dict[str, Any]:
     """A ride's contribution as one region of a nation sees it (events.md, "Many regions,
     one deployment"): the dispatching (`home`) region keeps the ride counts and response
-    times; what happens at an SEH (en route to it, handover in progress, handover
-    durations) counts in the region of that SEH. In a single region every location is
-    its own and `c` comes back unchanged."""
-    enroute, ho, values, obs = c["enroute"], c["ho"], c["values"], c["obs"]
+    times; what happens at an SEH (en route to it with its ETA, handover in progress,
+    handover durations, when the destination was announced) counts in the region of that
+    SEH. In a single region every location is its own and `c` comes back unchanged."""
+    enroute, ho, eta, values, obs = c["enroute"], c["ho"], c["eta"], c["values"], c["obs"]
 
     def own_value(v: tuple[int, str, int]) -> bool:
         group = v[1]
@@ -111,8 +124,9 @@ def localise_ride(c: dict[str, Any], own_locations: Container[str], home: bool) 
     def own_obs(o: tuple[str, str, str, int, int]) -> bool:
         return o[2] in own_locations if o[0] == "ambulance_handover" else home
 
-    if (home and (enroute is None or enroute in own_locations) and (ho is None or ho[0] in own_locations)
-            and all(map(own_value, values)) and all(map(own_obs, obs))):
+    seh_side_own = ((enroute is None or enroute in own_locations) and (ho is None or ho[0] in own_locations)
+                    and (eta is None or eta[0] in own_locations))
+    if home and seh_side_own and all(map(own_value, values)) and all(map(own_obs, obs)):
         return c
     local = dict(c)
     local["counts"] = c["counts"] if home else ()
@@ -120,4 +134,22 @@ def localise_ride(c: dict[str, Any], own_locations: Container[str], home: bool) 
     local["obs"] = tuple(o for o in obs if own_obs(o))
     local["enroute"] = enroute if enroute in own_locations else None
     local["ho"] = ho if ho is not None and ho[0] in own_locations else None
+    local["eta"] = eta if eta is not None and eta[0] in own_locations else None
+    # the announcement belongs where the ride arrives: here if it was routed here for
+    # our SEH, or if it is ours and goes to none of another region's
+    local["tx"] = c["tx"] if not home or seh_side_own else None
+    return local
+
+
+def localise_call(c: dict[str, Any], own_locations: Container[str], home: bool) -> dict[str, Any]:
+    """A call's contribution as one region of a nation sees it: the home region keeps
+    its counts; a referral to an SEH counts (as an announced arrival) where that SEH is."""
+    ref = c["ref"]
+    own_ref = ref is not None and ref[1] in own_locations
+    if home and (ref is None or own_ref):
+        return c
+    local = dict(c)
+    if not home:
+        local["counts"] = ()
+    local["ref"] = ref if own_ref else None
     return local

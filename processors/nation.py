@@ -2,8 +2,8 @@
 "The nation"; events.md, "Many regions, one deployment").
 
 - `NationRouter` decides which regions an input event belongs to: its partner's region,
-  and for an ambulance ride that reaches an SEH of another region, that region too (the
-  SEH side of the ride counts there, `instroom.localise_ride`).
+  and for an ambulance ride that reaches an SEH of another region, or a referral to one,
+  that region too (the SEH side counts there: `instroom.localise_ride`, `localise_call`).
 - `build_nation` is a pure function of the latest region snapshots and the stream time.
 - `NationProcessor` runs one `RegionProcessor` per region over one input and adds the
   nation's snapshot whenever a region snapshot changed. On the event clock the nation's
@@ -46,7 +46,13 @@ class NationRouter:
 
     def route(self, ev: Event) -> list[str]:
         home = self.nation.region_of_partner[ev.partner]
-        if not ev.type.startswith("dispatch.") or len(self.nation.regions) == 1:
+        if len(self.nation.regions) == 1:
+            return [home]
+        if ev.type == "call.completed":
+            # a referral to another region's SEH is an arrival announced there
+            there = self.nation.region_of_location.get(ev.data.get("destination") or "")
+            return [home] if there is None or there == home else [home, there]
+        if not ev.type.startswith("dispatch."):
             return [home]
         ride = f"{ev.partner}/{ev.data.get('ride_id')}"
         known = self.rides.pop(ride, None)

@@ -19,6 +19,7 @@ in changelogged tables and write only what changed:
 | `dedup:{minute}[/{part}]`, `buf:{source}\\|{id}` | seen ids, buffered events (processors.reorder) |
 | `rule:{kind}:{subject}` | an alert rule's episode state (processors.alerts) |
 | `snap:{key}` | the last emitted snapshot, compact (processors.snapshot.snap_entry): `{"t": as_of ms, "f": fingerprint, "x": [time-driven values]}` |
+| `nc:{seh}`, `nc:~` | the nowcast's history per SEH and for the region (processors.nowcast): bounded aggregates, updated once per closed hour |
 
 Everything else (per-location counts, sorted start times, contributions of entities,
 running window totals, the GC queue) is derived and rebuilt by `restore`. So is the
@@ -43,7 +44,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from processors import rules
+from processors import nowcast, rules
 from processors.crowding import nedocs
 from processors.doorstroom import (
     effective_transitions,
@@ -52,7 +53,7 @@ from processors.doorstroom import (
     has_membership,
 )
 from processors.ingress import Ingress
-from processors.instroom import call_contribution, localise_ride, ride_contribution
+from processors.instroom import call_contribution, localise_call, localise_ride, ride_contribution
 from processors.output import Output
 from processors.rules import Rules
 from processors.snapshot import (
@@ -101,7 +102,8 @@ def _contribution(ekey: str, h: list[list[Any]], registry: Registry) -> dict[str
         # in a nation, a ride can be another region's, or end at another region's SEH
         partner = ekey[len("ride:"):].partition("/")[0]
         return localise_ride(ride_contribution(h), registry.locations, partner in registry.partners)
-    return call_contribution(h)
+    partner = ekey[len("call:"):].partition("/")[0]
+    return localise_call(call_contribution(h), registry.locations, partner in registry.partners)
 
 
 _EMPTY = empty_contribution()
@@ -170,6 +172,11 @@ class RegionProcessor:
         # until then their stored entry is kept as it was.
         self._snap_force: dict[str, dict[str, Any]] = {}
         self.win = Windows()
+        # The nowcast's history (processors.nowcast): per SEH (`nc:{seh}`) and for the
+        # region (`nc:~`: the last closed hour, referral delays); None until the first event.
+        self.nc_params = nowcast.params(self.th)
+        self.nc: dict[str, dict[str, Any]] = {}
+        self.nc_region: dict[str, Any] | None = None
         # Dedup, clock guard and reorder buffer (processors.ingress); the events refused
         # after they were offered collect there, with the region's own refusals.
         self.ingress = Ingress(registry, retention_ms, clock_guard)
@@ -197,6 +204,20 @@ class RegionProcessor:
         self.ward_wbc: dict[str, dict[str, list[tuple[int, int]]]] = {}
         self.enroute: dict[str, int] = {}
         self.ho: dict[str, list[int]] = {}
+        # -- for the nowcast: arrival times of present SEH patients (sorted), ETAs of
+        # rides en route (sorted), referrals by call id and destination, the calls and
+        # rides that announced arrivals, and the SEH arrivals per hour (with what
+        # announced them), all from the entities' contributions.
+        self.seh_stay: dict[str, list[int]] = {s: [] for s in self.seh_ids}
+        self.etas: dict[str, list[int]] = {}
+        self.refs: dict[str, tuple[str, int, str]] = {}  # call_id -> (seh, issued, entity)
+        self.refs_to: dict[str, dict[str, int]] = {}  # seh -> {call_id: issued}
+        self.arrived_calls: dict[str, tuple[str, int]] = {}  # call_id -> (entity, arrival)
+        self.ride_tx: dict[str, tuple[str, int]] = {}  # ride_id -> (entity, destination announced)
+        self.arrivals: dict[int, dict[str, dict[str, tuple[int, str | None, str | None]]]] = {}
+        self._nc_cache: dict[str, tuple[int, nowcast.Forecast]] = {}  # seh -> (now, forecast), per settle
+        self._los_cum: dict[str, list[float]] = {}  # seh -> cumulative LOS histogram
+        self._ref_cum: list[float] | None = None
         self.gc: list[tuple[int, str]] = []
         self._hosp_ward_beds: dict[str, int] = {}
         self._touched: set[str] = set()
@@ -338,6 +359,10 @@ class RegionProcessor:
             out[f"snap:{k}"] = self._entry(f"snap:{k}")
         out.update(self.win.entries())
         out.update(self.ingress.entries())
+        for lid, v in self.nc.items():
+            out[f"nc:{lid}"] = v
+        if self.nc_region is not None:
+            out["nc:~"] = self.nc_region
         return out
 
     def take_changes(self) -> dict[str, Any]:
@@ -379,6 +404,11 @@ class RegionProcessor:
                 snap_entries[rest] = v
             elif prefix == "win":
                 p.win.load(int(rest), v)
+            elif prefix == "nc":
+                if rest == "~":
+                    p.nc_region = v
+                else:
+                    p.nc[rest] = v
             elif p.ingress.load(prefix, rest, v):
                 pass
         p.win.restore_clock(minute_of(p.now) if p.now is not None else None)
@@ -435,6 +465,8 @@ class RegionProcessor:
             return self.partners.get(rest)
         if prefix == "rule":
             return self.rules.get(k)
+        if prefix == "nc":
+            return self.nc_region if rest == "~" else self.nc.get(rest)
         if prefix == "snap":
             forced = self._snap_force.get(rest)
             if forced is not None:
@@ -447,6 +479,7 @@ class RegionProcessor:
     def _clock(self, t: int) -> None:
         if self.now is not None and t <= self.now:
             return
+        prev = self.now
         self.now = t
         self._dirty.add("core")
         m = minute_of(t)
@@ -456,6 +489,7 @@ class RegionProcessor:
                 self._touch_group(g)  # their window figures moved with the minute
             self.ingress.dedup.expire(m)
             self._collect_garbage()
+            self._nowcast_hours(prev, t)
 
     def _settle(self, out: list[Output]) -> None:
         """Run the rules and build the snapshots at `now`, once all events of that instant
@@ -465,6 +499,7 @@ class RegionProcessor:
         if self.due:
             self.due = False
             self._dirty.add("core")
+            self._nc_cache.clear()  # the state may have changed since the last instant at this time
             out.extend(self.alert_rules.evaluate(self._touched))
             self._emit_snapshots(out)
         self.unsettled.clear()
@@ -716,6 +751,178 @@ class RegionProcessor:
             loc, start = ho
             _sorted_change(self.ho.setdefault(loc, []), start, sign)
             touched.add(loc)
+        if c["stay"] is not None or c["arrival"] is not None or c["eta"] is not None \
+                or c["tx"] is not None or c["ref"] is not None:
+            self._index_nowcast(ekey, c, sign)
+
+    def _index_nowcast(self, ekey: str, c: dict[str, Any], sign: int) -> None:
+        """The nowcast's indexes (see _reset_derived) for one entity's contribution."""
+        touched = self._touched
+        stay = c["stay"]
+        if stay is not None:
+            _sorted_change(self.seh_stay.setdefault(stay[0], []), stay[1], sign)
+        arr = c["arrival"]
+        if arr is not None:
+            loc, t, ride, call = arr
+            hour = nowcast.hour_of(t)
+            if sign > 0:
+                self.arrivals.setdefault(hour, {}).setdefault(loc, {})[ekey] = (t, ride, call)
+                if call:
+                    self.arrived_calls[call] = (ekey, t)
+            else:
+                self.arrivals.get(hour, {}).get(loc, {}).pop(ekey, None)
+                if call and self.arrived_calls.get(call, ("",))[0] == ekey:
+                    del self.arrived_calls[call]
+            touched.add(loc)
+        eta = c["eta"]
+        if eta is not None:
+            _sorted_change(self.etas.setdefault(eta[0], []), eta[1], sign)
+            touched.add(eta[0])
+        tx = c["tx"]
+        if tx is not None:
+            if sign > 0:
+                self.ride_tx[tx[0]] = (ekey, tx[1])
+            elif self.ride_tx.get(tx[0], ("",))[0] == ekey:
+                del self.ride_tx[tx[0]]
+        ref = c["ref"]
+        if ref is not None:
+            call, dest, issued = ref
+            if sign > 0:
+                self.refs[call] = (dest, issued, ekey)
+                self.refs_to.setdefault(dest, {})[call] = issued
+            elif self.refs.get(call, ("", 0, ""))[2] == ekey:
+                del self.refs[call]
+                self.refs_to.get(dest, {}).pop(call, None)
+            touched.add(dest)
+
+    # ==================================================================== nowcast
+    def _nc_seh(self, lid: str) -> dict[str, Any]:
+        st = self.nc.get(lid)
+        return st if st is not None else nowcast.empty_seh()
+
+    def _lead(self, t: int, ride: str | None, call: str | None) -> int | None:
+        """How long before arrival `t` it was announced (None: it was not)."""
+        lead = None
+        if ride:
+            tx = self.ride_tx.get(ride)
+            if tx is not None:
+                lead = t - tx[1]
+        if call:
+            ref = self.refs.get(call)
+            if ref is not None and (lead is None or t - ref[1] > lead):
+                lead = t - ref[1]
+        return lead
+
+    def _prior(self, lid: str, hour: int, st: dict[str, Any]) -> float:
+        return nowcast.prior_rate(hour, self.beds(lid), self.registry.locations[lid].expected_arrivals_per_hour,
+                                  st, self.nc_params)
+
+    def _nowcast_hours(self, prev: int | None, now: int) -> None:
+        """Close the hours that ended since the clock was last moved: each SEH's
+        arrivals and departures of the hour go into its history, the referral delays
+        into the region's. Hours without any event of the region (a feed outage, a
+        restart after a pause) are skipped rather than learnt as hours without arrivals."""
+        hour = nowcast.hour_of(now)
+        nr = self.nc_region
+        if nr is None:
+            # the stream starts part-way through this hour: it is not learnt from
+            self.nc_region = nowcast.empty_region(self.nc_params.referral_max_ms)
+            self.nc_region["h"] = hour
+            self._dirty.add("nc:~")
+            return
+        last = nr["h"]
+        if last is None or hour - 1 <= last:
+            return
+        # hours after the one of the previous event had no event at all
+        upto = min(hour, nowcast.hour_of(prev) + 1) if prev is not None else hour
+        for h in range(max(last + 1, hour - 48), upto):
+            self._close_hour(h)
+        self.nc_region = dict(self.nc_region, h=hour - 1)
+        self._dirty.add("nc:~")
+        for old in [k for k in self.arrivals if k < hour - 48]:
+            del self.arrivals[old]  # only the current and the last hour are read
+
+    def _close_hour(self, h: int) -> None:
+        pr = self.nc_params
+        start, end = h * HOUR_MS, (h + 1) * HOUR_MS
+        stays: dict[str, list[int]] = {}
+        buckets = self.win.buckets
+        for m in range(start // MINUTE_MS, end // MINUTE_MS):
+            b = buckets.get(m)
+            if b is None:
+                continue
+            for key, vals in b["v"].items():
+                if key.startswith("los|"):
+                    stays.setdefault(key[4:], []).extend(vals)
+        arrived = self.arrivals.get(h, {})
+        delays: list[int] = []
+        for lid in self.seh_ids:
+            un = 0.0
+            n = 0
+            for ekey in sorted(arrived.get(lid, {})):
+                t, ride, call = arrived[lid][ekey]
+                un += nowcast.unannounced_weight(self._lead(t, ride, call))
+                n += 1
+                ref = self.refs.get(call) if call else None
+                if ref is not None and t - ref[1] < pr.referral_max_ms:
+                    delays.append(max(0, t - ref[1]))
+            st = self._nc_seh(lid)
+            forecast = nowcast.slot_rate(st, h, self._prior(lid, h, st), pr)
+            st = nowcast.close_seh_hour(st, h, un, n, sorted(stays.get(lid, ())), forecast, pr)
+            # what is expected of the departures of the hour that begins now (the
+            # clock is just past its start), to compare with what comes
+            los_cum = nowcast.cumulative(st["los"])
+            start_next = end
+            expected_next = nowcast.expected_departures(
+                los_cum, [start_next - t for t in self.seh_stay.get(lid, ()) if t <= start_next], pr)
+            self.nc[lid] = nowcast.close_departures(st, h, len(stays.get(lid, ())), expected_next, pr)
+            self._dirty.add(f"nc:{lid}")
+            self._los_cum[lid] = los_cum
+        # referrals whose horizon ended in this hour without an arrival before it
+        expired = 0
+        for call, (_dest, issued, _ekey) in self.refs.items():
+            due = issued + pr.referral_max_ms
+            if start <= due < end:
+                came = self.arrived_calls.get(call)
+                if came is None or came[1] >= due:
+                    expired += 1
+        assert self.nc_region is not None
+        self.nc_region = nowcast.close_region_hour(self.nc_region, h, sorted(delays), expired, pr)
+        self._ref_cum = None
+
+    def seh_forecast(self, lid: str) -> nowcast.Forecast:
+        """The SEH's forecast for the next 60 minutes at `now` (cached per settle)."""
+        now = self.now or 0
+        cached = self._nc_cache.get(lid)
+        if cached is not None and cached[0] == now:
+            return cached[1]
+        pr = self.nc_params
+        st = self._nc_seh(lid)
+        hour = nowcast.hour_of(now)
+        partial = 0.0
+        for t, ride, call in self.arrivals.get(hour, {}).get(lid, {}).values():
+            if t <= now:
+                partial += nowcast.unannounced_weight(self._lead(t, ride, call))
+        unannounced = nowcast.expected_unannounced(
+            st, now, self._prior(lid, hour, st), self._prior(lid, hour + 1, st), partial, pr)
+        los_cum = self._los_cum.get(lid)
+        if los_cum is None:
+            los_cum = self._los_cum[lid] = nowcast.cumulative(st["los"])
+        ref_cum = self._ref_cum
+        nr = self.nc_region or nowcast.empty_region(pr.referral_max_ms)
+        if ref_cum is None:
+            ref_cum = self._ref_cum = nowcast.cumulative([*nr["ref"], 0.0])
+        arrived = self.arrived_calls
+        ages = [now - issued for call, issued in self.refs_to.get(lid, {}).items()
+                if call not in arrived and issued <= now]
+        core = self.seh_core(lid)
+        fc, _announced = nowcast.predict(
+            now=now, core=core, ward_beds=self.hospital_ward_beds(self.registry.locations[lid].partner),
+            etas=self.etas.get(lid, []), referral_ages_ms=sorted(ages), ref_cum=ref_cum, never=nr["never"],
+            stayed_ms=[now - t for t in self.seh_stay.get(lid, ())], los_cum=los_cum,
+            unannounced=unannounced, pr=pr, departure_factor=nowcast.departure_ratio(st, pr))
+        self._nc_cache[lid] = (now, fc)
+        return fc
 
     def _collect_garbage(self) -> None:
         now = self.now
@@ -884,17 +1091,9 @@ class RegionProcessor:
     def _time_driven(self, now: int) -> set[str]:
         """Untouched locations whose snapshot may change with the clock alone (the
         window groups that moved with the minute are already in `_touched`)."""
-        out: set[str] = set()
-        built = self._built
-        for lid in self.seh_ids:
-            if self.seh_board.get(lid) or self.ho.get(lid):
-                out.add(lid)  # longest boarding / handover grow
-                continue
-            best = self.seh_best.get(lid)
-            if best is not None:
-                b = built.get(lid)
-                if b is None or b < best[0] + DAY_MS <= now:
-                    out.add(lid)  # the last bed wait left the 24h
+        # Every SEH: its nowcast moves with the clock (stays lengthen, the span slides),
+        # and with it the figures that move anyway (boarding, handovers, the last bed wait).
+        out: set[str] = set(self.seh_ids)
         snaps = self.snaps
         keys = self.location_keys
         for lid in self.ward_ids:

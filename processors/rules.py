@@ -57,7 +57,8 @@ def feed_silent(p: RegionProcessor, out: list[Alert], pid: str, now: int) -> int
 
 
 def seh_rules(p: RegionProcessor, out: list[Alert], lid: str, now: int) -> tuple[int | None, int | None]:
-    """seh_stop, seh_crowding and handover_delay of SEH `lid`. Returns its NEDOCS level
+    """seh_stop, seh_crowding, seh_crowding_forecast and handover_delay of SEH `lid`.
+    Returns its NEDOCS level
     (for the regional escalation) and the time from which stepping its rules again may
     change something while its inputs stay the same (None: only when they change)."""
     th = p.th
@@ -76,13 +77,36 @@ def seh_rules(p: RegionProcessor, out: list[Alert], lid: str, now: int) -> tuple
               raise_for_ms=raise_crowd_ms,
               clear_for_ms=clear_crowd_ms,
               details=partial(crowding_details, p, lid, core))
+    forecast_rule(p, out, lid, level)
     hos = p.ho.get(lid)
     oldest = hos[0] if hos else None
     longest = now - oldest if oldest is not None else 0
     step_rule(p, out, "handover_delay", lid, longest > delay_ms, longest < delay_ms,
               held_since=(oldest + delay_ms) if oldest is not None else None,
               details=partial(handover_details, p, lid))
-    return level, seh_deadline(p, lid, core, oldest, delay_ms, raise_crowd_ms, clear_crowd_ms)
+    dl = seh_deadline(p, lid, core, oldest, delay_ms, raise_crowd_ms, clear_crowd_ms)
+    # The forecast moves with the clock: step again at the next minute at the latest
+    # (stepping more often changes nothing for the other rules).
+    next_minute = (minute_of(now) + 1) * MINUTE_MS
+    return level, next_minute if dl is None or dl > next_minute else dl
+
+
+def forecast_rule(p: RegionProcessor, out: list[Alert], lid: str, level: int | None) -> None:
+    """seh_crowding_forecast: the predicted NEDOCS level in 60 min reaches the crowding
+    alert level while the current level is below it, for `forecast_for_minutes`;
+    resolved when the prediction stays below it for `forecast_clear_minutes`, or at
+    once when crowding is actually reached (seh_crowding takes over)."""
+    th = p.th
+    alert_level = th.nedocs_alert_level
+    fc = p.seh_forecast(lid)
+    predicted = fc.predicted_level
+    reached = level is not None and level >= alert_level
+    coming = predicted is not None and predicted >= alert_level
+    step_rule(p, out, "seh_crowding_forecast", lid, coming and level is not None and not reached,
+              not coming or reached,
+              raise_for_ms=int(th.forecast_for_minutes * MINUTE_MS),
+              clear_for_ms=0 if reached else int(th.forecast_clear_minutes * MINUTE_MS),
+              details=partial(forecast_details, p, lid, level, fc))
 
 
 def hospital_rules(p: RegionProcessor, out: list[Alert], hosp: str, stats: dict[str, Any], now: int) -> None:
@@ -281,6 +305,26 @@ def crowding_details(p: RegionProcessor, lid: str, core: dict[str, Any]) -> dict
                        "crowding_clear_minutes": th.crowding_clear_minutes},
         "reasons": [f"SEH {lid} at NEDOCS level {level} (>= {th.nedocs_alert_level}) "
                     f"for {th.crowding_for_minutes:g} min"],
+    }
+
+
+def forecast_details(p: RegionProcessor, lid: str, level: int | None, fc: Any) -> dict[str, Any]:
+    """seh_crowding_forecast: the SEH's predicted NEDOCS in 60 min and what it is made of."""
+    th = p.th
+    return {
+        "fields": {"hospital": p.registry.locations[lid].partner, "location": lid},
+        "severity": "warning",
+        "values": {"predicted_nedocs_60m": _r(fc.predicted_nedocs, 2),
+                   "predicted_nedocs_level_60m": fc.predicted_level,
+                   "nedocs_level": level,
+                   "expected_arrivals_60m": round(fc.expected_arrivals, 2),
+                   "expected_departures_60m": round(fc.expected_departures, 2),
+                   "predicted_patients_60m": round(fc.predicted_patients, 2)},
+        "thresholds": {"nedocs_alert_level": th.nedocs_alert_level,
+                       "forecast_for_minutes": th.forecast_for_minutes,
+                       "forecast_clear_minutes": th.forecast_clear_minutes},
+        "reasons": [f"SEH {lid} predicted at NEDOCS level {fc.predicted_level} (>= {th.nedocs_alert_level}) "
+                    f"within 60 min, now at level {level}"],
     }
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from processors.nowcast import fields as nowcast_fields
 from processors.uitstroom import DAY_MS, wrong_bed_ms_24h, wrong_bed_ms_open
 from processors.windows import by_key, count_above, count_at_most, nearest_rank
 from topics.codec import format_time
@@ -49,7 +50,7 @@ def build_location(p: "RegionProcessor", lid: str) -> dict[str, Any]:
 
 def _seh_clock_fields(p: "RegionProcessor", lid: str, core: dict[str, Any]) -> dict[str, Any]:
     """The SEH figures that move with the clock alone (boarding, handover and the last
-    bed wait grow or age; NEDOCS follows them)."""
+    bed wait grow or age; NEDOCS follows them; the nowcast's span slides)."""
     now = p.now or 0
     nd = core["nedocs"]
     ho_open = p.ho.get(lid, [])
@@ -60,6 +61,7 @@ def _seh_clock_fields(p: "RegionProcessor", lid: str, core: dict[str, Any]) -> d
         "nedocs_level": nd.level,
         "nedocs_null_reason": nd.null_reason,
         "longest_handover_minutes": _minutes(max(0, now - ho_open[0]) if ho_open else 0),
+        **nowcast_fields(p.seh_forecast(lid)),
     }
 
 
@@ -150,6 +152,11 @@ def _seh(p: "RegionProcessor", lid: str) -> dict[str, Any]:
         "longest_handover_minutes": clock["longest_handover_minutes"],
         "handover_p90_minutes_24h": _minutes(nearest_rank(ho_done, 90)),
         "handovers_over_30m_24h": count_above(ho_done, THIRTY_MIN_MS),
+        "expected_arrivals_60m": clock["expected_arrivals_60m"],
+        "expected_departures_60m": clock["expected_departures_60m"],
+        "predicted_patients_60m": clock["predicted_patients_60m"],
+        "predicted_nedocs_60m": clock["predicted_nedocs_60m"],
+        "predicted_nedocs_level_60m": clock["predicted_nedocs_level_60m"],
         "status": status,
         "status_since": format_time(since) if since is not None else None,
     }
@@ -261,12 +268,23 @@ def build_region(p: "RegionProcessor") -> dict[str, Any]:
     out["wrong_bed_share"] = _share(out["wrong_bed_patients"], out["occupied_beds"])
     out["sehs_by_nedocs_level"] = {k: n for k, n in sorted(rs.levels.items()) if n}
     out["sehs_on_stop"] = rs.on_stop
+    out["destination_advice"] = destination_advice(rs.advice)
     if rs.windows is None:
         rs.windows = _region_windows(p)
     out.update(rs.windows)
     out["escalation_level"] = p.escalation_level()
     out["follow_up_free_beds_by_kind"] = {k: v[0] for k, v in sorted(rs.free.items()) if v[1]}
     return out
+
+
+def destination_advice(sehs: dict[str, tuple[str, float | None, int | None, bool]]) -> list[dict[str, Any]]:
+    """metrics.md, "Destination advice": the open SEHs (not on stop) ranked by predicted
+    NEDOCS in 60 min, lowest first (ties by id); SEHs without a predicted NEDOCS (no
+    staffed beds known) are left out, as nothing can be said of them."""
+    ranked = sorted((pred, lid, hosp, level) for lid, (hosp, pred, level, stop) in sehs.items()
+                    if not stop and pred is not None)
+    return [{"location": lid, "hospital": hosp, "predicted_nedocs_60m": pred, "predicted_nedocs_level_60m": level}
+            for pred, lid, hosp, level in ranked]
 
 
 def _region_windows(p: "RegionProcessor") -> dict[str, Any]:
@@ -309,6 +327,8 @@ class RegionSums:
         self.levels: dict[str, int] = {}
         self.on_stop = 0
         self.free: dict[str, list[int]] = {}
+        # SEH -> (hospital, predicted NEDOCS, its level, on stop): the destination advice
+        self.advice: dict[str, tuple[str, float | None, int | None, bool]] = {}
         # the region-level window figures (calls, rides, responses), reused until
         # the processor sees a region-level window group move (None: recompute)
         self.windows: dict[str, Any] | None = None
@@ -351,6 +371,8 @@ class RegionSums:
                 k = str(new["nedocs_level"])
                 lv[k] = lv.get(k, 0) + 1
             self.on_stop += (new["status"] == "stop") - (old is not None and old["status"] == "stop")
+            self.advice[new["id"]] = (new["hospital"], new["predicted_nedocs_60m"],
+                                      new["predicted_nedocs_level_60m"], new["status"] == "stop")
         elif key in self.followup_keys:
             fr = self.free
             if old is not None:
@@ -369,7 +391,8 @@ class RegionSums:
 # The values of a location snapshot that depend on the time of its build, not only on the
 # state: everything else is rebuilt from the state on restore.
 SEH_TIME_FIELDS = ("longest_boarding_hours", "last_bed_wait_hours", "nedocs", "nedocs_level",
-                   "longest_handover_minutes")
+                   "longest_handover_minutes", "expected_arrivals_60m", "expected_departures_60m",
+                   "predicted_patients_60m", "predicted_nedocs_60m", "predicted_nedocs_level_60m")
 WARD_TIME_FIELDS = ("wrong_bed_days_open", "wrong_bed_days_24h", "long_stay_patients")
 
 

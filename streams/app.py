@@ -74,7 +74,7 @@ MARK_FRESH_S = 2.0
 TICK_S = {"wall": 0.1, "event": 0.5}
 FLUSH_S = 0.1  # how often throttled snapshots are checked for being due
 CE_HEADERS = [("content-type", b"application/cloudevents+json")]
-ALERT_KINDS = ("seh_crowding", "handover_delay", "wrong_bed", "long_stay", "regional_escalation", "seh_stop", "feed_silent")
+ALERT_KINDS = ("seh_crowding", "seh_crowding_forecast", "handover_delay", "wrong_bed", "long_stay", "regional_escalation", "seh_stop", "feed_silent")
 
 
 def now_ms() -> int:

@@ -52,7 +52,8 @@ def render(registry: Registry, snapshots: dict[str, dict[str, Any]], alerts: lis
         (f"   stream time {region.get('as_of', '-')}", "dim"),
     )
     seh = Table(title="SEH's (instroom en doorstroom)", expand=True)
-    for col in ("SEH", "NEDOCS", "niveau", "patiënten", "wachtend", "boarders", "ambulances onderweg", "overdrachten", "langste overdracht (min)", "status"):
+    for col in ("SEH", "NEDOCS", "niveau", "patiënten", "wachtend", "boarders", "ambulances onderweg", "overdrachten",
+                "langste overdracht (min)", "verwacht 60 min", "voorspeld NEDOCS 60 min", "status"):
         seh.add_column(col, justify="right" if col not in ("SEH", "niveau", "status") else "left")
     for loc in registry.sehs():
         snap = snapshots.get(f"location:{loc.id}", {})
@@ -69,8 +70,12 @@ def render(registry: Registry, snapshots: dict[str, dict[str, Any]], alerts: lis
             _n(snap.get("ambulances_en_route")),
             _n(snap.get("handovers_in_progress")),
             _n(snap.get("longest_handover_minutes")),
+            _n(snap.get("expected_arrivals_60m"), "{:.1f}"),
+            Text(_n(snap.get("predicted_nedocs_60m"), "{:.0f}"),
+                 style=NEDOCS_STYLE.get(snap.get("predicted_nedocs_level_60m") or 0, "dim")),
             Text("STOP" if stop else "open", style="bold red" if stop else "green"),
         )
+    advice = destination_line(registry, region.get("destination_advice") or [])
     wards = Table(title="Ziekenhuizen (kliniek en uitstroom)", expand=True)
     for col in ("ziekenhuis", "bezet", "operationeel", "vrij", "bezetting", "vrij klinisch", "vrij IC", "verkeerde-bed patiënten", "verkeerde-bed-dagen 24h"):
         wards.add_column(col, justify="left" if col == "ziekenhuis" else "right")
@@ -102,7 +107,22 @@ def render(registry: Registry, snapshots: dict[str, dict[str, Any]], alerts: lis
     if not alerts:
         alert_lines.append("geen meldingen", style="dim")
     footer = Text("  ".join(f"{name}: {url}" for name, url in urls.items()), style="dim")
-    return Group(Panel(head), seh, wards, Panel(alert_lines, title="Laatste meldingen"), footer)
+    return Group(Panel(head), seh, advice, wards, Panel(alert_lines, title="Laatste meldingen"), footer)
+
+
+def destination_line(registry: Registry, advice: list[dict[str, Any]]) -> Text:
+    """The region's destination advice for A2/B rides: open SEHs, lowest predicted NEDOCS first."""
+    line = Text("  bestemmingsadvies A2/B (laagste voorspelde NEDOCS eerst): ", style="bold")
+    if not advice:
+        line.append("-", style="dim")
+    for i, a in enumerate(advice):
+        loc = registry.locations.get(a["location"])
+        name = (loc.name if loc is not None and loc.name else a["location"])
+        if i:
+            line.append("  ›  ", style="dim")
+        line.append(f"{name} ({a['predicted_nedocs_60m']:.0f})",
+                    style=NEDOCS_STYLE.get(a.get("predicted_nedocs_level_60m") or 0, ""))
+    return line
 
 
 def read_nation(client: redis.Redis, nation: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "streams.commands.validate",
     "streams.commands.simulate",
     "streams.commands.replay",
+    "streams.commands.backtest",
     "streams.commands.pipeline",
     "streams.commands.bench",
     "streams.commands.convert",

@@ -49,6 +49,23 @@ class Thresholds:
     level4_seh_nedocs_level: int = 5
     level4_clinical_occupancy: float = 0.98
     level4_both_occupancy: float = 0.95
+    # seh_crowding_forecast (metrics.md, "Nowcast"): raised when the predicted NEDOCS
+    # level in 60 min reaches `nedocs_alert_level` while the current level is below it.
+    forecast_for_minutes: float = 10
+    forecast_clear_minutes: float = 15
+    # The nowcast's tuning (processors/nowcast.py; docs/nowcast.md says why these values).
+    nowcast_history_weeks: float = 8  # memory of the hour-of-week means (exponential)
+    nowcast_week_shrink: float = 2  # weeks of weight pulling an hour of the week to its hour of day
+    nowcast_day_shrink: float = 2  # days of weight pulling an hour of day to the prior
+    nowcast_recent_hours: int = 3  # closed hours the level correction looks back
+    nowcast_ratio_prior_arrivals: float = 4  # pseudo-arrivals shrinking that correction to 1
+    nowcast_referral_max_hours: float = 6  # a referral not arrived by then will not come
+    nowcast_referral_prior_share: float = 0.5  # chance per hour a referral arrives, before data
+    nowcast_los_prior_share: float = 0.3  # chance per hour a patient leaves, before data
+    # Flat prior: arrivals per SEH treatment space and hour (the simulator's calibration,
+    # 60 visits a day for 22 spaces), and the share of them not announced an hour ahead.
+    nowcast_prior_arrivals_per_bed_hour: float = 0.1136
+    nowcast_unannounced_share: float = 0.8
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -94,6 +111,9 @@ class Location:
     staffed_beds: int
     bed_type: str | None = None
     name: str | None = None
+    #: SEH only, optional: expected arrivals per hour of day (24 numbers, local time),
+    #: the nowcast's prior until it has a week of the stream's own history.
+    expected_arrivals_per_hour: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -204,7 +224,15 @@ def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
             raise fail(where, "bed_type is only for kind: ward")
         if kind in ("seh", "ward") and partners[partner].kind != "hospital":
             raise fail(where, f"kind {kind} must belong to a hospital partner")
-        locations[lid] = Location(lid, partner, kind, beds, bed_type, entry.get("name"))
+        profile = entry.get("expected_arrivals_per_hour")
+        if profile is not None:
+            if kind != "seh":
+                raise fail(where, "expected_arrivals_per_hour is only for kind: seh")
+            if (not isinstance(profile, list) or len(profile) != 24
+                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in profile)):
+                raise fail(where, "expected_arrivals_per_hour must be 24 numbers >= 0 (hours 0..23, local time)")
+            profile = tuple(float(x) for x in profile)
+        locations[lid] = Location(lid, partner, kind, beds, bed_type, entry.get("name"), profile)
     for pid, block in hl7_raw.items():
         partners[pid] = replace(partners[pid], hl7=_parse_hl7(block, partners[pid], locations, partners, fail))
     overrides = raw.get("thresholds") or {}

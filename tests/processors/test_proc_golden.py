@@ -47,16 +47,42 @@ TICK = 15_000
 LATE = 120_000
 
 # The replay digests were renewed when snapshot event ids gained a content digest
-# (checked: the old id format still gives the old digests).
+# (checked: the old id format still gives the old digests). All six were renewed again,
+# on purpose, when the nowcast added SEH snapshot fields, the region's destination
+# advice and its `nc:` state entries; GOLDEN_ALERTS below shows no existing alert moved.
 GOLDEN = {
-    "haaglanden_replay": "5765bff71b8bc4910bd5deb4e9f8d85f077bc8b31f5ea77dbded13c58394d6d9",
-    "haaglanden_raw": "0bcf713fb0ed8c032129cd4c064c6319b682f6efb3a9fdec197ad50d1754e2f0",
-    "haaglanden_state": "cd7c9f919e6ccd74f0554f458e17c70f9cfc7d8bbc67ae5aa0dbc83bfd5e5703",
-    "nl_synthetic_replay": "8b727576e2a02f5e613403e21975c4059098d320f0a4b8ede1f580ad0f6e01d4",
+    "haaglanden_replay": "587aaee749719f051c240e16ec881df5171c6970db1bb7b22bf73884c5a369fd",
+    "haaglanden_raw": "a441e16bd8d52f2d6215ceb63027be710742f2aa6a4bd9e21f12deebd0fe7a20",
+    "haaglanden_state": "d7ccbf1e3c7cf628ac177817ce5168b82eeed56731bfef635a6cde6180e67af0",
+    "nl_synthetic_replay": "3e5d49ea24a04a9d5dacb2b363cf39f91aa5f99212b8baae9dff633600a7436c",
     # the contract's snapshot interval (one per key and stream minute) over the same replays
-    "haaglanden_replay_thinned": "0eb0e85e64d68e6319d49d540737a06360c274ea13ecd4df1ea2ce47eb8c7320",
-    "nl_synthetic_replay_thinned": "22339a42bb69365007ddfaa2a3f6320387d8eca86b2039ff44132b938b2f45be",
+    "haaglanden_replay_thinned": "aed8df880fb2ccb86e4571e406034864ecbbd1e36b35f3cec61afdde58c4968b",
+    "nl_synthetic_replay_thinned": "b8f24bd80394298b2e84fd3144cb6cf1ecf11f5b87cc16bae086ec0a67f11824",
 }
+
+# The alerts alone, of the kinds that existed before the nowcast (`seh_crowding_forecast`
+# left out): pinned from the code before the nowcast added snapshot fields, so the
+# nowcast provably moves no existing alert (the digests above cover snapshots too).
+GOLDEN_ALERTS = {
+    "haaglanden_replay": "8c4e2c0db6a2a7be34a5f602cb8747ed7fd0a3ee918949b0c9571305af10fbd6",
+    "haaglanden_raw": "e81da9ea94b6b8aa054f936e3c0b0ba5960173eb6dd5f3ff92a0dfa34e87cbb4",
+    "nl_synthetic_replay": "8749a04427a6ca21226c0644d9a90bccfeaad69152f4ff3d10ea9ef8bb3974d2",
+}
+FORECAST_KIND = "seh_crowding_forecast"
+
+
+def _alert_digest(recs: list[dict]) -> str:
+    """sha256 over the alert events of the pre-nowcast kinds, in output order."""
+    h = hashlib.sha256()
+    for r in recs:
+        if "alert" in r.get("type", "") and r["data"]["kind"] != FORECAST_KIND:
+            h.update(orjson.dumps(r) + b"\n")
+    return h.hexdigest()
+
+
+def _alert_outputs(outputs) -> bytes:
+    return b"".join(orjson.dumps(list(o)) + b"\n" for o in outputs
+                    if o[0].startswith("alert.") and o[3]["kind"] != FORECAST_KIND)
 
 
 def _haaglanden():
@@ -109,19 +135,26 @@ def _canonical_state(entries: dict) -> bytes:
     return orjson.dumps(out, option=orjson.OPT_SORT_KEYS)
 
 
-def _feed(p: RegionProcessor, events, h, table: dict, start: int = 0, stop: int | None = None) -> int | None:
+def _feed(p: RegionProcessor, events, h, table: dict, start: int = 0, stop: int | None = None,
+          ha=None) -> int | None:
     """offer + release(t - 2 min), advance() on 15 s ticks; returns the last tick. The
-    change feed, taken every 250 events, is kept in `table` and must equal the dump."""
+    change feed, taken every 250 events, is kept in `table` and must equal the dump.
+    `ha`, when given, hashes the alerts of the pre-nowcast kinds alone."""
+    def put(outputs) -> None:
+        h.update(_out_bytes(outputs))
+        if ha is not None:
+            ha.update(_alert_outputs(outputs))
+
     tick = None
     for i, e in enumerate(events[start:stop], start=start):
         _, o = p.offer(e)
-        h.update(_out_bytes(o))
+        put(o)
         w = e.time - LATE
-        h.update(_out_bytes(p.release(w)))
+        put(p.release(w))
         t = w - w % TICK
         if tick is None or t > tick:
             tick = t
-            h.update(_out_bytes(p.advance(t)))
+            put(p.advance(t))
         if i % 250 == 0:
             _take(p, table)
             if i % 5000 == 0:
@@ -137,28 +170,31 @@ def _take(p: RegionProcessor, table: dict) -> None:
             table[k] = v
 
 
-def _raw_digest(reg, events, restore_at: int | None = None) -> tuple[str, str]:
+def _raw_digest(reg, events, restore_at: int | None = None) -> tuple[str, str, str]:
     h = hashlib.sha256()
+    ha = hashlib.sha256()
     table: dict = {}
     p = RegionProcessor(reg, reorder_lateness_ms=LATE)
     if restore_at is None:
-        _feed(p, events, h, table)
+        _feed(p, events, h, table, ha=ha)
     else:
-        _feed(p, events, h, table, 0, restore_at)
+        _feed(p, events, h, table, 0, restore_at, ha=ha)
         assert (restore_at - 1) % 250 == 0  # right after a take_changes: nothing owed
         state = orjson.loads(orjson.dumps(p.dump()))
         assert state == table
         p = RegionProcessor.restore(reg, state, reorder_lateness_ms=LATE)
         # the rebuilt snapshots match their fingerprints: the same entries again
         assert orjson.loads(orjson.dumps(p.dump())) == state
-        _feed(p, events, h, table, restore_at)
-    h.update(_out_bytes(p.release_all()))
+        _feed(p, events, h, table, restore_at, ha=ha)
+    last = p.release_all()
+    h.update(_out_bytes(last))
+    ha.update(_alert_outputs(last))
     _take(p, table)
     dumped = orjson.loads(orjson.dumps(p.dump()))
     assert table == dumped
     snaps = [orjson.dumps(v) for k, v in dumped.items() if k.startswith("snap:")]
     assert snaps and max(map(len, snaps)) <= 120  # compact: fingerprint, not content
-    return h.hexdigest(), hashlib.sha256(_canonical_state(dumped)).hexdigest()
+    return h.hexdigest(), hashlib.sha256(_canonical_state(dumped)).hexdigest(), ha.hexdigest()
 
 
 def test_golden_haaglanden_replay():
@@ -167,6 +203,7 @@ def test_golden_haaglanden_replay():
     kinds = {(r["type"], r["data"]["kind"]) for r in recs if "alert" in r.get("type", "")}
     for kind in ("seh_crowding", "handover_delay", "wrong_bed", "regional_escalation", "seh_stop", "feed_silent"):
         assert ("nl.acutezorg.alert.raised.v1", kind) in kinds
+    assert _alert_digest(recs) == GOLDEN_ALERTS["haaglanden_replay"]
     assert digest == GOLDEN["haaglanden_replay_thinned"]
     # Everything but the thinning is as before: the every-change stream still has its
     # golden digest, and the thinned stream is exactly it filtered.
@@ -191,7 +228,7 @@ def test_golden_haaglanden_raw_outputs_with_timer_and_restore():
     reg, lines = _haaglanden()
     v = Validator(reg)
     events = [v.decode(x) for x in lines]
-    expected = (GOLDEN["haaglanden_raw"], GOLDEN["haaglanden_state"])
+    expected = (GOLDEN["haaglanden_raw"], GOLDEN["haaglanden_state"], GOLDEN_ALERTS["haaglanden_raw"])
     assert _raw_digest(reg, events) == expected
     assert _raw_digest(reg, events, restore_at=len(events) // 500 * 250 + 1) == expected
 
@@ -202,6 +239,7 @@ def test_golden_nl_synthetic_replay():
     lines = [orjson.dumps(ev) for _, _, ev in simulator_core.generate(reg, start_ms=T0, duration_ms=2 * HOUR,
                                                                        seed=5, scenario=sc)]
     digest, recs = _replay_digest(reg, lines)
+    assert _alert_digest(recs) == GOLDEN_ALERTS["nl_synthetic_replay"]
     assert digest == GOLDEN["nl_synthetic_replay_thinned"]
     every_change, all_recs = _replay_digest(reg, lines, thin=False)
     assert every_change == GOLDEN["nl_synthetic_replay"]

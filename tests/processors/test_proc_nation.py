@@ -14,7 +14,8 @@ from topics.registry import parse_registry
 def _region(rid: str, hospital: str, ambulance: str, ward_beds: int) -> Any:
     return parse_registry({
         "region": {"id": rid, "name": rid},
-        "partners": [{"id": hospital, "kind": "hospital"}, {"id": ambulance, "kind": "ambulance"}],
+        "partners": [{"id": hospital, "kind": "hospital"}, {"id": ambulance, "kind": "ambulance"},
+                     {"id": f"hap-{rid}", "kind": "hap"}],
         "locations": [
             {"id": f"{hospital}-seh", "partner": hospital, "kind": "seh", "staffed_beds": 10},
             {"id": f"{hospital}-int", "partner": hospital, "kind": "ward", "bed_type": "clinical",
@@ -151,3 +152,19 @@ def test_a_nation_replays_each_region_exactly_as_that_region_alone():
         alone = [r for r in run_replay(own, n.regions[rid], final=True) if "summary" not in r]
         mine = [r for r in national if r.get("source") == f"/spoedstroom/{rid}"]
         assert mine == alone and alone, rid
+
+
+def test_a_referral_to_another_regions_seh_is_announced_there_and_counted_at_home():
+    proc = NationProcessor(nation(), reorder_lateness_ms=0, clock_guard=False)
+    f = Factory()
+    events = [
+        f.ev("hap-alpha", "call.received", 0, call_id="c1", service="hap"),
+        f.ev("hap-alpha", "call.completed", 9, call_id="c1", outcome="seh_referral", destination="hb-seh"),
+    ]
+    assert [proc.router.route(ev) for ev in events] == [["alpha"], ["alpha", "beta"]]
+    step(proc, events)
+    alpha, beta = proc.regions["alpha"], proc.regions["beta"]
+    assert "c1" in beta.refs and beta.refs_to["hb-seh"] == {"c1": events[1].time}
+    assert "c1" not in alpha.refs
+    assert alpha.snaps["region:alpha"]["calls_24h"] == {"hap": 1}
+    assert beta.snaps["region:beta"]["calls_24h"] == {}
