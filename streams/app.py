@@ -68,12 +68,17 @@ QUIET_S = 0.5  # a partition that delivered this recently is not caught up (see 
 # A partition's mark counts only while its reader keeps reporting (ticks every 0.5 s on
 # the event clock): a worker that died said "caught up" for partitions nobody reads now.
 MARK_FRESH_S = 2.0
+# The event clock releases everything read only after the region had no event for this
+# long: a reader's "caught up" can rest on an end offset fetched before a burst arrived
+# (about one fetch cycle old), and a region hears about other workers' partitions late.
+STILL_S = 2.0
 # Ticks through the repartition topic move the watermark and (wall clock) the rules while
 # no record arrives; on the wall clock they bound how long a due event waits.
 # events.md: on the wall clock the watermark moves at least every 100 ms
 TICK_S = {"wall": 0.1, "event": 0.5}
 FLUSH_S = 0.1  # how often throttled snapshots are checked for being due
 CE_HEADERS = [("content-type", b"application/cloudevents+json")]
+INPUT_PARTITIONS = {spec.name: spec.partitions for spec in INPUT_TOPICS}
 ALERT_KINDS = ("seh_crowding", "seh_crowding_forecast", "handover_delay", "wrong_bed", "long_stay", "regional_escalation", "seh_stop", "feed_silent")
 
 
@@ -362,13 +367,16 @@ class Pipeline:
         report: dict[str, list[Any]] = {}
         inputs = self.input_names
         clock = time.monotonic()
-        # Every partition of the input topics, so one nobody has reported yet holds too.
+        # Every partition of the input topics, so one nobody has reported yet holds too
+        # (before the consumer knows the topics, their count in the catalogue: with
+        # regions spread over workers, a region can hear from one worker long before the
+        # other reports the partitions it reads).
         for topic in inputs:
             try:
                 count = consumer.topic_partitions(topic)
             except Exception:  # noqa: BLE001 - metadata not known yet
                 count = None
-            for partition in range(count or 0):
+            for partition in range(count or INPUT_PARTITIONS[topic]):
                 report[f"{topic}/{partition}"] = [None, None]
         for tp in consumer.assignment():
             if tp.topic not in inputs:
@@ -595,13 +603,13 @@ class Pipeline:
 
         Everything read is released only once the stream is still: every partition
         caught up by a report of the last MARK_FRESH_S (its reader may have died after
-        saying so) and no record with events for QUIET_S."""
+        saying so) and no record with events for STILL_S."""
         proc = rt.processor
         if not rt.marks:
             return []
         clock = time.monotonic()
         fresh = all(clock - rt.reported.get(tp, float("-inf")) <= MARK_FRESH_S for tp in rt.marks)
-        if fresh and all(m[1] for m in rt.marks.values()) and clock - rt.last_record >= QUIET_S:
+        if fresh and all(m[1] for m in rt.marks.values()) and clock - rt.last_record >= STILL_S:
             return proc.release_all()
         holding = [m[0] for m in rt.marks.values() if m[0] is not None or not m[1]]
         if not holding or any(t is None for t in holding):
