@@ -197,9 +197,10 @@ def run_demo(speed: str, seed: int, hours: float, registry_path: str | None) -> 
             mllp_port, http_port = free_port(), free_port()
             gw_env = {k: v for k, v in env.items()
                       if k not in ("SPOEDSTROOM_PSEUDONYM_KEY_FILE", "SPOEDSTROOM_GATEWAY_TOKENS_FILE")}
+            pseudonym_key, partner_token = secrets.token_hex(32), secrets.token_hex(32)
+            gw_env["SPOEDSTROOM_PSEUDONYM_KEY"] = pseudonym_key
+            gw_env["SPOEDSTROOM_GATEWAY_TOKENS"] = f"{hl7_partner}={partner_token}"
             gw_env.update({
-                "SPOEDSTROOM_PSEUDONYM_KEY": secrets.token_hex(32),
-                "SPOEDSTROOM_GATEWAY_TOKENS": f"{hl7_partner}={secrets.token_hex(32)}",
                 "SPOEDSTROOM_GATEWAY_HOST": "127.0.0.1",
                 "SPOEDSTROOM_GATEWAY_MLLP_PORT": str(mllp_port),
                 "SPOEDSTROOM_GATEWAY_HTTP_PORT": str(http_port),
@@ -210,7 +211,7 @@ def run_demo(speed: str, seed: int, hours: float, registry_path: str | None) -> 
                                               stderr=subprocess.STDOUT, start_new_session=True))
             _wait_ready(procs[-1], http_port, state / "gateway.log")
             sim_args = ["--mllp", f"127.0.0.1:{mllp_port}", "--hl7-partner", hl7_partner]
-            sim_env = {**env, "SPOEDSTROOM_PSEUDONYM_KEY": gw_env["SPOEDSTROOM_PSEUDONYM_KEY"]}
+            sim_env = {**env, "SPOEDSTROOM_PSEUDONYM_KEY": pseudonym_key}
             sim_env.pop("SPOEDSTROOM_PSEUDONYM_KEY_FILE", None)
         start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with open(state / "simulator.log", "ab") as log:

@@ -81,3 +81,54 @@ def test_an_adt_feed_moves_the_seh_census(chain: tuple[Stack, Any]) -> None:
     for value in PATIENT_FIELDS + (VISIT,):
         assert value.encode() not in outputs, value
     stack.assert_no_offset_gaps()
+
+
+def test_the_demo_path_counts_what_the_replay_of_the_simulation_counts(tmp_path: Path) -> None:
+    """What `./scripts/run` does, at full speed: `spoedstroom simulate --mllp ...
+    --hl7-partner hmc` sends HMC's SEH and ward events through the gateway and the rest
+    to Kafka; the worker's final census of every SEH and ward equals the replay of the
+    simulation as generated (HMC's encounter ids differ, its visits do not)."""
+    import subprocess
+    import sys
+
+    from processors.replay import run_replay
+    from simulator.core import generate
+    from topics.codec import dumps, parse_time
+    from topics.registry import load_registry
+    from tests.support import REGISTRY
+
+    start, hours, seed = "2026-11-16T06:00:00Z", 3, 5
+    registry = load_registry(REGISTRY)
+    lines = [dumps(ev) for _t, _k, ev in generate(registry, start_ms=parse_time(start),
+                                                  duration_ms=hours * 3_600_000, seed=seed)]
+    census_fields = ("patients", "occupied_beds")
+    expected = {}
+    for rec in run_replay(lines, registry, final=True):
+        data = rec.get("data") or {}
+        if rec.get("type") == "nl.acutezorg.metrics.snapshot.v1" and data.get("scope") == "location":
+            expected[f"location:{data['id']}"] = {f: data[f] for f in census_fields if f in data}
+    assert any(k.startswith("location:hmc-") for k in expected)
+
+    with make_stack(tmp_path) as stack:
+        ensure_topics(stack.bootstrap)
+        stack.start_worker(clock="event")
+        gateway = start_gateway(stack, tmp_path)
+        env = {**stack.env, "SPOEDSTROOM_PSEUDONYM_KEY": KEY.decode()}
+        res = subprocess.run(
+            [sys.executable, "-c", "from streams.cli import main; main()", "simulate", "--registry", REGISTRY,
+             "--seed", str(seed), "--hours", str(hours), "--start", start, "--speed", "max", "--kafka", "--quiet",
+             "--mllp", f"127.0.0.1:{gateway.mllp}", "--hl7-partner", "hmc"],
+            env=env, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr[-3000:]
+        acks = next(line for line in res.stderr.splitlines() if "over MLLP" in line)
+        assert " AA " in acks and " AE " not in acks and " AR " not in acks, acks
+
+        def census() -> dict[str, dict[str, Any]]:
+            got = last_per_key(read_topic(stack.bootstrap, "acute.metrics", timeout=30))
+            return {k: {f: v["data"][f] for f in census_fields if f in v["data"]} for k, v in got.items()
+                    if k in expected}
+
+        wait_until(lambda: census() == expected, 60,
+                   f"the worker's census to equal the replay's; worker log:\n{stack.log()}", interval=1.0)
+        assert read_topic(stack.bootstrap, "acute.deadletter", timeout=20) == []
+        stack.assert_no_offset_gaps()

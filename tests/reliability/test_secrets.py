@@ -17,14 +17,15 @@ SECRET_NAME = r"(?:password|passwd|pwd|secret|token|api[_-]?key|credentials?)"
 ASSIGN = re.compile(rf"""(?ix)\b[\w.-]*{SECRET_NAME}[\w.-]*["']?\s*[:=]\s*["']?([^\s"'#,}}]*)""")
 URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@'\"]*:([^/\s@'\"]+)@", re.I)
 # What a non-secret value may look like: empty, an environment or template reference, a
-# secret-store reference, a file path to a mounted secret, a name of a secret/key.
+# secret-store reference, a file path to a mounted secret, a name of a secret/key, a
+# secret generated at run time (the demo's gateway token).
 ALLOWED_VALUE = re.compile(r"""(?ix)^(
     | \$\{?[A-Z_][A-Z0-9_]*\}? | \$\(.*  | \{\{.*  | <.*>
     | /run/secrets/.* | \./secrets/.* | secrets/.*
     | secretKeyRef | valueFrom | spoedstroom-(secrets|worker) | password | web-token | redis-url
     | s\.sasl_password | settings\.[a-z_]+ | self\.[a-z_]+ | self\.settings\.[a-z_]+ | str | bool | none | "" | ''
     | os\.environ.* | _env\(.* | field\(.* | false | true | PASSWORD | \[\] | \{\}
-    | optional\[str\] | tokens_file
+    | optional\[str\] | tokens_file | secrets\.token_hex\(.*
 )$""")
 # A YAML block scalar (`name: |`): its value is on the lines below, each checked there.
 BLOCK_SCALAR = "|"
