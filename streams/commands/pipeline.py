@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 
 from streams.settings import Settings, WebExposureError
-from topics.nation import load_nation
+from topics.nation import Nation, load_nation
 from topics.registry import RegistryError
 
 console = Console(stderr=True)
@@ -84,15 +84,16 @@ def register(app: typer.Typer) -> None:
 DEMO_HL7_PARTNER = "hmc"
 
 
-def gateway_partner(nation) -> str | None:  # type: ignore[no-untyped-def]
-    """The hospital whose events the demo sends through the gateway: HMC, else the first
-    partner with an `hl7:` block; None for a nation (a gateway serves one region file)
-    or a region without any."""
-    if nation.national:
-        return None
-    (registry,) = nation.regions.values()
-    linked = [p.id for p in registry.partners.values() if p.hl7 is not None]
-    return DEMO_HL7_PARTNER if DEMO_HL7_PARTNER in linked else (linked[0] if linked else None)
+def gateway_partner(nation: Nation) -> tuple[str, str] | None:
+    """The hospital whose events the demo sends through the gateway, and the region file
+    the gateway loads (a gateway serves one region): HMC, else the first partner with an
+    `hl7:` block, in the first region file that has one; None when no region has any."""
+    candidates = [(p.id, registry.path) for registry in nation.regions.values() if registry.path
+                  for p in registry.partners.values() if p.hl7 is not None]
+    for partner, path in candidates:
+        if partner == DEMO_HL7_PARTNER:
+            return partner, str(path)
+    return (candidates[0][0], str(candidates[0][1])) if candidates else None
 
 
 def gateway_counts(metrics: str) -> dict[str, int]:
@@ -184,7 +185,8 @@ def run_demo(speed: str, seed: int, hours: float, registry_path: str | None) -> 
     })
     cli = [sys.executable, "-c", "from streams.cli import main; main()"]
     procs: list[subprocess.Popen[bytes]] = []
-    hl7_partner = gateway_partner(nation)
+    linked = gateway_partner(nation)
+    hl7_partner, gateway_registry = linked if linked else (None, "")
     try:
         with open(state / "worker.log", "ab") as log:
             procs.append(subprocess.Popen(cli + ["worker"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
@@ -207,7 +209,8 @@ def run_demo(speed: str, seed: int, hours: float, registry_path: str | None) -> 
             })
             console.print(f"starting the partner gateway ({hl7_partner} sends HL7 v2 ADT over MLLP) ...")
             with open(state / "gateway.log", "ab") as log:
-                procs.append(subprocess.Popen(cli + ["gateway", "--loglevel", "warning"], env=gw_env, stdout=log,
+                procs.append(subprocess.Popen(cli + ["gateway", "--registry", gateway_registry, "--loglevel", "warning"],
+                                              env=gw_env, stdout=log,
                                               stderr=subprocess.STDOUT, start_new_session=True))
             _wait_ready(procs[-1], http_port, state / "gateway.log")
             sim_args = ["--mllp", f"127.0.0.1:{mllp_port}", "--hl7-partner", hl7_partner]
