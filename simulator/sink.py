@@ -4,6 +4,8 @@ Both take the `(topic, key, cloudevent)` iterator of :func:`simulator.generate`.
 writer is reusable by other commands (the demo): `publish(events, bootstrap, speed)`.
 Pacing: an event with time `t` is sent at wall time `wall0 + (t - t0) / speed`, where
 `t0` is the first event's time; `speed=None` (max) sends as fast as the producer can.
+A `route` (:class:`AdtRoute`) sends one hospital's events another way at their due time:
+as HL7 v2 ADT over MLLP to the partner gateway (:class:`MllpSender`), as the demo does.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import IO, Any
 
 import orjson
 
+from simulator.hl7_feed import AdtFeed, pseudonymised
 from topics.codec import parse_time
 from topics.envelope import kafka_headers
 
@@ -223,7 +226,7 @@ class AdtRoute:
     unchanged. AE/AR answers are logged with their reason code (a simulator has no patient
     data; the code is all an operator needs) and counted in the sender's `acks`."""
 
-    def __init__(self, feed: Any, sender: MllpSender, key: bytes,
+    def __init__(self, feed: AdtFeed, sender: MllpSender, key: bytes,
                  log: Callable[[str], None] | None = None) -> None:
         self.feed = feed
         self.sender = sender
@@ -231,8 +234,6 @@ class AdtRoute:
         self.log = log
 
     def __call__(self, item: Item) -> Item | None:
-        from simulator.hl7_feed import pseudonymised
-
         topic, key, event = item
         if key != self.feed.link.partner:
             return item
