@@ -70,6 +70,13 @@ def simulate(
     vvt_shortage: float = typer.Option(1.0, "--vvt-shortage", help="Factor on waits for VVT/ELV/GRZ places."),
     start_occupancy: float = typer.Option(0.85, "--start-occupancy", help="Wards start this full (0..1)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    mllp: Optional[str] = typer.Option(
+        None, "--mllp", help="With --kafka and --hl7-partner: the gateway's MLLP listener, HOST:PORT."),
+    hl7_partner: Optional[str] = typer.Option(
+        None, "--hl7-partner",
+        help="With --mllp: this hospital's SEH and ward events go as HL7 v2 ADT over MLLP through the gateway "
+             "(its other events to Kafka with the gateway's pseudonymous encounter ids; the key from "
+             "SPOEDSTROOM_PSEUDONYM_KEY or _FILE, the gateway's)."),
 ) -> None:
     """Generate a seeded, calibrated stream of a region's (or a nation's) partner events."""
     err = Console(stderr=True, highlight=False)
@@ -95,6 +102,30 @@ def simulate(
     except ValueError as exc:
         err.print(f"[red]bad option:[/red] {exc}")
         raise typer.Exit(2) from None
+    route = None
+    sender: sink.MllpSender | None = None
+    if (mllp is None) != (hl7_partner is None) or (mllp is not None and not kafka):
+        err.print("[red]--mllp and --hl7-partner go together, with --kafka[/red]")
+        raise typer.Exit(2)
+    stop = threading.Event()
+    if mllp is not None and hl7_partner is not None:
+        from adapters.pseudonym import PseudonymKeyError, load_key
+        from simulator.hl7_feed import AdtFeed, feed_link
+        from streams.settings import Settings
+
+        settings = Settings.from_env()
+        try:
+            host, _, port = mllp.rpartition(":")
+            region = nation.region_of_partner.get(hl7_partner)
+            if region is None:
+                raise ValueError(f"partner {hl7_partner!r} is not in the registry")
+            link = feed_link(nation.regions[region], hl7_partner)
+            key = load_key(settings.pseudonym_key, settings.pseudonym_key_file)
+            sender = sink.MllpSender(host or "127.0.0.1", int(port), stop_event=stop)
+        except (ValueError, PseudonymKeyError) as exc:
+            err.print(f"[red]bad option:[/red] {exc}")
+            raise typer.Exit(2) from None
+        route = sink.AdtRoute(AdtFeed(link), sender, key, log=lambda line: err.print(line, markup=False))
     duration_ms = int(hours * HOUR_MS)
     if nation.national:
         events = generate_nation(nation, start_ms=start_ms, duration_ms=duration_ms, seed=seed, scenario=scenario)
@@ -102,7 +133,6 @@ def simulate(
         (reg,) = nation.regions.values()
         events = generate(reg, start_ms=start_ms, duration_ms=duration_ms, seed=seed, scenario=scenario)
 
-    stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     show = not quiet and err.is_terminal
     bar = Progress(
@@ -141,10 +171,18 @@ def simulate(
 
                 servers = bootstrap or Settings.from_env().bootstrap_servers
                 try:
-                    result = sink.publish(stoppable(), servers, pace, stop, on_event=on_event)
+                    result = sink.publish(stoppable(), servers, pace, stop, on_event=on_event, route=route)
+                except sink.AckMissing as exc:
+                    if not stop.is_set():
+                        err.print(f"[red]gateway error ({mllp}):[/red] {exc}")
+                        raise typer.Exit(1) from None
+                    result = sink.Progress()
                 except Exception as exc:  # kafka-python raises NoBrokersAvailable etc.
                     err.print(f"[red]kafka error ({servers}):[/red] {exc}")
                     raise typer.Exit(1) from None
+                finally:
+                    if sender is not None:
+                        sender.close()
             bar.update(task, completed=duration_ms if not stop.is_set() else (result.last_time_ms or start_ms) - start_ms,
                        events=result.events)
     finally:
@@ -152,6 +190,9 @@ def simulate(
     target = str(out) if out is not None else "kafka"
     topics = ", ".join(f"{t} {n}" for t, n in sorted(result.by_topic.items()))
     err.print(f"{result.events} events to {target}" + (" (stopped)" if stop.is_set() else "") + f": {topics}")
+    if sender is not None:
+        acks = ", ".join(f"{code or 'none'} {n}" for code, n in sorted(sender.acks.items())) or "none"
+        err.print(f"{hl7_partner} over MLLP to {mllp}: ACKs {acks}")
 
 
 def register(app: typer.Typer) -> None:

@@ -70,7 +70,8 @@ def test_covers_the_catalogue() -> None:
     headers = doc["components"]["messages"]["deadletter"]["headers"]
     always = {"dlq.reason", "dlq.detail", "dlq.topic", "dlq.partition", "dlq.offset"}
     assert set(headers["required"]) == always
-    assert set(headers["properties"]) == always | {"dlq.truncated", "dlq.original_size", "dlq.reencoded"}
+    assert set(headers["properties"]) == always | {"dlq.truncated", "dlq.original_size", "dlq.reencoded",
+                                                   "dlq.partner", "dlq.trigger"}
     assert "partnerScram" in doc["components"]["securitySchemes"]
 
 
@@ -95,3 +96,25 @@ def test_no_pointer_to_a_spec_outside_the_repository() -> None:
     text = DOC.read_text(encoding="utf-8")
     assert "shared/spec" not in text and "events.md" not in text
     assert "docs/contract.md" in text
+
+
+def test_gateway_dead_letters_are_documented() -> None:
+    """Every reason the partner gateway can put on acute.deadletter is listed (and so, by
+    the test above, in docs/contract.md), and the headers it writes match the schema."""
+    import jsonschema
+
+    from adapters.gateway import ORIGIN_FHIR, ORIGIN_HL7
+    from adapters.outcome import Refusal
+    from topics.validation import deadletter_headers
+
+    doc = _load()
+    message = doc["components"]["messages"]["deadletter"]
+    listed = set(message["headers"]["properties"]["dlq.reason"]["enum"])
+    convert_only = {Refusal.WRONG_SENDING_FACILITY.value}  # the gateway has no --partner
+    assert {r.value for r in Refusal} - convert_only <= listed
+    contract = (DOC.parents[1] / "docs" / "contract.md").read_text(encoding="utf-8")
+    for origin in (ORIGIN_HL7, ORIGIN_FHIR):
+        assert f"`{origin}`" in contract and f"`{origin}`" in message["description"]
+        headers = deadletter_headers(Refusal.UNMAPPED_LOCATION.value, "PV1-3 point of care 'X'", origin, -1, -1)
+        headers += [("dlq.partner", b"hmc"), ("dlq.trigger", b"A04"), ("content-type", b"x-application/hl7-v2+er7")]
+        jsonschema.validate({k: v.decode() for k, v in headers}, message["headers"])
