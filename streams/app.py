@@ -39,7 +39,7 @@ from processors.output import Output
 from processors.region import RegionProcessor
 from processors.replay import output_event
 from processors.windows import minute_of
-from streams import faust_fixes, web
+from streams import faust_fixes, persistence, web
 from streams.readback import published_alerts, true_end_offsets
 from streams.nation import NationRuntime
 from streams.settings import Settings
@@ -62,8 +62,6 @@ SNAPSHOT_INTERVAL_S = 1.0  # at most one snapshot per key per second (events.md)
 MARKS_ENTRY = "~marks"
 SENTINEL_ENTRY = "~sentinel"
 PENDING_ENTRY = "~pending"  # keys whose newest snapshot the throttle had not sent yet
-JOURNAL_ENTRY = "~journal"  # the whole change set of the latest record (see Pipeline._persist)
-JOURNAL_PART_BYTES = 256 * 1024  # journal parts stay well below Kafka's 1 MB record limit
 QUIET_S = 0.5  # a partition that delivered this recently is not caught up (see _marks_report)
 # A partition's mark counts only while its reader keeps reporting (ticks every 0.5 s on
 # the event clock): a worker that died said "caught up" for partitions nobody reads now.
@@ -107,7 +105,7 @@ class RegionRuntime:
     # (alert id, event type) already on acute.alerts when this worker took over (readback)
     published: set[tuple[str, str]] = field(default_factory=set)
     sentinel: int = 0
-    journal_seq: int = 0
+    journal: persistence.Journal = field(default_factory=persistence.Journal)
     last_record: float = 0.0  # monotonic time a repartition record with events was last applied
     # Snapshots go out in the order they were taken from `pending`: the agent and the
     # flush timer both send, and a newer snapshot of a key must never overtake an older one.
@@ -421,38 +419,13 @@ class Pipeline:
     # --------------------------------------------------------------- region
     async def _load_runtime(self, region: str, partition: int) -> RegionRuntime:
         prefix = region.encode() + b"|"
-        entries: dict[str, Any] = {}
-        marks: dict[str, list[int]] = {}
-        pending: list[str] = []
-        journal: dict[str, Any] = {}
-        parts: dict[int, Any] = {}
-        for key, value in self.table.items():
-            if not key.startswith(prefix) or value is None:
-                continue
-            name = key[len(prefix):].decode()
-            if name == SENTINEL_ENTRY:
-                continue
-            if name == JOURNAL_ENTRY:
-                journal = orjson.loads(value)
-            elif name.startswith(JOURNAL_ENTRY + "/"):
-                parts[int(name.rsplit("/", 1)[1])] = orjson.loads(value)
-            elif name == PENDING_ENTRY:
-                pending = orjson.loads(value)
-            elif name == MARKS_ENTRY:
-                marks = orjson.loads(value)
-            else:
-                entries[name] = orjson.loads(value)
-        # A crash may have stopped the writes of the last record part-way: its journal,
-        # written first, completes them (see _persist).
-        for name, value in self._journal_changes(journal, parts).items():
-            if name == MARKS_ENTRY:
-                marks = value
-            elif name == PENDING_ENTRY:
-                pending = value
-            elif value is None:
-                entries.pop(name, None)
-            else:
-                entries[name] = value
+        stored = {key[len(prefix):].decode(): value for key, value in self.table.items()
+                  if key.startswith(prefix) and value is not None}
+        # A crash may have stopped the writes of the last record part-way: the journal,
+        # written first, completes them (streams/persistence.py).
+        entries, journal = persistence.restore(stored)
+        marks: dict[str, list[Any]] = entries.pop(MARKS_ENTRY, {})
+        pending: list[str] = entries.pop(PENDING_ENTRY, [])
         s = self.settings
         lateness = s.reorder_lateness_live_ms if self.wall_clock else s.reorder_lateness_ms
         registry = self.regions[region]
@@ -465,8 +438,7 @@ class Pipeline:
         log.info("region %s: state rebuilt from %d table entries (stream time %s)", region, len(entries),
                  format_time(processor.now) if processor.now else "-")
         runtime = RegionRuntime(region=region, partition=partition, processor=processor, marks=marks,
-                                journal_seq=journal.get("seq", 0),
-                                published=await published_alerts(self.settings, region))
+                                journal=journal, published=await published_alerts(self.settings, region))
         # Snapshots the state counts as emitted but the throttle may not have sent before
         # the last worker stopped: send them again (same ids, so consumers see one).
         current = processor.snapshots()
@@ -478,19 +450,6 @@ class Pipeline:
         for alert in processor.open_alerts():
             runtime.open_alerts[alert["alert_id"]] = alert
         return runtime
-
-    @staticmethod
-    def _journal_changes(header: dict[str, Any], parts: dict[int, Any]) -> dict[str, Any]:
-        """The change set of the last journal, if all its parts are there. A part of an
-        older sequence means a newer journal was being written when the worker stopped:
-        then the entries of the older one were complete and nothing is to be applied."""
-        changes: dict[str, Any] = {}
-        for i in range(header.get("parts", 0)):
-            part = parts.get(i)
-            if part is None or part["seq"] != header["seq"]:
-                return {}
-            changes.update(part["changes"])
-        return changes
 
     async def apply_record(self, event: faust.EventT) -> None:
         region = (event.key or b"").decode("utf-8", "replace")
@@ -617,46 +576,19 @@ class Pipeline:
         return proc.release(min(holding) - self.settings.reorder_lateness_ms)
 
     def _persist(self, rt: RegionRuntime) -> None:
-        """Write the entries this record changed, as one atomic step.
-
-        Kafka has no atomic write of several keys without transactions, and a worker
-        killed part-way would leave a torn state: an event's id kept by dedup while the
-        window it counted in is still the old one, so the event is lost on replay. The
-        whole change set therefore goes out first as a journal (parts `~journal/0..n-1` of
-        at most JOURNAL_PART_BYTES, then the header `~journal` naming their sequence), then
-        the entries one by one, all to the same changelog partition and in order. A
-        restore applies the journal over the entries: the state is always that after a
-        whole record, and a record replayed from the committed offset gives the same
-        outputs."""
+        """Write what this record changed, as one atomic step (streams/persistence.py:
+        a cumulative journal per record, the entries themselves now and then)."""
         prefix = rt.region + "|"
-        writes: dict[str, bytes | None] = {
+        changes: dict[str, bytes | None] = {
             name: None if value is None else orjson.dumps(value)
             for name, value in rt.processor.take_changes().items()
         }
         for name, value in ((MARKS_ENTRY, orjson.dumps(rt.marks)), (PENDING_ENTRY, orjson.dumps(sorted(rt.pending)))):
             if rt.persisted.get(name) != value:
-                writes[name] = value
+                changes[name] = value
                 rt.persisted[name] = value
-        if not writes:
-            return
-        # Parts first, then the header naming them: a header on the changelog means all
-        # its parts are there before it.
         table = self.table
-        rt.journal_seq += 1
-        seq = rt.journal_seq
-        parts: list[dict[str, Any]] = [{}]
-        size = 0
-        for name, value in writes.items():
-            n = len(name) + (len(value) if value is not None else 4) + 8
-            if parts[-1] and size + n > JOURNAL_PART_BYTES:
-                parts.append({})
-                size = 0
-            parts[-1][name] = None if value is None else orjson.Fragment(value)
-            size += n
-        for i, part in enumerate(parts):
-            table[f"{prefix}{JOURNAL_ENTRY}/{i}".encode()] = orjson.dumps({"seq": seq, "changes": part})
-        table[(prefix + JOURNAL_ENTRY).encode()] = orjson.dumps({"seq": seq, "parts": len(parts)})
-        for name, value in writes.items():
+        for name, value in persistence.journal_writes(rt.journal, changes):
             key = (prefix + name).encode()
             if value is None:
                 table.pop(key, None)

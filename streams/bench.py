@@ -55,6 +55,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from simulator.nation import prefixed_hl7
+from streams import persistence
 from streams.devstack import EmbeddedStack, ensure_topics, free_port
 from streams.settings import ROOT, Settings
 from topics.catalogue import INPUT_TOPICS
@@ -1024,7 +1025,7 @@ class Bench:
         await consumer.start()
         records = 0
         nbytes = 0
-        live: dict[bytes, int] = {}
+        live: dict[bytes, bytes] = {}
         try:
             tps = [TopicPartition(t, p) for (t, p), end in ends.items() if end > 0]
             if tps:
@@ -1042,22 +1043,33 @@ class Bench:
                             if rec.value is None:
                                 live.pop(rec.key, None)
                             else:
-                                live[rec.key] = size
+                                live[rec.key] = rec.key + rec.value
                         if recs and recs[-1].offset + 1 >= ends[(tp.topic, tp.partition)]:
                             remaining.discard(tp)
         finally:
             await consumer.stop()
+        # the state as a restore sees it: per region, its entries with its last journal
+        # applied (streams/persistence.py), not the table's keys
+        by_region: dict[str, dict[str, bytes]] = {}
+        for key, record in live.items():
+            region, _, name = key.decode(errors="replace").partition("|")
+            by_region.setdefault(region, {})[name] = record[len(key):]
         kinds: dict[str, int] = {}
-        for key in live:
-            name = key.split(b"|", 1)[-1].decode(errors="replace")
-            kind = re.split(r"[:~]", name, maxsplit=1)[0] or name
-            kinds[kind] = kinds.get(kind, 0) + 1
+        state_entries = state_bytes = 0
+        for stored in by_region.values():
+            entries, _journal = persistence.restore(stored)
+            for name, value in entries.items():
+                kind = re.split(r"[:~]", name, maxsplit=1)[0] or name
+                kinds[kind] = kinds.get(kind, 0) + 1
+                state_entries += 1
+                state_bytes += len(name) + len(orjson.dumps(value))
         return {
             "changelog_topic": topic,
             "changelog_records": records,
             "changelog_bytes": nbytes,
-            "state_entries": len(live),
-            "state_bytes": sum(live.values()),
+            "changelog_live_keys": len(live),
+            "state_entries": state_entries,
+            "state_bytes": state_bytes,
             "state_entries_by_kind": dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:12]),
         }
 
