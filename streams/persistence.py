@@ -11,8 +11,9 @@ now and then:
   the parts' sequence number. Journals alternate between two slots (`~journal0`,
   `~journal1` and their parts `~journal{slot}/{i}`), so writing one never touches the
   last complete one.
-- When the journal has grown past FLUSH_BYTES, or FLUSH_RECORDS records, the entries it
-  holds are written one by one after it (a **flush**) and the next journal starts empty.
+- When the journal has grown past FLUSH_BYTES, or FLUSH_RECORDS records, or the record
+  itself was big, the entries it holds are written one by one after it (a **flush**)
+  and the next journal starts empty.
 - A restore takes the entries and applies over them the complete journal with the
   highest sequence: the state after the last whole record, whatever was cut short.
 
@@ -30,8 +31,13 @@ import orjson
 
 JOURNAL = "~journal"
 JOURNAL_PART_BYTES = 256 * 1024  # journal parts stay well below Kafka's 1 MB record limit
-FLUSH_BYTES = 512 * 1024  # write the entries once the cumulative journal is this large ...
-FLUSH_RECORDS = 50  # ... or has covered this many records
+# The journal is rewritten whole with every record, so it is kept small: the entries are
+# written once it has grown past FLUSH_BYTES or covered FLUSH_RECORDS records, and at
+# once after a record whose own changes reach BIG_RECORD_BYTES (a bulk load would
+# otherwise be carried, and rewritten, record after record).
+FLUSH_BYTES = 64 * 1024
+FLUSH_RECORDS = 20
+BIG_RECORD_BYTES = 16 * 1024
 
 
 @dataclass
@@ -49,9 +55,12 @@ def journal_writes(journal: Journal, changes: dict[str, bytes | None]) -> list[t
     the order they must reach the changelog; updates `journal`."""
     if not changes:
         return []
+    own_bytes = 0
     for name, value in changes.items():
         journal.unflushed[name] = value
-        journal.unflushed_bytes += len(name) + (len(value) if value is not None else 4) + 8
+        n = len(name) + (len(value) if value is not None else 4) + 8
+        journal.unflushed_bytes += n
+        own_bytes += n
     journal.records += 1
     journal.seq += 1
     slot = f"{JOURNAL}{journal.seq % 2}"
@@ -70,7 +79,7 @@ def journal_writes(journal: Journal, changes: dict[str, bytes | None]) -> list[t
         (f"{slot}/{i}", orjson.dumps({"seq": journal.seq, "changes": part})) for i, part in enumerate(parts)
     ]
     writes.append((slot, orjson.dumps({"seq": journal.seq, "parts": len(parts)})))
-    if journal.unflushed_bytes >= FLUSH_BYTES or journal.records >= FLUSH_RECORDS:
+    if journal.unflushed_bytes >= FLUSH_BYTES or journal.records >= FLUSH_RECORDS or own_bytes >= BIG_RECORD_BYTES:
         writes.extend(journal.unflushed.items())
         journal.unflushed = {}
         journal.unflushed_bytes = 0
