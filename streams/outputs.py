@@ -1,0 +1,178 @@
+"""Where a region's outputs go: snapshots through the throttle of the snapshot interval
+to `acute.metrics`, Redis and Prometheus (and the region snapshot to the nation agent);
+alert events to `acute.alerts`, Redis and the region's webhooks, each once; the
+processor's counters into Prometheus. A part of `streams.app.Pipeline`, which provides
+the topics, sinks and telemetry these methods use."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from processors.region import RegionProcessor
+from processors.replay import output_event
+from processors.windows import minute_of
+from streams.region_runtime import RegionRuntime
+
+if TYPE_CHECKING:
+    import faust
+
+    from streams.nation import NationRuntime
+    from streams.sinks import RedisSink, WebhookSink
+    from streams.telemetry import Telemetry
+
+log = logging.getLogger("streams.app")
+
+SNAPSHOT_INTERVAL_S = 1.0  # at most one snapshot per key per second (events.md)
+CE_HEADERS = [("content-type", b"application/cloudevents+json")]
+ALERT_KINDS = ("seh_crowding", "seh_crowding_forecast", "handover_delay", "wrong_bed", "long_stay",
+               "regional_escalation", "seh_stop", "feed_silent")
+
+
+class Outputs:
+    """The output half of the pipeline (mixed into `Pipeline`)."""
+
+    app: "faust.App"
+    wall_clock: bool
+    telemetry: "Telemetry"
+    redis: "RedisSink"
+    webhooks: dict[str, "WebhookSink"]
+    metrics_topic: Any
+    alerts_topic: Any
+    nation_runtime: "NationRuntime | None"
+
+    async def _publish(self, rt: RegionRuntime, outputs: list[Any]) -> None:
+        region = rt.region
+        for out in outputs:
+            kind = out.kind
+            if kind == "snapshot":
+                held = rt.pending.get(out.key)
+                if held is not None and not self.wall_clock and minute_of(held.time) < minute_of(out.time):
+                    # the held one is the last of a closed stream minute: it goes out first
+                    del rt.pending[out.key]
+                    await self._send_snapshots(rt, [held], time.monotonic())
+                rt.pending[out.key] = out
+            elif kind == "observation":
+                self.telemetry.observe_duration(region, out.key, out.data)
+            else:  # alert.raised / alert.resolved: never throttled
+                await self._publish_alert(rt, out)
+        await self.flush_snapshots(rt)
+
+    async def flush_snapshots(self, rt: RegionRuntime) -> None:
+        """Send the pending snapshots that are due (events.md, "Snapshot interval"):
+
+        - wall clock: a key not sent within the last second of wall time (the last
+          change within that second);
+        - event clock: a key whose pending snapshot belongs to a stream minute that has
+          closed (the last change of that minute), and everything pending once no record
+          came for a second (the stream paused: the interval would never close).
+        """
+        if not rt.pending:
+            return
+        clock = time.monotonic()
+        if self.wall_clock:
+            due = [k for k in rt.pending if clock - rt.last_sent.get(k, 0.0) >= SNAPSHOT_INTERVAL_S]
+        else:
+            now = rt.processor.now
+            current = None if now is None else minute_of(now)
+            paused = clock - rt.last_record >= SNAPSHOT_INTERVAL_S
+            due = [k for k, o in rt.pending.items() if paused or current is None or minute_of(o.time) < current]
+        # Take them and mark them sent before any await: the agent and the flush timer
+        # both call this, and a newer snapshot of a key must never overtake an older one.
+        outs = [rt.pending.pop(k) for k in due]
+        await self._send_snapshots(rt, outs, clock)
+
+    async def _send_snapshots(self, rt: RegionRuntime, outs: list[Any], clock: float) -> None:
+        region = rt.region
+        for out in outs:
+            rt.last_sent[out.key] = clock
+        async with rt.send_lock:
+            await self._send_in_order(region, outs)
+
+    async def _send_in_order(self, region: str, outs: list[Any]) -> None:
+        for out in outs:
+            data = out.data
+            cloudevent = output_event(region, out)
+            await self.metrics_topic.send(key=out.key.encode(), value=orjson.dumps(cloudevent), headers=CE_HEADERS)
+            self.telemetry.snapshots_published.labels(data["scope"]).inc()
+            self.telemetry.observe_snapshot(region, data)
+            self.redis.offer_snapshot(region, data["scope"], data["id"], orjson.dumps(data))
+            if self.nation_runtime is not None and data["scope"] == "region":
+                await self.nation_runtime.offer(region, data)
+
+    async def _publish_alert(self, rt: RegionRuntime, out: Any) -> None:
+        data = out.data
+        status = "raised" if out.kind == "alert.raised" else "resolved"
+        region = rt.region
+        cloudevent = output_event(region, out)
+        if (data["alert_id"], cloudevent["type"]) in rt.published:
+            # Sent by the worker before this one, which stopped before its state said so.
+            log.info("alert event %s %s already published: not sent again", data["alert_id"], status)
+        else:
+            payload = orjson.dumps(cloudevent)
+            await self.alerts_topic.send(key=data["alert_id"].encode(), value=payload, headers=CE_HEADERS)
+            self.telemetry.alerts.labels(region, data["kind"], status).inc()
+            self.redis.offer_alert(region, payload)
+            self.webhooks[region].offer_alert(cloudevent)
+        if status == "raised":
+            rt.open_alerts[data["alert_id"]] = data
+        else:
+            rt.open_alerts.pop(data["alert_id"], None)
+        kinds: dict[str, int] = {}
+        for alert in rt.open_alerts.values():
+            kinds[alert["kind"]] = kinds.get(alert["kind"], 0) + 1
+        for kind in ALERT_KINDS:
+            self.telemetry.open_alerts.labels(region, kind).set(kinds.get(kind, 0))
+
+    @staticmethod
+    def _counter_values(proc: RegionProcessor) -> dict[str, int]:
+        flat: dict[str, int] = {}
+        for name, value in proc.counters.items():
+            if isinstance(value, dict):
+                for sub, n in value.items():
+                    flat[f"{name}/{sub}"] = int(n)
+            else:
+                flat[name] = int(value)
+        return flat
+
+    def _count(self, rt: RegionRuntime) -> None:
+        """Move the processor's counters into Prometheus (deltas since the last record)."""
+        current = self._counter_values(rt.processor)
+        t = self.telemetry
+        for name, value in current.items():
+            delta = value - rt.counted.get(name, 0)
+            if delta <= 0:
+                continue
+            group, _, sub = name.partition("/")
+            if group == "applied_by_type":
+                t.applied.labels(rt.region, sub).inc(delta)
+            elif group == "duplicates_by_type":
+                t.duplicates.labels(rt.region, sub).inc(delta)
+            elif group == "late":
+                t.late.labels(rt.region).inc(delta)
+        rt.counted = current
+
+    def _observe_partners(self, rt: RegionRuntime) -> None:
+        t = self.telemetry
+        stream_now = rt.processor.now
+        if stream_now:
+            t.event_time_lag.labels(rt.region).set(max(0.0, time.time() - stream_now / 1000))
+        for partner, last in rt.processor.partners.items():
+            t.partner_last.labels(rt.region, partner).set(last / 1000)
+
+    def _observe_lag(self) -> None:
+        consumer = getattr(self.app, "consumer", None)
+        if consumer is None:
+            return
+        try:
+            for tp in consumer.assignment():
+                high = consumer.highwater(tp)
+                pos = consumer._committed_offset.get(tp)
+                if high is not None:
+                    lag = max(0, high - (pos or 0))
+                    self.telemetry.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+        except Exception:  # noqa: BLE001 - lag is best-effort telemetry
+            pass
