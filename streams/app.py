@@ -39,28 +39,26 @@ from processors.region import RegionProcessor
 from streams import faust_fixes, persistence, web
 from streams.readback import published_alerts, true_end_offsets
 from streams.nation import NationRuntime
+from streams.ingest import Ingest, merge_mark, now_ms, reencode
 from streams.outputs import ALERT_KINDS, Outputs
 from streams.region_runtime import RegionRuntime
 from streams.settings import Settings
 from streams.sinks import RedisSink, WebhookSink
 from streams.telemetry import Telemetry
-from topics.catalogue import INPUT_TOPICS, INPUT_TYPES, TOPIC_OF_TYPE
+from topics.catalogue import INPUT_TOPICS, INPUT_TYPES
 from topics.codec import format_time, parse_time
 from topics.event import Event, Reason, Rejected
 from topics.nation import Nation, nation_of
 from topics.registry import Registry
-from topics.validation import Validator, deadletter_headers, deadletter_record
+from topics.validation import Validator
 
 log = logging.getLogger(__name__)
 
 REGION_EVENTS_TOPIC = "spoedstroom-region-events"
 STATE_TABLE = "region-state"
-FORWARD_CHUNK = 400  # events per repartition record at most ...
-FORWARD_CHUNK_BYTES = 256 * 1024  # ... and input bytes (records stay well below 1 MB)
 MARKS_ENTRY = "~marks"
 SENTINEL_ENTRY = "~sentinel"
 PENDING_ENTRY = "~pending"  # keys whose newest snapshot the throttle had not sent yet
-QUIET_S = 0.5  # a partition that delivered this recently is not caught up (see _marks_report)
 # A partition's mark counts only while its reader keeps reporting (ticks every 0.5 s on
 # the event clock): a worker that died said "caught up" for partitions nobody reads now.
 MARK_FRESH_S = 2.0
@@ -73,14 +71,9 @@ STILL_S = 2.0
 # events.md: on the wall clock the watermark moves at least every 100 ms
 TICK_S = {"wall": 0.1, "event": 0.5}
 FLUSH_S = 0.1  # how often throttled snapshots are checked for being due
-INPUT_PARTITIONS = {spec.name: spec.partitions for spec in INPUT_TOPICS}
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class Pipeline(Outputs):
+class Pipeline(Ingest, Outputs):
     """Builds the Faust app for a nation (one region or many) and wires agents to outputs.
 
     Each region is one key of the repartition topic: its records, and its state in the
@@ -262,128 +255,6 @@ class Pipeline(Outputs):
                     first, last, topic, partition)
         self.telemetry.offset_gaps.labels(topic).inc(last - first + 1)
 
-    # --------------------------------------------------------------- ingest
-    async def ingest_batch(self, batch: list[faust.EventT]) -> None:
-        wall = now_ms() if self.wall_clock else None
-        # The valid events per region, cut into chunks of one repartition record each.
-        chunks: dict[str, list[list[Any]]] = {}
-        sizes: dict[str, int] = {}
-        route = self.router.route
-        # Read progress of this batch; it becomes visible to the marks reports (and so
-        # to ticks) only once the events it covers are in the producer, in order.
-        pos: dict[Any, int] = {}
-        times: dict[str, int] = dict.fromkeys(self.read_time, -1)
-        decode = self.validator.decode
-        for ev in batch:
-            msg = ev.message
-            pos[msg.tp] = msg.offset + 1
-            headers = msg.headers
-            if isinstance(headers, dict):
-                headers = list(headers.items())
-            try:
-                e = decode(msg.value, headers, msg.topic, wall)
-            except Rejected as exc:
-                await self._deadletter(msg.key, msg.value, exc, msg.topic, msg.partition, msg.offset, headers)
-                continue
-            tp = f"{msg.topic}/{msg.partition}"
-            if e.time > times.get(tp, -1):
-                times[tp] = e.time
-            n = len(msg.value)
-            item = [e.id, e.source, e.partner, e.type, e.time, e.data, msg.timestamp or 0.0,
-                    msg.topic, msg.partition, msg.offset]
-            for region in route(e):
-                own = chunks.setdefault(region, [[]])
-                size = sizes.get(region, 0)
-                if own[-1] and (len(own[-1]) >= FORWARD_CHUNK or size + n > FORWARD_CHUNK_BYTES):
-                    own.append([])
-                    size = 0
-                sizes[region] = size + n
-                own[-1].append(item)
-        # The marks travel with a region's last chunk only: they claim "read up to here",
-        # which must not move its watermark before the chunks carrying those events are
-        # applied. A region with no event in this batch hears of them with the next tick.
-        for region, own in chunks.items():
-            for chunk in own[:-1]:
-                await self.region_events.send(key=region.encode(), value=orjson.dumps({"events": chunk}))
-        async with self.marks_lock:  # a tick's report is queued before or after, never between
-            clock = time.monotonic()
-            self.read_pos.update(pos)
-            self.read_wall.update(dict.fromkeys(pos, clock))
-            for tp, t in times.items():
-                if t > self.read_time.get(tp, -1):
-                    self.read_time[tp] = t
-            marks = self._marks_report()
-            for region, own in chunks.items():
-                body = orjson.dumps({"events": own[-1], "marks": marks})
-                await self.region_events.send(key=region.encode(), value=body)
-
-    def _marks_report(self) -> dict[str, list[Any]]:
-        """For every input partition assigned here: [latest event time read, caught up,
-        read position] (see `merge_mark`).
-
-        A partition is caught up when this worker has read up to its highwater mark. Only
-        partitions that are not caught up hold the event-clock watermark back; a partition
-        paused by a rebalance keeps its last report (not caught up) and so keeps holding.
-        The read position of a partition not read here since it was assigned is the
-        committed offset this worker starts from.
-        """
-        consumer = getattr(self.app, "consumer", None)
-        if consumer is None:
-            return {}
-        report: dict[str, list[Any]] = {}
-        inputs = self.input_names
-        clock = time.monotonic()
-        # Every partition of the input topics, so one nobody has reported yet holds too
-        # (before the consumer knows the topics, their count in the catalogue: with
-        # regions spread over workers, a region can hear from one worker long before the
-        # other reports the partitions it reads).
-        for topic in inputs:
-            try:
-                count = consumer.topic_partitions(topic)
-            except Exception:  # noqa: BLE001 - metadata not known yet
-                count = None
-            for partition in range(count or INPUT_PARTITIONS[topic]):
-                report[f"{topic}/{partition}"] = [None, None]
-        for tp in consumer.assignment():
-            if tp.topic not in inputs:
-                continue
-            high = consumer.highwater(tp)
-            pos = self.read_pos.get(tp)
-            if pos is None:
-                pos = consumer._committed_offset.get(tp)
-            # The end offset alone is not enough: the embedded Tansu reports the last
-            # batch's base offset + 1, so records of that batch may still be on their way;
-            # a partition also counts as behind while it delivered in the last QUIET_S.
-            quiet = clock - self.read_wall.get(tp, 0.0) >= QUIET_S
-            if high is not None and tp in self.true_end:
-                high = max(high, self.true_end[tp])
-            caught_up = (high is not None and quiet and tp not in self.unprobed
-                         and (high == 0 or (pos is not None and pos >= high)))
-            name = f"{tp.topic}/{tp.partition}"
-            report[name] = [self.read_time.get(name), caught_up, pos or 0]
-        return report
-
-    async def _deadletter(self, key: bytes | None, value: bytes | None, exc: Rejected,
-                          topic: str, partition: int, offset: int,
-                          original_headers: Any = None, reencoded: bool = False) -> None:
-        """Send a rejected record to acute.deadletter: key, value and every header as they
-        came, the verdict in `dlq.*` headers, cut to fit one broker record if needed."""
-        added = deadletter_headers(exc.reason, exc.detail, topic, partition, offset)
-        if reencoded:
-            added.append(("dlq.reencoded", b"true"))
-        value, headers = deadletter_record(key, value, original_headers, added,
-                                           self.app.conf.producer_max_request_size)
-        await self.deadletter.send(key=key, value=value, headers=headers)
-        self.telemetry.deadlettered.labels(topic, exc.reason.value).inc()
-
-    async def _deadletter_refused(self, proc: RegionProcessor) -> None:
-        """Events the region refused after they were offered: re-encoded (their raw bytes
-        stay in the input topic), found there by `ce_source`/`ce_id`."""
-        for e, exc in proc.take_rejected():
-            value = orjson.dumps(_reencode(e))
-            await self._deadletter(e.partner.encode(), value, exc, TOPIC_OF_TYPE[e.type], -1, -1,
-                                   [("ce_source", e.source.encode()), ("ce_id", e.id.encode())], reencoded=True)
-
     # --------------------------------------------------------------- region
     async def _load_runtime(self, region: str, partition: int) -> RegionRuntime:
         prefix = region.encode() + b"|"
@@ -451,7 +322,7 @@ class Pipeline(Outputs):
         for e, exc, origin in refused:
             # too_old against the region's stream clock: the origin is exact, the value
             # is the event re-encoded (the raw bytes stay in the input topic).
-            await self._deadletter(e.partner.encode(), orjson.dumps(_reencode(e)), exc, *origin, reencoded=True)
+            await self._deadletter(e.partner.encode(), orjson.dumps(reencode(e)), exc, *origin, reencoded=True)
         await self._deadletter_refused(proc)
         if body.get("events"):  # a tick is no sign of a flowing stream
             rt.last_record = time.monotonic()
@@ -603,37 +474,6 @@ class Pipeline(Outputs):
         return out
 
 
-def merge_mark(mark: list[Any] | None, report: list[Any]) -> list[Any]:
-    """The region's mark of one input partition after a marks report about it.
-
-    A mark is [latest event time read, caught up, offset], the offset being the furthest
-    read position any report has given. A report is [latest, caught up, offset]: the
-    reporter's read position, or, before it has read the partition since it was
-    assigned, the committed offset it starts from; or [None, None] for a partition only
-    known to exist.
-
-    A report behind the mark's offset is older news: from a worker that no longer reads
-    the partition, or from a new reader starting again below what its predecessor read
-    (after a crash, or a hand-over during a batch: on the embedded broker the end offset
-    it compares with lags by up to a batch). It can only say "not caught up"; taken at
-    face value it released the clock past events not read yet (F4, docs/reliability.md).
-    """
-    m = [None, False, 0] if mark is None else [*mark[:3], 0][:3]
-    caught_up = report[1]
-    if caught_up is None:
-        return m  # only known to exist: its reader reports it
-    latest = report[0]
-    if latest is not None and (m[0] is None or latest > m[0]):
-        m[0] = latest
-    offset = report[2] if len(report) > 2 else m[2]  # (two items: a worker from before offsets)
-    if offset >= m[2]:
-        m[2] = offset
-        m[1] = bool(caught_up)
-    else:
-        m[1] = m[1] and bool(caught_up)
-    return m
-
-
 CRASH_EXIT_CODE = 70  # EX_SOFTWARE: restart me (Compose and Kubernetes restart policies do)
 
 
@@ -654,12 +494,6 @@ def _crash(what: str) -> None:
                  what, getattr(error, "__name__", "?"), CRASH_EXIT_CODE, "".join(traceback.format_tb(tb)))
     logging.shutdown()
     os._exit(CRASH_EXIT_CODE)
-
-
-def _reencode(e: Event) -> dict[str, Any]:
-    from topics.envelope import partner_event
-
-    return partner_event(e.type, e.partner, e.id, e.time, e.data)
 
 
 def run_worker(settings: Settings, nation: Nation | Registry, loglevel: str = "warning") -> None:

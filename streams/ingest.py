@@ -1,0 +1,211 @@
+"""The ingest half of the pipeline: input records decoded and validated (rejects to the
+dead-letter topic, unchanged, with the reason), routed to their region(s), and forwarded
+packed per batch to the repartition topic keyed by region, each region's records with
+the read positions (marks) of the input partitions that say how far its clock may go.
+A part of `streams.app.Pipeline`, which provides the topics and the consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import faust
+import orjson
+
+from processors.region import RegionProcessor
+from topics.catalogue import INPUT_TOPICS, TOPIC_OF_TYPE
+from topics.envelope import partner_event
+from topics.event import Event, Rejected
+from topics.validation import deadletter_headers, deadletter_record
+
+if TYPE_CHECKING:
+    from processors.nation import NationRouter
+    from streams.settings import Settings
+    from streams.telemetry import Telemetry
+    from topics.validation import Validator
+
+FORWARD_CHUNK = 400  # events per repartition record at most ...
+FORWARD_CHUNK_BYTES = 256 * 1024  # ... and input bytes (records stay well below 1 MB)
+QUIET_S = 0.5  # a partition that delivered this recently is not caught up (see _marks_report)
+INPUT_PARTITIONS = {spec.name: spec.partitions for spec in INPUT_TOPICS}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Ingest:
+    """The ingest half of the pipeline (mixed into `Pipeline`)."""
+
+    app: faust.App
+    settings: "Settings"
+    telemetry: "Telemetry"
+    validator: "Validator"
+    router: "NationRouter"
+    wall_clock: bool
+    region_events: Any
+    deadletter: Any
+    input_names: frozenset[str]
+    read_pos: dict[Any, int]
+    read_time: dict[str, int]
+    read_wall: dict[Any, float]
+    marks_lock: asyncio.Lock
+    unprobed: set[Any]
+    true_end: dict[Any, int]
+
+    async def ingest_batch(self, batch: list[faust.EventT]) -> None:
+        wall = now_ms() if self.wall_clock else None
+        # The valid events per region, cut into chunks of one repartition record each.
+        chunks: dict[str, list[list[Any]]] = {}
+        sizes: dict[str, int] = {}
+        route = self.router.route
+        # Read progress of this batch; it becomes visible to the marks reports (and so
+        # to ticks) only once the events it covers are in the producer, in order.
+        pos: dict[Any, int] = {}
+        times: dict[str, int] = dict.fromkeys(self.read_time, -1)
+        decode = self.validator.decode
+        for ev in batch:
+            msg = ev.message
+            pos[msg.tp] = msg.offset + 1
+            headers = msg.headers
+            if isinstance(headers, dict):
+                headers = list(headers.items())
+            try:
+                e = decode(msg.value, headers, msg.topic, wall)
+            except Rejected as exc:
+                await self._deadletter(msg.key, msg.value, exc, msg.topic, msg.partition, msg.offset, headers)
+                continue
+            tp = f"{msg.topic}/{msg.partition}"
+            if e.time > times.get(tp, -1):
+                times[tp] = e.time
+            n = len(msg.value)
+            item = [e.id, e.source, e.partner, e.type, e.time, e.data, msg.timestamp or 0.0,
+                    msg.topic, msg.partition, msg.offset]
+            for region in route(e):
+                own = chunks.setdefault(region, [[]])
+                size = sizes.get(region, 0)
+                if own[-1] and (len(own[-1]) >= FORWARD_CHUNK or size + n > FORWARD_CHUNK_BYTES):
+                    own.append([])
+                    size = 0
+                sizes[region] = size + n
+                own[-1].append(item)
+        # The marks travel with a region's last chunk only: they claim "read up to here",
+        # which must not move its watermark before the chunks carrying those events are
+        # applied. A region with no event in this batch hears of them with the next tick.
+        for region, own in chunks.items():
+            for chunk in own[:-1]:
+                await self.region_events.send(key=region.encode(), value=orjson.dumps({"events": chunk}))
+        async with self.marks_lock:  # a tick's report is queued before or after, never between
+            clock = time.monotonic()
+            self.read_pos.update(pos)
+            self.read_wall.update(dict.fromkeys(pos, clock))
+            for tp, t in times.items():
+                if t > self.read_time.get(tp, -1):
+                    self.read_time[tp] = t
+            marks = self._marks_report()
+            for region, own in chunks.items():
+                body = orjson.dumps({"events": own[-1], "marks": marks})
+                await self.region_events.send(key=region.encode(), value=body)
+
+    def _marks_report(self) -> dict[str, list[Any]]:
+        """For every input partition assigned here: [latest event time read, caught up,
+        read position] (see `merge_mark`).
+
+        A partition is caught up when this worker has read up to its highwater mark. Only
+        partitions that are not caught up hold the event-clock watermark back; a partition
+        paused by a rebalance keeps its last report (not caught up) and so keeps holding.
+        The read position of a partition not read here since it was assigned is the
+        committed offset this worker starts from.
+        """
+        consumer = getattr(self.app, "consumer", None)
+        if consumer is None:
+            return {}
+        report: dict[str, list[Any]] = {}
+        inputs = self.input_names
+        clock = time.monotonic()
+        # Every partition of the input topics, so one nobody has reported yet holds too
+        # (before the consumer knows the topics, their count in the catalogue: with
+        # regions spread over workers, a region can hear from one worker long before the
+        # other reports the partitions it reads).
+        for topic in inputs:
+            try:
+                count = consumer.topic_partitions(topic)
+            except Exception:  # noqa: BLE001 - metadata not known yet
+                count = None
+            for partition in range(count or INPUT_PARTITIONS[topic]):
+                report[f"{topic}/{partition}"] = [None, None]
+        for tp in consumer.assignment():
+            if tp.topic not in inputs:
+                continue
+            high = consumer.highwater(tp)
+            pos = self.read_pos.get(tp)
+            if pos is None:
+                pos = consumer._committed_offset.get(tp)
+            # The end offset alone is not enough: the embedded Tansu reports the last
+            # batch's base offset + 1, so records of that batch may still be on their way;
+            # a partition also counts as behind while it delivered in the last QUIET_S.
+            quiet = clock - self.read_wall.get(tp, 0.0) >= QUIET_S
+            if high is not None and tp in self.true_end:
+                high = max(high, self.true_end[tp])
+            caught_up = (high is not None and quiet and tp not in self.unprobed
+                         and (high == 0 or (pos is not None and pos >= high)))
+            name = f"{tp.topic}/{tp.partition}"
+            report[name] = [self.read_time.get(name), caught_up, pos or 0]
+        return report
+
+    async def _deadletter(self, key: bytes | None, value: bytes | None, exc: Rejected,
+                          topic: str, partition: int, offset: int,
+                          original_headers: Any = None, reencoded: bool = False) -> None:
+        """Send a rejected record to acute.deadletter: key, value and every header as they
+        came, the verdict in `dlq.*` headers, cut to fit one broker record if needed."""
+        added = deadletter_headers(exc.reason, exc.detail, topic, partition, offset)
+        if reencoded:
+            added.append(("dlq.reencoded", b"true"))
+        value, headers = deadletter_record(key, value, original_headers, added,
+                                           self.app.conf.producer_max_request_size)
+        await self.deadletter.send(key=key, value=value, headers=headers)
+        self.telemetry.deadlettered.labels(topic, exc.reason.value).inc()
+
+    async def _deadletter_refused(self, proc: RegionProcessor) -> None:
+        """Events the region refused after they were offered: re-encoded (their raw bytes
+        stay in the input topic), found there by `ce_source`/`ce_id`."""
+        for e, exc in proc.take_rejected():
+            value = orjson.dumps(reencode(e))
+            await self._deadletter(e.partner.encode(), value, exc, TOPIC_OF_TYPE[e.type], -1, -1,
+                                   [("ce_source", e.source.encode()), ("ce_id", e.id.encode())], reencoded=True)
+
+
+def merge_mark(mark: list[Any] | None, report: list[Any]) -> list[Any]:
+    """The region's mark of one input partition after a marks report about it.
+
+    A mark is [latest event time read, caught up, offset], the offset being the furthest
+    read position any report has given. A report is [latest, caught up, offset]: the
+    reporter's read position, or, before it has read the partition since it was
+    assigned, the committed offset it starts from; or [None, None] for a partition only
+    known to exist.
+
+    A report behind the mark's offset is older news: from a worker that no longer reads
+    the partition, or from a new reader starting again below what its predecessor read
+    (after a crash, or a hand-over during a batch: on the embedded broker the end offset
+    it compares with lags by up to a batch). It can only say "not caught up"; taken at
+    face value it released the clock past events not read yet (F4, docs/reliability.md).
+    """
+    m = [None, False, 0] if mark is None else [*mark[:3], 0][:3]
+    caught_up = report[1]
+    if caught_up is None:
+        return m  # only known to exist: its reader reports it
+    latest = report[0]
+    if latest is not None and (m[0] is None or latest > m[0]):
+        m[0] = latest
+    offset = report[2] if len(report) > 2 else m[2]  # (two items: a worker from before offsets)
+    if offset >= m[2]:
+        m[2] = offset
+        m[1] = bool(caught_up)
+    else:
+        m[1] = m[1] and bool(caught_up)
+    return m
+
+
+def reencode(e: Event) -> dict[str, Any]:
+    return partner_event(e.type, e.partner, e.id, e.time, e.data)
