@@ -254,7 +254,28 @@ def close_departures(st: dict[str, Any], hour: int, actual: int, expected_next: 
 def expected_departures(los_cum: list[float], stayed_ms: Iterable[int], pr: Params) -> float:
     """Present patients expected to leave within 60 minutes (`stayed_ms`: how long each
     has been here)."""
-    return sum(conditional_share(los_cum, LOS_BIN_MS, max(0, a), 0.0, pr.los_prior) for a in stayed_ms)
+    # `conditional_share(los_cum, LOS_BIN_MS, max(0, a), 0.0, pr.los_prior)` per patient,
+    # unrolled: this runs for every present patient of every SEH at every minute. The
+    # float operations are the same ones in the same order, so are the results.
+    cum = los_cum
+    last = len(cum) - 2  # bin index from which `_mass_below` answers cum[-2]
+    top = cum[last]
+    total = cum[-1] + 0.0
+    weighted_prior = 1.0 * pr.los_prior
+    shares: list[float] = []
+    for a in stayed_ms:
+        t = a if a > 0 else 0
+        if t <= 0:
+            below_a = 0.0
+        else:
+            pos = t / LOS_BIN_MS
+            i = int(pos)
+            below_a = top if i >= last else cum[i] + (cum[i + 1] - cum[i]) * (pos - i)
+        pos = (t + SPAN_MS) / LOS_BIN_MS
+        i = int(pos)
+        below_b = top if i >= last else cum[i] + (cum[i + 1] - cum[i]) * (pos - i)
+        shares.append((below_b - below_a + weighted_prior) / (total - below_a + 1.0))
+    return sum(shares)
 
 
 def referral_chance(ref_cum: list[float], never: float, age_ms: int, pr: Params) -> float:

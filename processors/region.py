@@ -215,7 +215,11 @@ class RegionProcessor:
         self.arrived_calls: dict[str, tuple[str, int]] = {}  # call_id -> (entity, arrival)
         self.ride_tx: dict[str, tuple[str, int]] = {}  # ride_id -> (entity, destination announced)
         self.arrivals: dict[int, dict[str, dict[str, tuple[int, str | None, str | None]]]] = {}
-        self._nc_cache: dict[str, tuple[int, nowcast.Forecast]] = {}  # seh -> (now, forecast), per settle
+        # An SEH's figures and forecast at `now`, read by its rules and then by its
+        # snapshot at the same instant: computed once per instant (cleared whenever the
+        # state may have changed).
+        self._nc_cache: dict[str, tuple[int, nowcast.Forecast]] = {}  # seh -> (now, forecast)
+        self._core_cache: dict[str, tuple[int, dict[str, Any]]] = {}  # seh -> (now, seh_core)
         self._los_cum: dict[str, list[float]] = {}  # seh -> cumulative LOS histogram
         self._ref_cum: list[float] | None = None
         self.gc: list[tuple[int, str]] = []
@@ -500,6 +504,7 @@ class RegionProcessor:
             self.due = False
             self._dirty.add("core")
             self._nc_cache.clear()  # the state may have changed since the last instant at this time
+            self._core_cache.clear()
             out.extend(self.alert_rules.evaluate(self._touched))
             self._emit_snapshots(out)
         self.unsettled.clear()
@@ -552,6 +557,9 @@ class RegionProcessor:
         self.due = True
         self.applying = None
         self.unsettled.append(ev)
+        if self._nc_cache or self._core_cache:
+            self._nc_cache.clear()
+            self._core_cache.clear()
         return out
 
     def _prepare(self, ev: Event) -> _EntityChange | object | None:
@@ -961,6 +969,9 @@ class RegionProcessor:
     def seh_core(self, lid: str) -> dict[str, Any]:
         """The live SEH figures NEDOCS needs (exact, unrounded)."""
         now = self.now or 0
+        cached = self._core_cache.get(lid)
+        if cached is not None and cached[0] == now:
+            return cached[1]
         patients, waiting, boarders, critical = self.seh_n.get(lid, (0, 0, 0, 0))
         board = self.seh_board.get(lid)
         longest_boarding_h = max(0, now - board[0]) / HOUR_MS if board else 0.0
@@ -977,11 +988,13 @@ class RegionProcessor:
             longest_boarding_hours=longest_boarding_h,
             last_bed_wait_hours=last_wait_h,
         )
-        return {
+        core = {
             "patients": patients, "waiting": waiting, "boarders": boarders, "critical": critical,
             "staffed_beds": staffed, "longest_boarding_hours": longest_boarding_h,
             "last_bed_wait_hours": last_wait_h, "nedocs": nd,
         }
+        self._core_cache[lid] = (now, core)
+        return core
 
     def status(self, lid: str) -> tuple[str, int | None]:
         st = self.locs.get(lid) or {}

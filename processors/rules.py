@@ -58,9 +58,10 @@ def feed_silent(p: RegionProcessor, out: list[Alert], pid: str, now: int) -> int
 
 def seh_rules(p: RegionProcessor, out: list[Alert], lid: str, now: int) -> tuple[int | None, int | None]:
     """seh_stop, seh_crowding, seh_crowding_forecast and handover_delay of SEH `lid`.
-    Returns its NEDOCS level
-    (for the regional escalation) and the time from which stepping its rules again may
-    change something while its inputs stay the same (None: only when they change)."""
+    Returns its NEDOCS level (for the regional escalation) and the time from which
+    stepping these rules again may change something while the SEH's inputs stay the
+    same (None: only when they change), the forecast aside: it moves with the clock,
+    so `Rules` steps it alone at every new minute (`forecast_step`)."""
     th = p.th
     delay_ms = int(th.handover_delay_minutes * MINUTE_MS)
     raise_crowd_ms = int(th.crowding_for_minutes * MINUTE_MS)
@@ -84,11 +85,16 @@ def seh_rules(p: RegionProcessor, out: list[Alert], lid: str, now: int) -> tuple
     step_rule(p, out, "handover_delay", lid, longest > delay_ms, longest < delay_ms,
               held_since=(oldest + delay_ms) if oldest is not None else None,
               details=partial(handover_details, p, lid))
-    dl = seh_deadline(p, lid, core, oldest, delay_ms, raise_crowd_ms, clear_crowd_ms)
-    # The forecast moves with the clock: step again at the next minute at the latest
-    # (stepping more often changes nothing for the other rules).
-    next_minute = (minute_of(now) + 1) * MINUTE_MS
-    return level, next_minute if dl is None or dl > next_minute else dl
+    return level, seh_deadline(p, lid, core, oldest, delay_ms, raise_crowd_ms, clear_crowd_ms)
+
+
+def forecast_step(p: RegionProcessor, out: list[Alert], lid: str) -> int | None:
+    """An SEH whose inputs did not change and whose deadline has not come, at a new
+    minute: of its rules only the forecast can move (its span slides with the clock), so
+    only that one is stepped. Returns the NEDOCS level, as `seh_rules` does."""
+    level = p.seh_core(lid)["nedocs"].level
+    forecast_rule(p, out, lid, level)
+    return level
 
 
 def forecast_rule(p: RegionProcessor, out: list[Alert], lid: str, level: int | None) -> None:
@@ -482,6 +488,7 @@ class Rules:
         self.partners_touched: set[str] = set()  # partners with events since the last evaluation
         self.partner_due = Deadlines()  # a partner turns silent
         self.seh_due = Deadlines()  # an SEH's rule may flip by time (seh_deadline)
+        self.forecast_minute: int | None = None  # the stream minute of the last forecast steps
         self.seh_set = frozenset(p.seh_ids)
         # The NEDOCS level of every SEH as of its last step, in registry order: the
         # escalation reads all of them, the evaluation only refreshes the stepped ones.
@@ -536,17 +543,26 @@ class Rules:
 
     def _sehs(self, out: list[Alert], now: int, everything: bool, touched: set[str]) -> None:
         p = self.p
-        sehs: Iterable[str]
+        minute = minute_of(now)
+        new_minute = minute != self.forecast_minute
+        self.forecast_minute = minute
         if everything:
-            sehs = p.seh_ids
+            due: set[str] = self.seh_set  # type: ignore[assignment]
         else:
             due = touched & self.seh_set
             self.seh_due.pop_due(now, due)
-            sehs = sorted(due) if len(due) > 1 else due
+        # At a new minute every SEH is visited in SEH order: the forecast moves with the
+        # clock, so its rule is stepped for all of them, the other rules only where the
+        # inputs changed or a deadline came (elsewhere their step would change nothing).
+        sehs: Iterable[str] = p.seh_ids if new_minute else sorted(due) if len(due) > 1 else due
+        levels = self.seh_levels
         for lid in sehs:
-            level, deadline = seh_rules(p, out, lid, now)
-            self.seh_levels[lid] = level
-            self.seh_due.set(lid, deadline)
+            if lid in due:
+                level, deadline = seh_rules(p, out, lid, now)
+                self.seh_due.set(lid, deadline)
+            else:
+                level = forecast_step(p, out, lid)
+            levels[lid] = level
 
     def _hospitals(self, out: list[Alert], now: int, touched: set[str]) -> None:
         # A hospital's ward figures only change when one of its wards is touched; the

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from processors.nowcast import fields as nowcast_fields
-from processors.uitstroom import DAY_MS, wrong_bed_ms_24h, wrong_bed_ms_open
+from processors.uitstroom import DAY_MS, wrong_bed_ms_24h_sorted, wrong_bed_ms_open_sorted
 from processors.windows import by_key, count_above, count_at_most, nearest_rank
 from topics.codec import format_time
 
@@ -70,12 +70,12 @@ def _ward_clock_fields(p: "RegionProcessor", lid: str) -> dict[str, Any]:
     the 24 h window; stays pass the long-stay limit)."""
     now = p.now or 0
     # integer sums do not depend on the order: the region keeps the ready starts sorted
-    starts = p.ward_ready_starts.get(lid, ())
+    starts = p.ward_ready_starts.get(lid, [])
     wbc = p.ward_wbc.get(lid)
     closed = [iv for ivs in wbc.values() for iv in ivs] if wbc else ()
     return {
-        "wrong_bed_days_open": round(wrong_bed_ms_open(now, starts) / DAY_MS, 4),
-        "wrong_bed_days_24h": round(wrong_bed_ms_24h(now, starts, closed) / DAY_MS, 4),
+        "wrong_bed_days_open": round(wrong_bed_ms_open_sorted(now, starts) / DAY_MS, 4),
+        "wrong_bed_days_24h": round(wrong_bed_ms_24h_sorted(now, starts, closed) / DAY_MS, 4),
         "long_stay_patients": p.long_stay(lid),
     }
 
@@ -268,7 +268,9 @@ def build_region(p: "RegionProcessor") -> dict[str, Any]:
     out["wrong_bed_share"] = _share(out["wrong_bed_patients"], out["occupied_beds"])
     out["sehs_by_nedocs_level"] = {k: n for k, n in sorted(rs.levels.items()) if n}
     out["sehs_on_stop"] = rs.on_stop
-    out["destination_advice"] = destination_advice(rs.advice)
+    if rs.advice_list is None:
+        rs.advice_list = destination_advice(rs.advice)
+    out["destination_advice"] = rs.advice_list
     if rs.windows is None:
         rs.windows = _region_windows(p)
     out.update(rs.windows)
@@ -329,6 +331,8 @@ class RegionSums:
         self.free: dict[str, list[int]] = {}
         # SEH -> (hospital, predicted NEDOCS, its level, on stop): the destination advice
         self.advice: dict[str, tuple[str, float | None, int | None, bool]] = {}
+        # ... and its ranking, reused by region builds until one of those entries changes
+        self.advice_list: list[dict[str, Any]] | None = None
         # the region-level window figures (calls, rides, responses), reused until
         # the processor sees a region-level window group move (None: recompute)
         self.windows: dict[str, Any] | None = None
@@ -371,8 +375,11 @@ class RegionSums:
                 k = str(new["nedocs_level"])
                 lv[k] = lv.get(k, 0) + 1
             self.on_stop += (new["status"] == "stop") - (old is not None and old["status"] == "stop")
-            self.advice[new["id"]] = (new["hospital"], new["predicted_nedocs_60m"],
-                                      new["predicted_nedocs_level_60m"], new["status"] == "stop")
+            advice = (new["hospital"], new["predicted_nedocs_60m"], new["predicted_nedocs_level_60m"],
+                      new["status"] == "stop")
+            if self.advice.get(new["id"]) != advice:
+                self.advice[new["id"]] = advice
+                self.advice_list = None
         elif key in self.followup_keys:
             fr = self.free
             if old is not None:
