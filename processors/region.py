@@ -38,13 +38,13 @@ the aggregated buckets, not the entities).
 
 from __future__ import annotations
 
-import heapq
-from bisect import bisect_left, insort
+from bisect import insort
 from typing import Any, NamedTuple
 
 import orjson
 
 from processors import nowcast, rules
+from processors.index import Memberships
 from processors.crowding import nedocs
 from processors.doorstroom import (
     effective_transitions,
@@ -53,6 +53,7 @@ from processors.doorstroom import (
     has_membership,
 )
 from processors.ingress import Ingress
+from processors.nowcast_region import RegionNowcast
 from processors.instroom import call_contribution, localise_call, localise_ride, ride_contribution
 from processors.output import Output
 from processors.rules import Rules
@@ -74,7 +75,6 @@ from topics.registry import Registry
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
-ENTITY_RETENTION_MS = DAY_MS  # closed entities kept this long after their last event
 # Events kept per call, ride or encounter. A real one has a few to a few dozen (a long
 # ward stay with transfers); the cap keeps one entity's state entry far below the
 # changelog's record limit whatever a partner sends.
@@ -172,11 +172,6 @@ class RegionProcessor:
         # until then their stored entry is kept as it was.
         self._snap_force: dict[str, dict[str, Any]] = {}
         self.win = Windows()
-        # The nowcast's history (processors.nowcast): per SEH (`nc:{seh}`) and for the
-        # region (`nc:~`: the last closed hour, referral delays); None until the first event.
-        self.nc_params = nowcast.params(self.th)
-        self.nc: dict[str, dict[str, Any]] = {}
-        self.nc_region: dict[str, Any] | None = None
         # Dedup, clock guard and reorder buffer (processors.ingress); the events refused
         # after they were offered collect there, with the region's own refusals.
         self.ingress = Ingress(registry, retention_ms, clock_guard)
@@ -190,41 +185,20 @@ class RegionProcessor:
         self.unsettled: list[Event] = []
         self._dirty: set[str] = set()
         # -- derived ----------------------------------------------------------------------
-        self._reset_derived()
-
-    def _reset_derived(self) -> None:
-        self.contrib: dict[str, dict[str, Any]] = {}
-        self.seh_n: dict[str, list[int]] = {s: [0, 0, 0, 0] for s in self.seh_ids}
-        self.seh_board: dict[str, list[int]] = {s: [] for s in self.seh_ids}
-        self.seh_ts: dict[str, dict[str, tuple[int, int]]] = {s: {} for s in self.seh_ids}
-        self.seh_best: dict[str, tuple[int, str, int] | None] = {s: None for s in self.seh_ids}
-        self.ward_since: dict[str, list[int]] = {}
-        self.ward_ready: dict[str, dict[str, tuple[int, str]]] = {}
-        self.ward_ready_starts: dict[str, list[int]] = {}
-        self.ward_wbc: dict[str, dict[str, list[tuple[int, int]]]] = {}
-        self.enroute: dict[str, int] = {}
-        self.ho: dict[str, list[int]] = {}
-        # -- for the nowcast: arrival times of present SEH patients (sorted), ETAs of
-        # rides en route (sorted), referrals by call id and destination, the calls and
-        # rides that announced arrivals, and the SEH arrivals per hour (with what
-        # announced them), all from the entities' contributions.
-        self.seh_stay: dict[str, list[int]] = {s: [] for s in self.seh_ids}
-        self.etas: dict[str, list[int]] = {}
-        self.refs: dict[str, tuple[str, int, str]] = {}  # call_id -> (seh, issued, entity)
-        self.refs_to: dict[str, dict[str, int]] = {}  # seh -> {call_id: issued}
-        self.arrived_calls: dict[str, tuple[str, int]] = {}  # call_id -> (entity, arrival)
-        self.ride_tx: dict[str, tuple[str, int]] = {}  # ride_id -> (entity, destination announced)
-        self.arrivals: dict[int, dict[str, dict[str, tuple[int, str | None, str | None]]]] = {}
-        # An SEH's figures and forecast at `now`, read by its rules and then by its
-        # snapshot at the same instant: computed once per instant (cleared whenever the
-        # state may have changed).
-        self._nc_cache: dict[str, tuple[int, nowcast.Forecast]] = {}  # seh -> (now, forecast)
-        self._core_cache: dict[str, tuple[int, dict[str, Any]]] = {}  # seh -> (now, seh_core)
-        self._los_cum: dict[str, list[float]] = {}  # seh -> cumulative LOS histogram
-        self._ref_cum: list[float] | None = None
-        self.gc: list[tuple[int, str]] = []
-        self._hosp_ward_beds: dict[str, int] = {}
+        # Locations whose figures changed since the rules and snapshots last ran: the
+        # indexes below add to it, `_emit_snapshots` empties it.
         self._touched: set[str] = set()
+        # Who is where (processors.index): memberships of the open entities, their
+        # contributions, the retention queue.
+        self.index = Memberships(registry, self.seh_ids, self._touched)
+        # The nowcast (processors.nowcast_region): its history (`nc:` entries, state),
+        # indexes and forecasts.
+        self.nowcast = RegionNowcast(registry, self.seh_ids, self._touched, self.mark_changed)
+        # An SEH's figures (and its forecast, in the nowcast) at `now`, read by its rules
+        # and then by its snapshot at the same instant: computed once per instant
+        # (forgotten whenever the state may have changed).
+        self._core_cache: dict[str, tuple[int, dict[str, Any]]] = {}  # seh -> (now, seh_core)
+        self._hosp_ward_beds: dict[str, int] = {}
         self._region_touched = False
         # The rules' scheduling state and caches (processors.rules): derived, so a
         # restored region steps every rule once at its first evaluation.
@@ -233,11 +207,6 @@ class RegionProcessor:
         # alone: the others would come out identical and not be emitted, so building
         # them would be work for nothing.
         self._snap_all = True  # first emission (and after restore): build everything
-        self._built: dict[str, int] = {}  # SEH -> `now` of its last build
-        # Long stays per ward as (count, valid through): the count only grows when `now`
-        # passes the next `since + limit`, so it is recomputed then or when the ward's
-        # occupants change, rather than searched per ward at every minute.
-        self._long_stay: dict[str, tuple[int, int | None]] = {}
         # The region snapshot's sums as running totals, updated by the change of each
         # rebuilt hospital / SEH / follow-up snapshot, so building the region snapshot
         # does not cost a pass over all of them.
@@ -363,10 +332,7 @@ class RegionProcessor:
             out[f"snap:{k}"] = self._entry(f"snap:{k}")
         out.update(self.win.entries())
         out.update(self.ingress.entries())
-        for lid, v in self.nc.items():
-            out[f"nc:{lid}"] = v
-        if self.nc_region is not None:
-            out["nc:~"] = self.nc_region
+        out.update(self.nowcast.entries())
         return out
 
     def take_changes(self) -> dict[str, Any]:
@@ -409,22 +375,19 @@ class RegionProcessor:
             elif prefix == "win":
                 p.win.load(int(rest), v)
             elif prefix == "nc":
-                if rest == "~":
-                    p.nc_region = v
-                else:
-                    p.nc[rest] = v
+                p.nowcast.load(rest, v)
             elif p.ingress.load(prefix, rest, v):
                 pass
         p.win.restore_clock(minute_of(p.now) if p.now is not None else None)
         p.ingress.rebuilt()
         for ekey in sorted(p.ents):
             c = _contribution(ekey, p.ents[ekey]["h"], p.registry)
-            p.contrib[ekey] = c
+            p.index.contributions[ekey] = c
             p._index(ekey, c, 1)
             if not has_membership(c):
-                heapq.heappush(p.gc, (p.ents[ekey]["last"] + ENTITY_RETENTION_MS, ekey))
+                p.index.retain(ekey, p.ents[ekey]["last"])
         p._restore_snapshots(snap_entries)
-        p._touched = set()
+        p._touched.clear()
         p._dirty = set()
         return p
 
@@ -470,7 +433,7 @@ class RegionProcessor:
         if prefix == "rule":
             return self.rules.get(k)
         if prefix == "nc":
-            return self.nc_region if rest == "~" else self.nc.get(rest)
+            return self.nowcast.entry(rest)
         if prefix == "snap":
             forced = self._snap_force.get(rest)
             if forced is not None:
@@ -493,7 +456,7 @@ class RegionProcessor:
                 self._touch_group(g)  # their window figures moved with the minute
             self.ingress.dedup.expire(m)
             self._collect_garbage()
-            self._nowcast_hours(prev, t)
+            self.nowcast.close_hours(prev, t, self.win.buckets, self.beds)
 
     def _settle(self, out: list[Output]) -> None:
         """Run the rules and build the snapshots at `now`, once all events of that instant
@@ -503,7 +466,7 @@ class RegionProcessor:
         if self.due:
             self.due = False
             self._dirty.add("core")
-            self._nc_cache.clear()  # the state may have changed since the last instant at this time
+            self.nowcast.forget_forecasts()  # the state may have changed since the last instant at this time
             self._core_cache.clear()
             out.extend(self.alert_rules.evaluate(self._touched))
             self._emit_snapshots(out)
@@ -557,8 +520,8 @@ class RegionProcessor:
         self.due = True
         self.applying = None
         self.unsettled.append(ev)
-        if self._nc_cache or self._core_cache:
-            self._nc_cache.clear()
+        if self._core_cache:
+            self.nowcast.forget_forecasts()
             self._core_cache.clear()
         return out
 
@@ -649,10 +612,11 @@ class RegionProcessor:
 
     def _update(self, ekey: str, out: list[Output], new: dict[str, Any]) -> None:
         ent = self.ents[ekey]
-        old = self.contrib.get(ekey, _EMPTY)
-        self.contrib[ekey] = new
+        contributions = self.index.contributions
+        old = contributions.get(ekey, _EMPTY)
+        contributions[ekey] = new
         if not has_membership(new):
-            heapq.heappush(self.gc, (ent["last"] + ENTITY_RETENTION_MS, ekey))
+            self.index.retain(ekey, ent["last"])
         if new == old:
             return
         self._index(ekey, old, -1)
@@ -696,257 +660,27 @@ class RegionProcessor:
             self._region_touched = True  # a region-level window (calls, rides, responses)
 
     def _index(self, ekey: str, c: dict[str, Any], sign: int) -> None:
-        """Add (sign 1) or remove (sign -1) an entity's memberships in the indexes."""
-        touched = self._touched
-        s = c["seh"]
-        if s is not None:
-            loc, waiting, board, crit = s
-            n = self.seh_n.setdefault(loc, [0, 0, 0, 0])
-            n[0] += sign
-            n[1] += sign if waiting else 0
-            n[2] += sign if board is not None else 0
-            n[3] += sign if crit else 0
-            if board is not None:
-                _sorted_change(self.seh_board.setdefault(loc, []), board, sign)
-            touched.add(loc)
-        ts = c["ts"]
-        if ts is not None:
-            loc, t, wait = ts
-            d = self.seh_ts.setdefault(loc, {})
-            best = self.seh_best.get(loc)
-            if sign > 0:
-                d[ekey] = (t, wait)
-                if best is None or (t, ekey) > (best[0], best[1]):
-                    self.seh_best[loc] = (t, ekey, wait)
-            else:
-                d.pop(ekey, None)
-                if best is not None and best[1] == ekey:
-                    self.seh_best[loc] = max(((v[0], k, v[1]) for k, v in d.items()), default=None)
-            touched.add(loc)
-        w = c["ward"]
-        if w is not None:
-            loc, since = w
-            _sorted_change(self.ward_since.setdefault(loc, []), since, sign)
-            self._long_stay.pop(loc, None)
-            touched.add(loc)
-        r = c["ready"]
-        if r is not None:
-            loc, start, wf = r
-            d2 = self.ward_ready.setdefault(loc, {})
-            if sign > 0:
-                d2[ekey] = (start, wf)
-            else:
-                d2.pop(ekey, None)
-            _sorted_change(self.ward_ready_starts.setdefault(loc, []), start, sign)
-            touched.add(loc)
-        if c["wbc"]:
-            by_loc: dict[str, list[tuple[int, int]]] = {}
-            for loc, s0, e0 in c["wbc"]:
-                by_loc.setdefault(loc, []).append((s0, e0))
-            for loc, ivs in by_loc.items():
-                d3 = self.ward_wbc.setdefault(loc, {})
-                if sign > 0:
-                    d3[ekey] = ivs
-                else:
-                    d3.pop(ekey, None)
-                touched.add(loc)
-        er = c["enroute"]
-        if er is not None:
-            self.enroute[er] = self.enroute.get(er, 0) + sign
-            touched.add(er)
-        ho = c["ho"]
-        if ho is not None:
-            loc, start = ho
-            _sorted_change(self.ho.setdefault(loc, []), start, sign)
-            touched.add(loc)
+        """Add (sign 1) or remove (sign -1) an entity's contribution in the indexes."""
+        self.index.apply(ekey, c, sign)
         if c["stay"] is not None or c["arrival"] is not None or c["eta"] is not None \
                 or c["tx"] is not None or c["ref"] is not None:
-            self._index_nowcast(ekey, c, sign)
-
-    def _index_nowcast(self, ekey: str, c: dict[str, Any], sign: int) -> None:
-        """The nowcast's indexes (see _reset_derived) for one entity's contribution."""
-        touched = self._touched
-        stay = c["stay"]
-        if stay is not None:
-            _sorted_change(self.seh_stay.setdefault(stay[0], []), stay[1], sign)
-        arr = c["arrival"]
-        if arr is not None:
-            loc, t, ride, call = arr
-            hour = nowcast.hour_of(t)
-            if sign > 0:
-                self.arrivals.setdefault(hour, {}).setdefault(loc, {})[ekey] = (t, ride, call)
-                if call:
-                    self.arrived_calls[call] = (ekey, t)
-            else:
-                self.arrivals.get(hour, {}).get(loc, {}).pop(ekey, None)
-                if call and self.arrived_calls.get(call, ("",))[0] == ekey:
-                    del self.arrived_calls[call]
-            touched.add(loc)
-        eta = c["eta"]
-        if eta is not None:
-            _sorted_change(self.etas.setdefault(eta[0], []), eta[1], sign)
-            touched.add(eta[0])
-        tx = c["tx"]
-        if tx is not None:
-            if sign > 0:
-                self.ride_tx[tx[0]] = (ekey, tx[1])
-            elif self.ride_tx.get(tx[0], ("",))[0] == ekey:
-                del self.ride_tx[tx[0]]
-        ref = c["ref"]
-        if ref is not None:
-            call, dest, issued = ref
-            if sign > 0:
-                self.refs[call] = (dest, issued, ekey)
-                self.refs_to.setdefault(dest, {})[call] = issued
-            elif self.refs.get(call, ("", 0, ""))[2] == ekey:
-                del self.refs[call]
-                self.refs_to.get(dest, {}).pop(call, None)
-            touched.add(dest)
-
-    # ==================================================================== nowcast
-    def _nc_seh(self, lid: str) -> dict[str, Any]:
-        st = self.nc.get(lid)
-        return st if st is not None else nowcast.empty_seh()
-
-    def _lead(self, t: int, ride: str | None, call: str | None) -> int | None:
-        """How long before arrival `t` it was announced (None: it was not)."""
-        lead = None
-        if ride:
-            tx = self.ride_tx.get(ride)
-            if tx is not None:
-                lead = t - tx[1]
-        if call:
-            ref = self.refs.get(call)
-            if ref is not None and (lead is None or t - ref[1] > lead):
-                lead = t - ref[1]
-        return lead
-
-    def _prior(self, lid: str, hour: int, st: dict[str, Any]) -> float:
-        return nowcast.prior_rate(hour, self.beds(lid), self.registry.locations[lid].expected_arrivals_per_hour,
-                                  st, self.nc_params)
-
-    def _nowcast_hours(self, prev: int | None, now: int) -> None:
-        """Close the hours that ended since the clock was last moved: each SEH's
-        arrivals and departures of the hour go into its history, the referral delays
-        into the region's. Hours without any event of the region (a feed outage, a
-        restart after a pause) are skipped rather than learnt as hours without arrivals."""
-        hour = nowcast.hour_of(now)
-        nr = self.nc_region
-        if nr is None:
-            # the stream starts part-way through this hour: it is not learnt from
-            self.nc_region = nowcast.empty_region(self.nc_params.referral_max_ms)
-            self.nc_region["h"] = hour
-            self._dirty.add("nc:~")
-            return
-        last = nr["h"]
-        if last is None or hour - 1 <= last:
-            return
-        # hours after the one of the previous event had no event at all
-        upto = min(hour, nowcast.hour_of(prev) + 1) if prev is not None else hour
-        for h in range(max(last + 1, hour - 48), upto):
-            self._close_hour(h)
-        self.nc_region = dict(self.nc_region, h=hour - 1)
-        self._dirty.add("nc:~")
-        for old in [k for k in self.arrivals if k < hour - 48]:
-            del self.arrivals[old]  # only the current and the last hour are read
-
-    def _close_hour(self, h: int) -> None:
-        pr = self.nc_params
-        start, end = h * HOUR_MS, (h + 1) * HOUR_MS
-        stays: dict[str, list[int]] = {}
-        buckets = self.win.buckets
-        for m in range(start // MINUTE_MS, end // MINUTE_MS):
-            b = buckets.get(m)
-            if b is None:
-                continue
-            for key, vals in b["v"].items():
-                if key.startswith("los|"):
-                    stays.setdefault(key[4:], []).extend(vals)
-        arrived = self.arrivals.get(h, {})
-        delays: list[int] = []
-        for lid in self.seh_ids:
-            un = 0.0
-            n = 0
-            for ekey in sorted(arrived.get(lid, {})):
-                t, ride, call = arrived[lid][ekey]
-                un += nowcast.unannounced_weight(self._lead(t, ride, call))
-                n += 1
-                ref = self.refs.get(call) if call else None
-                if ref is not None and t - ref[1] < pr.referral_max_ms:
-                    delays.append(max(0, t - ref[1]))
-            st = self._nc_seh(lid)
-            forecast = nowcast.slot_rate(st, h, self._prior(lid, h, st), pr)
-            st = nowcast.close_seh_hour(st, h, un, n, sorted(stays.get(lid, ())), forecast, pr)
-            # what is expected of the departures of the hour that begins now (the
-            # clock is just past its start), to compare with what comes
-            los_cum = nowcast.cumulative(st["los"])
-            start_next = end
-            expected_next = nowcast.expected_departures(
-                los_cum, [start_next - t for t in self.seh_stay.get(lid, ()) if t <= start_next], pr)
-            self.nc[lid] = nowcast.close_departures(st, h, len(stays.get(lid, ())), expected_next, pr)
-            self._dirty.add(f"nc:{lid}")
-            self._los_cum[lid] = los_cum
-        # referrals whose horizon ended in this hour without an arrival before it
-        expired = 0
-        for call, (_dest, issued, _ekey) in self.refs.items():
-            due = issued + pr.referral_max_ms
-            if start <= due < end:
-                came = self.arrived_calls.get(call)
-                if came is None or came[1] >= due:
-                    expired += 1
-        assert self.nc_region is not None
-        self.nc_region = nowcast.close_region_hour(self.nc_region, h, sorted(delays), expired, pr)
-        self._ref_cum = None
+            self.nowcast.apply(ekey, c, sign)
 
     def seh_forecast(self, lid: str) -> nowcast.Forecast:
-        """The SEH's forecast for the next 60 minutes at `now` (cached per settle)."""
+        """The SEH's forecast for the next 60 minutes at `now` (once per instant)."""
         now = self.now or 0
-        cached = self._nc_cache.get(lid)
-        if cached is not None and cached[0] == now:
-            return cached[1]
-        pr = self.nc_params
-        st = self._nc_seh(lid)
-        hour = nowcast.hour_of(now)
-        partial = 0.0
-        for t, ride, call in self.arrivals.get(hour, {}).get(lid, {}).values():
-            if t <= now:
-                partial += nowcast.unannounced_weight(self._lead(t, ride, call))
-        unannounced = nowcast.expected_unannounced(
-            st, now, self._prior(lid, hour, st), self._prior(lid, hour + 1, st), partial, pr)
-        los_cum = self._los_cum.get(lid)
-        if los_cum is None:
-            los_cum = self._los_cum[lid] = nowcast.cumulative(st["los"])
-        ref_cum = self._ref_cum
-        nr = self.nc_region or nowcast.empty_region(pr.referral_max_ms)
-        if ref_cum is None:
-            ref_cum = self._ref_cum = nowcast.cumulative([*nr["ref"], 0.0])
-        arrived = self.arrived_calls
-        ages = [now - issued for call, issued in self.refs_to.get(lid, {}).items()
-                if call not in arrived and issued <= now]
-        core = self.seh_core(lid)
-        fc, _announced = nowcast.predict(
-            now=now, core=core, ward_beds=self.hospital_ward_beds(self.registry.locations[lid].partner),
-            etas=self.etas.get(lid, []), referral_ages_ms=sorted(ages), ref_cum=ref_cum, never=nr["never"],
-            stayed_ms=[now - t for t in self.seh_stay.get(lid, ())], los_cum=los_cum,
-            unannounced=unannounced, pr=pr, departure_factor=nowcast.departure_ratio(st, pr))
-        self._nc_cache[lid] = (now, fc)
+        fc = self.nowcast.cached(lid, now)
+        if fc is None:
+            fc = self.nowcast.forecast(lid, now, self.seh_core(lid), self.beds(lid),
+                                       self.hospital_ward_beds(self.registry.locations[lid].partner))
         return fc
 
     def _collect_garbage(self) -> None:
-        now = self.now
-        assert now is not None
-        gc = self.gc
-        while gc and gc[0][0] <= now:
-            _, ekey = heapq.heappop(gc)
-            ent = self.ents.get(ekey)
-            if ent is None or ent["last"] + ENTITY_RETENTION_MS > now:
-                continue
-            c = self.contrib.get(ekey, _EMPTY)
-            if has_membership(c):
-                continue
-            self._index(ekey, c, -1)
+        """Forget the entities without an open place a retention after their last event."""
+        assert self.now is not None
+        for ekey in self.index.expired(self.now, self.ents):
+            self._index(ekey, self.index.contributions.pop(ekey, _EMPTY), -1)
             del self.ents[ekey]
-            self.contrib.pop(ekey, None)
             self._dirty.add(ekey)
 
     def mark_changed(self, entry: str) -> None:
@@ -972,10 +706,16 @@ class RegionProcessor:
         cached = self._core_cache.get(lid)
         if cached is not None and cached[0] == now:
             return cached[1]
-        patients, waiting, boarders, critical = self.seh_n.get(lid, (0, 0, 0, 0))
-        board = self.seh_board.get(lid)
+        index = self.index
+        counts = index.seh_counts.get(lid)
+        if counts is None:
+            patients = waiting = boarders = critical = 0
+        else:
+            patients, waiting = counts.patients, counts.waiting
+            boarders, critical = counts.boarders, counts.critical
+        board = index.boarding.get(lid)
         longest_boarding_h = max(0, now - board[0]) / HOUR_MS if board else 0.0
-        best = self.seh_best.get(lid)
+        best = index.last_treatment.get(lid)
         last_wait_h = best[2] / HOUR_MS if best is not None and best[0] > now - DAY_MS else 0.0
         staffed = self.beds(lid)
         hosp = self.registry.locations[lid].partner
@@ -1001,29 +741,13 @@ class RegionProcessor:
         return st.get("status", "open"), st.get("since")
 
     def occupied(self, lid: str) -> int:
-        return len(self.ward_since.get(lid, ()))
+        return self.index.occupied(lid)
 
     def long_stay(self, lid: str) -> int:
-        loc = self.registry.locations[lid]
-        if loc.bed_type is None or self.now is None:
-            return 0
-        days = self.th.long_stay_days.get(loc.bed_type)
-        if days is None:
-            return 0
-        now = self.now
-        cached = self._long_stay.get(lid)
-        if cached is not None and (cached[1] is None or now <= cached[1]):
-            return cached[0]
-        lst = self.ward_since.get(lid, [])
-        limit = int(days * DAY_MS)
-        # on the ward longer than the limit: since < now - limit
-        n = bisect_left(lst, now - limit)
-        # the same while now - limit <= lst[n], i.e. now <= lst[n] + limit
-        self._long_stay[lid] = (n, lst[n] + limit if n < len(lst) else None)
-        return n
+        return self.index.long_stay(lid, self.now)
 
     def wrong_bed_patients(self, lid: str) -> int:
-        return len(self.ward_ready.get(lid, ()))
+        return self.index.wrong_bed_patients(lid)
 
     # ==================================================================== rules
     def escalation_level(self) -> int:
@@ -1052,18 +776,15 @@ class RegionProcessor:
             if everything:
                 clock_only = self._time_driven(now) - self._touched
             locs = sorted(self._touched | clock_only)
-        self._touched = set()
+        self._touched.clear()
         changed: list[tuple[str, dict[str, Any]]] = []
         locations = self.registry.locations
-        built = self._built
         snaps = self.snaps
         rebuilt_h: set[str] = set()  # hospitals with a location whose state changed
         clock_h: set[str] = set()  # hospitals with a ward whose clock figures changed
         for lid in locs:
             key = self.location_keys[lid]
             loc = locations[lid]
-            if loc.kind == "seh":
-                built[lid] = now
             old = snaps.get(key)
             if lid in clock_only and old is not None:
                 if self._put(key, refresh_location(self, lid, old), changed) and loc.kind != "seh":
@@ -1107,17 +828,18 @@ class RegionProcessor:
         # Every SEH: its nowcast moves with the clock (stays lengthen, the span slides),
         # and with it the figures that move anyway (boarding, handovers, the last bed wait).
         out: set[str] = set(self.seh_ids)
+        ready, ready_closed = self.index.ready, self.index.ready_closed
         snaps = self.snaps
         keys = self.location_keys
         for lid in self.ward_ids:
-            if self.ward_ready.get(lid) or self.ward_wbc.get(lid):
+            if ready.get(lid) or ready_closed.get(lid):
                 out.add(lid)  # wrong-bed days accrue
                 continue
             snap = snaps.get(keys[lid])
             if snap is None or snap["long_stay_patients"] != self.long_stay(lid):
                 out.add(lid)
         for lid in self.followup_ids:
-            if self.ward_ready.get(lid) or self.ward_wbc.get(lid):
+            if ready.get(lid) or ready_closed.get(lid):
                 out.add(lid)
                 continue
             snap = snaps.get(keys[lid])
@@ -1149,11 +871,3 @@ def _diff(old: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[list[Any], list[A
             added.append(it)
     return gone, added
 
-
-def _sorted_change(lst: list[int], value: int, sign: int) -> None:
-    if sign > 0:
-        insort(lst, value)
-    else:
-        i = bisect_left(lst, value)
-        if i < len(lst) and lst[i] == value:
-            del lst[i]

@@ -79,7 +79,7 @@ def seh_rules(p: RegionProcessor, out: list[Alert], lid: str, now: int) -> tuple
               clear_for_ms=clear_crowd_ms,
               details=partial(crowding_details, p, lid, core))
     forecast_rule(p, out, lid, level)
-    hos = p.ho.get(lid)
+    hos = p.index.handovers.get(lid)
     oldest = hos[0] if hos else None
     longest = now - oldest if oldest is not None else 0
     step_rule(p, out, "handover_delay", lid, longest > delay_ms, longest < delay_ms,
@@ -166,12 +166,12 @@ def hospital_stats(p: RegionProcessor, hosp: str) -> dict[str, Any]:
     staffed_bt: dict[str, int] = {}
     for w in p.wards_of.get(hosp, ()):
         bt = p.registry.locations[w].bed_type or "clinical"
-        o = len(p.ward_since.get(w, ()))
+        o = len(p.index.occupants.get(w, ()))
         occ += o
         occ_bt[bt] = occ_bt.get(bt, 0) + o
         staffed_bt[bt] = staffed_bt.get(bt, 0) + p.beds(w)
-        wb += len(p.ward_ready.get(w, ()))
-        rs = p.ward_ready_starts.get(w)
+        wb += len(p.index.ready.get(w, ()))
+        rs = p.index.ready_starts.get(w)
         if rs and (oldest_ready is None or rs[0] < oldest_ready):
             oldest_ready = rs[0]
         if o:
@@ -184,7 +184,7 @@ def hospital_long_stay(p: RegionProcessor, hosp: str) -> int:
     """The long stays of a hospital's wards (the one ward figure that grows with time)."""
     ls = 0
     for w in p.wards_of.get(hosp, ()):
-        if p.ward_since.get(w):
+        if p.index.occupants.get(w):
             ls += p.long_stay(w)
     return ls
 
@@ -337,7 +337,7 @@ def forecast_details(p: RegionProcessor, lid: str, level: int | None, fc: Any) -
 def handover_details(p: RegionProcessor, lid: str) -> dict[str, Any]:
     """handover_delay: the longest ambulance handover in progress at the SEH."""
     now = p.now or 0
-    hos = p.ho.get(lid) or []
+    hos = p.index.handovers.get(lid) or []
     longest = now - hos[0] if hos else 0
     th = p.th
     return {
@@ -440,7 +440,7 @@ def seh_deadline(p: RegionProcessor, lid: str, core: dict[str, Any], oldest_ho: 
     if nd.level is not None:
         # NEDOCS grows with the longest boarding time (0.93 per hour): the level can
         # go up when the unclamped score passes the level's upper bound.
-        board = p.seh_board.get(lid)
+        board = p.index.boarding.get(lid)
         if board and nd.level < 6:
             if board[0] > now:
                 at(now)
@@ -453,7 +453,7 @@ def seh_deadline(p: RegionProcessor, lid: str, core: dict[str, Any], oldest_ho: 
                 # (1 s of margin against rounding: a step before the crossing is a no-op)
                 at(now + max(0, int((upper - raw) / 0.93 * HOUR_MS) - 1000))
         # ... and can go down when the last bed wait leaves the 24h
-        best = p.seh_best.get(lid)
+        best = p.index.last_treatment.get(lid)
         if best is not None and best[0] > now - DAY_MS:
             at(best[0] + DAY_MS)
     if oldest_ho is not None and now <= oldest_ho + delay_ms:

@@ -53,7 +53,7 @@ def _seh_clock_fields(p: "RegionProcessor", lid: str, core: dict[str, Any]) -> d
     bed wait grow or age; NEDOCS follows them; the nowcast's span slides)."""
     now = p.now or 0
     nd = core["nedocs"]
-    ho_open = p.ho.get(lid, [])
+    ho_open = p.index.handovers.get(lid, [])
     return {
         "longest_boarding_hours": round(core["longest_boarding_hours"], 4),
         "last_bed_wait_hours": round(core["last_bed_wait_hours"], 4),
@@ -70,8 +70,8 @@ def _ward_clock_fields(p: "RegionProcessor", lid: str) -> dict[str, Any]:
     the 24 h window; stays pass the long-stay limit)."""
     now = p.now or 0
     # integer sums do not depend on the order: the region keeps the ready starts sorted
-    starts = p.ward_ready_starts.get(lid, [])
-    wbc = p.ward_wbc.get(lid)
+    starts = p.index.ready_starts.get(lid, [])
+    wbc = p.index.ready_closed.get(lid)
     closed = [iv for ivs in wbc.values() for iv in ivs] if wbc else ()
     return {
         "wrong_bed_days_open": round(wrong_bed_ms_open_sorted(now, starts) / DAY_MS, 4),
@@ -123,7 +123,7 @@ def _seh(p: "RegionProcessor", lid: str) -> dict[str, Any]:
     n_arr24 = sum(arr24.values())
     los = vals.get(f"los|{lid}", [])
     ho_done = vals.get(f"handover|{lid}", [])
-    ho_open = p.ho.get(lid, [])
+    ho_open = p.index.handovers.get(lid, [])
     status, since = p.status(lid)
     return {
         "scope": "location",
@@ -147,7 +147,7 @@ def _seh(p: "RegionProcessor", lid: str) -> dict[str, Any]:
         "los_p50_minutes_24h": _minutes(nearest_rank(los, 50)),
         "los_p90_minutes_24h": _minutes(nearest_rank(los, 90)),
         "los_over_4h_share_24h": _share(count_above(los, FOUR_HOURS_MS), len(los)),
-        "ambulances_en_route": p.enroute.get(lid, 0),
+        "ambulances_en_route": p.index.en_route.get(lid, 0),
         "handovers_in_progress": len(ho_open),
         "longest_handover_minutes": clock["longest_handover_minutes"],
         "handover_p90_minutes_24h": _minutes(nearest_rank(ho_done, 90)),
@@ -166,7 +166,7 @@ def _ward(p: "RegionProcessor", lid: str) -> dict[str, Any]:
     loc = p.registry.locations[lid]
     staffed = p.beds(lid)
     occupied = p.occupied(lid)
-    ready = p.ward_ready.get(lid, {})
+    ready = p.index.ready.get(lid, {})
     by_wf: dict[str, int] = {}
     for _start, wf in ready.values():
         by_wf[wf] = by_wf.get(wf, 0) + 1
