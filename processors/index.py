@@ -22,7 +22,7 @@ import heapq
 from bisect import bisect_left, insort
 from typing import Any
 
-from processors.doorstroom import has_membership
+from processors.contribution import Contribution
 from topics.registry import Registry
 
 DAY_MS = 86_400_000
@@ -51,7 +51,7 @@ class Memberships:
     def __init__(self, registry: Registry, seh_ids: list[str], touched: set[str]) -> None:
         self.registry = registry
         self.touched = touched
-        self.contributions: dict[str, dict[str, Any]] = {}
+        self.contributions: dict[str, Contribution] = {}
         # -- SEH
         self.seh_counts: dict[str, SehCounts] = {s: SehCounts() for s in seh_ids}
         self.boarding: dict[str, list[int]] = {s: [] for s in seh_ids}  # boarding since, sorted
@@ -75,10 +75,10 @@ class Memberships:
         self.expiry: list[tuple[int, str]] = []
 
     # ------------------------------------------------------------------ updates
-    def apply(self, ekey: str, c: dict[str, Any], sign: int) -> None:
+    def apply(self, ekey: str, c: Contribution, sign: int) -> None:
         """Add (sign 1) or remove (sign -1) an entity's memberships."""
         touched = self.touched
-        s = c["seh"]
+        s = c.seh
         if s is not None:
             loc, waiting, board, crit = s
             n = self.seh_counts.get(loc)
@@ -93,7 +93,7 @@ class Memberships:
             if crit:
                 n.critical += sign
             touched.add(loc)
-        ts = c["ts"]
+        ts = c.treatment
         if ts is not None:
             loc, t, wait = ts
             d = self.treatments.setdefault(loc, {})
@@ -107,13 +107,13 @@ class Memberships:
                 if best is not None and best[1] == ekey:
                     self.last_treatment[loc] = max(((v[0], k, v[1]) for k, v in d.items()), default=None)
             touched.add(loc)
-        w = c["ward"]
+        w = c.ward
         if w is not None:
             loc, since = w
             sorted_change(self.occupants.setdefault(loc, []), since, sign)
             self._long_stay.pop(loc, None)
             touched.add(loc)
-        r = c["ready"]
+        r = c.ready
         if r is not None:
             loc, start, wf = r
             d2 = self.ready.setdefault(loc, {})
@@ -123,9 +123,9 @@ class Memberships:
                 d2.pop(ekey, None)
             sorted_change(self.ready_starts.setdefault(loc, []), start, sign)
             touched.add(loc)
-        if c["wbc"]:
+        if c.ready_closed:
             by_loc: dict[str, list[tuple[int, int]]] = {}
-            for loc, s0, e0 in c["wbc"]:
+            for loc, s0, e0 in c.ready_closed:
                 by_loc.setdefault(loc, []).append((s0, e0))
             for loc, ivs in by_loc.items():
                 d3 = self.ready_closed.setdefault(loc, {})
@@ -134,11 +134,11 @@ class Memberships:
                 else:
                     d3.pop(ekey, None)
                 touched.add(loc)
-        er = c["enroute"]
+        er = c.en_route
         if er is not None:
             self.en_route[er] = self.en_route.get(er, 0) + sign
             touched.add(er)
-        ho = c["ho"]
+        ho = c.handover
         if ho is not None:
             loc, start = ho
             sorted_change(self.handovers.setdefault(loc, []), start, sign)
@@ -161,7 +161,7 @@ class Memberships:
             if ent is None or ent["last"] + ENTITY_RETENTION_MS > now:
                 continue
             c = self.contributions.get(ekey)
-            if (c is not None and has_membership(c)) or ekey in seen:
+            if (c is not None and c.has_membership()) or ekey in seen:
                 continue
             seen.add(ekey)  # (an entity can be queued more than once)
             out.append(ekey)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from processors import nowcast
+from processors.contribution import Contribution
 from processors.index import sorted_change
 from processors.windows import MINUTE_MS
 from topics.registry import Registry
@@ -78,13 +79,13 @@ class RegionNowcast:
             self.seh[rest] = value
 
     # ------------------------------------------------------------------ indexes
-    def apply(self, ekey: str, c: dict[str, Any], sign: int) -> None:
+    def apply(self, ekey: str, c: Contribution, sign: int) -> None:
         """Add (sign 1) or remove (sign -1) what an entity's contribution tells the
         nowcast (see the module docstring)."""
-        stay = c["stay"]
+        stay = c.stay
         if stay is not None:
             sorted_change(self.stays.setdefault(stay[0], []), stay[1], sign)
-        arr = c["arrival"]
+        arr = c.arrival
         if arr is not None:
             loc, t, ride, call = arr
             hour = nowcast.hour_of(t)
@@ -97,17 +98,17 @@ class RegionNowcast:
                 if call and self.arrived_calls.get(call, ("",))[0] == ekey:
                     del self.arrived_calls[call]
             self.touched.add(loc)
-        eta = c["eta"]
+        eta = c.eta
         if eta is not None:
             sorted_change(self.etas.setdefault(eta[0], []), eta[1], sign)
             self.touched.add(eta[0])
-        tx = c["tx"]
+        tx = c.announced
         if tx is not None:
             if sign > 0:
                 self.ride_tx[tx[0]] = (ekey, tx[1])
             elif self.ride_tx.get(tx[0], ("",))[0] == ekey:
                 del self.ride_tx[tx[0]]
-        ref = c["ref"]
+        ref = c.referral
         if ref is not None:
             call, dest, issued = ref
             if sign > 0:

@@ -46,12 +46,8 @@ import orjson
 from processors import nowcast, rules
 from processors.index import Memberships
 from processors.crowding import nedocs
-from processors.doorstroom import (
-    effective_transitions,
-    empty_contribution,
-    encounter_contribution,
-    has_membership,
-)
+from processors.contribution import EMPTY, Contribution
+from processors.doorstroom import effective_transitions, encounter_contribution
 from processors.ingress import Ingress
 from processors.nowcast_region import RegionNowcast
 from processors.instroom import call_contribution, localise_call, localise_ride, ride_contribution
@@ -95,7 +91,7 @@ def _entity_key(ev: Event) -> str | None:
     return None
 
 
-def _contribution(ekey: str, h: list[list[Any]], registry: Registry) -> dict[str, Any]:
+def _contribution(ekey: str, h: list[list[Any]], registry: Registry) -> Contribution:
     if ekey.startswith("enc:"):
         return encounter_contribution(h)
     if ekey.startswith("ride:"):
@@ -106,15 +102,12 @@ def _contribution(ekey: str, h: list[list[Any]], registry: Registry) -> dict[str
     return localise_call(call_contribution(h), registry.locations, partner in registry.partners)
 
 
-_EMPTY = empty_contribution()
-
-
 class _EntityChange(NamedTuple):
     """What applying one event does to its entity, worked out before anything changes."""
 
     key: str
     history: list[list[Any]]
-    contribution: dict[str, Any]
+    contribution: Contribution
 
 
 _ALREADY_APPLIED = object()  # the event is in its entity's history already
@@ -384,7 +377,7 @@ class RegionProcessor:
             c = _contribution(ekey, p.ents[ekey]["h"], p.registry)
             p.index.contributions[ekey] = c
             p._index(ekey, c, 1)
-            if not has_membership(c):
+            if not c.has_membership():
                 p.index.retain(ekey, p.ents[ekey]["last"])
         p._restore_snapshots(snap_entries)
         p._touched.clear()
@@ -610,12 +603,12 @@ class RegionProcessor:
         self._dirty.add(ekey)
         self._update(ekey, out, change.contribution)
 
-    def _update(self, ekey: str, out: list[Output], new: dict[str, Any]) -> None:
+    def _update(self, ekey: str, out: list[Output], new: Contribution) -> None:
         ent = self.ents[ekey]
         contributions = self.index.contributions
-        old = contributions.get(ekey, _EMPTY)
+        old = contributions.get(ekey, EMPTY)
         contributions[ekey] = new
-        if not has_membership(new):
+        if not new.has_membership():
             self.index.retain(ekey, ent["last"])
         if new == old:
             return
@@ -625,28 +618,28 @@ class RegionProcessor:
         # Every group of the old and the new items is touched (which snapshots get rebuilt
         # must not change), but the window only gets the difference: an item in both is
         # left alone, so its bucket is not rewritten to the changelog unchanged.
-        if old["counts"] != new["counts"]:
-            gone, added = _diff(old["counts"], new["counts"])
+        if old.counts != new.counts:
+            gone, added = _diff(old.counts, new.counts)
             for m, g, s in gone:
                 win.add_count(m, g, s, -1)
             for m, g, s in added:
                 win.add_count(m, g, s, 1)
-            for _m, g, _s in old["counts"]:
+            for _m, g, _s in old.counts:
                 self._touch_group(g)
-            for _m, g, _s in new["counts"]:
+            for _m, g, _s in new.counts:
                 self._touch_group(g)
-        if old["values"] != new["values"]:
-            gone, added = _diff(old["values"], new["values"])
+        if old.values != new.values:
+            gone, added = _diff(old.values, new.values)
             for m, k, v in gone:
                 win.remove_value(m, k, v)
             for m, k, v in added:
                 win.add_value(m, k, v)
-            for _m, k, _v in old["values"]:
+            for _m, k, _v in old.values:
                 self._touch_group(k)
-            for _m, k, _v in new["values"]:
+            for _m, k, _v in new.values:
                 self._touch_group(k)
-        if new["obs"] != old["obs"]:
-            for o in sorted(set(new["obs"]) - set(old["obs"])):
+        if new.obs != old.obs:
+            for o in sorted(set(new.obs) - set(old.obs)):
                 name, label, lv, ms, t = o
                 out.append(Output("observation", name, t, {
                     "labels": {"region": self.region, label: lv}, "seconds": ms / 1000.0,
@@ -659,11 +652,11 @@ class RegionProcessor:
         else:
             self._region_touched = True  # a region-level window (calls, rides, responses)
 
-    def _index(self, ekey: str, c: dict[str, Any], sign: int) -> None:
+    def _index(self, ekey: str, c: Contribution, sign: int) -> None:
         """Add (sign 1) or remove (sign -1) an entity's contribution in the indexes."""
         self.index.apply(ekey, c, sign)
-        if c["stay"] is not None or c["arrival"] is not None or c["eta"] is not None \
-                or c["tx"] is not None or c["ref"] is not None:
+        if c.stay is not None or c.arrival is not None or c.eta is not None \
+                or c.announced is not None or c.referral is not None:
             self.nowcast.apply(ekey, c, sign)
 
     def seh_forecast(self, lid: str) -> nowcast.Forecast:
@@ -679,7 +672,7 @@ class RegionProcessor:
         """Forget the entities without an open place a retention after their last event."""
         assert self.now is not None
         for ekey in self.index.expired(self.now, self.ents):
-            self._index(ekey, self.index.contributions.pop(ekey, _EMPTY), -1)
+            self._index(ekey, self.index.contributions.pop(ekey, EMPTY), -1)
             del self.ents[ekey]
             self._dirty.add(ekey)
 
