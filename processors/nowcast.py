@@ -181,9 +181,16 @@ def expected_unannounced(st: dict[str, Any], now: int, prior_now: float, prior_n
     and the next hour, weighted by how much of each the span covers, times the level
     ratio. `partial_actual`: the unannounced weight of this hour's arrivals so far."""
     h = hour_of(now)
+    return unannounced_in_span(st, now, slot_rate(st, h, prior_now, pr), slot_rate(st, h + 1, prior_next, pr),
+                               partial_actual, pr)
+
+
+def unannounced_in_span(st: dict[str, Any], now: int, r_now: float, r_next: float, partial_actual: float,
+                        pr: Params) -> float:
+    """`expected_unannounced` from the slot rates of the current and the next hour
+    (they hold for a whole hour: a region computes them once per hour and SEH)."""
+    h = hour_of(now)
     f = (now - h * HOUR_MS) / HOUR_MS  # share of the current hour gone
-    r_now = slot_rate(st, h, prior_now, pr)
-    r_next = slot_rate(st, h + 1, prior_next, pr)
     ratio = level_ratio(st, partial_actual, r_now * f, pr)
     return ((1.0 - f) * r_now + f * r_next) * ratio
 

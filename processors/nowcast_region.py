@@ -60,6 +60,8 @@ class RegionNowcast:
         self._forecasts: dict[str, tuple[int, nowcast.Forecast]] = {}  # seh -> (now, forecast)
         self._los_cum: dict[str, list[float]] = {}  # seh -> cumulative LOS histogram
         self._ref_cum: list[float] | None = None
+        self._rates: dict[str, tuple[int, dict[str, Any], int, float, float]] = {}  # see `forecast`
+        self._empty = nowcast.empty_seh()  # the history of an SEH that has none yet
 
     # ------------------------------------------------------------------ state entries
     def entries(self) -> dict[str, Any]:
@@ -214,8 +216,15 @@ class RegionNowcast:
         for t, ride, call in self.arrivals.get(hour, {}).get(lid, {}).values():
             if t <= now:
                 partial += nowcast.unannounced_weight(self._lead(t, ride, call))
-        unannounced = nowcast.expected_unannounced(
-            st, now, self._prior(lid, hour, st, beds), self._prior(lid, hour + 1, st, beds), partial, pr)
+        # The slot rates depend on the hour, the SEH's history (a new object once an hour
+        # closes) and its treatment spaces (the prior): reused while those stay the same.
+        rates = self._rates.get(lid)
+        if rates is None or rates[0] != hour or rates[1] is not st or rates[2] != beds:
+            rates = (hour, st, beds,
+                     nowcast.slot_rate(st, hour, self._prior(lid, hour, st, beds), pr),
+                     nowcast.slot_rate(st, hour + 1, self._prior(lid, hour + 1, st, beds), pr))
+            self._rates[lid] = rates
+        unannounced = nowcast.unannounced_in_span(st, now, rates[3], rates[4], partial, pr)
         los_cum = self._los_cum.get(lid)
         if los_cum is None:
             los_cum = self._los_cum[lid] = nowcast.cumulative(st["los"])
@@ -235,8 +244,11 @@ class RegionNowcast:
         return fc
 
     def _state(self, lid: str) -> dict[str, Any]:
+        """The SEH's history (never modified in place: closing an hour makes a new one)."""
         st = self.seh.get(lid)
-        return st if st is not None else nowcast.empty_seh()
+        if st is None:
+            st = self._empty
+        return st
 
     def _lead(self, t: int, ride: str | None, call: str | None) -> int | None:
         """How long before arrival `t` it was announced (None: it was not)."""
