@@ -48,22 +48,12 @@ from processors.index import Memberships
 from processors.crowding import nedocs
 from processors.contribution import EMPTY, Contribution
 from processors.doorstroom import effective_transitions, encounter_contribution
+from processors.emission import Snapshots
 from processors.ingress import Ingress
 from processors.nowcast_region import RegionNowcast
 from processors.instroom import call_contribution, localise_call, localise_ride, ride_contribution
 from processors.output import Output
 from processors.rules import Rules
-from processors.snapshot import (
-    RegionSums,
-    build_hospital,
-    build_location,
-    build_region,
-    fingerprint,
-    refresh_hospital,
-    refresh_location,
-    restore_time_fields,
-    snap_entry,
-)
 from processors.windows import MINUTE_MS, Windows, minute_of
 from topics.codec import format_time
 from topics.event import Event, Reason, Rejected
@@ -132,6 +122,7 @@ class RegionProcessor:
         self.seh_ids = sorted(lid for lid, loc in locs.items() if loc.kind == "seh")
         self.ward_ids = sorted(lid for lid, loc in locs.items() if loc.kind == "ward")
         self.followup_ids = sorted(lid for lid, loc in locs.items() if loc.kind in ("elv", "vvt", "grz"))
+        self.bedded_ids = self.ward_ids + self.followup_ids  # locations with beds (wards, follow-up)
         self.hospital_ids = sorted(p.id for p in registry.hospitals())
         self.wards_of: dict[str, list[str]] = {h: [] for h in self.hospital_ids}
         self.sehs_of: dict[str, list[str]] = {h: [] for h in self.hospital_ids}
@@ -158,12 +149,7 @@ class RegionProcessor:
         self.locs: dict[str, dict[str, Any]] = {}
         self.partners: dict[str, int] = {}
         self.rules: dict[str, dict[str, Any]] = {}
-        self.snaps: dict[str, dict[str, Any]] = {}  # key -> content (without as_of)
-        self.snap_at: dict[str, int] = {}  # key -> as_of ms of the last emission
-        # Restored snapshots whose rebuilt content did not match the stored fingerprint
-        # (e.g. after an upgrade that changed a field): emitted at their next build, and
-        # until then their stored entry is kept as it was.
-        self._snap_force: dict[str, dict[str, Any]] = {}
+        self.snaps: dict[str, dict[str, Any]] = {}  # the last emitted content per key (without as_of)
         self.win = Windows()
         # Dedup, clock guard and reorder buffer (processors.ingress); the events refused
         # after they were offered collect there, with the region's own refusals.
@@ -192,18 +178,13 @@ class RegionProcessor:
         # (forgotten whenever the state may have changed).
         self._core_cache: dict[str, tuple[int, dict[str, Any]]] = {}  # seh -> (now, seh_core)
         self._hosp_ward_beds: dict[str, int] = {}
-        self._region_touched = False
         # The rules' scheduling state and caches (processors.rules): derived, so a
         # restored region steps every rule once at its first evaluation.
         self.alert_rules = Rules(self)
-        # A minute change rebuilds only the snapshots whose figures can change by time
-        # alone: the others would come out identical and not be emitted, so building
-        # them would be work for nothing.
-        self._snap_all = True  # first emission (and after restore): build everything
-        # The region snapshot's sums as running totals, updated by the change of each
-        # rebuilt hospital / SEH / follow-up snapshot, so building the region snapshot
-        # does not cost a pass over all of them.
-        self.region_sums = RegionSums(self)
+        # The last emitted snapshots and what to build at an instant (processors.emission);
+        # its running sums are those the region snapshot reads.
+        self.emission = Snapshots(self, self.snaps)
+        self.region_sums = self.emission.sums
 
     # ==================================================================== public API
     def offer(self, event: Event) -> tuple[str, list[Output]]:
@@ -303,7 +284,8 @@ class RegionProcessor:
 
     def snapshots(self) -> dict[str, dict[str, Any]]:
         """The last emitted snapshot data per key (with its own `as_of`)."""
-        return {k: {**v, "as_of": format_time(self.snap_at[k])} for k, v in sorted(self.snaps.items())}
+        at = self.emission.at
+        return {k: {**v, "as_of": format_time(at[k])} for k, v in sorted(self.snaps.items())}
 
     def open_alerts(self) -> list[dict[str, Any]]:
         return [st["raised"] for _, st in sorted(self.rules.items()) if st.get("a") is not None and "raised" in st]
@@ -322,7 +304,7 @@ class RegionProcessor:
             out[f"partner:{pid}"] = t
         out.update(self.rules)
         for k in self.snaps:
-            out[f"snap:{k}"] = self._entry(f"snap:{k}")
+            out[f"snap:{k}"] = self.emission.entry(k)
         out.update(self.win.entries())
         out.update(self.ingress.entries())
         out.update(self.nowcast.entries())
@@ -379,33 +361,10 @@ class RegionProcessor:
             p._index(ekey, c, 1)
             if not c.has_membership():
                 p.index.retain(ekey, p.ents[ekey]["last"])
-        p._restore_snapshots(snap_entries)
+        p.emission.restore(snap_entries)
         p._touched.clear()
         p._dirty = set()
         return p
-
-    def _restore_snapshots(self, entries: dict[str, dict[str, Any]]) -> None:
-        """Rebuild the last emitted snapshot contents (see the module docstring)."""
-        for k, e in entries.items():
-            self.snap_at[k] = e["t"]
-            if "c" in e:  # the older layout with the full content
-                self.snaps[k] = e["c"]
-        for lid in sorted(self.registry.locations):
-            key = self.location_keys[lid]
-            e = entries.get(key)
-            if e is not None and "c" not in e:
-                self.snaps[key] = restore_time_fields(build_location(self, lid), e.get("x"))
-        for h in self.hospital_ids:
-            key = self.hospital_keys[h]
-            if key in entries and "c" not in entries[key]:
-                self.snaps[key] = build_hospital(self, h)
-        self.region_sums.reset()
-        e = entries.get(self.region_key)
-        if e is not None and "c" not in e:
-            self.snaps[self.region_key] = build_region(self)
-        for k, e in entries.items():
-            if "c" not in e and (k not in self.snaps or fingerprint(self.snaps[k]) != e["f"]):
-                self._snap_force[k] = e
 
     def _core(self) -> dict[str, Any]:
         core = {"now": self.now, "wm": self.wm, "snap_min": self.snap_min, "due": self.due, "counters": self.counters}
@@ -428,11 +387,7 @@ class RegionProcessor:
         if prefix == "nc":
             return self.nowcast.entry(rest)
         if prefix == "snap":
-            forced = self._snap_force.get(rest)
-            if forced is not None:
-                return forced
-            c = self.snaps.get(rest)
-            return None if c is None else snap_entry(c, self.snap_at[rest])
+            return self.emission.entry(rest)
         raise KeyError(k)
 
     # ==================================================================== applying
@@ -650,7 +605,7 @@ class RegionProcessor:
         if sep:
             self._touched.add(lid)
         else:
-            self._region_touched = True  # a region-level window (calls, rides, responses)
+            self.emission.region_touched = True  # a region-level window (calls, rides, responses)
 
     def _index(self, ekey: str, c: Contribution, sign: int) -> None:
         """Add (sign 1) or remove (sign -1) an entity's contribution in the indexes."""
@@ -753,105 +708,11 @@ class RegionProcessor:
         if now is None:
             return
         m = minute_of(now)
-        everything = m != self.snap_min
-        full = everything and self._snap_all
-        if everything:
+        new_minute = m != self.snap_min
+        if new_minute:
             self.snap_min = m
             self._dirty.add("core")
-        # Locations whose state changed are built anew; on a new minute, those whose
-        # state did not change but whose figures move with the clock get only those
-        # figures recomputed (the others would be rebuilt to identical content).
-        clock_only: set[str] = set()
-        if full:
-            self._snap_all = False
-            locs = sorted(self.registry.locations)
-        else:
-            if everything:
-                clock_only = self._time_driven(now) - self._touched
-            locs = sorted(self._touched | clock_only)
-        self._touched.clear()
-        changed: list[tuple[str, dict[str, Any]]] = []
-        locations = self.registry.locations
-        snaps = self.snaps
-        rebuilt_h: set[str] = set()  # hospitals with a location whose state changed
-        clock_h: set[str] = set()  # hospitals with a ward whose clock figures changed
-        for lid in locs:
-            key = self.location_keys[lid]
-            loc = locations[lid]
-            old = snaps.get(key)
-            if lid in clock_only and old is not None:
-                if self._put(key, refresh_location(self, lid, old), changed) and loc.kind != "seh":
-                    clock_h.add(loc.partner)  # an SEH's clock figures are not summed
-            elif self._put(key, build_location(self, lid), changed):
-                rebuilt_h.add(loc.partner)
-        # A hospital snapshot is a pure function of its locations' snapshots: rebuild
-        # it only when one of them changed, and refresh only its clock sums when only
-        # its wards' clock figures did.
-        hospital_ids = self.hospital_ids
-        hosps = hospital_ids if full else sorted((rebuilt_h | clock_h).intersection(hospital_ids))
-        for h in hosps:
-            key = self.hospital_keys[h]
-            old = snaps.get(key)
-            if h not in rebuilt_h and not full and old is not None:
-                self._put(key, refresh_hospital(self, h, old), changed)
-            else:
-                self._put(key, build_hospital(self, h), changed)
-        # The region is built from the location and hospital snapshots, its own windows
-        # and the escalation level: rebuild it only when one of those moved.
-        if self._region_touched:
-            self.region_sums.windows = None  # the region's window figures moved: read them anew
-        last = self.snaps.get(self.region_key)
-        if (
-            full
-            or changed
-            or self._region_touched
-            or last is None
-            or last["escalation_level"] != self.escalation_level()
-        ):
-            self._put(self.region_key, build_region(self), changed)
-        self._region_touched = False
-        if changed:
-            as_of = format_time(now)
-            for key, content in sorted(changed, key=lambda kc: kc[0]):
-                out.append(Output("snapshot", key, now, {**content, "as_of": as_of}))
-
-    def _time_driven(self, now: int) -> set[str]:
-        """Untouched locations whose snapshot may change with the clock alone (the
-        window groups that moved with the minute are already in `_touched`)."""
-        # Every SEH: its nowcast moves with the clock (stays lengthen, the span slides),
-        # and with it the figures that move anyway (boarding, handovers, the last bed wait).
-        out: set[str] = set(self.seh_ids)
-        ready, ready_closed = self.index.ready, self.index.ready_closed
-        snaps = self.snaps
-        keys = self.location_keys
-        for lid in self.ward_ids:
-            if ready.get(lid) or ready_closed.get(lid):
-                out.add(lid)  # wrong-bed days accrue
-                continue
-            snap = snaps.get(keys[lid])
-            if snap is None or snap["long_stay_patients"] != self.long_stay(lid):
-                out.add(lid)
-        for lid in self.followup_ids:
-            if ready.get(lid) or ready_closed.get(lid):
-                out.add(lid)
-                continue
-            snap = snaps.get(keys[lid])
-            if snap is None or snap["long_stay_patients"] != self.long_stay(lid):
-                out.add(lid)
-        return out
-
-    def _put(self, key: str, content: dict[str, Any], changed: list[tuple[str, dict[str, Any]]]) -> bool:
-        old = self.snaps.get(key)
-        if old != content or key in self._snap_force:
-            self._snap_force.pop(key, None)
-            self.snaps[key] = content
-            self.snap_at[key] = self.now  # type: ignore[assignment]
-            self._dirty.add(f"snap:{key}")
-            changed.append((key, content))
-            self.region_sums.update(key, old, content)
-            return True
-        return False
-
+        self.emission.emit(now, new_minute, self._touched, out)
 
 def _diff(old: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[list[Any], list[Any]]:
     """The items only in `old` and only in `new` (as multisets; the lists are short)."""

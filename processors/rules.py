@@ -3,8 +3,8 @@
 A rule watches one subject (a partner, an SEH, a hospital, an escalation level) and is
 stepped as an alert episode (processors.alerts): a raise condition, a clear condition,
 optionally "for N min", and the details an alert carries (values, thresholds, reasons).
-The rules read the region's figures from the `RegionProcessor` passed in as `p` and keep
-their episode state in `p.rules` (`rule:{kind}:{subject}` entries).
+The rules read the region's figures through the `RegionView` (processors.view) passed
+in as `p` and keep their episode state in `p.rules` (`rule:{kind}:{subject}` entries).
 
 The module is laid out as:
 - what each rule is: `feed_silent`, `seh_rules`, `hospital_rules`, `escalation_rules`
@@ -18,7 +18,7 @@ The module is laid out as:
   let an evaluation skip the subjects nothing happened to.
 
 Alerts come out as `processors.output.Output`; this module is imported by
-`processors.region`, never the other way round at runtime.
+`processors.region` and never imports it (it reads the region through its protocol).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from processors.windows import MINUTE_MS, minute_of
 from topics.codec import format_time
 
 if TYPE_CHECKING:
-    from processors.region import RegionProcessor
+    from processors.view import RegionView
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -43,7 +43,7 @@ Details = Callable[[], dict[str, Any]]
 
 
 # ==================================================================== what each rule is
-def feed_silent(p: RegionProcessor, out: list[Alert], pid: str, now: int) -> int | None:
+def feed_silent(p: RegionView, out: list[Alert], pid: str, now: int) -> int | None:
     """feed_silent: partner `pid` sent no event for its feed_silent_minutes (its own in the
     registry, else the region's). Returns when the partner turns silent if no event comes
     (None: silent already)."""
@@ -56,7 +56,7 @@ def feed_silent(p: RegionProcessor, out: list[Alert], pid: str, now: int) -> int
     return None if silent else last + silent_ms
 
 
-def seh_rules(p: RegionProcessor, out: list[Alert], lid: str, now: int) -> tuple[int | None, int | None]:
+def seh_rules(p: RegionView, out: list[Alert], lid: str, now: int) -> tuple[int | None, int | None]:
     """seh_stop, seh_crowding, seh_crowding_forecast and handover_delay of SEH `lid`.
     Returns its NEDOCS level (for the regional escalation) and the time from which
     stepping these rules again may change something while the SEH's inputs stay the
@@ -88,7 +88,7 @@ def seh_rules(p: RegionProcessor, out: list[Alert], lid: str, now: int) -> tuple
     return level, seh_deadline(p, lid, core, oldest, delay_ms, raise_crowd_ms, clear_crowd_ms)
 
 
-def forecast_step(p: RegionProcessor, out: list[Alert], lid: str) -> int | None:
+def forecast_step(p: RegionView, out: list[Alert], lid: str) -> int | None:
     """An SEH whose inputs did not change and whose deadline has not come, at a new
     minute: of its rules only the forecast can move (its span slides with the clock), so
     only that one is stepped. Returns the NEDOCS level, as `seh_rules` does."""
@@ -97,7 +97,7 @@ def forecast_step(p: RegionProcessor, out: list[Alert], lid: str) -> int | None:
     return level
 
 
-def forecast_rule(p: RegionProcessor, out: list[Alert], lid: str, level: int | None) -> None:
+def forecast_rule(p: RegionView, out: list[Alert], lid: str, level: int | None) -> None:
     """seh_crowding_forecast: the predicted NEDOCS level in 60 min reaches the crowding
     alert level while the current level is below it, for `forecast_for_minutes`;
     resolved when the prediction stays below it for `forecast_clear_minutes`, or at
@@ -115,7 +115,7 @@ def forecast_rule(p: RegionProcessor, out: list[Alert], lid: str, level: int | N
               details=partial(forecast_details, p, lid, level, fc))
 
 
-def hospital_rules(p: RegionProcessor, out: list[Alert], hosp: str, stats: dict[str, Any], now: int) -> None:
+def hospital_rules(p: RegionView, out: list[Alert], hosp: str, stats: dict[str, Any], now: int) -> None:
     """wrong_bed and long_stay of hospital `hosp`, from its ward figures (`hospital_stats`)."""
     th = p.th
     max_wait_ms = int(th.wrong_bed_max_wait_days * DAY_MS)
@@ -133,7 +133,7 @@ def hospital_rules(p: RegionProcessor, out: list[Alert], hosp: str, stats: dict[
 
 
 def escalation_rules(
-    p: RegionProcessor,
+    p: RegionView,
     out: list[Alert],
     reasons: dict[int, list[str]],
     seh_levels: dict[str, int | None],
@@ -156,7 +156,7 @@ def escalation_rules(
     out.extend(reversed(resolved))  # falling: 4 then 3 then 2
 
 
-def hospital_stats(p: RegionProcessor, hosp: str) -> dict[str, Any]:
+def hospital_stats(p: RegionView, hosp: str) -> dict[str, Any]:
     """The ward figures of a hospital the rules read: occupied beds, wrong-bed patients,
     long stays, the oldest wait for a follow-up place, and occupied and staffed beds per
     bed type (for the regional occupancy of the escalation)."""
@@ -180,7 +180,7 @@ def hospital_stats(p: RegionProcessor, hosp: str) -> dict[str, Any]:
             "occ_bt": occ_bt, "staffed_bt": staffed_bt}
 
 
-def hospital_long_stay(p: RegionProcessor, hosp: str) -> int:
+def hospital_long_stay(p: RegionView, hosp: str) -> int:
     """The long stays of a hospital's wards (the one ward figure that grows with time)."""
     ls = 0
     for w in p.wards_of.get(hosp, ()):
@@ -191,7 +191,7 @@ def hospital_long_stay(p: RegionProcessor, hosp: str) -> int:
 
 # ==================================================================== one episode step
 def step_rule(
-    p: RegionProcessor,
+    p: RegionView,
     out: list[Alert],
     kind: str,
     subject: str,
@@ -257,7 +257,7 @@ def step_rule(
         p.mark_changed(rkey)  # the episode's state entry is saved with the next checkpoint
 
 
-def escalation_level(p: RegionProcessor) -> int:
+def escalation_level(p: RegionView) -> int:
     """The regional escalation level: the highest level whose episode is open (1: none)."""
     level = 1
     for lv in escalation.LEVELS:
@@ -268,7 +268,7 @@ def escalation_level(p: RegionProcessor) -> int:
 
 
 # ==================================================================== alert details
-def feed_details(p: RegionProcessor, pid: str, last: int) -> dict[str, Any]:
+def feed_details(p: RegionView, pid: str, last: int) -> dict[str, Any]:
     """feed_silent: no events from partner `pid` since `last`."""
     now = p.now or 0
     own = p.registry.partners[pid].feed_silent_minutes if pid in p.registry.partners else None
@@ -280,7 +280,7 @@ def feed_details(p: RegionProcessor, pid: str, last: int) -> dict[str, Any]:
     }
 
 
-def stop_details(p: RegionProcessor, lid: str) -> dict[str, Any]:
+def stop_details(p: RegionView, lid: str) -> dict[str, Any]:
     """seh_stop: the SEH declared a stop (seh.status_changed)."""
     status, since = p.status(lid)
     st = p.locs.get(lid) or {}
@@ -294,7 +294,7 @@ def stop_details(p: RegionProcessor, lid: str) -> dict[str, Any]:
     }
 
 
-def crowding_details(p: RegionProcessor, lid: str, core: dict[str, Any]) -> dict[str, Any]:
+def crowding_details(p: RegionView, lid: str, core: dict[str, Any]) -> dict[str, Any]:
     """seh_crowding: the SEH's NEDOCS level and the figures behind it (`core`: seh_core)."""
     th = p.th
     nd = core["nedocs"]
@@ -314,7 +314,7 @@ def crowding_details(p: RegionProcessor, lid: str, core: dict[str, Any]) -> dict
     }
 
 
-def forecast_details(p: RegionProcessor, lid: str, level: int | None, fc: Any) -> dict[str, Any]:
+def forecast_details(p: RegionView, lid: str, level: int | None, fc: Any) -> dict[str, Any]:
     """seh_crowding_forecast: the SEH's predicted NEDOCS in 60 min and what it is made of."""
     th = p.th
     return {
@@ -334,7 +334,7 @@ def forecast_details(p: RegionProcessor, lid: str, level: int | None, fc: Any) -
     }
 
 
-def handover_details(p: RegionProcessor, lid: str) -> dict[str, Any]:
+def handover_details(p: RegionView, lid: str) -> dict[str, Any]:
     """handover_delay: the longest ambulance handover in progress at the SEH."""
     now = p.now or 0
     hos = p.index.handovers.get(lid) or []
@@ -351,7 +351,7 @@ def handover_details(p: RegionProcessor, lid: str) -> dict[str, Any]:
 
 
 def wrong_bed_details(
-    p: RegionProcessor, hosp: str, share: float | None, wb: int, occ: int, longest_wait: int,
+    p: RegionView, hosp: str, share: float | None, wb: int, occ: int, longest_wait: int,
 ) -> dict[str, Any]:
     """wrong_bed: the hospital's wrong-bed share and its longest wait for a follow-up place."""
     th = p.th
@@ -371,7 +371,7 @@ def wrong_bed_details(
     }
 
 
-def long_stay_details(p: RegionProcessor, hosp: str, ls: int) -> dict[str, Any]:
+def long_stay_details(p: RegionView, hosp: str, ls: int) -> dict[str, Any]:
     """long_stay: patients on the hospital's wards longer than their bed type's limit."""
     th = p.th
     return {
@@ -384,7 +384,7 @@ def long_stay_details(p: RegionProcessor, hosp: str, ls: int) -> dict[str, Any]:
 
 
 def escalation_details(
-    p: RegionProcessor, level: int, why: list[str], seh_levels: dict[str, int | None],
+    p: RegionView, level: int, why: list[str], seh_levels: dict[str, int | None],
     occupancy: dict[str, float | None], wb_share: float | None,
 ) -> dict[str, Any]:
     """regional_escalation: the level, the regional figures its conditions read, and the
@@ -422,7 +422,7 @@ def escalation_details(
 
 
 # ==================================================================== when the rules run
-def seh_deadline(p: RegionProcessor, lid: str, core: dict[str, Any], oldest_ho: int | None, delay_ms: int,
+def seh_deadline(p: RegionView, lid: str, core: dict[str, Any], oldest_ho: int | None, delay_ms: int,
                  raise_crowd_ms: int, clear_crowd_ms: int) -> int | None:
     """The earliest time at which a step of this SEH's rules may do something while its
     inputs stay the same (None: never). Conservative: stepping early or more often is
@@ -480,7 +480,7 @@ class Rules:
     derived: after a restore the first evaluation steps everything once.
     """
 
-    def __init__(self, p: RegionProcessor) -> None:
+    def __init__(self, p: RegionView) -> None:
         self.p = p
         # Step every subject at the next evaluation (the first one, and after a restore,
         # when nothing is known about what changed).

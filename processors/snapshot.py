@@ -1,5 +1,6 @@
 """Building `metrics.snapshot` content per location, hospital and region (metrics.md names,
-field lists of docs/internals.md) from the live indexes of a RegionProcessor.
+field lists of docs/internals.md) from the live indexes of a region, read through
+`processors.view.RegionView` (this module never imports the region).
 
 Values are rounded (hours/days/shares to 4 decimals, minutes and NEDOCS to 2) so a
 snapshot only counts as changed when a visible value changed; "by X" objects have sorted
@@ -20,7 +21,7 @@ from processors.windows import by_key, count_above, count_at_most, nearest_rank
 from topics.codec import format_time
 
 if TYPE_CHECKING:
-    from processors.region import RegionProcessor
+    from processors.view import RegionView
 
 MIN_MS = 60_000
 BED_TYPES = ("clinical", "ic", "mc")
@@ -41,14 +42,14 @@ def _minutes(ms: int | None) -> float | None:
     return None if ms is None else round(ms / MIN_MS, 2)
 
 
-def build_location(p: "RegionProcessor", lid: str) -> dict[str, Any]:
+def build_location(p: RegionView, lid: str) -> dict[str, Any]:
     loc = p.registry.locations[lid]
     if loc.kind == "seh":
         return _seh(p, lid)
     return _ward(p, lid)
 
 
-def _seh_clock_fields(p: "RegionProcessor", lid: str, core: dict[str, Any]) -> dict[str, Any]:
+def _seh_clock_fields(p: RegionView, lid: str, core: dict[str, Any]) -> dict[str, Any]:
     """The SEH figures that move with the clock alone (boarding, handover and the last
     bed wait grow or age; NEDOCS follows them; the nowcast's span slides)."""
     now = p.now or 0
@@ -65,7 +66,7 @@ def _seh_clock_fields(p: "RegionProcessor", lid: str, core: dict[str, Any]) -> d
     }
 
 
-def _ward_clock_fields(p: "RegionProcessor", lid: str) -> dict[str, Any]:
+def _ward_clock_fields(p: RegionView, lid: str) -> dict[str, Any]:
     """The ward figures that move with the clock alone (wrong-bed days accrue and leave
     the 24 h window; stays pass the long-stay limit)."""
     now = p.now or 0
@@ -96,7 +97,7 @@ def _ward_clock_sums(wards: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def refresh_location(p: "RegionProcessor", lid: str, old: dict[str, Any]) -> dict[str, Any]:
+def refresh_location(p: RegionView, lid: str, old: dict[str, Any]) -> dict[str, Any]:
     """A location snapshot whose state did not change since `old` was built, at the
     processor's clock: `old` with its clock-driven figures recomputed (same key order)."""
     new = dict(old)
@@ -107,14 +108,14 @@ def refresh_location(p: "RegionProcessor", lid: str, old: dict[str, Any]) -> dic
     return new
 
 
-def refresh_hospital(p: "RegionProcessor", h: str, old: dict[str, Any]) -> dict[str, Any]:
+def refresh_hospital(p: RegionView, h: str, old: dict[str, Any]) -> dict[str, Any]:
     """A hospital snapshot whose wards changed only in their clock-driven figures."""
     new = dict(old)
     new.update(_ward_clock_sums([p.snaps[f"location:{w}"] for w in p.wards_of.get(h, [])]))
     return new
 
 
-def _seh(p: "RegionProcessor", lid: str) -> dict[str, Any]:
+def _seh(p: RegionView, lid: str) -> dict[str, Any]:
     core = p.seh_core(lid)
     clock = _seh_clock_fields(p, lid, core)
     staffed = core["staffed_beds"]
@@ -162,7 +163,7 @@ def _seh(p: "RegionProcessor", lid: str) -> dict[str, Any]:
     }
 
 
-def _ward(p: "RegionProcessor", lid: str) -> dict[str, Any]:
+def _ward(p: RegionView, lid: str) -> dict[str, Any]:
     loc = p.registry.locations[lid]
     staffed = p.beds(lid)
     occupied = p.occupied(lid)
@@ -230,7 +231,7 @@ def _ward_sums(wards: list[dict[str, Any]]) -> dict[str, Any]:
 SEH_SUMS = ("patients", "waiting", "boarders", "critical", "ambulances_en_route")
 
 
-def build_hospital(p: "RegionProcessor", h: str) -> dict[str, Any]:
+def build_hospital(p: RegionView, h: str) -> dict[str, Any]:
     wards = [p.snaps[f"location:{w}"] for w in p.wards_of.get(h, [])]
     sehs = [p.snaps[f"location:{s}"] for s in p.sehs_of.get(h, [])]
     out: dict[str, Any] = {"scope": "hospital", "id": h}
@@ -246,7 +247,7 @@ HOSPITAL_BY = ("occupied_beds_by_bed_type", "staffed_beds_by_bed_type", "free_be
                "discharges_24h", "wrong_bed_patients_by_waiting_for")
 
 
-def build_region(p: "RegionProcessor") -> dict[str, Any]:
+def build_region(p: RegionView) -> dict[str, Any]:
     # Sums over the hospital snapshots (every ward and SEH belongs to a hospital), the
     # SEH and the follow-up location snapshots: kept as running totals (RegionSums
     # below), so a build costs the size of the output, not of the region.
@@ -289,7 +290,7 @@ def destination_advice(sehs: dict[str, tuple[str, float | None, int | None, bool
             for pred, lid, hosp, level in ranked]
 
 
-def _region_windows(p: "RegionProcessor") -> dict[str, Any]:
+def _region_windows(p: RegionView) -> dict[str, Any]:
     tot1, tot24, vals = p.win.tot1, p.win.tot24, p.win.vals24
     fl = tot24.get("first_line", {})
     resp = vals.get("a1_response", [])
@@ -313,7 +314,7 @@ class RegionSums:
     plain sum over the hospitals would have produced it. The float wrong-bed days are
     kept per hospital and summed at build time in hospital order (same rounding)."""
 
-    def __init__(self, p: "RegionProcessor") -> None:
+    def __init__(self, p: RegionView) -> None:
         self.p = p
         self.hidx = {p.hospital_keys[h]: i for i, h in enumerate(p.hospital_ids)}
         self.seh_keys = frozenset(p.location_keys[s] for s in p.seh_ids)
@@ -394,7 +395,7 @@ class RegionSums:
                 e[1] += 1
 
 
-# -- compact state entries of emitted snapshots (RegionProcessor `snap:{key}`) -----------
+# -- compact state entries of emitted snapshots (a region's `snap:{key}`) ---------------
 # The values of a location snapshot that depend on the time of its build, not only on the
 # state: everything else is rebuilt from the state on restore.
 SEH_TIME_FIELDS = ("longest_boarding_hours", "last_bed_wait_hours", "nedocs", "nedocs_level",
