@@ -71,6 +71,7 @@ class Memberships:
         # passes the next `since + limit`, so it is recomputed then or when the ward's
         # occupants change, rather than searched per ward at every minute.
         self._long_stay: dict[str, tuple[int, int | None]] = {}
+        self._limits: dict[str, int | None] = {}  # location -> its long-stay limit (ms)
         # (time to forget, entity): entities without an open place, checked when due
         self.expiry: list[tuple[int, str]] = []
 
@@ -176,22 +177,28 @@ class Memberships:
 
     def long_stay(self, lid: str, now: int | None) -> int:
         """Patients on ward `lid` longer than the long-stay limit of its bed type."""
-        loc = self.registry.locations[lid]
-        if loc.bed_type is None or now is None:
-            return 0
-        days = self.registry.thresholds.long_stay_days.get(loc.bed_type)
-        if days is None:
+        if now is None:
             return 0
         cached = self._long_stay.get(lid)
         if cached is not None and (cached[1] is None or now <= cached[1]):
             return cached[0]
+        limit = self._limits.get(lid, -1)
+        if limit == -1:
+            limit = self._limits[lid] = self._limit(lid)
+        if limit is None:
+            return 0
         lst = self.occupants.get(lid, [])
-        limit = int(days * DAY_MS)
         # on the ward longer than the limit: since < now - limit
         n = bisect_left(lst, now - limit)
         # the same while now - limit <= lst[n], i.e. now <= lst[n] + limit
         self._long_stay[lid] = (n, lst[n] + limit if n < len(lst) else None)
         return n
+
+    def _limit(self, lid: str) -> int | None:
+        """The long-stay limit (ms) of a location's bed type (None: it has none)."""
+        bed_type = self.registry.locations[lid].bed_type
+        days = None if bed_type is None else self.registry.thresholds.long_stay_days.get(bed_type)
+        return None if days is None else int(days * DAY_MS)
 
 
 def sorted_change(lst: list[int], value: int, sign: int) -> None:

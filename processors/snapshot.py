@@ -10,6 +10,7 @@ keys and leave zeros out; undefined values are None.
 from __future__ import annotations
 
 from base64 import b64encode
+from bisect import bisect_left, insort
 from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
@@ -270,7 +271,8 @@ def build_region(p: RegionView) -> dict[str, Any]:
     out["sehs_by_nedocs_level"] = {k: n for k, n in sorted(rs.levels.items()) if n}
     out["sehs_on_stop"] = rs.on_stop
     if rs.advice_list is None:
-        rs.advice_list = destination_advice(rs.advice)
+        rows = rs.advice_rows
+        rs.advice_list = [rows[lid] for _pred, lid in rs.ranked]
     out["destination_advice"] = rs.advice_list
     if rs.windows is None:
         rs.windows = _region_windows(p)
@@ -332,7 +334,11 @@ class RegionSums:
         self.free: dict[str, list[int]] = {}
         # SEH -> (hospital, predicted NEDOCS, its level, on stop): the destination advice
         self.advice: dict[str, tuple[str, float | None, int | None, bool]] = {}
-        # ... and its ranking, reused by region builds until one of those entries changes
+        # ... kept ranked as `destination_advice` ranks them (an SEH's entry moves when it
+        # changes, rather than all of them sorted at every region build), with each SEH's
+        # row of the advice, and the advice itself until one of them changes
+        self.ranked: list[tuple[float, str]] = []  # (predicted NEDOCS, SEH) of the open SEHs
+        self.advice_rows: dict[str, dict[str, Any]] = {}
         self.advice_list: list[dict[str, Any]] | None = None
         # the region-level window figures (calls, rides, responses), reused until
         # the processor sees a region-level window group move (None: recompute)
@@ -376,10 +382,19 @@ class RegionSums:
                 k = str(new["nedocs_level"])
                 lv[k] = lv.get(k, 0) + 1
             self.on_stop += (new["status"] == "stop") - (old is not None and old["status"] == "stop")
-            advice = (new["hospital"], new["predicted_nedocs_60m"], new["predicted_nedocs_level_60m"],
-                      new["status"] == "stop")
-            if self.advice.get(new["id"]) != advice:
-                self.advice[new["id"]] = advice
+            lid = new["id"]
+            hosp, pred, level = new["hospital"], new["predicted_nedocs_60m"], new["predicted_nedocs_level_60m"]
+            stop = new["status"] == "stop"
+            before = self.advice.get(lid)
+            if before != (hosp, pred, level, stop):
+                self.advice[lid] = (hosp, pred, level, stop)
+                ranked = self.ranked
+                if before is not None and not before[3] and before[1] is not None:
+                    del ranked[bisect_left(ranked, (before[1], lid))]
+                if not stop and pred is not None:
+                    insort(ranked, (pred, lid))
+                    self.advice_rows[lid] = {"location": lid, "hospital": hosp, "predicted_nedocs_60m": pred,
+                                             "predicted_nedocs_level_60m": level}
                 self.advice_list = None
         elif key in self.followup_keys:
             fr = self.free
