@@ -94,9 +94,11 @@ class Snapshots:
                 self.force[k] = e
 
     # ------------------------------------------------------------------ an instant
-    def emit(self, now: int, new_minute: bool, touched: set[str], out: list[Output]) -> None:
+    def emit(self, now: int, new_minute: bool, touched: set[str], reported: set[str], out: list[Output]) -> None:
         """Build what can have changed at `now` (`touched`: the locations whose state
-        changed; emptied here) and append the changed snapshots to `out`, by key."""
+        changed; `reported`: those reported on without a change, refreshed like the
+        clock-driven ones; both emptied here) and append the changed snapshots to `out`,
+        by key."""
         p = self.view
         full = new_minute and self.build_all
         # Locations whose state changed are built anew; on a new minute, those whose
@@ -108,9 +110,13 @@ class Snapshots:
             locs = sorted(p.registry.locations)
         else:
             if new_minute:
-                clock_only = self._time_driven(now) - touched
+                clock_only = self._time_driven(now)
+            if reported:
+                clock_only |= reported
+            clock_only -= touched
             locs = sorted(touched | clock_only)
         touched.clear()
+        reported.clear()
         changed: list[tuple[str, dict[str, Any]]] = []
         locations = p.registry.locations
         location_keys = p.location_keys

@@ -167,6 +167,9 @@ class RegionProcessor:
         # Locations whose figures changed since the rules and snapshots last ran: the
         # indexes below add to it, `_emit_snapshots` empties it.
         self._touched: set[str] = set()
+        # Locations reported on since then without a change of their figures (see
+        # `_capacity`): their clock-driven figures are brought up to date at the instant.
+        self._reported: set[str] = set()
         # Who is where (processors.index): memberships of the open entities, their
         # contributions, the retention queue.
         self.index = Memberships(registry, self.seh_ids, self._touched)
@@ -416,7 +419,7 @@ class RegionProcessor:
             self._dirty.add("core")
             self.nowcast.forget_forecasts()  # the state may have changed since the last instant at this time
             self._core_cache.clear()
-            out.extend(self.alert_rules.evaluate(self._touched))
+            out.extend(self.alert_rules.evaluate(self._touched, self._reported))
             self._emit_snapshots(out)
         self.unsettled.clear()
 
@@ -511,13 +514,20 @@ class RegionProcessor:
         lid = ev.data["location"]
         st = self.locs.setdefault(lid, {})
         if st.get("beds_t") is None or ev.time >= st["beds_t"]:
+            before = self.beds(lid)
             st["beds"], st["beds_t"] = int(ev.data["staffed_beds"]), ev.time
             self._dirty.add(f"loc:{lid}")
-            self._touched.add(lid)
             loc = self.registry.locations[lid]
+            # Most reports repeat the beds (a census every few minutes): then no figure
+            # changes, and the location and its hospital's SEHs are only `reported`: at
+            # this instant their clock-driven figures and rules are brought up to date,
+            # as a rebuild would, without rebuilding them.
+            marks = self._touched if st["beds"] != before else self._reported
+            marks.add(lid)
             if loc.kind == "ward":  # NEDOCS of the hospital's SEHs uses its ward beds
-                self._hosp_ward_beds.pop(loc.partner, None)
-                self._touched.update(self.sehs_of.get(loc.partner, ()))
+                if marks is self._touched:
+                    self._hosp_ward_beds.pop(loc.partner, None)
+                marks.update(self.sehs_of.get(loc.partner, ()))
 
     def _status(self, ev: Event) -> None:
         lid = ev.data["location"]
@@ -712,7 +722,7 @@ class RegionProcessor:
         if new_minute:
             self.snap_min = m
             self._dirty.add("core")
-        self.emission.emit(now, new_minute, self._touched, out)
+        self.emission.emit(now, new_minute, self._touched, self._reported, out)
 
 def _diff(old: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[list[Any], list[Any]]:
     """The items only in `old` and only in `new` (as multisets; the lists are short)."""

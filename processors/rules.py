@@ -511,9 +511,11 @@ class Rules:
         """Partner `pid` sent an event: step its feed_silent rule at the next evaluation."""
         self.partners_touched.add(pid)
 
-    def evaluate(self, touched: set[str]) -> list[Alert]:
+    def evaluate(self, touched: set[str], reported: set[str] = frozenset()) -> list[Alert]:  # type: ignore[assignment]
         """Step the rules at `p.now`; `touched`: the locations whose figures changed since
-        the last evaluation. Returns the alerts raised and resolved, in rule order."""
+        the last evaluation; `reported`: those reported on without a change (their rules
+        that move with the clock are stepped, as at a new minute). Returns the alerts
+        raised and resolved, in rule order."""
         out: list[Alert] = []
         now = self.p.now
         if now is None:
@@ -521,8 +523,8 @@ class Rules:
         everything = self.everything
         self.everything = False
         self._partners(out, now, everything)
-        self._sehs(out, now, everything, touched)
-        self._hospitals(out, now, touched)
+        self._sehs(out, now, everything, touched, reported)
+        self._hospitals(out, now, touched, reported)
         self._escalation(out)
         return out
 
@@ -541,7 +543,7 @@ class Rules:
             if turns_silent is not None:
                 self.partner_due.set(pid, turns_silent)
 
-    def _sehs(self, out: list[Alert], now: int, everything: bool, touched: set[str]) -> None:
+    def _sehs(self, out: list[Alert], now: int, everything: bool, touched: set[str], reported: set[str]) -> None:
         p = self.p
         minute = minute_of(now)
         new_minute = minute != self.forecast_minute
@@ -554,7 +556,9 @@ class Rules:
         # At a new minute every SEH is visited in SEH order: the forecast moves with the
         # clock, so its rule is stepped for all of them, the other rules only where the
         # inputs changed or a deadline came (elsewhere their step would change nothing).
-        sehs: Iterable[str] = p.seh_ids if new_minute else sorted(due) if len(due) > 1 else due
+        # (an SEH reported on without a change gets the same forecast-only step now)
+        visit = due | (reported & self.seh_set) if reported else due
+        sehs: Iterable[str] = p.seh_ids if new_minute else sorted(visit) if len(visit) > 1 else visit
         levels = self.seh_levels
         for lid in sehs:
             if lid in due:
@@ -564,7 +568,7 @@ class Rules:
                 level = forecast_step(p, out, lid)
             levels[lid] = level
 
-    def _hospitals(self, out: list[Alert], now: int, touched: set[str]) -> None:
+    def _hospitals(self, out: list[Alert], now: int, touched: set[str], reported: set[str]) -> None:
         # A hospital's ward figures only change when one of its wards is touched; the
         # time-driven parts (waits of days, long stays) are re-evaluated when the stream
         # minute changes. Untouched hospitals reuse their figures.
@@ -572,10 +576,13 @@ class Rules:
         minute_moved = minute_of(now) != p.snap_min
         locations = p.registry.locations
         touched_h = {locations[lid].partner for lid in touched}
+        # hospitals with a location reported on without a change: stepped with their
+        # figures reused (only the long stays move), as at a new minute
+        reported_h = {locations[lid].partner for lid in reported} - touched_h if reported else set()
         hosp_iter = p.hospital_ids if minute_moved or len(self.hosp_stats) < len(p.hospital_ids) else sorted(
-            touched_h.intersection(p.hospital_ids))
+            (touched_h | reported_h).intersection(p.hospital_ids))
         for hosp in hosp_iter:
-            step = minute_moved or hosp in touched_h
+            step = minute_moved or hosp in touched_h or hosp in reported_h
             if not step and hosp in self.hosp_stats:
                 continue
             prev = self.hosp_stats.get(hosp)
