@@ -57,6 +57,7 @@ class Snapshots:
         # does not cost a pass over all of them.
         self.sums = RegionSums(view)
         self._changed_entry = view.mark_changed
+        self._bedded = frozenset(view.bedded_ids)
 
     # ------------------------------------------------------------------ state entries
     def entry(self, key: str) -> dict[str, Any] | None:
@@ -110,9 +111,17 @@ class Snapshots:
             locs = sorted(p.registry.locations)
         else:
             if new_minute:
-                clock_only = self._time_driven(now)
+                # Every SEH: its nowcast moves with the clock (stays lengthen, the span
+                # slides), and with it the figures that move anyway (boarding, handovers,
+                # the last bed wait); of the wards, those with figures that can move.
+                clock_only = self._time_driven(now, p.bedded_ids)
+                clock_only.update(p.seh_ids)
             if reported:
-                clock_only |= reported
+                # the same test for the locations reported on without a change: the
+                # others would be refreshed to the content they have
+                bedded = self._bedded
+                clock_only |= self._time_driven(now, [lid for lid in reported if lid in bedded])
+                clock_only.update(lid for lid in reported if lid not in bedded)
             clock_only -= touched
             locs = sorted(touched | clock_only)
         touched.clear()
@@ -164,18 +173,18 @@ class Snapshots:
             for key, c in sorted(changed, key=lambda kc: kc[0]):
                 out.append(Output("snapshot", key, now, {**c, "as_of": as_of}))
 
-    def _time_driven(self, now: int) -> set[str]:
-        """Untouched locations whose snapshot may change with the clock alone (the
-        window groups that moved with the minute are already touched)."""
+    def _time_driven(self, now: int, bedded: list[str]) -> set[str]:
+        """Of the wards and follow-up locations `bedded` (whose state did not change),
+        those whose snapshot may change with the clock alone: wrong-bed days accrue or
+        leave the 24 h, or the long stays changed. (Window groups that moved with the
+        minute are touched already.)"""
         p = self.view
-        # Every SEH: its nowcast moves with the clock (stays lengthen, the span slides),
-        # and with it the figures that move anyway (boarding, handovers, the last bed wait).
-        out: set[str] = set(p.seh_ids)
+        out: set[str] = set()
         ready, ready_closed = p.index.ready, p.index.ready_closed
         content = self.content
         keys = p.location_keys
         long_stay = p.index.long_stay
-        for lid in p.bedded_ids:
+        for lid in bedded:
             if ready.get(lid) or ready_closed.get(lid):
                 out.add(lid)  # wrong-bed days accrue
                 continue
