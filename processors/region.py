@@ -39,19 +39,17 @@ the aggregated buckets, not the entities).
 from __future__ import annotations
 
 from bisect import insort
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
-from processors import nowcast, rules
-from processors.index import Memberships
-from processors.crowding import nedocs
+from processors import entities, nowcast, rules
 from processors.contribution import EMPTY, Contribution
-from processors.doorstroom import effective_transitions, encounter_contribution
+from processors.crowding import nedocs
 from processors.emission import Snapshots
+from processors.index import Memberships
 from processors.ingress import Ingress
 from processors.nowcast_region import RegionNowcast
-from processors.instroom import call_contribution, localise_call, localise_ride, ride_contribution
 from processors.output import Output
 from processors.rules import Rules
 from processors.windows import MINUTE_MS, Windows, minute_of
@@ -61,46 +59,7 @@ from topics.registry import Registry
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
-# Events kept per call, ride or encounter. A real one has a few to a few dozen (a long
-# ward stay with transfers); the cap keeps one entity's state entry far below the
-# changelog's record limit whatever a partner sends.
-MAX_ENTITY_EVENTS = 256
 STATUS_HISTORY = 16  # SEH status changes kept per location (late ones land in order)
-
-
-
-def _entity_key(ev: Event) -> str | None:
-    d = ev.data
-    t = ev.type
-    if t.startswith("call."):
-        return f"call:{ev.partner}/{d.get('call_id')}"
-    if t.startswith("dispatch."):
-        return f"ride:{ev.partner}/{d.get('ride_id')}"
-    if t.startswith(("seh.", "ward.", "encounter.")) and "encounter_id" in d:
-        return f"enc:{ev.partner}/{d['encounter_id']}"
-    return None
-
-
-def _contribution(ekey: str, h: list[list[Any]], registry: Registry) -> Contribution:
-    if ekey.startswith("enc:"):
-        return encounter_contribution(h)
-    if ekey.startswith("ride:"):
-        # in a nation, a ride can be another region's, or end at another region's SEH
-        partner = ekey[len("ride:"):].partition("/")[0]
-        return localise_ride(ride_contribution(h), registry.locations, partner in registry.partners)
-    partner = ekey[len("call:"):].partition("/")[0]
-    return localise_call(call_contribution(h), registry.locations, partner in registry.partners)
-
-
-class _EntityChange(NamedTuple):
-    """What applying one event does to its entity, worked out before anything changes."""
-
-    key: str
-    history: list[list[Any]]
-    contribution: Contribution
-
-
-_ALREADY_APPLIED = object()  # the event is in its entity's history already
 
 
 class RegionProcessor:
@@ -359,7 +318,7 @@ class RegionProcessor:
         p.win.restore_clock(minute_of(p.now) if p.now is not None else None)
         p.ingress.rebuilt()
         for ekey in sorted(p.ents):
-            c = _contribution(ekey, p.ents[ekey]["h"], p.registry)
+            c = entities.contribution(ekey, p.ents[ekey]["h"], p.registry)
             p.index.contributions[ekey] = c
             p._index(ekey, c, 1)
             if not c.has_membership():
@@ -434,7 +393,7 @@ class RegionProcessor:
                 Reason.PROCESSING_ERROR, f"applying {ev.type} failed half-way; the region was rebuilt without it")))
             return out
         try:
-            change = self._prepare(ev)
+            change = entities.prepare(ev, self.ents, self.registry)
         except Rejected as exc:
             self.ingress.rejected.append((ev, exc))
             return out
@@ -443,7 +402,7 @@ class RegionProcessor:
                 Reason.PROCESSING_ERROR, f"{type(exc).__name__} while applying {ev.type}")))
             return out
         c = self.counters
-        if change is _ALREADY_APPLIED:
+        if change is entities.ALREADY_APPLIED:
             c["duplicates"] += 1
             by = c["duplicates_by_type"]
             by[ev.type] = by.get(ev.type, 0) + 1
@@ -467,7 +426,7 @@ class RegionProcessor:
         elif ev.type == "seh.status_changed":
             self._status(ev)
         elif change is not None:
-            self._entity_event(change, out)
+            self._entity_event(change, out)  # type: ignore[arg-type]
         self.due = True
         self.applying = None
         self.unsettled.append(ev)
@@ -475,40 +434,6 @@ class RegionProcessor:
             self.nowcast.forget_forecasts()
             self._core_cache.clear()
         return out
-
-    def _prepare(self, ev: Event) -> _EntityChange | object | None:
-        """The entity change an event makes, computed without touching state: its new
-        history and contribution (None for capacity and SEH status events;
-        _ALREADY_APPLIED when its entity's history holds it already, e.g. a census
-        re-sent after the dedup horizon). Raises Rejected for a contradiction."""
-        ekey = _entity_key(ev)
-        if ekey is None:
-            return None
-        ent = self.ents.get(ekey)
-        h: list[list[Any]] = ent["h"] if ent is not None else []
-        for e in h:
-            if e[2] == ev.id and e[1] == ev.source:
-                return _ALREADY_APPLIED
-        if len(h) >= MAX_ENTITY_EVENTS:
-            raise Rejected(Reason.TOO_LARGE, f"{ekey.partition(':')[0]} has {len(h)} events already, "
-                                             f"the most one can have ({MAX_ENTITY_EVENTS})")
-        if ev.type == "seh.arrived":
-            loc = ev.data["location"]
-            for e in effective_transitions(h):
-                if e[3] == "seh.arrived" and e[4]["location"] != loc:
-                    raise Rejected(
-                        Reason.CONFLICT,
-                        f"encounter arrived at {e[4]['location']} at {format_time(e[0])} already; "
-                        f"an arrival at {loc} needs a new encounter_id (or cancel the first arrival)",
-                    )
-        row = [ev.time, ev.source, ev.id, ev.type, ev.data]
-        k = (ev.time, ev.source, ev.id)
-        if not h or (h[-1][0], h[-1][1], h[-1][2]) <= k:
-            new_h = [*h, row]
-        else:
-            new_h = list(h)
-            insort(new_h, row, key=lambda e: (e[0], e[1], e[2]))
-        return _EntityChange(ekey, new_h, _contribution(ekey, new_h, self.registry))
 
     def _capacity(self, ev: Event) -> None:
         lid = ev.data["location"]
@@ -555,7 +480,7 @@ class RegionProcessor:
         self._dirty.add(f"loc:{lid}")
         self._touched.add(lid)
 
-    def _entity_event(self, change: _EntityChange, out: list[Output]) -> None:
+    def _entity_event(self, change: entities.EntityChange, out: list[Output]) -> None:
         ekey = change.key
         newest = change.history[-1][0]  # the history is in event-time order
         ent = self.ents.get(ekey)
