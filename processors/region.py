@@ -1,10 +1,22 @@
 """RegionProcessor: the facade of the domain core for one region (docs/internals.md).
 
 It takes validated events, deduplicates and reorders them, applies them in event-time
-order to the region's state, evaluates the rules after each and returns the outputs:
-snapshots that changed, alerts raised or resolved, and observations for histograms.
-The alert rules themselves, and when they run, live in `processors.rules`; the content
-of the snapshots in `processors.snapshot`.
+order to the region's state, evaluates the rules after each instant and returns the
+outputs: snapshots that changed, alerts raised or resolved, and observations for
+histograms. It wires the parts that do the work, one concern each:
+
+- `processors.ingress`: too_old, dedup, the clock guard, the reorder buffer;
+- `processors.entities`: an event's entity and the change it makes (its new history
+  and `Contribution`, from the folds), worked out before anything changes;
+- `processors.index`: who is where (memberships), the contributions, the retention queue;
+- `processors.windows`: the 1h/24h window buckets and totals;
+- `processors.nowcast_region`: the nowcast's history, indexes and forecasts;
+- `processors.rules`: what each alert rule is and when it is stepped;
+- `processors.emission` / `processors.snapshot`: which snapshots to build at an
+  instant, and their content.
+
+The parts read the region through `processors.view.RegionView`; what stays here is the
+clock, the state entries (named below) and applying an event.
 
 State is a set of string-keyed entries of plain JSON values, so the runtime can keep it
 in changelogged tables and write only what changed:
@@ -18,11 +30,12 @@ in changelogged tables and write only what changed:
 | `win:{minute}` | a window bucket (processors.windows) |
 | `dedup:{minute}[/{part}]`, `buf:{source}\\|{id}` | seen ids, buffered events (processors.reorder) |
 | `rule:{kind}:{subject}` | an alert rule's episode state (processors.alerts) |
-| `snap:{key}` | the last emitted snapshot, compact (processors.snapshot.snap_entry): `{"t": as_of ms, "f": fingerprint, "x": [time-driven values]}` |
-| `nc:{seh}`, `nc:~` | the nowcast's history per SEH and for the region (processors.nowcast): bounded aggregates, updated once per closed hour |
+| `snap:{key}` | the last emitted snapshot, compact (processors.emission, snapshot.snap_entry): `{"t": as_of ms, "f": fingerprint, "x": [time-driven values]}` |
+| `nc:{seh}`, `nc:~` | the nowcast's history per SEH and for the region (processors.nowcast_region): bounded aggregates, updated once per closed hour |
 
-Everything else (per-location counts, sorted start times, contributions of entities,
-running window totals, the GC queue) is derived and rebuilt by `restore`. So is the
+Everything else (the memberships index with the contributions and the retention queue,
+the nowcast's indexes, running window totals, the rules' schedule) is derived and
+rebuilt by `restore`. So is the
 content of the last emitted snapshots: a location's snapshot is a function of the state
 and of the time of its last build, and a hospital's or the region's a function of the
 location snapshots, so `restore` rebuilds them from the state plus the few time-driven
