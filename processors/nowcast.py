@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import Any, Iterable, NamedTuple
 from zoneinfo import ZoneInfo
 
-from processors.crowding import nedocs
+from processors.crowding import SehFigures, nedocs
 from topics.registry import Thresholds
 
 MINUTE_MS = 60_000
@@ -340,7 +340,7 @@ class Forecast(NamedTuple):
 def predict(
     *,
     now: int,
-    core: dict[str, Any],
+    core: SehFigures,
     ward_beds: int,
     etas: list[int],
     referral_ages_ms: Iterable[int],
@@ -362,15 +362,15 @@ def predict(
     refs = sum(referral_chance(ref_cum, never, a, pr) for a in referral_ages_ms)
     arrivals = rides + refs + unannounced
     departures = expected_departures(los_cum, stayed_ms, pr) * departure_factor
-    patients = max(0.0, core["patients"] + arrivals - departures)
+    patients = max(0.0, core.patients + arrivals - departures)
     nd = nedocs(
         patients=patients,  # type: ignore[arg-type]  # NEDOCS is linear in it: a float is fine
-        seh_staffed_beds=core["staffed_beds"],
-        boarders=core["boarders"],
+        seh_staffed_beds=core.staffed_beds,
+        boarders=core.boarders,
         hospital_ward_staffed_beds=ward_beds,
-        critical=core["critical"],
-        longest_boarding_hours=core["longest_boarding_hours"],
-        last_bed_wait_hours=core["last_bed_wait_hours"],
+        critical=core.critical,
+        longest_boarding_hours=core.longest_boarding_hours,
+        last_bed_wait_hours=core.last_bed_wait_hours,
     )
     return Forecast(arrivals, departures, patients, nd.score, nd.level), rides + refs
 

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from processors import nowcast
 from processors.contribution import Contribution
+from processors.crowding import SehFigures
 from processors.index import sorted_change
 from processors.windows import MINUTE_MS
 from topics.registry import Registry
@@ -205,7 +206,7 @@ class RegionNowcast:
         hit = self._forecasts.get(lid)
         return hit[1] if hit is not None and hit[0] == now else None
 
-    def forecast(self, lid: str, now: int, core: dict[str, Any], beds: int, ward_beds: int) -> nowcast.Forecast:
+    def forecast(self, lid: str, now: int, core: SehFigures, beds: int, ward_beds: int) -> nowcast.Forecast:
         """SEH `lid`'s forecast for the next 60 minutes at `now`, from its live figures
         (`core`: RegionProcessor.seh_core), its treatment spaces and its hospital's ward
         beds. Kept until `forget_forecasts` (see `cached`)."""

@@ -58,7 +58,7 @@ import orjson
 
 from processors import entities, nowcast, rules
 from processors.contribution import EMPTY, Contribution
-from processors.crowding import nedocs
+from processors.crowding import SehFigures, nedocs
 from processors.emission import Snapshots
 from processors.index import Memberships
 from processors.ingress import Ingress
@@ -151,7 +151,7 @@ class RegionProcessor:
         # An SEH's figures (and its forecast, in the nowcast) at `now`, read by its rules
         # and then by its snapshot at the same instant: computed once per instant
         # (forgotten whenever the state may have changed).
-        self._core_cache: dict[str, tuple[int, dict[str, Any]]] = {}  # seh -> (now, seh_core)
+        self._core_cache: dict[str, tuple[int, SehFigures]] = {}  # seh -> (now, seh_core)
         self._hosp_ward_beds: dict[str, int] = {}
         # The rules' scheduling state and caches (processors.rules): derived, so a
         # restored region steps every rule once at its first evaluation.
@@ -596,7 +596,7 @@ class RegionProcessor:
             n = self._hosp_ward_beds[hospital] = sum(self.beds(w) for w in self.wards_of.get(hospital, ()))
         return n
 
-    def seh_core(self, lid: str) -> dict[str, Any]:
+    def seh_core(self, lid: str) -> SehFigures:
         """The live SEH figures NEDOCS needs (exact, unrounded)."""
         now = self.now or 0
         cached = self._core_cache.get(lid)
@@ -624,11 +624,7 @@ class RegionProcessor:
             longest_boarding_hours=longest_boarding_h,
             last_bed_wait_hours=last_wait_h,
         )
-        core = {
-            "patients": patients, "waiting": waiting, "boarders": boarders, "critical": critical,
-            "staffed_beds": staffed, "longest_boarding_hours": longest_boarding_h,
-            "last_bed_wait_hours": last_wait_h, "nedocs": nd,
-        }
+        core = SehFigures(patients, waiting, boarders, critical, staffed, longest_boarding_h, last_wait_h, nd)
         self._core_cache[lid] = (now, core)
         return core
 

@@ -33,6 +33,7 @@ from processors.windows import MINUTE_MS, minute_of
 from topics.codec import format_time
 
 if TYPE_CHECKING:
+    from processors.crowding import SehFigures
     from processors.view import RegionView
 
 DAY_MS = 86_400_000
@@ -67,7 +68,7 @@ def seh_rules(p: RegionView, out: list[Alert], lid: str, now: int) -> tuple[int 
     raise_crowd_ms = int(th.crowding_for_minutes * MINUTE_MS)
     clear_crowd_ms = int(th.crowding_clear_minutes * MINUTE_MS)
     core = p.seh_core(lid)
-    level = core["nedocs"].level
+    level = core.nedocs.level
     status, since = p.status(lid)
     stop = status == "stop"
     step_rule(p, out, "seh_stop", lid, stop, not stop, held_since=since,
@@ -92,7 +93,7 @@ def forecast_step(p: RegionView, out: list[Alert], lid: str) -> int | None:
     """An SEH whose inputs did not change and whose deadline has not come, at a new
     minute: of its rules only the forecast can move (its span slides with the clock), so
     only that one is stepped. Returns the NEDOCS level, as `seh_rules` does."""
-    level = p.seh_core(lid)["nedocs"].level
+    level = p.seh_core(lid).nedocs.level
     forecast_rule(p, out, lid, level)
     return level
 
@@ -294,18 +295,18 @@ def stop_details(p: RegionView, lid: str) -> dict[str, Any]:
     }
 
 
-def crowding_details(p: RegionView, lid: str, core: dict[str, Any]) -> dict[str, Any]:
+def crowding_details(p: RegionView, lid: str, core: SehFigures) -> dict[str, Any]:
     """seh_crowding: the SEH's NEDOCS level and the figures behind it (`core`: seh_core)."""
     th = p.th
-    nd = core["nedocs"]
+    nd = core.nedocs
     level = nd.level
     return {
         "fields": {"hospital": p.registry.locations[lid].partner, "location": lid},
         "severity": "critical" if (level or 0) >= 5 else "warning",
-        "values": {"nedocs": _r(nd.score, 2), "nedocs_level": level, "patients": core["patients"],
-                   "boarders": core["boarders"], "critical": core["critical"],
-                   "staffed_beds": core["staffed_beds"],
-                   "longest_boarding_hours": round(core["longest_boarding_hours"], 4)},
+        "values": {"nedocs": _r(nd.score, 2), "nedocs_level": level, "patients": core.patients,
+                   "boarders": core.boarders, "critical": core.critical,
+                   "staffed_beds": core.staffed_beds,
+                   "longest_boarding_hours": round(core.longest_boarding_hours, 4)},
         "thresholds": {"nedocs_alert_level": th.nedocs_alert_level,
                        "crowding_for_minutes": th.crowding_for_minutes,
                        "crowding_clear_minutes": th.crowding_clear_minutes},
@@ -422,7 +423,7 @@ def escalation_details(
 
 
 # ==================================================================== when the rules run
-def seh_deadline(p: RegionView, lid: str, core: dict[str, Any], oldest_ho: int | None, delay_ms: int,
+def seh_deadline(p: RegionView, lid: str, core: SehFigures, oldest_ho: int | None, delay_ms: int,
                  raise_crowd_ms: int, clear_crowd_ms: int) -> int | None:
     """The earliest time at which a step of this SEH's rules may do something while its
     inputs stay the same (None: never). Conservative: stepping early or more often is
@@ -436,7 +437,7 @@ def seh_deadline(p: RegionView, lid: str, core: dict[str, Any], oldest_ho: int |
         if dl is None or t < dl:
             dl = t
 
-    nd = core["nedocs"]
+    nd = core.nedocs
     if nd.level is not None:
         # NEDOCS grows with the longest boarding time (0.93 per hour): the level can
         # go up when the unclamped score passes the level's upper bound.
@@ -446,10 +447,10 @@ def seh_deadline(p: RegionView, lid: str, core: dict[str, Any], oldest_ho: int |
                 at(now)
             else:
                 upper = (20.0, 60.0, 100.0, 140.0, 180.0)[nd.level - 1]
-                raw = (-20.0 + 85.8 * core["patients"] / core["staffed_beds"]
-                       + 600.0 * core["boarders"] / p.hospital_ward_beds(p.registry.locations[lid].partner)
-                       + 13.4 * core["critical"] + 0.93 * core["longest_boarding_hours"]
-                       + 5.64 * core["last_bed_wait_hours"])
+                raw = (-20.0 + 85.8 * core.patients / core.staffed_beds
+                       + 600.0 * core.boarders / p.hospital_ward_beds(p.registry.locations[lid].partner)
+                       + 13.4 * core.critical + 0.93 * core.longest_boarding_hours
+                       + 5.64 * core.last_bed_wait_hours)
                 # (1 s of margin against rounding: a step before the crossing is a no-op)
                 at(now + max(0, int((upper - raw) / 0.93 * HOUR_MS) - 1000))
         # ... and can go down when the last bed wait leaves the 24h

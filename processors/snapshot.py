@@ -22,6 +22,7 @@ from processors.windows import by_key, count_above, count_at_most, nearest_rank
 from topics.codec import format_time
 
 if TYPE_CHECKING:
+    from processors.crowding import SehFigures
     from processors.view import RegionView
 
 MIN_MS = 60_000
@@ -50,15 +51,15 @@ def build_location(p: RegionView, lid: str) -> dict[str, Any]:
     return _ward(p, lid)
 
 
-def _seh_clock_fields(p: RegionView, lid: str, core: dict[str, Any]) -> dict[str, Any]:
+def _seh_clock_fields(p: RegionView, lid: str, core: SehFigures) -> dict[str, Any]:
     """The SEH figures that move with the clock alone (boarding, handover and the last
     bed wait grow or age; NEDOCS follows them; the nowcast's span slides)."""
     now = p.now or 0
-    nd = core["nedocs"]
+    nd = core.nedocs
     ho_open = p.index.handovers.get(lid, [])
     return {
-        "longest_boarding_hours": round(core["longest_boarding_hours"], 4),
-        "last_bed_wait_hours": round(core["last_bed_wait_hours"], 4),
+        "longest_boarding_hours": round(core.longest_boarding_hours, 4),
+        "last_bed_wait_hours": round(core.last_bed_wait_hours, 4),
         "nedocs": _r(nd.score, 2),
         "nedocs_level": nd.level,
         "nedocs_null_reason": nd.null_reason,
@@ -119,7 +120,7 @@ def refresh_hospital(p: RegionView, h: str, old: dict[str, Any]) -> dict[str, An
 def _seh(p: RegionView, lid: str) -> dict[str, Any]:
     core = p.seh_core(lid)
     clock = _seh_clock_fields(p, lid, core)
-    staffed = core["staffed_beds"]
+    staffed = core.staffed_beds
     tot1, tot24, vals = p.win.tot1, p.win.tot24, p.win.vals24
     arr24 = by_key(tot24, f"arr|{lid}")
     n_arr24 = sum(arr24.values())
@@ -132,12 +133,12 @@ def _seh(p: RegionView, lid: str) -> dict[str, Any]:
         "id": lid,
         "kind": "seh",
         "hospital": p.registry.locations[lid].partner,
-        "patients": core["patients"],
-        "waiting": core["waiting"],
-        "boarders": core["boarders"],
-        "critical": core["critical"],
+        "patients": core.patients,
+        "waiting": core.waiting,
+        "boarders": core.boarders,
+        "critical": core.critical,
         "staffed_beds": staffed,
-        "occupancy": _share(core["patients"], staffed),
+        "occupancy": _share(core.patients, staffed),
         "longest_boarding_hours": clock["longest_boarding_hours"],
         "last_bed_wait_hours": clock["last_bed_wait_hours"],
         "nedocs": clock["nedocs"],

@@ -10,6 +10,7 @@ import pytest
 from _factory import HOUR, MIN, T0, Factory, alerts, fmt, registry, run, snap
 
 from processors import nowcast
+from processors.crowding import Nedocs, SehFigures
 from processors.region import RegionProcessor
 from topics.registry import RegistryError, Thresholds, parse_registry
 
@@ -108,8 +109,8 @@ def test_close_seh_hour_updates_the_aggregates():
 
 def test_predict_adds_announced_and_unannounced_and_applies_nedocs():
     now = T0
-    core = {"patients": 10, "staffed_beds": 20, "boarders": 0, "critical": 0,
-            "longest_boarding_hours": 0.0, "last_bed_wait_hours": 0.0}
+    core = SehFigures(patients=10, waiting=0, boarders=0, critical=0, staffed_beds=20,
+                      longest_boarding_hours=0.0, last_bed_wait_hours=0.0, nedocs=Nedocs(None, None, None))
     empty_los = nowcast.cumulative([0.0] * (nowcast.LOS_BINS + 1))
     empty_ref = nowcast.cumulative([0.0] * 73)
     fc, announced = nowcast.predict(
