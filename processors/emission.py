@@ -138,7 +138,12 @@ class Snapshots:
             loc = locations[lid]
             old = content.get(key)
             if lid in clock_only and old is not None:
-                if put(now, key, refresh_location(p, lid, old), changed) and loc.kind != "seh":
+                new = refresh_location(p, lid, old)
+                if new is None:
+                    if key not in self.force:
+                        continue  # its clock figures did not move: the same content
+                    new = old
+                if put(now, key, new, changed) and loc.kind != "seh":
                     clock_h.add(loc.partner)  # an SEH's clock figures are not summed
             elif put(now, key, build_location(p, lid), changed):
                 rebuilt_h.add(loc.partner)

@@ -99,15 +99,17 @@ def _ward_clock_sums(wards: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def refresh_location(p: RegionView, lid: str, old: dict[str, Any]) -> dict[str, Any]:
+def refresh_location(p: RegionView, lid: str, old: dict[str, Any]) -> dict[str, Any] | None:
     """A location snapshot whose state did not change since `old` was built, at the
-    processor's clock: `old` with its clock-driven figures recomputed (same key order)."""
-    new = dict(old)
-    if old["kind"] == "seh":
-        new.update(_seh_clock_fields(p, lid, p.seh_core(lid)))
-    else:
-        new.update(_ward_clock_fields(p, lid))
-    return new
+    processor's clock: `old` with its clock-driven figures recomputed (same key order);
+    None when none of them moved (the content would be `old` again)."""
+    clock = _seh_clock_fields(p, lid, p.seh_core(lid)) if old["kind"] == "seh" else _ward_clock_fields(p, lid)
+    for k, v in clock.items():
+        if old[k] != v:
+            new = dict(old)
+            new.update(clock)
+            return new
+    return None
 
 
 def refresh_hospital(p: RegionView, h: str, old: dict[str, Any]) -> dict[str, Any]:
