@@ -16,6 +16,20 @@ class Nedocs(NamedTuple):
     null_reason: str | None
 
 
+class SehFigures(NamedTuple):
+    """An SEH's live figures (exact, unrounded) and the NEDOCS they give: what its rules,
+    its snapshot and its forecast read (RegionProcessor.seh_core)."""
+
+    patients: int
+    waiting: int  # treatment not started
+    boarders: int  # waiting for a ward bed
+    critical: int  # urgency U0/U1
+    staffed_beds: int  # treatment spaces
+    longest_boarding_hours: float
+    last_bed_wait_hours: float  # the wait of the latest treatment start within 24 h
+    nedocs: Nedocs
+
+
 NO_SEH_BEDS = "seh_staffed_beds_unknown_or_zero"
 NO_WARD_BEDS = "hospital_ward_staffed_beds_zero"
 

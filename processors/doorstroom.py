@@ -23,6 +23,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from processors.contribution import (
+    Arrival,
+    Contribution,
+    CountItem,
+    InSeh,
+    Observation,
+    Ready,
+    ReadyInterval,
+    Stay,
+    Treatment,
+    ValueItem,
+    WardStay,
+)
 from processors.windows import minute_of
 
 CANCEL = "encounter.cancelled"
@@ -88,15 +101,15 @@ def _on_ward(st: dict[str, Any]) -> bool:
 
 def _close_ready(st: dict[str, Any], t: int) -> None:
     if st["ready"] is not None:
-        st["intervals"].append((st["ward"], st["rstart"], max(t, st["rstart"])))
+        st["intervals"].append(ReadyInterval(st["ward"], st["rstart"], max(t, st["rstart"])))
         st["ready"] = st["rstart"] = st["wf"] = None
 
 
 def _depart(st: dict[str, Any], t: int, disposition: str | None) -> None:
     st["dep"], st["disp"] = t, disposition
     los = max(0, t - st["arr"])
-    st["values"].append((minute_of(t), f"los|{st['seh']}", los))
-    st["obs"].append(("seh_length_of_stay", "location", st["seh"], los, t))
+    st["values"].append(ValueItem(minute_of(t), f"los|{st['seh']}", los))
+    st["obs"].append(Observation("seh_length_of_stay", "location", st["seh"], los, t))
 
 
 def _apply(st: dict[str, Any], e: list[Any]) -> bool:
@@ -108,7 +121,7 @@ def _apply(st: dict[str, Any], e: list[Any]) -> bool:
         mode = d.get("arrival_mode") or "other"
         st.update(seh=d["location"], arr=t, mode=mode, urg=None, treat=None,
                   board=None, bt=None, dep=None, disp=None, ride=d.get("ride_id"), call=d.get("call_id"))
-        st["counts"].append((minute_of(t), f"arr|{d['location']}", mode))
+        st["counts"].append(CountItem(minute_of(t), f"arr|{d['location']}", mode))
         return True
     if typ in SEH_FOLLOWERS:
         if st["arr"] is None:
@@ -120,7 +133,7 @@ def _apply(st: dict[str, Any], e: list[Any]) -> bool:
         elif typ == "seh.treatment_started":
             if st["treat"] is None:
                 st["treat"] = t
-                st["obs"].append(("seh_waiting", "location", st["seh"], max(0, t - st["arr"]), t))
+                st["obs"].append(Observation("seh_waiting", "location", st["seh"], max(0, t - st["arr"]), t))
         elif typ == "seh.admission_requested":
             if st["board"] is None:
                 st["board"] = t
@@ -163,7 +176,7 @@ def _apply(st: dict[str, Any], e: list[Any]) -> bool:
             _close_ready(st, t)
             dest = d.get("destination") or "other"
             st["dis"], st["dest"], st["dis_ward"] = t, dest, st["ward"]
-            st["counts"].append((minute_of(t), f"dis|{st['ward']}", dest))
+            st["counts"].append(CountItem(minute_of(t), f"dis|{st['ward']}", dest))
         return True
     return True  # unknown to this fold: ignore
 
@@ -187,41 +200,24 @@ def fold_encounter(h: list[list[Any]]) -> tuple[dict[str, Any], int]:
     return st, len(pending)
 
 
-def encounter_contribution(h: list[list[Any]]) -> dict[str, Any]:
+def encounter_contribution(h: list[list[Any]]) -> Contribution:
     st, held = fold_encounter(h)
-    seh = st["seh"]
-    c: dict[str, Any] = empty_contribution()
+    seh, arr = st["seh"], st["arr"]
+    in_seh = stay = arrival = treatment = ward = ready = None
     if _in_seh(st) and seh is not None:
-        c["seh"] = (seh, st["treat"] is None, st["board"], st["urg"] in CRITICAL_URGENCIES)
-        c["stay"] = (seh, st["arr"])
-    if seh is not None and st["arr"] is not None:
+        in_seh = InSeh(seh, st["treat"] is None, st["board"], st["urg"] in CRITICAL_URGENCIES)
+        stay = Stay(seh, arr)
+    if seh is not None and arr is not None:
         # the last SEH arrival and what announced it: the nowcast's history
-        c["arrival"] = (seh, st["arr"], st["ride"], st["call"])
-    if st["treat"] is not None and st["arr"] is not None and seh is not None:
-        c["ts"] = (seh, st["treat"], max(0, st["treat"] - st["arr"]))
+        arrival = Arrival(seh, arr, st["ride"], st["call"])
+        if st["treat"] is not None:
+            treatment = Treatment(seh, st["treat"], max(0, st["treat"] - arr))
     if _on_ward(st):
-        c["ward"] = (st["ward"], st["since"])
+        ward = WardStay(st["ward"], st["since"])
         if st["ready"] is not None:
-            c["ready"] = (st["ward"], st["rstart"], st["wf"] or "other")
-    c["wbc"] = tuple(st["intervals"])
-    c["counts"] = tuple(st["counts"])
-    c["values"] = tuple(st["values"])
-    c["obs"] = tuple(st["obs"])
-    c["held"] = held
-    return c
-
-
-def empty_contribution() -> dict[str, Any]:
-    return {
-        "seh": None, "ts": None, "ward": None, "ready": None, "wbc": (), "counts": (),
-        "values": (), "obs": (), "enroute": None, "ho": None, "held": 0,
-        # for the nowcast (processors/nowcast.py): present since, the last SEH arrival
-        # (seh, time, ride_id, call_id), a ride's ETA while en route (seh, eta) and when
-        # it announced its destination (ride_id, time), a referral (call_id, seh, time)
-        "stay": None, "arrival": None, "eta": None, "tx": None, "ref": None,
-    }
-
-
-def has_membership(c: dict[str, Any]) -> bool:
-    """Whether the entity still holds an open place (so must not be forgotten)."""
-    return bool(c["seh"] or c["ward"] or c["enroute"] or c["ho"])
+            ready = Ready(st["ward"], st["rstart"], st["wf"] or "other")
+    return Contribution(
+        seh=in_seh, treatment=treatment, ward=ward, ready=ready, ready_closed=tuple(st["intervals"]),
+        counts=tuple(st["counts"]), values=tuple(st["values"]), obs=tuple(st["obs"]), held=held,
+        stay=stay, arrival=arrival,
+    )

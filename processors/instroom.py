@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any, Container
 
-from processors.doorstroom import empty_contribution
+from processors.contribution import (
+    Announced,
+    Contribution,
+    CountItem,
+    Eta,
+    Handover,
+    Observation,
+    Referral,
+    ValueItem,
+)
 from processors.windows import minute_of
 from topics.codec import parse_time
 
@@ -17,7 +26,7 @@ FIRST_LINE_OUTCOMES = ("self_care", "appointment", "home_visit")
 A1_URGENCIES = ("A0", "A1")
 
 
-def call_contribution(h: list[list[Any]]) -> dict[str, Any]:
+def call_contribution(h: list[list[Any]]) -> Contribution:
     received = service = urgency = completed = outcome = destination = call_id = None
     for t, _src, _id, typ, d in h:
         call_id = d.get("call_id", call_id)
@@ -29,25 +38,24 @@ def call_contribution(h: list[list[Any]]) -> dict[str, Any]:
             urgency = d.get("urgency")
         elif typ == "call.completed":
             completed, outcome, destination = t, d.get("outcome"), d.get("destination")
-    counts: list[tuple[int, str, str]] = []
+    counts: list[CountItem] = []
     if received is not None:
         m = minute_of(received)
-        counts.append((m, "calls", service or "other"))
+        counts.append(CountItem(m, "calls", service or "other"))
         if urgency:
-            counts.append((m, "call_urgency", urgency))
+            counts.append(CountItem(m, "call_urgency", urgency))
     if completed is not None:
         m = minute_of(completed)
-        counts.append((m, "first_line", "completed"))
+        counts.append(CountItem(m, "first_line", "completed"))
         if outcome in FIRST_LINE_OUTCOMES:
-            counts.append((m, "first_line", "first_line"))
-    c = empty_contribution()
-    c["counts"] = tuple(counts)
+            counts.append(CountItem(m, "first_line", "first_line"))
+    referral = None
     if outcome == "seh_referral" and destination and call_id and completed is not None:
-        c["ref"] = (call_id, destination, completed)  # an announced arrival (nowcast)
-    return c
+        referral = Referral(call_id, destination, completed)  # an announced arrival (nowcast)
+    return Contribution(counts=tuple(counts), referral=referral)
 
 
-def ride_contribution(h: list[list[Any]]) -> dict[str, Any]:
+def ride_contribution(h: list[list[Any]]) -> Contribution:
     urgency = call_at = assigned = on_scene = dest = at_loc = at_t = done = None
     eta = tx = ride_id = None
     ended = False
@@ -74,82 +82,77 @@ def ride_contribution(h: list[list[Any]]) -> dict[str, Any]:
             done = t
         elif typ in ("dispatch.cleared", "dispatch.cancelled"):
             ended = True
-    c = empty_contribution()
-    counts: list[tuple[int, str, str]] = []
-    values: list[tuple[int, str, int]] = []
-    obs: list[tuple[str, str, str, int, int]] = []
+    counts: list[CountItem] = []
+    values: list[ValueItem] = []
+    obs: list[Observation] = []
+    en_route = handover = eta_at = announced = None
     if assigned is not None:
-        counts.append((minute_of(assigned), "rides", urgency or "unknown"))
+        counts.append(CountItem(minute_of(assigned), "rides", urgency or "unknown"))
     # On scene before the call was received is a clock error at the partner: no response
     # time at all, rather than a zero that would count as "within 15 minutes".
     if call_at is not None and on_scene is not None and on_scene >= call_at:
         resp = on_scene - call_at
-        obs.append(("ambulance_response", "urgency", urgency or "unknown", resp, on_scene))
+        obs.append(Observation("ambulance_response", "urgency", urgency or "unknown", resp, on_scene))
         if urgency in A1_URGENCIES:
-            values.append((minute_of(on_scene), "a1_response", resp))
+            values.append(ValueItem(minute_of(on_scene), "a1_response", resp))
     if at_t is not None and at_loc is not None:
         if done is not None:
             ho = max(0, done - at_t)
-            values.append((minute_of(done), f"handover|{at_loc}", ho))
-            obs.append(("ambulance_handover", "location", at_loc, ho, done))
+            values.append(ValueItem(minute_of(done), f"handover|{at_loc}", ho))
+            obs.append(Observation("ambulance_handover", "location", at_loc, ho, done))
         elif not ended:
-            c["ho"] = (at_loc, at_t)
+            handover = Handover(at_loc, at_t)
     elif dest is not None and not ended and done is None:
-        c["enroute"] = dest
+        en_route = dest
         if eta is not None:
-            c["eta"] = (dest, eta)
+            eta_at = Eta(dest, eta)
     if tx is not None and ride_id:
-        c["tx"] = (ride_id, tx)  # when the destination was announced (nowcast history)
-    c["counts"] = tuple(counts)
-    c["values"] = tuple(values)
-    c["obs"] = tuple(obs)
-    return c
+        announced = Announced(ride_id, tx)  # when the destination was announced (nowcast history)
+    return Contribution(counts=tuple(counts), values=tuple(values), obs=tuple(obs), en_route=en_route,
+                        handover=handover, eta=eta_at, announced=announced)
 
 
 HANDOVER_GROUP = "handover|"
 
 
-def localise_ride(c: dict[str, Any], own_locations: Container[str], home: bool) -> dict[str, Any]:
+def localise_ride(c: Contribution, own_locations: Container[str], home: bool) -> Contribution:
     """A ride's contribution as one region of a nation sees it (events.md, "Many regions,
     one deployment"): the dispatching (`home`) region keeps the ride counts and response
     times; what happens at an SEH (en route to it with its ETA, handover in progress,
     handover durations, when the destination was announced) counts in the region of that
     SEH. In a single region every location is its own and `c` comes back unchanged."""
-    enroute, ho, eta, values, obs = c["enroute"], c["ho"], c["eta"], c["values"], c["obs"]
+    enroute, ho, eta, values, obs = c.en_route, c.handover, c.eta, c.values, c.obs
 
-    def own_value(v: tuple[int, str, int]) -> bool:
-        group = v[1]
+    def own_value(v: ValueItem) -> bool:
+        group = v.key
         return group[len(HANDOVER_GROUP):] in own_locations if group.startswith(HANDOVER_GROUP) else home
 
-    def own_obs(o: tuple[str, str, str, int, int]) -> bool:
-        return o[2] in own_locations if o[0] == "ambulance_handover" else home
+    def own_obs(o: Observation) -> bool:
+        return o.label_value in own_locations if o.metric == "ambulance_handover" else home
 
-    seh_side_own = ((enroute is None or enroute in own_locations) and (ho is None or ho[0] in own_locations)
-                    and (eta is None or eta[0] in own_locations))
+    seh_side_own = ((enroute is None or enroute in own_locations)
+                    and (ho is None or ho.location in own_locations)
+                    and (eta is None or eta.location in own_locations))
     if home and seh_side_own and all(map(own_value, values)) and all(map(own_obs, obs)):
         return c
-    local = dict(c)
-    local["counts"] = c["counts"] if home else ()
-    local["values"] = tuple(v for v in values if own_value(v))
-    local["obs"] = tuple(o for o in obs if own_obs(o))
-    local["enroute"] = enroute if enroute in own_locations else None
-    local["ho"] = ho if ho is not None and ho[0] in own_locations else None
-    local["eta"] = eta if eta is not None and eta[0] in own_locations else None
-    # the announcement belongs where the ride arrives: here if it was routed here for
-    # our SEH, or if it is ours and goes to none of another region's
-    local["tx"] = c["tx"] if not home or seh_side_own else None
-    return local
+    return c._replace(
+        counts=c.counts if home else (),
+        values=tuple(v for v in values if own_value(v)),
+        obs=tuple(o for o in obs if own_obs(o)),
+        en_route=enroute if enroute in own_locations else None,
+        handover=ho if ho is not None and ho.location in own_locations else None,
+        eta=eta if eta is not None and eta.location in own_locations else None,
+        # the announcement belongs where the ride arrives: here if it was routed here for
+        # our SEH, or if it is ours and goes to none of another region's
+        announced=c.announced if not home or seh_side_own else None,
+    )
 
 
-def localise_call(c: dict[str, Any], own_locations: Container[str], home: bool) -> dict[str, Any]:
+def localise_call(c: Contribution, own_locations: Container[str], home: bool) -> Contribution:
     """A call's contribution as one region of a nation sees it: the home region keeps
     its counts; a referral to an SEH counts (as an announced arrival) where that SEH is."""
-    ref = c["ref"]
-    own_ref = ref is not None and ref[1] in own_locations
+    ref = c.referral
+    own_ref = ref is not None and ref.destination in own_locations
     if home and (ref is None or own_ref):
         return c
-    local = dict(c)
-    if not home:
-        local["counts"] = ()
-    local["ref"] = ref if own_ref else None
-    return local
+    return c._replace(counts=c.counts if home else (), referral=ref if own_ref else None)

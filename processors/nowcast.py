@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import Any, Iterable, NamedTuple
 from zoneinfo import ZoneInfo
 
-from processors.crowding import nedocs
+from processors.crowding import SehFigures, nedocs
 from topics.registry import Thresholds
 
 MINUTE_MS = 60_000
@@ -181,9 +181,16 @@ def expected_unannounced(st: dict[str, Any], now: int, prior_now: float, prior_n
     and the next hour, weighted by how much of each the span covers, times the level
     ratio. `partial_actual`: the unannounced weight of this hour's arrivals so far."""
     h = hour_of(now)
+    return unannounced_in_span(st, now, slot_rate(st, h, prior_now, pr), slot_rate(st, h + 1, prior_next, pr),
+                               partial_actual, pr)
+
+
+def unannounced_in_span(st: dict[str, Any], now: int, r_now: float, r_next: float, partial_actual: float,
+                        pr: Params) -> float:
+    """`expected_unannounced` from the slot rates of the current and the next hour
+    (they hold for a whole hour: a region computes them once per hour and SEH)."""
+    h = hour_of(now)
     f = (now - h * HOUR_MS) / HOUR_MS  # share of the current hour gone
-    r_now = slot_rate(st, h, prior_now, pr)
-    r_next = slot_rate(st, h + 1, prior_next, pr)
     ratio = level_ratio(st, partial_actual, r_now * f, pr)
     return ((1.0 - f) * r_now + f * r_next) * ratio
 
@@ -254,7 +261,28 @@ def close_departures(st: dict[str, Any], hour: int, actual: int, expected_next: 
 def expected_departures(los_cum: list[float], stayed_ms: Iterable[int], pr: Params) -> float:
     """Present patients expected to leave within 60 minutes (`stayed_ms`: how long each
     has been here)."""
-    return sum(conditional_share(los_cum, LOS_BIN_MS, max(0, a), 0.0, pr.los_prior) for a in stayed_ms)
+    # `conditional_share(los_cum, LOS_BIN_MS, max(0, a), 0.0, pr.los_prior)` per patient,
+    # unrolled: this runs for every present patient of every SEH at every minute. The
+    # float operations are the same ones in the same order, so are the results.
+    cum = los_cum
+    last = len(cum) - 2  # bin index from which `_mass_below` answers cum[-2]
+    top = cum[last]
+    total = cum[-1] + 0.0
+    weighted_prior = 1.0 * pr.los_prior
+    shares: list[float] = []
+    for a in stayed_ms:
+        t = a if a > 0 else 0
+        if t <= 0:
+            below_a = 0.0
+        else:
+            pos = t / LOS_BIN_MS
+            i = int(pos)
+            below_a = top if i >= last else cum[i] + (cum[i + 1] - cum[i]) * (pos - i)
+        pos = (t + SPAN_MS) / LOS_BIN_MS
+        i = int(pos)
+        below_b = top if i >= last else cum[i] + (cum[i + 1] - cum[i]) * (pos - i)
+        shares.append((below_b - below_a + weighted_prior) / (total - below_a + 1.0))
+    return sum(shares)
 
 
 def referral_chance(ref_cum: list[float], never: float, age_ms: int, pr: Params) -> float:
@@ -312,7 +340,7 @@ class Forecast(NamedTuple):
 def predict(
     *,
     now: int,
-    core: dict[str, Any],
+    core: SehFigures,
     ward_beds: int,
     etas: list[int],
     referral_ages_ms: Iterable[int],
@@ -334,15 +362,15 @@ def predict(
     refs = sum(referral_chance(ref_cum, never, a, pr) for a in referral_ages_ms)
     arrivals = rides + refs + unannounced
     departures = expected_departures(los_cum, stayed_ms, pr) * departure_factor
-    patients = max(0.0, core["patients"] + arrivals - departures)
+    patients = max(0.0, core.patients + arrivals - departures)
     nd = nedocs(
         patients=patients,  # type: ignore[arg-type]  # NEDOCS is linear in it: a float is fine
-        seh_staffed_beds=core["staffed_beds"],
-        boarders=core["boarders"],
+        seh_staffed_beds=core.staffed_beds,
+        boarders=core.boarders,
         hospital_ward_staffed_beds=ward_beds,
-        critical=core["critical"],
-        longest_boarding_hours=core["longest_boarding_hours"],
-        last_bed_wait_hours=core["last_bed_wait_hours"],
+        critical=core.critical,
+        longest_boarding_hours=core.longest_boarding_hours,
+        last_bed_wait_hours=core.last_bed_wait_hours,
     )
     return Forecast(arrivals, departures, patients, nd.score, nd.level), rides + refs
 

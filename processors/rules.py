@@ -3,8 +3,8 @@
 A rule watches one subject (a partner, an SEH, a hospital, an escalation level) and is
 stepped as an alert episode (processors.alerts): a raise condition, a clear condition,
 optionally "for N min", and the details an alert carries (values, thresholds, reasons).
-The rules read the region's figures from the `RegionProcessor` passed in as `p` and keep
-their episode state in `p.rules` (`rule:{kind}:{subject}` entries).
+The rules read the region's figures through the `RegionView` (processors.view) passed
+in as `p` and keep their episode state in `p.rules` (`rule:{kind}:{subject}` entries).
 
 The module is laid out as:
 - what each rule is: `feed_silent`, `seh_rules`, `hospital_rules`, `escalation_rules`
@@ -18,7 +18,7 @@ The module is laid out as:
   let an evaluation skip the subjects nothing happened to.
 
 Alerts come out as `processors.output.Output`; this module is imported by
-`processors.region`, never the other way round at runtime.
+`processors.region` and never imports it (it reads the region through its protocol).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from processors.windows import MINUTE_MS, minute_of
 from topics.codec import format_time
 
 if TYPE_CHECKING:
-    from processors.region import RegionProcessor
+    from processors.crowding import SehFigures
+    from processors.view import RegionView
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -43,7 +44,7 @@ Details = Callable[[], dict[str, Any]]
 
 
 # ==================================================================== what each rule is
-def feed_silent(p: RegionProcessor, out: list[Alert], pid: str, now: int) -> int | None:
+def feed_silent(p: RegionView, out: list[Alert], pid: str, now: int) -> int | None:
     """feed_silent: partner `pid` sent no event for its feed_silent_minutes (its own in the
     registry, else the region's). Returns when the partner turns silent if no event comes
     (None: silent already)."""
@@ -56,17 +57,18 @@ def feed_silent(p: RegionProcessor, out: list[Alert], pid: str, now: int) -> int
     return None if silent else last + silent_ms
 
 
-def seh_rules(p: RegionProcessor, out: list[Alert], lid: str, now: int) -> tuple[int | None, int | None]:
+def seh_rules(p: RegionView, out: list[Alert], lid: str, now: int) -> tuple[int | None, int | None]:
     """seh_stop, seh_crowding, seh_crowding_forecast and handover_delay of SEH `lid`.
-    Returns its NEDOCS level
-    (for the regional escalation) and the time from which stepping its rules again may
-    change something while its inputs stay the same (None: only when they change)."""
+    Returns its NEDOCS level (for the regional escalation) and the time from which
+    stepping these rules again may change something while the SEH's inputs stay the
+    same (None: only when they change), the forecast aside: it moves with the clock,
+    so `Rules` steps it alone at every new minute (`forecast_step`)."""
     th = p.th
     delay_ms = int(th.handover_delay_minutes * MINUTE_MS)
     raise_crowd_ms = int(th.crowding_for_minutes * MINUTE_MS)
     clear_crowd_ms = int(th.crowding_clear_minutes * MINUTE_MS)
     core = p.seh_core(lid)
-    level = core["nedocs"].level
+    level = core.nedocs.level
     status, since = p.status(lid)
     stop = status == "stop"
     step_rule(p, out, "seh_stop", lid, stop, not stop, held_since=since,
@@ -78,20 +80,25 @@ def seh_rules(p: RegionProcessor, out: list[Alert], lid: str, now: int) -> tuple
               clear_for_ms=clear_crowd_ms,
               details=partial(crowding_details, p, lid, core))
     forecast_rule(p, out, lid, level)
-    hos = p.ho.get(lid)
+    hos = p.index.handovers.get(lid)
     oldest = hos[0] if hos else None
     longest = now - oldest if oldest is not None else 0
     step_rule(p, out, "handover_delay", lid, longest > delay_ms, longest < delay_ms,
               held_since=(oldest + delay_ms) if oldest is not None else None,
               details=partial(handover_details, p, lid))
-    dl = seh_deadline(p, lid, core, oldest, delay_ms, raise_crowd_ms, clear_crowd_ms)
-    # The forecast moves with the clock: step again at the next minute at the latest
-    # (stepping more often changes nothing for the other rules).
-    next_minute = (minute_of(now) + 1) * MINUTE_MS
-    return level, next_minute if dl is None or dl > next_minute else dl
+    return level, seh_deadline(p, lid, core, oldest, delay_ms, raise_crowd_ms, clear_crowd_ms)
 
 
-def forecast_rule(p: RegionProcessor, out: list[Alert], lid: str, level: int | None) -> None:
+def forecast_step(p: RegionView, out: list[Alert], lid: str) -> int | None:
+    """An SEH whose inputs did not change and whose deadline has not come, at a new
+    minute: of its rules only the forecast can move (its span slides with the clock), so
+    only that one is stepped. Returns the NEDOCS level, as `seh_rules` does."""
+    level = p.seh_core(lid).nedocs.level
+    forecast_rule(p, out, lid, level)
+    return level
+
+
+def forecast_rule(p: RegionView, out: list[Alert], lid: str, level: int | None) -> None:
     """seh_crowding_forecast: the predicted NEDOCS level in 60 min reaches the crowding
     alert level while the current level is below it, for `forecast_for_minutes`;
     resolved when the prediction stays below it for `forecast_clear_minutes`, or at
@@ -109,7 +116,7 @@ def forecast_rule(p: RegionProcessor, out: list[Alert], lid: str, level: int | N
               details=partial(forecast_details, p, lid, level, fc))
 
 
-def hospital_rules(p: RegionProcessor, out: list[Alert], hosp: str, stats: dict[str, Any], now: int) -> None:
+def hospital_rules(p: RegionView, out: list[Alert], hosp: str, stats: dict[str, Any], now: int) -> None:
     """wrong_bed and long_stay of hospital `hosp`, from its ward figures (`hospital_stats`)."""
     th = p.th
     max_wait_ms = int(th.wrong_bed_max_wait_days * DAY_MS)
@@ -127,7 +134,7 @@ def hospital_rules(p: RegionProcessor, out: list[Alert], hosp: str, stats: dict[
 
 
 def escalation_rules(
-    p: RegionProcessor,
+    p: RegionView,
     out: list[Alert],
     reasons: dict[int, list[str]],
     seh_levels: dict[str, int | None],
@@ -150,7 +157,7 @@ def escalation_rules(
     out.extend(reversed(resolved))  # falling: 4 then 3 then 2
 
 
-def hospital_stats(p: RegionProcessor, hosp: str) -> dict[str, Any]:
+def hospital_stats(p: RegionView, hosp: str) -> dict[str, Any]:
     """The ward figures of a hospital the rules read: occupied beds, wrong-bed patients,
     long stays, the oldest wait for a follow-up place, and occupied and staffed beds per
     bed type (for the regional occupancy of the escalation)."""
@@ -160,12 +167,12 @@ def hospital_stats(p: RegionProcessor, hosp: str) -> dict[str, Any]:
     staffed_bt: dict[str, int] = {}
     for w in p.wards_of.get(hosp, ()):
         bt = p.registry.locations[w].bed_type or "clinical"
-        o = len(p.ward_since.get(w, ()))
+        o = len(p.index.occupants.get(w, ()))
         occ += o
         occ_bt[bt] = occ_bt.get(bt, 0) + o
         staffed_bt[bt] = staffed_bt.get(bt, 0) + p.beds(w)
-        wb += len(p.ward_ready.get(w, ()))
-        rs = p.ward_ready_starts.get(w)
+        wb += len(p.index.ready.get(w, ()))
+        rs = p.index.ready_starts.get(w)
         if rs and (oldest_ready is None or rs[0] < oldest_ready):
             oldest_ready = rs[0]
         if o:
@@ -174,18 +181,18 @@ def hospital_stats(p: RegionProcessor, hosp: str) -> dict[str, Any]:
             "occ_bt": occ_bt, "staffed_bt": staffed_bt}
 
 
-def hospital_long_stay(p: RegionProcessor, hosp: str) -> int:
+def hospital_long_stay(p: RegionView, hosp: str) -> int:
     """The long stays of a hospital's wards (the one ward figure that grows with time)."""
     ls = 0
     for w in p.wards_of.get(hosp, ()):
-        if p.ward_since.get(w):
+        if p.index.occupants.get(w):
             ls += p.long_stay(w)
     return ls
 
 
 # ==================================================================== one episode step
 def step_rule(
-    p: RegionProcessor,
+    p: RegionView,
     out: list[Alert],
     kind: str,
     subject: str,
@@ -251,7 +258,7 @@ def step_rule(
         p.mark_changed(rkey)  # the episode's state entry is saved with the next checkpoint
 
 
-def escalation_level(p: RegionProcessor) -> int:
+def escalation_level(p: RegionView) -> int:
     """The regional escalation level: the highest level whose episode is open (1: none)."""
     level = 1
     for lv in escalation.LEVELS:
@@ -262,7 +269,7 @@ def escalation_level(p: RegionProcessor) -> int:
 
 
 # ==================================================================== alert details
-def feed_details(p: RegionProcessor, pid: str, last: int) -> dict[str, Any]:
+def feed_details(p: RegionView, pid: str, last: int) -> dict[str, Any]:
     """feed_silent: no events from partner `pid` since `last`."""
     now = p.now or 0
     own = p.registry.partners[pid].feed_silent_minutes if pid in p.registry.partners else None
@@ -274,7 +281,7 @@ def feed_details(p: RegionProcessor, pid: str, last: int) -> dict[str, Any]:
     }
 
 
-def stop_details(p: RegionProcessor, lid: str) -> dict[str, Any]:
+def stop_details(p: RegionView, lid: str) -> dict[str, Any]:
     """seh_stop: the SEH declared a stop (seh.status_changed)."""
     status, since = p.status(lid)
     st = p.locs.get(lid) or {}
@@ -288,18 +295,18 @@ def stop_details(p: RegionProcessor, lid: str) -> dict[str, Any]:
     }
 
 
-def crowding_details(p: RegionProcessor, lid: str, core: dict[str, Any]) -> dict[str, Any]:
+def crowding_details(p: RegionView, lid: str, core: SehFigures) -> dict[str, Any]:
     """seh_crowding: the SEH's NEDOCS level and the figures behind it (`core`: seh_core)."""
     th = p.th
-    nd = core["nedocs"]
+    nd = core.nedocs
     level = nd.level
     return {
         "fields": {"hospital": p.registry.locations[lid].partner, "location": lid},
         "severity": "critical" if (level or 0) >= 5 else "warning",
-        "values": {"nedocs": _r(nd.score, 2), "nedocs_level": level, "patients": core["patients"],
-                   "boarders": core["boarders"], "critical": core["critical"],
-                   "staffed_beds": core["staffed_beds"],
-                   "longest_boarding_hours": round(core["longest_boarding_hours"], 4)},
+        "values": {"nedocs": _r(nd.score, 2), "nedocs_level": level, "patients": core.patients,
+                   "boarders": core.boarders, "critical": core.critical,
+                   "staffed_beds": core.staffed_beds,
+                   "longest_boarding_hours": round(core.longest_boarding_hours, 4)},
         "thresholds": {"nedocs_alert_level": th.nedocs_alert_level,
                        "crowding_for_minutes": th.crowding_for_minutes,
                        "crowding_clear_minutes": th.crowding_clear_minutes},
@@ -308,7 +315,7 @@ def crowding_details(p: RegionProcessor, lid: str, core: dict[str, Any]) -> dict
     }
 
 
-def forecast_details(p: RegionProcessor, lid: str, level: int | None, fc: Any) -> dict[str, Any]:
+def forecast_details(p: RegionView, lid: str, level: int | None, fc: Any) -> dict[str, Any]:
     """seh_crowding_forecast: the SEH's predicted NEDOCS in 60 min and what it is made of."""
     th = p.th
     return {
@@ -328,10 +335,10 @@ def forecast_details(p: RegionProcessor, lid: str, level: int | None, fc: Any) -
     }
 
 
-def handover_details(p: RegionProcessor, lid: str) -> dict[str, Any]:
+def handover_details(p: RegionView, lid: str) -> dict[str, Any]:
     """handover_delay: the longest ambulance handover in progress at the SEH."""
     now = p.now or 0
-    hos = p.ho.get(lid) or []
+    hos = p.index.handovers.get(lid) or []
     longest = now - hos[0] if hos else 0
     th = p.th
     return {
@@ -345,7 +352,7 @@ def handover_details(p: RegionProcessor, lid: str) -> dict[str, Any]:
 
 
 def wrong_bed_details(
-    p: RegionProcessor, hosp: str, share: float | None, wb: int, occ: int, longest_wait: int,
+    p: RegionView, hosp: str, share: float | None, wb: int, occ: int, longest_wait: int,
 ) -> dict[str, Any]:
     """wrong_bed: the hospital's wrong-bed share and its longest wait for a follow-up place."""
     th = p.th
@@ -365,7 +372,7 @@ def wrong_bed_details(
     }
 
 
-def long_stay_details(p: RegionProcessor, hosp: str, ls: int) -> dict[str, Any]:
+def long_stay_details(p: RegionView, hosp: str, ls: int) -> dict[str, Any]:
     """long_stay: patients on the hospital's wards longer than their bed type's limit."""
     th = p.th
     return {
@@ -378,7 +385,7 @@ def long_stay_details(p: RegionProcessor, hosp: str, ls: int) -> dict[str, Any]:
 
 
 def escalation_details(
-    p: RegionProcessor, level: int, why: list[str], seh_levels: dict[str, int | None],
+    p: RegionView, level: int, why: list[str], seh_levels: dict[str, int | None],
     occupancy: dict[str, float | None], wb_share: float | None,
 ) -> dict[str, Any]:
     """regional_escalation: the level, the regional figures its conditions read, and the
@@ -416,7 +423,7 @@ def escalation_details(
 
 
 # ==================================================================== when the rules run
-def seh_deadline(p: RegionProcessor, lid: str, core: dict[str, Any], oldest_ho: int | None, delay_ms: int,
+def seh_deadline(p: RegionView, lid: str, core: SehFigures, oldest_ho: int | None, delay_ms: int,
                  raise_crowd_ms: int, clear_crowd_ms: int) -> int | None:
     """The earliest time at which a step of this SEH's rules may do something while its
     inputs stay the same (None: never). Conservative: stepping early or more often is
@@ -430,24 +437,24 @@ def seh_deadline(p: RegionProcessor, lid: str, core: dict[str, Any], oldest_ho: 
         if dl is None or t < dl:
             dl = t
 
-    nd = core["nedocs"]
+    nd = core.nedocs
     if nd.level is not None:
         # NEDOCS grows with the longest boarding time (0.93 per hour): the level can
         # go up when the unclamped score passes the level's upper bound.
-        board = p.seh_board.get(lid)
+        board = p.index.boarding.get(lid)
         if board and nd.level < 6:
             if board[0] > now:
                 at(now)
             else:
                 upper = (20.0, 60.0, 100.0, 140.0, 180.0)[nd.level - 1]
-                raw = (-20.0 + 85.8 * core["patients"] / core["staffed_beds"]
-                       + 600.0 * core["boarders"] / p.hospital_ward_beds(p.registry.locations[lid].partner)
-                       + 13.4 * core["critical"] + 0.93 * core["longest_boarding_hours"]
-                       + 5.64 * core["last_bed_wait_hours"])
+                raw = (-20.0 + 85.8 * core.patients / core.staffed_beds
+                       + 600.0 * core.boarders / p.hospital_ward_beds(p.registry.locations[lid].partner)
+                       + 13.4 * core.critical + 0.93 * core.longest_boarding_hours
+                       + 5.64 * core.last_bed_wait_hours)
                 # (1 s of margin against rounding: a step before the crossing is a no-op)
                 at(now + max(0, int((upper - raw) / 0.93 * HOUR_MS) - 1000))
         # ... and can go down when the last bed wait leaves the 24h
-        best = p.seh_best.get(lid)
+        best = p.index.last_treatment.get(lid)
         if best is not None and best[0] > now - DAY_MS:
             at(best[0] + DAY_MS)
     if oldest_ho is not None and now <= oldest_ho + delay_ms:
@@ -474,7 +481,7 @@ class Rules:
     derived: after a restore the first evaluation steps everything once.
     """
 
-    def __init__(self, p: RegionProcessor) -> None:
+    def __init__(self, p: RegionView) -> None:
         self.p = p
         # Step every subject at the next evaluation (the first one, and after a restore,
         # when nothing is known about what changed).
@@ -482,6 +489,7 @@ class Rules:
         self.partners_touched: set[str] = set()  # partners with events since the last evaluation
         self.partner_due = Deadlines()  # a partner turns silent
         self.seh_due = Deadlines()  # an SEH's rule may flip by time (seh_deadline)
+        self.forecast_minute: int | None = None  # the stream minute of the last forecast steps
         self.seh_set = frozenset(p.seh_ids)
         # The NEDOCS level of every SEH as of its last step, in registry order: the
         # escalation reads all of them, the evaluation only refreshes the stepped ones.
@@ -504,9 +512,11 @@ class Rules:
         """Partner `pid` sent an event: step its feed_silent rule at the next evaluation."""
         self.partners_touched.add(pid)
 
-    def evaluate(self, touched: set[str]) -> list[Alert]:
+    def evaluate(self, touched: set[str], reported: set[str] = frozenset()) -> list[Alert]:  # type: ignore[assignment]
         """Step the rules at `p.now`; `touched`: the locations whose figures changed since
-        the last evaluation. Returns the alerts raised and resolved, in rule order."""
+        the last evaluation; `reported`: those reported on without a change (their rules
+        that move with the clock are stepped, as at a new minute). Returns the alerts
+        raised and resolved, in rule order."""
         out: list[Alert] = []
         now = self.p.now
         if now is None:
@@ -514,8 +524,8 @@ class Rules:
         everything = self.everything
         self.everything = False
         self._partners(out, now, everything)
-        self._sehs(out, now, everything, touched)
-        self._hospitals(out, now, touched)
+        self._sehs(out, now, everything, touched, reported)
+        self._hospitals(out, now, touched, reported)
         self._escalation(out)
         return out
 
@@ -534,21 +544,32 @@ class Rules:
             if turns_silent is not None:
                 self.partner_due.set(pid, turns_silent)
 
-    def _sehs(self, out: list[Alert], now: int, everything: bool, touched: set[str]) -> None:
+    def _sehs(self, out: list[Alert], now: int, everything: bool, touched: set[str], reported: set[str]) -> None:
         p = self.p
-        sehs: Iterable[str]
+        minute = minute_of(now)
+        new_minute = minute != self.forecast_minute
+        self.forecast_minute = minute
         if everything:
-            sehs = p.seh_ids
+            due: set[str] = self.seh_set  # type: ignore[assignment]
         else:
             due = touched & self.seh_set
             self.seh_due.pop_due(now, due)
-            sehs = sorted(due) if len(due) > 1 else due
+        # At a new minute every SEH is visited in SEH order: the forecast moves with the
+        # clock, so its rule is stepped for all of them, the other rules only where the
+        # inputs changed or a deadline came (elsewhere their step would change nothing).
+        # (an SEH reported on without a change gets the same forecast-only step now)
+        visit = due | (reported & self.seh_set) if reported else due
+        sehs: Iterable[str] = p.seh_ids if new_minute else sorted(visit) if len(visit) > 1 else visit
+        levels = self.seh_levels
         for lid in sehs:
-            level, deadline = seh_rules(p, out, lid, now)
-            self.seh_levels[lid] = level
-            self.seh_due.set(lid, deadline)
+            if lid in due:
+                level, deadline = seh_rules(p, out, lid, now)
+                self.seh_due.set(lid, deadline)
+            else:
+                level = forecast_step(p, out, lid)
+            levels[lid] = level
 
-    def _hospitals(self, out: list[Alert], now: int, touched: set[str]) -> None:
+    def _hospitals(self, out: list[Alert], now: int, touched: set[str], reported: set[str]) -> None:
         # A hospital's ward figures only change when one of its wards is touched; the
         # time-driven parts (waits of days, long stays) are re-evaluated when the stream
         # minute changes. Untouched hospitals reuse their figures.
@@ -556,10 +577,13 @@ class Rules:
         minute_moved = minute_of(now) != p.snap_min
         locations = p.registry.locations
         touched_h = {locations[lid].partner for lid in touched}
+        # hospitals with a location reported on without a change: stepped with their
+        # figures reused (only the long stays move), as at a new minute
+        reported_h = {locations[lid].partner for lid in reported} - touched_h if reported else set()
         hosp_iter = p.hospital_ids if minute_moved or len(self.hosp_stats) < len(p.hospital_ids) else sorted(
-            touched_h.intersection(p.hospital_ids))
+            (touched_h | reported_h).intersection(p.hospital_ids))
         for hosp in hosp_iter:
-            step = minute_moved or hosp in touched_h
+            step = minute_moved or hosp in touched_h or hosp in reported_h
             if not step and hosp in self.hosp_stats:
                 continue
             prev = self.hosp_stats.get(hosp)

@@ -1,5 +1,6 @@
 """Building `metrics.snapshot` content per location, hospital and region (metrics.md names,
-field lists of docs/internals.md) from the live indexes of a RegionProcessor.
+field lists of docs/internals.md) from the live indexes of a region, read through
+`processors.view.RegionView` (this module never imports the region).
 
 Values are rounded (hours/days/shares to 4 decimals, minutes and NEDOCS to 2) so a
 snapshot only counts as changed when a visible value changed; "by X" objects have sorted
@@ -9,18 +10,20 @@ keys and leave zeros out; undefined values are None.
 from __future__ import annotations
 
 from base64 import b64encode
+from bisect import bisect_left, insort
 from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from processors.nowcast import fields as nowcast_fields
-from processors.uitstroom import DAY_MS, wrong_bed_ms_24h, wrong_bed_ms_open
+from processors.uitstroom import DAY_MS, wrong_bed_ms_24h_sorted, wrong_bed_ms_open_sorted
 from processors.windows import by_key, count_above, count_at_most, nearest_rank
 from topics.codec import format_time
 
 if TYPE_CHECKING:
-    from processors.region import RegionProcessor
+    from processors.crowding import SehFigures
+    from processors.view import RegionView
 
 MIN_MS = 60_000
 BED_TYPES = ("clinical", "ic", "mc")
@@ -41,22 +44,22 @@ def _minutes(ms: int | None) -> float | None:
     return None if ms is None else round(ms / MIN_MS, 2)
 
 
-def build_location(p: "RegionProcessor", lid: str) -> dict[str, Any]:
+def build_location(p: RegionView, lid: str) -> dict[str, Any]:
     loc = p.registry.locations[lid]
     if loc.kind == "seh":
         return _seh(p, lid)
     return _ward(p, lid)
 
 
-def _seh_clock_fields(p: "RegionProcessor", lid: str, core: dict[str, Any]) -> dict[str, Any]:
+def _seh_clock_fields(p: RegionView, lid: str, core: SehFigures) -> dict[str, Any]:
     """The SEH figures that move with the clock alone (boarding, handover and the last
     bed wait grow or age; NEDOCS follows them; the nowcast's span slides)."""
     now = p.now or 0
-    nd = core["nedocs"]
-    ho_open = p.ho.get(lid, [])
+    nd = core.nedocs
+    ho_open = p.index.handovers.get(lid, [])
     return {
-        "longest_boarding_hours": round(core["longest_boarding_hours"], 4),
-        "last_bed_wait_hours": round(core["last_bed_wait_hours"], 4),
+        "longest_boarding_hours": round(core.longest_boarding_hours, 4),
+        "last_bed_wait_hours": round(core.last_bed_wait_hours, 4),
         "nedocs": _r(nd.score, 2),
         "nedocs_level": nd.level,
         "nedocs_null_reason": nd.null_reason,
@@ -65,17 +68,17 @@ def _seh_clock_fields(p: "RegionProcessor", lid: str, core: dict[str, Any]) -> d
     }
 
 
-def _ward_clock_fields(p: "RegionProcessor", lid: str) -> dict[str, Any]:
+def _ward_clock_fields(p: RegionView, lid: str) -> dict[str, Any]:
     """The ward figures that move with the clock alone (wrong-bed days accrue and leave
     the 24 h window; stays pass the long-stay limit)."""
     now = p.now or 0
     # integer sums do not depend on the order: the region keeps the ready starts sorted
-    starts = p.ward_ready_starts.get(lid, ())
-    wbc = p.ward_wbc.get(lid)
+    starts = p.index.ready_starts.get(lid, [])
+    wbc = p.index.ready_closed.get(lid)
     closed = [iv for ivs in wbc.values() for iv in ivs] if wbc else ()
     return {
-        "wrong_bed_days_open": round(wrong_bed_ms_open(now, starts) / DAY_MS, 4),
-        "wrong_bed_days_24h": round(wrong_bed_ms_24h(now, starts, closed) / DAY_MS, 4),
+        "wrong_bed_days_open": round(wrong_bed_ms_open_sorted(now, starts) / DAY_MS, 4),
+        "wrong_bed_days_24h": round(wrong_bed_ms_24h_sorted(now, starts, closed) / DAY_MS, 4),
         "long_stay_patients": p.long_stay(lid),
     }
 
@@ -96,46 +99,48 @@ def _ward_clock_sums(wards: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def refresh_location(p: "RegionProcessor", lid: str, old: dict[str, Any]) -> dict[str, Any]:
+def refresh_location(p: RegionView, lid: str, old: dict[str, Any]) -> dict[str, Any] | None:
     """A location snapshot whose state did not change since `old` was built, at the
-    processor's clock: `old` with its clock-driven figures recomputed (same key order)."""
-    new = dict(old)
-    if old["kind"] == "seh":
-        new.update(_seh_clock_fields(p, lid, p.seh_core(lid)))
-    else:
-        new.update(_ward_clock_fields(p, lid))
-    return new
+    processor's clock: `old` with its clock-driven figures recomputed (same key order);
+    None when none of them moved (the content would be `old` again)."""
+    clock = _seh_clock_fields(p, lid, p.seh_core(lid)) if old["kind"] == "seh" else _ward_clock_fields(p, lid)
+    for k, v in clock.items():
+        if old[k] != v:
+            new = dict(old)
+            new.update(clock)
+            return new
+    return None
 
 
-def refresh_hospital(p: "RegionProcessor", h: str, old: dict[str, Any]) -> dict[str, Any]:
+def refresh_hospital(p: RegionView, h: str, old: dict[str, Any]) -> dict[str, Any]:
     """A hospital snapshot whose wards changed only in their clock-driven figures."""
     new = dict(old)
     new.update(_ward_clock_sums([p.snaps[f"location:{w}"] for w in p.wards_of.get(h, [])]))
     return new
 
 
-def _seh(p: "RegionProcessor", lid: str) -> dict[str, Any]:
+def _seh(p: RegionView, lid: str) -> dict[str, Any]:
     core = p.seh_core(lid)
     clock = _seh_clock_fields(p, lid, core)
-    staffed = core["staffed_beds"]
+    staffed = core.staffed_beds
     tot1, tot24, vals = p.win.tot1, p.win.tot24, p.win.vals24
     arr24 = by_key(tot24, f"arr|{lid}")
     n_arr24 = sum(arr24.values())
     los = vals.get(f"los|{lid}", [])
     ho_done = vals.get(f"handover|{lid}", [])
-    ho_open = p.ho.get(lid, [])
+    ho_open = p.index.handovers.get(lid, [])
     status, since = p.status(lid)
     return {
         "scope": "location",
         "id": lid,
         "kind": "seh",
         "hospital": p.registry.locations[lid].partner,
-        "patients": core["patients"],
-        "waiting": core["waiting"],
-        "boarders": core["boarders"],
-        "critical": core["critical"],
+        "patients": core.patients,
+        "waiting": core.waiting,
+        "boarders": core.boarders,
+        "critical": core.critical,
         "staffed_beds": staffed,
-        "occupancy": _share(core["patients"], staffed),
+        "occupancy": _share(core.patients, staffed),
         "longest_boarding_hours": clock["longest_boarding_hours"],
         "last_bed_wait_hours": clock["last_bed_wait_hours"],
         "nedocs": clock["nedocs"],
@@ -147,7 +152,7 @@ def _seh(p: "RegionProcessor", lid: str) -> dict[str, Any]:
         "los_p50_minutes_24h": _minutes(nearest_rank(los, 50)),
         "los_p90_minutes_24h": _minutes(nearest_rank(los, 90)),
         "los_over_4h_share_24h": _share(count_above(los, FOUR_HOURS_MS), len(los)),
-        "ambulances_en_route": p.enroute.get(lid, 0),
+        "ambulances_en_route": p.index.en_route.get(lid, 0),
         "handovers_in_progress": len(ho_open),
         "longest_handover_minutes": clock["longest_handover_minutes"],
         "handover_p90_minutes_24h": _minutes(nearest_rank(ho_done, 90)),
@@ -162,11 +167,11 @@ def _seh(p: "RegionProcessor", lid: str) -> dict[str, Any]:
     }
 
 
-def _ward(p: "RegionProcessor", lid: str) -> dict[str, Any]:
+def _ward(p: RegionView, lid: str) -> dict[str, Any]:
     loc = p.registry.locations[lid]
     staffed = p.beds(lid)
     occupied = p.occupied(lid)
-    ready = p.ward_ready.get(lid, {})
+    ready = p.index.ready.get(lid, {})
     by_wf: dict[str, int] = {}
     for _start, wf in ready.values():
         by_wf[wf] = by_wf.get(wf, 0) + 1
@@ -230,7 +235,7 @@ def _ward_sums(wards: list[dict[str, Any]]) -> dict[str, Any]:
 SEH_SUMS = ("patients", "waiting", "boarders", "critical", "ambulances_en_route")
 
 
-def build_hospital(p: "RegionProcessor", h: str) -> dict[str, Any]:
+def build_hospital(p: RegionView, h: str) -> dict[str, Any]:
     wards = [p.snaps[f"location:{w}"] for w in p.wards_of.get(h, [])]
     sehs = [p.snaps[f"location:{s}"] for s in p.sehs_of.get(h, [])]
     out: dict[str, Any] = {"scope": "hospital", "id": h}
@@ -246,7 +251,7 @@ HOSPITAL_BY = ("occupied_beds_by_bed_type", "staffed_beds_by_bed_type", "free_be
                "discharges_24h", "wrong_bed_patients_by_waiting_for")
 
 
-def build_region(p: "RegionProcessor") -> dict[str, Any]:
+def build_region(p: RegionView) -> dict[str, Any]:
     # Sums over the hospital snapshots (every ward and SEH belongs to a hospital), the
     # SEH and the follow-up location snapshots: kept as running totals (RegionSums
     # below), so a build costs the size of the output, not of the region.
@@ -268,7 +273,10 @@ def build_region(p: "RegionProcessor") -> dict[str, Any]:
     out["wrong_bed_share"] = _share(out["wrong_bed_patients"], out["occupied_beds"])
     out["sehs_by_nedocs_level"] = {k: n for k, n in sorted(rs.levels.items()) if n}
     out["sehs_on_stop"] = rs.on_stop
-    out["destination_advice"] = destination_advice(rs.advice)
+    if rs.advice_list is None:
+        rows = rs.advice_rows
+        rs.advice_list = [rows[lid] for _pred, lid in rs.ranked]
+    out["destination_advice"] = rs.advice_list
     if rs.windows is None:
         rs.windows = _region_windows(p)
     out.update(rs.windows)
@@ -287,7 +295,7 @@ def destination_advice(sehs: dict[str, tuple[str, float | None, int | None, bool
             for pred, lid, hosp, level in ranked]
 
 
-def _region_windows(p: "RegionProcessor") -> dict[str, Any]:
+def _region_windows(p: RegionView) -> dict[str, Any]:
     tot1, tot24, vals = p.win.tot1, p.win.tot24, p.win.vals24
     fl = tot24.get("first_line", {})
     resp = vals.get("a1_response", [])
@@ -311,7 +319,7 @@ class RegionSums:
     plain sum over the hospitals would have produced it. The float wrong-bed days are
     kept per hospital and summed at build time in hospital order (same rounding)."""
 
-    def __init__(self, p: "RegionProcessor") -> None:
+    def __init__(self, p: RegionView) -> None:
         self.p = p
         self.hidx = {p.hospital_keys[h]: i for i, h in enumerate(p.hospital_ids)}
         self.seh_keys = frozenset(p.location_keys[s] for s in p.seh_ids)
@@ -329,6 +337,12 @@ class RegionSums:
         self.free: dict[str, list[int]] = {}
         # SEH -> (hospital, predicted NEDOCS, its level, on stop): the destination advice
         self.advice: dict[str, tuple[str, float | None, int | None, bool]] = {}
+        # ... kept ranked as `destination_advice` ranks them (an SEH's entry moves when it
+        # changes, rather than all of them sorted at every region build), with each SEH's
+        # row of the advice, and the advice itself until one of them changes
+        self.ranked: list[tuple[float, str]] = []  # (predicted NEDOCS, SEH) of the open SEHs
+        self.advice_rows: dict[str, dict[str, Any]] = {}
+        self.advice_list: list[dict[str, Any]] | None = None
         # the region-level window figures (calls, rides, responses), reused until
         # the processor sees a region-level window group move (None: recompute)
         self.windows: dict[str, Any] | None = None
@@ -371,8 +385,20 @@ class RegionSums:
                 k = str(new["nedocs_level"])
                 lv[k] = lv.get(k, 0) + 1
             self.on_stop += (new["status"] == "stop") - (old is not None and old["status"] == "stop")
-            self.advice[new["id"]] = (new["hospital"], new["predicted_nedocs_60m"],
-                                      new["predicted_nedocs_level_60m"], new["status"] == "stop")
+            lid = new["id"]
+            hosp, pred, level = new["hospital"], new["predicted_nedocs_60m"], new["predicted_nedocs_level_60m"]
+            stop = new["status"] == "stop"
+            before = self.advice.get(lid)
+            if before != (hosp, pred, level, stop):
+                self.advice[lid] = (hosp, pred, level, stop)
+                ranked = self.ranked
+                if before is not None and not before[3] and before[1] is not None:
+                    del ranked[bisect_left(ranked, (before[1], lid))]
+                if not stop and pred is not None:
+                    insort(ranked, (pred, lid))
+                    self.advice_rows[lid] = {"location": lid, "hospital": hosp, "predicted_nedocs_60m": pred,
+                                             "predicted_nedocs_level_60m": level}
+                self.advice_list = None
         elif key in self.followup_keys:
             fr = self.free
             if old is not None:
@@ -387,7 +413,7 @@ class RegionSums:
                 e[1] += 1
 
 
-# -- compact state entries of emitted snapshots (RegionProcessor `snap:{key}`) -----------
+# -- compact state entries of emitted snapshots (a region's `snap:{key}`) ---------------
 # The values of a location snapshot that depend on the time of its build, not only on the
 # state: everything else is rebuilt from the state on restore.
 SEH_TIME_FIELDS = ("longest_boarding_hours", "last_bed_wait_hours", "nedocs", "nedocs_level",

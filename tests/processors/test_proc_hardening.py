@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-import processors.region as region_module
+import processors.entities as entities_module
 from processors.region import RegionProcessor
 from tests.processors._factory import DAY, MIN, T0, Factory, registry
 from topics.codec import format_time, parse_time
@@ -233,7 +233,7 @@ def test_a_second_arrival_of_an_open_encounter_elsewhere_is_a_conflict() -> None
 def test_an_event_whose_fold_fails_is_isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug met by one event's content: that event is refused (processing_error, the
     exception class), the state is as if it never came, the region goes on."""
-    fold = region_module._contribution
+    fold = entities_module.contribution
 
     def failing(ekey: str, h: list[list[Any]], registry: Registry) -> dict[str, Any]:
         if any(row[4].get("urgency") == "U0" for row in h):
@@ -244,7 +244,7 @@ def test_an_event_whose_fold_fails_is_isolated(monkeypatch: pytest.MonkeyPatch) 
     clean = clean_feed(f)
     ref = guarded()
     replay(ref, clean)
-    monkeypatch.setattr(region_module, "_contribution", failing)
+    monkeypatch.setattr(entities_module, "contribution", failing)
     poison = f.triage(2.5, "P2", "U0")
     proc = guarded()
     refused = replay(proc, clean[:3] + [poison] + clean[3:])
@@ -258,7 +258,7 @@ def test_processing_error_detail_names_the_exception_class_only(monkeypatch: pyt
     def failing(ekey: str, h: list[list[Any]], registry: Registry) -> dict[str, Any]:
         raise KeyError("patient Jan Jansen")  # a message may hold anything: never echoed
 
-    monkeypatch.setattr(region_module, "_contribution", failing)
+    monkeypatch.setattr(entities_module, "contribution", failing)
     f = Factory()
     proc = guarded()
     proc.offer(f.arrive(0, "P1"))
@@ -289,11 +289,11 @@ def test_an_entity_holds_a_bounded_number_of_events() -> None:
     """Its state entry must stay far below the changelog's record limit whatever a
     partner sends: past MAX_ENTITY_EVENTS, more events of one encounter are refused."""
     f = Factory()
-    events = [f.arrive(0, "P1")] + [f.triage(1 + i / 1000, "P1", "U3") for i in range(region_module.MAX_ENTITY_EVENTS)]
+    events = [f.arrive(0, "P1")] + [f.triage(1 + i / 1000, "P1", "U3") for i in range(entities_module.MAX_ENTITY_EVENTS)]
     proc = guarded()
     refused = replay(proc, events)
     assert refused == [(events[-1].id, Reason.TOO_LARGE)]
-    assert len(proc.ents["enc:h1/P1"]["h"]) == region_module.MAX_ENTITY_EVENTS
+    assert len(proc.ents["enc:h1/P1"]["h"]) == entities_module.MAX_ENTITY_EVENTS
     assert len(orjson.dumps(proc.ents["enc:h1/P1"])) < 100_000
     assert proc.snapshots()[SEH]["patients"] == 1
 

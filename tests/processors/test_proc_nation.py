@@ -164,7 +164,7 @@ def test_a_referral_to_another_regions_seh_is_announced_there_and_counted_at_hom
     assert [proc.router.route(ev) for ev in events] == [["alpha"], ["alpha", "beta"]]
     step(proc, events)
     alpha, beta = proc.regions["alpha"], proc.regions["beta"]
-    assert "c1" in beta.refs and beta.refs_to["hb-seh"] == {"c1": events[1].time}
-    assert "c1" not in alpha.refs
+    assert "c1" in beta.nowcast.refs and beta.nowcast.refs_to["hb-seh"] == {"c1": events[1].time}
+    assert "c1" not in alpha.nowcast.refs
     assert alpha.snaps["region:alpha"]["calls_24h"] == {"hap": 1}
     assert beta.snaps["region:beta"]["calls_24h"] == {}

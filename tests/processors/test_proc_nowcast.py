@@ -10,6 +10,7 @@ import pytest
 from _factory import HOUR, MIN, T0, Factory, alerts, fmt, registry, run, snap
 
 from processors import nowcast
+from processors.crowding import Nedocs, SehFigures
 from processors.region import RegionProcessor
 from topics.registry import RegistryError, Thresholds, parse_registry
 
@@ -108,8 +109,8 @@ def test_close_seh_hour_updates_the_aggregates():
 
 def test_predict_adds_announced_and_unannounced_and_applies_nedocs():
     now = T0
-    core = {"patients": 10, "staffed_beds": 20, "boarders": 0, "critical": 0,
-            "longest_boarding_hours": 0.0, "last_bed_wait_hours": 0.0}
+    core = SehFigures(patients=10, waiting=0, boarders=0, critical=0, staffed_beds=20,
+                      longest_boarding_hours=0.0, last_bed_wait_hours=0.0, nedocs=Nedocs(None, None, None))
     empty_los = nowcast.cumulative([0.0] * (nowcast.LOS_BINS + 1))
     empty_ref = nowcast.cumulative([0.0] * 73)
     fc, announced = nowcast.predict(
@@ -191,18 +192,18 @@ def test_closing_an_hour_learns_arrivals_stays_and_referral_delays():
     run(p, sorted(evs, key=lambda e: e.key))
     h0 = nowcast.hour_of(T0)
     slot = nowcast.slot_of(h0)
-    st = p.nc["h1-seh"]
+    st = p.nowcast.seh["h1-seh"]
     # E1, E2 unannounced (1 + 1); E3 announced 15 min ahead (0.75); E4 40 min (1/3)
     assert st["s"][slot] == pytest.approx(2 + 0.75 + 1 / 3, abs=1e-6)
     assert st["w"][slot] == 1.0
     assert st["u"] == [pytest.approx(3.083333, abs=1e-6), 4.0]
     assert st["r"] == [[h0, pytest.approx(3.083333, abs=1e-6), 4.0]]  # forecast: the prior 5 * 0.8
     assert st["los"][2] == 1.0  # 25 min
-    assert p.nc_region["h"] == h0
-    assert p.nc_region["ref"][8] == 1.0  # referral delay 40 min: the 40-45 min bin
+    assert p.nowcast.region["h"] == h0
+    assert p.nowcast.region["ref"][8] == 1.0  # referral delay 40 min: the 40-45 min bin
     # the first, partial hour of the stream is not learnt: h2-seh saw no hour yet ... but
     # hour 0 was complete for it too (no arrivals): learnt as zero
-    assert p.nc["h2-seh"]["w"][slot] == 1.0 and p.nc["h2-seh"]["s"][slot] == 0.0
+    assert p.nowcast.seh["h2-seh"]["w"][slot] == 1.0 and p.nowcast.seh["h2-seh"]["s"][slot] == 0.0
     # the state round-trips
     state = orjson.loads(orjson.dumps(p.dump()))
     q = RegionProcessor.restore(p.registry, state)

@@ -100,3 +100,24 @@ def test_transfer_moves_patient_and_wrong_bed_time():
     # 1 h of wrong-bed time on h1-int, 1 h (still open) on h1-ic
     assert snap(p, WARD)["wrong_bed_days_24h"] == pytest.approx(HOUR / DAY, abs=5e-5)
     assert snap(p, "location:h1-ic")["wrong_bed_days_open"] == pytest.approx(HOUR / DAY, abs=5e-5)
+
+
+def test_the_sorted_forms_equal_the_plain_sums() -> None:
+    """The closed forms over sorted ready starts (what the snapshots use) give the same
+    milliseconds as the per-patient overlaps, starts before, in and after the window."""
+    import random
+
+    from processors.uitstroom import (
+        DAY_MS,
+        wrong_bed_ms_24h, wrong_bed_ms_24h_sorted, wrong_bed_ms_open, wrong_bed_ms_open_sorted,
+    )
+
+    rng = random.Random(7)
+    now = 10 * DAY_MS
+    for n in range(12):
+        starts = sorted(now + rng.randint(-3 * DAY_MS, DAY_MS // 10) for _ in range(n))
+        starts += [now - DAY_MS] * (n % 2) + [now] * (n % 3 == 0)
+        starts.sort()
+        closed = [(s, s + rng.randint(0, DAY_MS)) for s in (now - rng.randint(0, 2 * DAY_MS) for _ in range(n % 4))]
+        assert wrong_bed_ms_open_sorted(now, starts) == wrong_bed_ms_open(now, starts)
+        assert wrong_bed_ms_24h_sorted(now, starts, closed) == wrong_bed_ms_24h(now, starts, closed)
