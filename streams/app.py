@@ -59,13 +59,6 @@ STATE_TABLE = "region-state"
 MARKS_ENTRY = "~marks"
 SENTINEL_ENTRY = "~sentinel"
 PENDING_ENTRY = "~pending"  # keys whose newest snapshot the throttle had not sent yet
-# A partition's mark counts only while its reader keeps reporting (ticks every 0.5 s on
-# the event clock): a worker that died said "caught up" for partitions nobody reads now.
-MARK_FRESH_S = 2.0
-# The event clock releases everything read only after the region had no event for this
-# long: a reader's "caught up" can rest on an end offset fetched before a burst arrived
-# (about one fetch cycle old), and a region hears about other workers' partitions late.
-STILL_S = 2.0
 # Ticks through the repartition topic move the watermark and (wall clock) the rules while
 # no record arrives; on the wall clock they bound how long a due event waits.
 # events.md: on the wall clock the watermark moves at least every 100 ms
@@ -99,6 +92,8 @@ class Pipeline(Ingest, Outputs):
         self.webhooks = {rid: WebhookSink(list(reg.webhooks), self.telemetry, external)
                          for rid, reg in self.regions.items()}
         self.runtimes: dict[str, RegionRuntime] = {}
+        self.flush_policy = persistence.FlushPolicy(settings.journal_flush_bytes, settings.journal_flush_records,
+                                                    settings.journal_big_record_bytes)
         self.nation_runtime = NationRuntime(self) if self.nation.national else None
         # Per input partition read by this worker: next offset and latest event time.
         self.read_pos: dict[Any, int] = {}
@@ -262,7 +257,7 @@ class Pipeline(Ingest, Outputs):
                   if key.startswith(prefix) and value is not None}
         # A crash may have stopped the writes of the last record part-way: the journal,
         # written first, completes them (streams/persistence.py).
-        entries, journal = persistence.restore(stored)
+        entries, journal = persistence.restore(stored, self.flush_policy)
         marks: dict[str, list[Any]] = entries.pop(MARKS_ENTRY, {})
         pending: list[str] = entries.pop(PENDING_ENTRY, [])
         s = self.settings
@@ -400,14 +395,15 @@ class Pipeline(Ingest, Outputs):
         reports about one partition come from another process than the events).
 
         Everything read is released only once the stream is still: every partition
-        caught up by a report of the last MARK_FRESH_S (its reader may have died after
-        saying so) and no record with events for STILL_S."""
+        caught up by a report of the last `mark_fresh_s` (its reader may have died after
+        saying so) and no record with events for `still_s` (Settings)."""
         proc = rt.processor
         if not rt.marks:
             return []
         clock = time.monotonic()
-        fresh = all(clock - rt.reported.get(tp, float("-inf")) <= MARK_FRESH_S for tp in rt.marks)
-        if fresh and all(m[1] for m in rt.marks.values()) and clock - rt.last_record >= STILL_S:
+        s = self.settings
+        fresh = all(clock - rt.reported.get(tp, float("-inf")) <= s.mark_fresh_s for tp in rt.marks)
+        if fresh and all(m[1] for m in rt.marks.values()) and clock - rt.last_record >= s.still_s:
             return proc.release_all()
         holding = [m[0] for m in rt.marks.values() if m[0] is not None or not m[1]]
         if not holding or any(t is None for t in holding):

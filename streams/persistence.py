@@ -11,8 +11,8 @@ now and then:
   the parts' sequence number. Journals alternate between two slots (`~journal0`,
   `~journal1` and their parts `~journal{slot}/{i}`), so writing one never touches the
   last complete one.
-- When the journal has grown past FLUSH_BYTES, or FLUSH_RECORDS records, or the record
-  itself was big, the entries it holds are written one by one after it (a **flush**)
+- When the journal has grown past a size, or a number of records, or the record itself
+  was big (`FlushPolicy`, from Settings), the entries it holds are written one by one after it (a **flush**)
   and the next journal starts empty.
 - A restore takes the entries and applies over them the complete journal with the
   highest sequence: the state after the last whole record, whatever was cut short.
@@ -31,19 +31,26 @@ import orjson
 
 JOURNAL = "~journal"
 JOURNAL_PART_BYTES = 256 * 1024  # journal parts stay well below Kafka's 1 MB record limit
-# The journal is rewritten whole with every record, so it is kept small: the entries are
-# written once it has grown past FLUSH_BYTES or covered FLUSH_RECORDS records, and at
-# once after a record whose own changes reach BIG_RECORD_BYTES (a bulk load would
-# otherwise be carried, and rewritten, record after record).
-FLUSH_BYTES = 64 * 1024
-FLUSH_RECORDS = 20
-BIG_RECORD_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True)
+class FlushPolicy:
+    """When the entries are written in full (Settings `journal_*`). The journal is
+    rewritten whole with every record, so it is kept small: the entries are written once
+    it has grown past `bytes` or covered `records` records, and at once after a record
+    whose own changes reach `big_record_bytes` (a bulk load would otherwise be carried,
+    and rewritten, record after record)."""
+
+    bytes: int = 64 * 1024
+    records: int = 20
+    big_record_bytes: int = 16 * 1024
 
 
 @dataclass
 class Journal:
     """A region's journal between flushes (the shell's, not part of the state)."""
 
+    policy: FlushPolicy = field(default_factory=FlushPolicy)
     seq: int = 0
     unflushed: dict[str, bytes | None] = field(default_factory=dict)  # name -> value (None: deleted)
     unflushed_bytes: int = 0
@@ -79,7 +86,9 @@ def journal_writes(journal: Journal, changes: dict[str, bytes | None]) -> list[t
         (f"{slot}/{i}", orjson.dumps({"seq": journal.seq, "changes": part})) for i, part in enumerate(parts)
     ]
     writes.append((slot, orjson.dumps({"seq": journal.seq, "parts": len(parts)})))
-    if journal.unflushed_bytes >= FLUSH_BYTES or journal.records >= FLUSH_RECORDS or own_bytes >= BIG_RECORD_BYTES:
+    policy = journal.policy
+    if (journal.unflushed_bytes >= policy.bytes or journal.records >= policy.records
+            or own_bytes >= policy.big_record_bytes):
         writes.extend(journal.unflushed.items())
         journal.unflushed = {}
         journal.unflushed_bytes = 0
@@ -101,7 +110,7 @@ def journal_changes(header: dict[str, Any], parts: dict[int, Any]) -> dict[str, 
     return changes
 
 
-def restore(table_entries: dict[str, bytes]) -> tuple[dict[str, Any], Journal]:
+def restore(table_entries: dict[str, bytes], policy: FlushPolicy = FlushPolicy()) -> tuple[dict[str, Any], Journal]:
     """A region's entries (decoded, names without the region prefix) as of its last whole
     record, and the journal to go on with: the changes of the journal applied are not
     all among the entries yet, so the next journals carry them on until a flush."""
@@ -122,7 +131,7 @@ def restore(table_entries: dict[str, bytes]) -> tuple[dict[str, Any], Journal]:
         changes = journal_changes(header, parts.get(slot, {}))
         if changes is not None:
             complete.append((header["seq"], changes))
-    journal = Journal()
+    journal = Journal(policy)
     if complete:
         journal.seq, changes = max(complete, key=lambda item: item[0])
         for name, value in changes.items():

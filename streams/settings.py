@@ -54,6 +54,21 @@ class Settings:
     #: Reorder lateness on the wall clock (ms): events are applied once wall-clock time
     #: minus this has passed their time; the floor of freshness (events.md: 250 ms).
     reorder_lateness_live_ms: int = 250
+    #: Event clock: a partition's read mark counts only while its reader reported it
+    #: within this many seconds (a reader that died said "caught up" for partitions
+    #: nobody reads now).
+    mark_fresh_s: float = 2.0
+    #: Event clock: everything read is released only after the region had no event for
+    #: this many seconds (a "caught up" can rest on an end offset fetched before a burst,
+    #: and a region hears of other workers' partitions late).
+    still_s: float = 2.0
+    #: State journal (streams/persistence.py): the entries are written in full once the
+    #: cumulative journal reaches this many bytes, ...
+    journal_flush_bytes: int = 64 * 1024
+    #: ... or has covered this many records, ...
+    journal_flush_records: int = 20
+    #: ... or after a record whose own changes reach this many bytes (a bulk load).
+    journal_big_record_bytes: int = 16 * 1024
     #: Faust application id (consumer group and changelog topic prefix).
     app_id: str = "spoedstroom"
     #: Partitions of the internal repartition and changelog topics.

@@ -37,12 +37,12 @@ def test_a_record_costs_its_journal_and_no_entries_until_a_flush() -> None:
 
 def test_the_entries_are_written_after_flush_records_and_the_journal_starts_again() -> None:
     journal = Journal()
-    for i in range(persistence.FLUSH_RECORDS - 1):
+    for i in range(persistence.FlushPolicy().records - 1):
         assert all(name.startswith("~journal") for name, _ in journal_writes(journal, _changes({f"e{i}": i})))
     writes = journal_writes(journal, _changes({"last": 1}))
     names = [name for name, _ in writes]
     assert names[:2] == ["~journal0/0", "~journal0"]  # the journal first, then the entries
-    assert sorted(names[2:]) == sorted([f"e{i}" for i in range(persistence.FLUSH_RECORDS - 1)] + ["last"])
+    assert sorted(names[2:]) == sorted([f"e{i}" for i in range(persistence.FlushPolicy().records - 1)] + ["last"])
     assert journal.unflushed == {} and journal.records == 0
 
 
