@@ -51,6 +51,32 @@ def _text(line: bytes) -> str:
     return line.decode("utf-8", "replace").rstrip("\r\n")
 
 
+class DeadLetters:
+    """The refusals of a replay: counted by reason, and (unless only the summary is
+    wanted) yielded as `{"deadletter": ...}` records."""
+
+    def __init__(self, keep: bool) -> None:
+        self.keep = keep
+        self.counts: dict[str, int] = {}
+
+    def line(self, lineno: int, line: bytes, exc: Rejected) -> Iterator[dict[str, Any]]:
+        """An input line refused as it was read: its own text."""
+        reason = exc.reason.value
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        if self.keep:
+            yield {"deadletter": {"reason": reason, "detail": exc.detail, "line": lineno, "value": _text(line)}}
+
+    def events(self, items: list[tuple[Event, Rejected]]) -> Iterator[dict[str, Any]]:
+        """Events a region refused after they were offered: re-encoded."""
+        for event, exc in items:
+            reason = exc.reason.value
+            self.counts[reason] = self.counts.get(reason, 0) + 1
+            if self.keep:
+                value = orjson.dumps(partner_event(event.type, event.partner, event.id, event.time, event.data))
+                yield {"deadletter": {"reason": reason, "detail": exc.detail, "line": None,
+                                      "value": value.decode(), "reencoded": True}}
+
+
 def run_replay(
     lines: Iterable[bytes],
     registry: Registry | Nation,
@@ -69,7 +95,7 @@ def run_replay(
     validator = Validator(registry)
     proc = RegionProcessor(registry, reorder_lateness_ms=lateness_ms, clock_guard=True)
     region = registry.region_id
-    dead: dict[str, int] = {}
+    dead = DeadLetters(keep=not final)
     # with `final`, only each key's last snapshot is encoded, at the end
     last_snapshot: dict[str, Output] = {}
 
@@ -90,15 +116,6 @@ def run_replay(
             if ev is not None:
                 yield ev
 
-    def refused(items: list[tuple[Event, Rejected]]) -> Iterator[dict[str, Any]]:
-        for event, exc in items:
-            reason = exc.reason.value
-            dead[reason] = dead.get(reason, 0) + 1
-            if not final:
-                value = orjson.dumps(partner_event(event.type, event.partner, event.id, event.time, event.data))
-                yield {"deadletter": {"reason": reason, "detail": exc.detail, "line": None,
-                                      "value": value.decode(), "reencoded": True}}
-
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -106,20 +123,16 @@ def run_replay(
             event = validator.decode(line)
             status, outs = proc.offer(event)
         except Rejected as exc:
-            reason = exc.reason.value
-            dead[reason] = dead.get(reason, 0) + 1
-            if not final:
-                yield {"deadletter": {"reason": reason, "detail": exc.detail, "line": lineno,
-                                      "value": _text(line)}}
+            yield from dead.line(lineno, line, exc)
             continue
         yield from emit(outs)
         if status != "duplicate":
             confirmed = proc.confirmed_time
             if confirmed is not None:
                 yield from emit(proc.release(confirmed - lateness_ms))
-        yield from refused(proc.take_rejected())
+        yield from dead.events(proc.take_rejected())
     yield from emit(proc.finish(), end=True)
-    yield from refused(proc.take_rejected())
+    yield from dead.events(proc.take_rejected())
     if final:
         for key in sorted(last_snapshot):
             ev = output_event(region, last_snapshot[key])
@@ -130,7 +143,7 @@ def run_replay(
             "applied": c["applied"],
             "duplicates": c["duplicates"],
             "late": c["late"],
-            "dead_lettered": dict(sorted(dead.items())),
+            "dead_lettered": dict(sorted(dead.counts.items())),
         }}
 
 
@@ -141,7 +154,7 @@ def _run_nation(
     its region(s) (processors.nation); snapshots thinned per region and for the nation."""
     validator = Validator(nation.combined())
     proc = NationProcessor(nation, reorder_lateness_ms=lateness_ms, clock_guard=True)
-    dead: dict[str, int] = {}
+    dead = DeadLetters(keep=not final)
     last_snapshot: dict[str, tuple[str, Output]] = {}
     # one thinner per region: the regions' clocks differ, a thinner needs one stream time
     thinners: dict[str | None, MinuteThinner] = {rid: MinuteThinner() for rid in [*nation.regions, None]}
@@ -159,15 +172,6 @@ def _run_nation(
                 if ev is not None:
                     yield ev
 
-    def refused(items: list[tuple[Event, Rejected]]) -> Iterator[dict[str, Any]]:
-        for event, exc in items:
-            reason = exc.reason.value
-            dead[reason] = dead.get(reason, 0) + 1
-            if not final:
-                value = orjson.dumps(partner_event(event.type, event.partner, event.id, event.time, event.data))
-                yield {"deadletter": {"reason": reason, "detail": exc.detail, "line": None,
-                                      "value": value.decode(), "reencoded": True}}
-
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -175,16 +179,12 @@ def _run_nation(
             event = validator.decode(line)
             _status, outputs = proc.offer(event)
         except Rejected as exc:
-            reason = exc.reason.value
-            dead[reason] = dead.get(reason, 0) + 1
-            if not final:
-                yield {"deadletter": {"reason": reason, "detail": exc.detail, "line": lineno,
-                                      "value": _text(line)}}
+            yield from dead.line(lineno, line, exc)
             continue
         yield from emit(outputs)
-        yield from refused(proc.take_rejected())
+        yield from dead.events(proc.take_rejected())
     yield from emit(proc.finish(), end=True)
-    yield from refused(proc.take_rejected())
+    yield from dead.events(proc.take_rejected())
     if final:
         for key in sorted(last_snapshot):
             source, o = last_snapshot[key]
@@ -196,6 +196,6 @@ def _run_nation(
             "applied": sum(c["applied"] for c in counters.values()),
             "duplicates": sum(c["duplicates"] for c in counters.values()),
             "late": sum(c["late"] for c in counters.values()),
-            "dead_lettered": dict(sorted(dead.items())),
+            "dead_lettered": dict(sorted(dead.counts.items())),
             "applied_by_region": {rid: c["applied"] for rid, c in counters.items()},
         }}

@@ -16,6 +16,7 @@ one per second of wall time, or per stream minute on the event clock, like the o
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +32,19 @@ from topics.codec import format_time, parse_time
 if TYPE_CHECKING:
     from streams.app import Pipeline
 
+log = logging.getLogger(__name__)
+
 NATION_TOPIC = "spoedstroom-nation"
 NATION_TABLE = "nation-state"
 NATION_TICK_S = 1.0
+
+
+def _valid_as_of(snapshot: dict[str, Any]) -> bool:
+    try:
+        parse_time(snapshot.get("as_of"))  # type: ignore[arg-type]
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 class NationRuntime:
@@ -58,7 +69,16 @@ class NationRuntime:
         @app.agent(self.topic, name="nation")
         async def nation(stream: faust.StreamT) -> None:
             async for event in stream.events():
-                await self.apply(orjson.loads(event.value))
+                try:
+                    body = orjson.loads(event.value)
+                except orjson.JSONDecodeError:
+                    body = None
+                if not isinstance(body, dict):
+                    # only workers write this topic: never a partner's data, but still no
+                    # reason to stop the nation (and no content in the log line)
+                    log.warning("a record on %s that is not a JSON object: skipped", NATION_TOPIC)
+                    continue
+                await self.apply(body)
 
         @app.timer(NATION_TICK_S)
         async def nation_tick() -> None:
@@ -87,7 +107,7 @@ class NationRuntime:
         latest = self._latest()
         region = body.get("region")
         snapshot = body.get("snapshot")
-        if region in self.nation.regions and isinstance(snapshot, dict):
+        if region in self.nation.regions and isinstance(snapshot, dict) and _valid_as_of(snapshot):
             old = latest.get(region)
             # a worker taking a region over may send its last snapshot again: keep the newest
             if old is None or parse_time(snapshot["as_of"]) >= parse_time(old["as_of"]):

@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from topics.registry import Location, Partner, Registry, RegistryError, load_registry
+from topics.registry import Location, Partner, Registry, RegistryError, load_registry, parse_registry, read_yaml
 
 NATION_FILE = "nation.yaml"
 
@@ -101,14 +99,7 @@ def load_nation(path: str | Path) -> Nation:
             raise RegistryError(f"{p}: no region registry files (*.yaml) in this directory")
         registries = [load_registry(f) for f in files]
         return _build(p.name, p.name, registries, national=True, path=str(p))
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RegistryError(f"{p}: registry file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RegistryError(f"{p}: cannot read the registry file: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise RegistryError(f"{p}: not valid YAML: {exc}") from None
+    raw = read_yaml(p)
     if isinstance(raw, dict) and "nation" in raw:
         return _national_file(raw, p)
-    return nation_of(load_registry(p))
+    return nation_of(parse_registry(raw, str(p)))

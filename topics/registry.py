@@ -145,18 +145,22 @@ class Registry:
         return None
 
 
+def read_yaml(path: Path) -> Any:
+    """A registry (or national) file's YAML; a RegistryError saying what is wrong."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RegistryError(f"{path}: registry file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{path}: cannot read the registry file: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{path}: not valid YAML: {exc}") from None
+
+
 def load_registry(path: str | Path) -> Registry:
     """Load and validate a region registry YAML file."""
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RegistryError(f"{p}: registry file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RegistryError(f"{p}: cannot read the registry file: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise RegistryError(f"{p}: not valid YAML: {exc}") from None
-    return parse_registry(raw, str(p))
+    return parse_registry(read_yaml(p), str(p))
 
 
 def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:

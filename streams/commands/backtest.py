@@ -10,7 +10,8 @@ from typing import Optional
 import typer
 
 from processors.backtest import METHODS, BacktestResult, run_backtest
-from topics.registry import RegistryError, load_registry
+from streams.commands import load_or_exit
+from topics.registry import load_registry
 
 
 def _summary(result: BacktestResult) -> None:
@@ -62,14 +63,8 @@ def register(app: typer.Typer) -> None:
         import orjson
 
         from processors.backtest import as_json
-        from streams.settings import Settings
 
-        path = registry or Settings.from_env().registry
-        try:
-            reg = load_registry(path)
-        except RegistryError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(2) from None
+        reg = load_or_exit(load_registry, registry)
         if not file.exists():
             typer.echo(f"{file}: no such file", err=True)
             raise typer.Exit(2)

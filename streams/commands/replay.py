@@ -12,8 +12,8 @@ import orjson
 import typer
 
 from processors.replay import run_replay
+from streams.commands import load_or_exit
 from topics.nation import load_nation
-from topics.registry import RegistryError
 
 
 def _lines(path: Path) -> Iterator[bytes]:
@@ -34,14 +34,7 @@ def register(app: typer.Typer) -> None:
         lateness_seconds: float = typer.Option(120, "--lateness-seconds", help="Reorder lateness (seconds)."),
     ) -> None:
         """Replay an event log through the processors and print what would be published."""
-        from streams.settings import Settings
-
-        path = registry or Settings.from_env().registry
-        try:
-            reg = load_nation(path)
-        except RegistryError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(2) from None
+        reg = load_or_exit(load_nation, registry)
         if str(file) != "-" and not file.exists():
             typer.echo(f"{file}: no such file", err=True)
             raise typer.Exit(2)
