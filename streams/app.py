@@ -1,17 +1,20 @@
-"""The Faust runtime: agents, the changelogged state table, timers, outputs and web pages.
+"""The Faust runtime: the app wired from settings, and the region use case.
 
 Two stages, so that any number of workers can share the input partitions while each
 region's state lives in exactly one place:
 
-1. `ingest` reads the five input topics as raw bytes in batches, decodes and validates
-   each record (`topics.validation`), sends rejects unchanged to `acute.deadletter` with
-   the reason in headers, and forwards the valid events, packed per batch, to the
-   repartition topic `spoedstroom-region-events` keyed by region.
-2. `regions` applies them with the domain core (`processors.region.RegionProcessor`):
-   reorder buffer, dedup, state, metrics, alerts. Its state lives in the changelogged
-   table `region-state`, one row per state entry, and only changed rows are written per
-   record, so a restarted or rebalanced worker rebuilds it. Outputs go to
-   `acute.metrics` (throttled per key), `acute.alerts`, Redis, Prometheus and webhooks.
+1. `ingest` (streams/ingest.py) reads the five input topics as raw bytes in batches,
+   decodes and validates each record (`topics.validation`), sends rejects unchanged to
+   `acute.deadletter` with the reason in headers, and forwards the valid events, packed
+   per batch, to the repartition topic `spoedstroom-region-events` keyed by region (the
+   region of the partner, and for a ride into another region's SEH that region too).
+2. `regions` (here) applies them with the domain core (`processors.region.RegionProcessor`):
+   reorder buffer, dedup, state, metrics, alerts. Each region is one key, so its records
+   and its state (the changelogged table `region-state`, written as a journal per record,
+   streams/persistence.py) live in one partition: one worker owns a region, and regions
+   spread over the workers. Outputs (streams/outputs.py) go to `acute.metrics` (throttled
+   per key), `acute.alerts`, Redis, Prometheus and webhooks; region snapshots also to the
+   nation agent (streams/nation.py) in a deployment of several regions.
 
 A timer sends a `tick` through the repartition topic (every 100 ms on the wall clock,
 500 ms on the event clock), so the watermark
