@@ -4,7 +4,8 @@
 
 - `/healthz`: liveness, always open (orchestrators probe it without credentials);
 - `/readyz`: readiness (partitions assigned, no rebalance), always open;
-- `/metrics`: Prometheus exposition, bearer token required when one is set;
+- `/metrics`: Prometheus exposition, bearer token required when one is set (`?name[]=`
+  restricts it to the named families, as prometheus_client's own handler does);
 - `/status/{region}`: the region's latest snapshots and open alerts, token likewise;
   `/status/{nation}` (a deployment of several regions): the nation's snapshot.
 
@@ -117,7 +118,12 @@ def register(pipeline: Pipeline) -> None:
     async def metrics(web: Any, request: Any) -> Any:
         if not allowed(request):
             return web.json({"error": "unauthorized"}, status=401)
-        return web.bytes(generate_latest(pipeline.telemetry.registry), content_type=METRICS_CONTENT_TYPE)
+        # `?name[]=metric&name[]=...` (as prometheus_client's own handler): only those
+        # families, so a caller polling a few counters does not pay for every gauge.
+        names = request.query.getall("name[]", [])
+        registry = pipeline.telemetry.registry
+        source = registry.restricted_registry(names) if names else registry
+        return web.bytes(generate_latest(source), content_type=METRICS_CONTENT_TYPE)
 
     @app.page("/status/{region}")
     async def status(web: Any, request: Any, region: str) -> Any:

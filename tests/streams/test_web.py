@@ -217,6 +217,10 @@ def test_malformed_requests_get_4xx_and_one_info_line_without_traceback(
                      b"Authorization: Bearer \xff\xfe\xc3\xa9" + TOKEN.encode() + b"\r\n\r\n")
         assert sock.recv(65536).startswith(b"HTTP/1.1 401 ")
     assert rel.http(port, "/metrics", token=TOKEN)[0] == 200
+    # `name[]` restricts the exposition to the named families (cheap polling of counters)
+    status, body = rel.http(port, "/metrics?name[]=spoedstroom_events_applied_total", token=TOKEN)
+    samples = [line for line in body.splitlines() if line and not line.startswith("#")]
+    assert status == 200 and samples and all(s.startswith("spoedstroom_events_applied_total") for s in samples), body
     assert rel.http(port, "/metrics", token=TOKEN[:-1] + "x")[0] == 401
     assert rel.http(port, "/metrics")[0] == 401
 
