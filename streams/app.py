@@ -95,6 +95,7 @@ class Pipeline(Ingest, Outputs):
         self.webhooks = {rid: WebhookSink(list(reg.webhooks), self.telemetry, external)
                          for rid, reg in self.regions.items()}
         self.runtimes: dict[str, RegionRuntime] = {}
+        self.deliveries: list[Any] = []
         self.flush_policy = persistence.FlushPolicy(settings.journal_flush_bytes, settings.journal_flush_records,
                                                     settings.journal_big_record_bytes)
         self.nation_runtime = NationRuntime(self) if self.nation.national else None
@@ -385,6 +386,13 @@ class Pipeline(Ingest, Outputs):
         while producer.buffer.size:
             await producer.buffer.flush()
         await producer.flush()
+        waiting = []
+        for delivery in self.deliveries:
+            if delivery.done():
+                delivery.result()  # raises what the broker answered for a refused record
+            else:  # handed over by a timer after the flush: checked next time
+                waiting.append(delivery)
+        self.deliveries = waiting
 
     def _release_event_clock(self, rt: RegionRuntime) -> list[Any]:
         """Event clock (events.md, "Order, lateness, duplicates"): apply what is due.

@@ -27,6 +27,7 @@ from processors.nation import build_nation
 from processors.output import Output
 from processors.replay import output_event
 from processors.windows import minute_of
+from streams.outputs import CE_HEADERS
 from topics.codec import format_time, parse_time
 
 if TYPE_CHECKING:
@@ -149,7 +150,6 @@ class NationRuntime:
         self.last_sent = time.monotonic()
         p = self.pipeline
         cloudevent = output_event(self.nation.id, out)
-        await p.metrics_topic.send(key=out.key.encode(), value=orjson.dumps(cloudevent),
-                                   headers=[("content-type", b"application/cloudevents+json")])
+        await p.produce(p.metrics_topic, out.key.encode(), orjson.dumps(cloudevent), CE_HEADERS)
         p.telemetry.snapshots_published.labels("nation").inc()
         p.redis.offer_snapshot(self.nation.id, "nation", self.nation.id, orjson.dumps(out.data))

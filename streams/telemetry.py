@@ -8,9 +8,12 @@ topic, type, reason (never an encounter or ride id).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 # The label a "by X" snapshot object becomes (docs/internals.md).
 BY_LABEL = {
@@ -45,14 +48,67 @@ def by_label(field: str) -> str | None:
     return None
 
 
+class SnapshotGauges(Collector):
+    """The latest published snapshot per (region, scope, id), exposed at scrape time as
+    one gauge family per scope and numeric field: `spoedstroom_{scope}_{field}` with the
+    scope's labels (SCOPE_LABELS), plus the `BY_LABEL` label for "by X" objects and
+    `spoedstroom_location_on_stop`. A field that is null is no series.
+
+    Snapshots go out far more often than Prometheus scrapes (every 15 s), so the work
+    is done per scrape instead of per snapshot. It has no `describe`: a scrape restricted
+    to other names (`/metrics?name[]=...`) does not build these families at all."""
+
+    def __init__(self) -> None:
+        self.latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        families: dict[tuple[str, str], GaugeMetricFamily] = {}
+
+        def family(scope: str, field: str, label: str | None) -> GaugeMetricFamily:
+            fam = families.get((scope, field))
+            if fam is None:
+                labels = list(SCOPE_LABELS[scope]) + ([label] if label else [])
+                fam = families[(scope, field)] = GaugeMetricFamily(
+                    f"spoedstroom_{scope}_{field}", f"Snapshot metric {field} per {scope} (see metrics.md).",
+                    labels=labels)
+            return fam
+
+        for (region, scope, ident), data in sorted(self.latest.items()):
+            if scope not in SCOPE_LABELS:
+                continue
+            if scope == "location":
+                base: list[str] = [region, str(data.get("hospital") or ""), ident]
+            elif scope == "hospital":
+                base = [region, ident]
+            else:
+                base = [region]
+            for field, value in data.items():
+                if field in NOT_EXPORTED or value is None or isinstance(value, (str, list)):
+                    continue
+                if isinstance(value, dict):
+                    label = by_label(field)
+                    if label is None:
+                        continue
+                    fam = family(scope, field, label)
+                    for sub, number in value.items():
+                        if isinstance(number, (int, float)) and not isinstance(number, bool):
+                            fam.add_metric(base + [str(sub)], float(number))
+                elif isinstance(value, (int, float)):
+                    family(scope, field, None).add_metric(base, float(value))
+            if scope == "location" and "status" in data:
+                family(scope, "on_stop", None).add_metric(base, 1.0 if data["status"] == "stop" else 0.0)
+        yield from families.values()
+
+
 class Telemetry:
     """All metrics of one worker in one registry (served at /metrics)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self._gauges: dict[tuple[str, str], Gauge] = {}
-        self._series: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}
+        # The snapshots' figures: one collector over the latest snapshot per key.
+        self.snapshot_gauges = SnapshotGauges()
+        r.register(self.snapshot_gauges)
         self.applied = Counter("spoedstroom_events_applied", "Input events applied to state.", ["region", "type"], registry=r)
         self.duplicates = Counter("spoedstroom_events_duplicate", "Input events recognised as duplicates (same source and id).", ["region", "type"], registry=r)
         self.late = Counter("spoedstroom_events_late", "Input events that arrived behind the watermark (applied at once).", ["region"], registry=r)
@@ -90,54 +146,10 @@ class Telemetry:
             for status in ("raised", "resolved"):
                 self.alerts.labels(region, kind, status)
 
-    def _gauge(self, scope: str, field: str, label: str | None) -> Gauge:
-        key = (scope, field)
-        gauge = self._gauges.get(key)
-        if gauge is None:
-            labels = list(SCOPE_LABELS[scope]) + ([label] if label else [])
-            gauge = Gauge(f"spoedstroom_{scope}_{field}", f"Snapshot metric {field} per {scope} (see metrics.md).", labels, registry=self.registry)
-            self._gauges[key] = gauge
-        return gauge
-
     def observe_snapshot(self, region: str, data: dict[str, Any]) -> None:
-        """Set the gauges of one snapshot; series of values that became null are removed."""
-        scope = data["scope"]
-        ident = data["id"]
-        if scope == "location":
-            base: tuple[str, ...] = (region, str(data.get("hospital") or ""), ident)
-        elif scope == "hospital":
-            base = (region, ident)
-        else:
-            base = (region,)
-        key = f"{scope}:{ident}"
-        seen: set[tuple[Gauge, tuple[str, ...]]] = set()
-        for field, value in data.items():
-            if field in NOT_EXPORTED or value is None or isinstance(value, (str, list)):
-                continue
-            if isinstance(value, dict):
-                label = by_label(field)
-                if label is None:
-                    continue
-                gauge = self._gauge(scope, field, label)
-                for sub, number in value.items():
-                    if isinstance(number, (int, float)) and not isinstance(number, bool):
-                        labels = base + (str(sub),)
-                        gauge.labels(*labels).set(number)
-                        seen.add((gauge, labels))
-            elif isinstance(value, (int, float)):
-                gauge = self._gauge(scope, field, None)
-                gauge.labels(*base).set(float(value))
-                seen.add((gauge, base))
-        if scope == "location" and "status" in data:
-            gauge = self._gauge(scope, "on_stop", None)
-            gauge.labels(*base).set(1.0 if data["status"] == "stop" else 0.0)
-            seen.add((gauge, base))
-        for gauge, labels in self._series.get(key, set()) - seen:
-            try:
-                gauge.remove(*labels)
-            except KeyError:
-                pass
-        self._series[key] = seen
+        """Remember a published snapshot: its gauges are read from it at the next scrape
+        (SnapshotGauges), so publishing costs one dict write, not a gauge per field."""
+        self.snapshot_gauges.latest[(region, data["scope"], data["id"])] = data
 
     def observe_duration(self, region: str, name: str, data: dict[str, Any]) -> None:
         hist = self.durations.get(name)
