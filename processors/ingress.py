@@ -130,8 +130,7 @@ class Ingress:
     # ------------------------------------------------------------------ state
     def entries(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.dedup.entries())
-        for k, e in self.buf.entries.items():
-            out[f"buf:{k}"] = e
+        out.update(self.buf.state_entries())
         if self.guard is not None:
             out.update(self.guard.entries())
         return out

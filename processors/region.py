@@ -28,7 +28,7 @@ in changelogged tables and write only what changed:
 | `loc:{id}` | reported staffed beds / SEH status overriding the registry |
 | `partner:{id}` | time of the partner's latest event (feed_silent) |
 | `win:{minute}` | a window bucket (processors.windows) |
-| `dedup:{minute}[/{part}]`, `buf:{source}\\|{id}` | seen ids, buffered events (processors.reorder) |
+| `dedup:{minute}[/{part}]`, `buf:{minute}[/{part}]` | seen ids, buffered events by minute (processors.reorder) |
 | `rule:{kind}:{subject}` | an alert rule's episode state (processors.alerts) |
 | `snap:{key}` | the last emitted snapshot, compact (processors.emission, snapshot.snap_entry): `{"t": as_of ms, "f": fingerprint, "x": [time-driven values]}` |
 | `nc:{seh}`, `nc:~` | the nowcast's history per SEH and for the region (processors.nowcast_region): bounded aggregates, updated once per closed hour |

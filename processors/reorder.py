@@ -1,16 +1,16 @@
 """Reorder buffer and duplicate detection with bounded memory.
 
 Events are held until the watermark passes them and then applied in `Event.key` order
-(time, source, id). Each buffered event is its own state entry (`buf:{source}|{id}`) so a
-batch writes only what arrived or left; the heap is derived and rebuilt on restore.
+(time, source, id). The buffered events are stored in parts per minute of event time
+(`buf:{minute}[/{part}]`), so a batch writes only the parts it touched; the heap is
+derived and rebuilt on restore.
 
 Duplicates: a (`source`, `id`) seen before is a duplicate. Seen ids are kept in minute
 buckets of stream time (`dedup:{minute}`, the minute of max(stream clock, event time) at
 which the id was first seen) and forgotten once that minute is more than
 DEDUP_HORIZON_MS (24h of stream time) old. So memory is bounded by a day of input; a
-copy re-sent more than 24h of stream time after the original is not recognised (it
-would then be applied again, which for encounters is harmless: the transition history
-ignores an identical (source, id)).
+copy re-sent later is recognised by its encounter's, ride's or call's history instead
+(processors.entities: ALREADY_APPLIED), and counted as a duplicate there.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 from topics.event import Event
 
 DEDUP_HORIZON_MS = 86_400_000
+MINUTE_MS = 60_000
 
 
 def event_id_key(source: str, event_id: str) -> str:
@@ -36,51 +37,99 @@ def entry_to_event(e: list[Any]) -> Event:
     return Event(id=e[2], source=e[1], partner=e[3], type=e[4], time=e[0], data=e[5])
 
 
+BUFFER_PART = 200  # events per `buf:` entry (a census minute can hold thousands)
+
+
+def buffer_key(minute: int, part: int) -> str:
+    return f"buf:{minute}" if part == 0 else f"buf:{minute}/{part}"
+
+
 class ReorderBuffer:
-    __slots__ = ("entries", "heap", "dirty", "written")
+    """Events held until the watermark passes them, in `Event.key` order.
+
+    State: the buffered events grouped by minute of event time and arrival,
+    `buf:{minute}[/{part}]`, at most BUFFER_PART events each (an entry must stay far
+    below Kafka's record limit). Events leave in time order, so a release empties whole
+    parts, and a batch rewrites only the parts it touched: a few entries per batch
+    instead of one written and one deleted per event (most of the state writes of a
+    bulk load before)."""
+
+    __slots__ = ("entries", "parts", "place", "arrived", "heap", "dirty", "written")
 
     def __init__(self) -> None:
-        self.entries: dict[str, list[Any]] = {}
+        self.entries: dict[str, list[Any]] = {}  # event key -> entry
+        self.parts: dict[tuple[int, int], dict[str, list[Any]]] = {}  # (minute, part) -> events by key
+        self.place: dict[str, tuple[int, int]] = {}  # event key -> (minute, part)
+        self.arrived: dict[int, int] = {}  # minute -> events placed in it so far (derived)
         self.heap: list[tuple[int, str, str, str]] = []
-        self.dirty: set[str] = set()
-        # Entries the change feed has reported as present (derived). An event buffered
-        # and released between two `take_dirty` calls was never written, so its removal
-        # needs no tombstone (perf: most events live less than one batch).
-        self.written: set[str] = set()
+        self.dirty: set[tuple[int, int]] = set()  # parts changed since the last take_dirty
+        # Parts the change feed has reported as present (derived). A part filled and
+        # emptied between two `take_dirty` calls was never written, so its removal needs
+        # no tombstone.
+        self.written: set[tuple[int, int]] = set()
 
     def push(self, ev: Event) -> None:
         k = event_id_key(ev.source, ev.id)
-        self.entries[k] = event_to_entry(ev)
+        minute = ev.time // MINUTE_MS
+        n = self.arrived.get(minute, 0)
+        self.arrived[minute] = n + 1
+        self._place(k, event_to_entry(ev), (minute, n // BUFFER_PART))
         heapq.heappush(self.heap, (ev.time, ev.source, ev.id, k))
-        self.dirty.add(k)
+
+    def _place(self, k: str, e: list[Any], where: tuple[int, int]) -> None:
+        self.entries[k] = e
+        self.place[k] = where
+        self.parts.setdefault(where, {})[k] = e
+        self.dirty.add(where)
+
+    def _take(self, k: str) -> Event | None:
+        e = self.entries.pop(k, None)
+        if e is None:
+            return None
+        where = self.place.pop(k)
+        events = self.parts[where]
+        del events[k]
+        if not events:
+            del self.parts[where]
+            minute = where[0]
+            if not any(m == minute for m, _ in self.parts):
+                self.arrived.pop(minute, None)
+        self.dirty.add(where)
+        return entry_to_event(e)
 
     def pop_until(self, watermark: int) -> Event | None:
         """The next buffered event with time <= watermark, in key order, or None."""
         while self.heap and self.heap[0][0] <= watermark:
-            _, _, _, k = heapq.heappop(self.heap)
-            e = self.entries.pop(k, None)
-            if e is None:
-                continue
-            self.dirty.add(k)
-            return entry_to_event(e)
+            ev = self._take(heapq.heappop(self.heap)[3])
+            if ev is not None:
+                return ev
         return None
 
     def pop_any(self) -> Event | None:
         while self.heap:
-            _, _, _, k = heapq.heappop(self.heap)
-            e = self.entries.pop(k, None)
-            if e is not None:
-                self.dirty.add(k)
-                return entry_to_event(e)
+            ev = self._take(heapq.heappop(self.heap)[3])
+            if ev is not None:
+                return ev
         return None
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def load(self, k: str, e: list[Any]) -> None:
-        self.entries[k] = e
-        self.heap.append((e[0], e[1], e[2], k))
-        self.written.add(k)
+    def state_entries(self) -> dict[str, list[list[Any]]]:
+        return {buffer_key(minute, part): list(events.values()) for (minute, part), events in self.parts.items()}
+
+    def load(self, rest: str, events: list[list[Any]]) -> None:
+        """One stored `buf:` entry (`rest` = `{minute}` or `{minute}/{part}`); `rebuilt()`
+        orders the heap."""
+        m, _, p = rest.partition("/")
+        where = (int(m), int(p or 0))
+        for e in events:
+            k = event_id_key(e[1], e[2])
+            self._place(k, e, where)
+            self.heap.append((e[0], e[1], e[2], k))
+        self.written.add(where)
+        # later arrivals of that minute go to parts after the stored ones
+        self.arrived[where[0]] = max(self.arrived.get(where[0], 0), (where[1] + 1) * BUFFER_PART)
 
     def rebuilt(self) -> None:
         heapq.heapify(self.heap)
@@ -89,14 +138,14 @@ class ReorderBuffer:
     def take_dirty(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         written = self.written
-        for k in self.dirty:
-            e = self.entries.get(k)
-            if e is not None:
-                written.add(k)
-                out[f"buf:{k}"] = e
-            elif k in written:
-                written.discard(k)
-                out[f"buf:{k}"] = None
+        for where in self.dirty:
+            events = self.parts.get(where)
+            if events:
+                written.add(where)
+                out[buffer_key(*where)] = list(events.values())
+            elif where in written:
+                written.discard(where)
+                out[buffer_key(*where)] = None
         self.dirty = set()
         return out
 
