@@ -96,8 +96,7 @@ class Pipeline(Ingest, Outputs):
                          for rid, reg in self.regions.items()}
         self.runtimes: dict[str, RegionRuntime] = {}
         self.deliveries: list[Any] = []
-        self.flush_policy = persistence.FlushPolicy(settings.journal_flush_bytes, settings.journal_flush_records,
-                                                    settings.journal_big_record_bytes)
+        self.flush_policy = persistence.FlushPolicy(settings.journal_flush_bytes, settings.journal_flush_records)
         self.nation_runtime = NationRuntime(self) if self.nation.national else None
         # Per input partition read by this worker: next offset and latest event time.
         self.read_pos: dict[Any, int] = {}

@@ -3,23 +3,26 @@
 Kafka has no atomic write of several keys without transactions, and a worker killed
 part-way through writing a record's changes would leave a torn state (an event's id kept
 by dedup while the window it counted in is the old one: the event is lost on replay).
-So every record's changes go out first as a **journal**, and the entries themselves only
-now and then:
+And every table write is one changelog record, which costs far more than its bytes. So
+the state is written as a **write-ahead journal** with a checkpoint now and then:
 
-- The journal of a record holds every change since the entries were last written in
-  full (it is cumulative), in parts of at most JOURNAL_PART_BYTES, then a header naming
-  the parts' sequence number. Journals alternate between two slots (`~journal0`,
-  `~journal1` and their parts `~journal{slot}/{i}`), so writing one never touches the
-  last complete one.
-- When the journal has grown past a size, or a number of records, or the record itself
-  was big (`FlushPolicy`, from Settings), the entries it holds are written one by one after it (a **flush**)
-  and the next journal starts empty.
-- A restore takes the entries and applies over them the complete journal with the
-  highest sequence: the state after the last whole record, whatever was cut short.
+- A record's changes go out as one journal, `~journal{slot}` (its sequence number, its
+  part count and its first part), after its further parts `~journal{slot}/{i}` if the
+  changes exceed JOURNAL_PART_BYTES: one write for an ordinary record. The slot is the
+  journal's place in the chain since the last flush, so a journal overwrites only one
+  that a flush already covers, and the table holds at most one chain of them.
+- When the journals since the last checkpoint have covered enough records or bytes
+  (`FlushPolicy`, from Settings), the entries they changed are written, each once
+  however often it changed, and then the marker `~flushed` naming the last journal
+  they cover (a **flush**).
+- A restore takes the entries and applies over them, in order, the complete journals
+  after the one the marker names: the state after the last whole record, whatever was
+  cut short (entries half-written by a flush are overwritten by the journals that hold
+  them, as the marker was not written yet).
 
-A record that changes a few entries (live traffic) so costs the journal's part(s), its
-header and, on the embedded broker, a sentinel, instead of one record per entry.
-All writes of a region go to its partition of the changelog, in order.
+A bulk load so writes each changed entry once per flush instead of once per record,
+and live traffic one journal per record. All writes of a region go to its partition of
+the changelog, in order.
 """
 
 from __future__ import annotations
@@ -30,20 +33,19 @@ from typing import Any
 import orjson
 
 JOURNAL = "~journal"
+FLUSHED = "~flushed"
 JOURNAL_PART_BYTES = 256 * 1024  # journal parts stay well below Kafka's 1 MB record limit
 
 
 @dataclass(frozen=True)
 class FlushPolicy:
-    """When the entries are written in full (Settings `journal_*`). The journal is
-    rewritten whole with every record, so it is kept small: the entries are written once
-    it has grown past `bytes` or covered `records` records, and at once after a record
-    whose own changes reach `big_record_bytes` (a bulk load would otherwise be carried,
-    and rewritten, record after record)."""
+    """When the entries are written (Settings `journal_*`): once the journals since the
+    last flush hold `bytes` of changes or cover `records` records. Larger means fewer
+    writes of entries that change often (a location, a snapshot), and more journal to
+    apply on a restore."""
 
-    bytes: int = 64 * 1024
-    records: int = 20
-    big_record_bytes: int = 16 * 1024
+    bytes: int = 4 * 1024 * 1024
+    records: int = 200
 
 
 @dataclass
@@ -54,7 +56,11 @@ class Journal:
     seq: int = 0
     unflushed: dict[str, bytes | None] = field(default_factory=dict)  # name -> value (None: deleted)
     unflushed_bytes: int = 0
-    records: int = 0  # records since the last flush
+    records: int = 0  # journals since the last flush
+
+
+def _size(name: str, value: bytes | None) -> int:
+    return len(name) + (len(value) if value is not None else 4) + 8
 
 
 def journal_writes(journal: Journal, changes: dict[str, bytes | None]) -> list[tuple[str, bytes | None]]:
@@ -62,49 +68,43 @@ def journal_writes(journal: Journal, changes: dict[str, bytes | None]) -> list[t
     the order they must reach the changelog; updates `journal`."""
     if not changes:
         return []
-    own_bytes = 0
-    for name, value in changes.items():
-        journal.unflushed[name] = value
-        n = len(name) + (len(value) if value is not None else 4) + 8
-        journal.unflushed_bytes += n
-        own_bytes += n
-    journal.records += 1
     journal.seq += 1
-    slot = f"{JOURNAL}{journal.seq % 2}"
+    journal.records += 1
+    slot = f"{JOURNAL}{journal.records}"
     parts: list[dict[str, Any]] = [{}]
     size = 0
-    for name, value in journal.unflushed.items():
-        n = len(name) + (len(value) if value is not None else 4) + 8
+    for name, value in changes.items():
+        n = _size(name, value)
         if parts[-1] and size + n > JOURNAL_PART_BYTES:
             parts.append({})
             size = 0
         parts[-1][name] = None if value is None else orjson.Fragment(value)
         size += n
-    # parts first, then the header naming them: a header on the changelog means all its
-    # parts are there before it
+        journal.unflushed[name] = value
+        journal.unflushed_bytes += n
+    # the further parts first, then the journal naming them: a journal on the changelog
+    # means all its parts are there before it
     writes: list[tuple[str, bytes | None]] = [
-        (f"{slot}/{i}", orjson.dumps({"seq": journal.seq, "changes": part})) for i, part in enumerate(parts)
+        (f"{slot}/{i}", orjson.dumps({"seq": journal.seq, "changes": part})) for i, part in enumerate(parts) if i
     ]
-    writes.append((slot, orjson.dumps({"seq": journal.seq, "parts": len(parts)})))
+    writes.append((slot, orjson.dumps({"seq": journal.seq, "parts": len(parts), "changes": parts[0]})))
     policy = journal.policy
-    if (journal.unflushed_bytes >= policy.bytes or journal.records >= policy.records
-            or own_bytes >= policy.big_record_bytes):
+    if journal.unflushed_bytes >= policy.bytes or journal.records >= policy.records:
         writes.extend(journal.unflushed.items())
+        writes.append((FLUSHED, orjson.dumps({"seq": journal.seq})))
         journal.unflushed = {}
         journal.unflushed_bytes = 0
         journal.records = 0
     return writes
 
 
-def journal_changes(header: dict[str, Any], parts: dict[int, Any]) -> dict[str, Any] | None:
-    """The change set of one journal slot, or None when it is incomplete (a part missing,
-    or overwritten by a newer journal being written when the worker stopped)."""
-    if not header:
-        return None
-    changes: dict[str, Any] = {}
-    for i in range(header.get("parts", 0)):
+def journal_changes(journal: dict[str, Any], parts: dict[int, Any]) -> dict[str, Any] | None:
+    """The change set of one journal, or None when it is incomplete (a part missing, or
+    overwritten by a newer journal being written when the worker stopped)."""
+    changes: dict[str, Any] = dict(journal.get("changes") or {})
+    for i in range(1, journal.get("parts", 1)):
         part = parts.get(i)
-        if part is None or part["seq"] != header["seq"]:
+        if part is None or part["seq"] != journal["seq"]:
             return None
         changes.update(part["changes"])
     return changes
@@ -112,28 +112,31 @@ def journal_changes(header: dict[str, Any], parts: dict[int, Any]) -> dict[str, 
 
 def restore(table_entries: dict[str, bytes], policy: FlushPolicy = FlushPolicy()) -> tuple[dict[str, Any], Journal]:
     """A region's entries (decoded, names without the region prefix) as of its last whole
-    record, and the journal to go on with: the changes of the journal applied are not
-    all among the entries yet, so the next journals carry them on until a flush."""
+    record, and the journal to go on with: the changes of the journals applied are not
+    among the entries yet, so they stay unflushed until the next flush."""
     entries: dict[str, Any] = {}
-    headers: dict[str, dict[str, Any]] = {}
+    journals: dict[str, dict[str, Any]] = {}
     parts: dict[str, dict[int, Any]] = {}
+    flushed = 0
     for name, value in table_entries.items():
         if name.startswith(JOURNAL):
             slot, _, index = name.partition("/")
             if index:
                 parts.setdefault(slot, {})[int(index)] = orjson.loads(value)
             else:
-                headers[slot] = orjson.loads(value)
+                journals[slot] = orjson.loads(value)
+        elif name == FLUSHED:
+            flushed = orjson.loads(value)["seq"]
         elif name != "~sentinel":
             entries[name] = orjson.loads(value)
-    complete = []
-    for slot, header in headers.items():
-        changes = journal_changes(header, parts.get(slot, {}))
-        if changes is not None:
-            complete.append((header["seq"], changes))
-    journal = Journal(policy)
-    if complete:
-        journal.seq, changes = max(complete, key=lambda item: item[0])
+    by_seq = {j["seq"]: slot for slot, j in journals.items() if j["seq"] > flushed}
+    journal = Journal(policy, seq=flushed)
+    while (slot := by_seq.get(journal.seq + 1)) is not None:  # the chain, up to the first gap
+        changes = journal_changes(journals[slot], parts.get(slot, {}))
+        if changes is None:
+            break
+        journal.seq += 1
+        journal.records += 1
         for name, value in changes.items():
             if value is None:
                 entries.pop(name, None)
@@ -141,5 +144,5 @@ def restore(table_entries: dict[str, bytes], policy: FlushPolicy = FlushPolicy()
                 entries[name] = value
             encoded = None if value is None else orjson.dumps(value)
             journal.unflushed[name] = encoded
-            journal.unflushed_bytes += len(name) + (len(encoded) if encoded is not None else 4) + 8
+            journal.unflushed_bytes += _size(name, encoded)
     return entries, journal

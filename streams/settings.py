@@ -62,13 +62,12 @@ class Settings:
     #: this many seconds (a "caught up" can rest on an end offset fetched before a burst,
     #: and a region hears of other workers' partitions late).
     still_s: float = 2.0
-    #: State journal (streams/persistence.py): the entries are written in full once the
-    #: cumulative journal reaches this many bytes, ...
-    journal_flush_bytes: int = 64 * 1024
-    #: ... or has covered this many records, ...
-    journal_flush_records: int = 20
-    #: ... or after a record whose own changes reach this many bytes (a bulk load).
-    journal_big_record_bytes: int = 16 * 1024
+    #: State journal (streams/persistence.py): the entries are written (a flush) once the
+    #: journals since the last flush hold this many bytes of changes, ...
+    journal_flush_bytes: int = 4 * 1024 * 1024
+    #: ... or cover this many records. Larger: fewer writes, more journal to apply on a
+    #: restore.
+    journal_flush_records: int = 200
     #: Faust application id (consumer group and changelog topic prefix).
     app_id: str = "spoedstroom"
     #: Partitions of the internal repartition and changelog topics.

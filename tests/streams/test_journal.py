@@ -24,56 +24,71 @@ def _apply(table: dict[str, bytes], writes: list[tuple[str, bytes | None]]) -> N
             table[name] = value
 
 
-def test_a_record_costs_its_journal_and_no_entries_until_a_flush() -> None:
+def test_a_record_costs_one_journal_and_no_entries_until_a_flush() -> None:
     journal = Journal()
     writes = journal_writes(journal, _changes({"enc:a": {"n": 1}, "core": {"now": 5}}))
-    assert [name for name, _ in writes] == ["~journal1/0", "~journal1"]
+    assert [name for name, _ in writes] == ["~journal1"]
+    assert orjson.loads(writes[0][1]) == {"seq": 1, "parts": 1, "changes": {"enc:a": {"n": 1}, "core": {"now": 5}}}
     writes = journal_writes(journal, _changes({"enc:a": {"n": 2}}))
-    assert [name for name, _ in writes] == ["~journal0/0", "~journal0"]
-    # cumulative: the second journal still holds core, with enc:a's newest value
-    assert orjson.loads(writes[0][1])["changes"] == {"enc:a": {"n": 2}, "core": {"now": 5}}
+    assert [name for name, _ in writes] == ["~journal2"]
+    # a journal holds its own record's changes only
+    assert orjson.loads(writes[0][1])["changes"] == {"enc:a": {"n": 2}}
     assert journal_writes(journal, {}) == []
 
 
-def test_the_entries_are_written_after_flush_records_and_the_journal_starts_again() -> None:
+def test_big_changes_go_out_in_parts_before_the_journal_naming_them() -> None:
     journal = Journal()
-    for i in range(persistence.FlushPolicy().records - 1):
-        assert all(name.startswith("~journal") for name, _ in journal_writes(journal, _changes({f"e{i}": i})))
+    big = {f"enc:{i}": {"pad": "x" * 1000} for i in range(600)}  # ~600 KB
+    names = [name for name, _ in journal_writes(journal, _changes(big))]
+    assert names == ["~journal1/1", "~journal1/2", "~journal1"]
+
+
+def test_a_flush_writes_each_changed_entry_once_then_the_marker() -> None:
+    policy = persistence.FlushPolicy()
+    journal = Journal(policy)
+    for i in range(policy.records - 1):
+        writes = journal_writes(journal, _changes({f"e{i % 5}": i, "core": i}))
+        assert [name for name, _ in writes] == [f"~journal{i + 1}"]
     writes = journal_writes(journal, _changes({"last": 1}))
     names = [name for name, _ in writes]
-    assert names[:2] == ["~journal0/0", "~journal0"]  # the journal first, then the entries
-    assert sorted(names[2:]) == sorted([f"e{i}" for i in range(persistence.FlushPolicy().records - 1)] + ["last"])
+    assert names[0] == f"~journal{policy.records}"  # the journal first, then the entries
+    assert sorted(names[1:-1]) == sorted([f"e{i}" for i in range(5)] + ["core", "last"])
+    assert names[-1] == "~flushed" and orjson.loads(writes[-1][1]) == {"seq": policy.records}
     assert journal.unflushed == {} and journal.records == 0
+    # the next chain starts again at the first slot
+    assert [name for name, _ in journal_writes(journal, _changes({"x": 1}))] == ["~journal1"]
 
 
-def test_restore_takes_the_highest_complete_journal() -> None:
-    table: dict[str, bytes] = {"enc:a": orjson.dumps({"n": 0})}
-    header = {"seq": 7, "parts": 1}
-    table["~journal1/0"] = orjson.dumps({"seq": 7, "changes": {"enc:a": {"n": 7}, "buf:x": None}})
-    table["~journal1"] = orjson.dumps(header)
-    # journal 8 cut short: its part is there, its header is not
-    table["~journal0/0"] = orjson.dumps({"seq": 8, "changes": {"enc:a": {"n": 8}}})
-    table["~journal0"] = orjson.dumps({"seq": 6, "parts": 1})
+def test_restore_applies_the_chain_after_the_marker_up_to_the_first_gap() -> None:
+    table: dict[str, bytes] = {"enc:a": orjson.dumps({"n": 0}), "~flushed": orjson.dumps({"seq": 6})}
+    table["~journal3"] = orjson.dumps({"seq": 6, "parts": 1, "changes": {"enc:a": {"n": 6}}})  # covered
+    table["~journal1"] = orjson.dumps({"seq": 7, "parts": 1, "changes": {"enc:a": {"n": 7}, "buf:x": None}})
+    # journal 8 cut short: its journal names two parts, part 1 is of an older one
+    table["~journal2/1"] = orjson.dumps({"seq": 5, "changes": {"enc:b": {"n": 5}}})
+    table["~journal2"] = orjson.dumps({"seq": 8, "parts": 2, "changes": {"enc:a": {"n": 8}}})
     entries, journal = restore(table)
     assert entries == {"enc:a": {"n": 7}}
-    assert journal.seq == 7 and journal.unflushed == {"enc:a": b'{"n":7}', "buf:x": None}
+    assert journal.seq == 7 and journal.records == 1 and journal.unflushed == {"enc:a": b'{"n":7}', "buf:x": None}
 
 
 def test_a_kill_at_any_write_restores_the_last_whole_record() -> None:
     """Records with random changes (deletes included, flushes by count and by size);
     the writes cut after every single one of them: a restore always gives the state
-    after the last record whose journal header was written, and going on from there
-    gives the right state again."""
+    after the last record whose journal was written, and going on from there gives the
+    right state again."""
     rng = random.Random(7)
     names = [f"enc:{i}" for i in range(40)]
     records = []
     for _ in range(160):
         changes: dict[str, Any] = {}
         for name in rng.sample(names, rng.randint(1, 6)):
-            changes[name] = None if rng.random() < 0.15 else {"v": rng.randint(0, 999), "pad": "x" * rng.randint(0, 9000)}
+            pad = "x" * (rng.randint(0, 9000) if rng.random() < 0.95 else 150_000)  # some records need parts
+            changes[name] = None if rng.random() < 0.15 else {"v": rng.randint(0, 999), "pad": pad}
         records.append(changes)
-    # the full write stream, and after which write each record's state is complete
-    journal = Journal()
+    # the full write stream, and after which write each record's state is complete;
+    # flushes by count and by size (and a part-split journal now and then)
+    policy = persistence.FlushPolicy(bytes=64 * 1024, records=20)
+    journal = Journal(policy)
     stream: list[tuple[str, bytes | None]] = []
     header_at: list[int] = []
     states: list[dict[str, Any]] = []
@@ -91,7 +106,7 @@ def test_a_kill_at_any_write_restores_the_last_whole_record() -> None:
     for cut in range(len(stream) + 1):
         table: dict[str, bytes] = {}
         _apply(table, stream[:cut])
-        entries, restored = restore(table)
+        entries, restored = restore(table, policy)
         whole = [i for i, at in enumerate(header_at) if at < cut]
         expected = states[whole[-1]] if whole else {}
         assert entries == expected, cut
@@ -99,4 +114,6 @@ def test_a_kill_at_any_write_restores_the_last_whole_record() -> None:
         nxt = {"enc:next": {"v": cut}}
         writes = journal_writes(restored, _changes(nxt))
         _apply(table, writes[: next(i for i, (n, _) in enumerate(writes) if "/" not in n) + 1])
-        assert restore(table)[0] == {**expected, **nxt}, cut
+        assert restore(table, policy)[0] == {**expected, **nxt}, cut
+    assert sum(name == "~flushed" for name, _ in stream) >= 8
+    assert any(name.startswith("~journal") and "/" in name for name, _ in stream)
