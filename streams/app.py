@@ -141,6 +141,8 @@ class Pipeline(Ingest, Outputs):
             broker_heartbeat_interval=1.0,
             broker_commit_interval=1.0,
             stream_buffer_maxsize=16384,
+            consumer_max_fetch_size=s.consumer_fetch_bytes,
+            consumer_group_instance_id=s.group_instance_id or None,
             stream_wait_empty=False,
             table_standby_replicas=0,
             web_enabled=True,

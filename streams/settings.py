@@ -68,6 +68,15 @@ class Settings:
     #: ... or cover this many records. Larger: fewer writes, more journal to apply on a
     #: restore.
     journal_flush_records: int = 200
+    #: Bytes a fetch may return per partition. A restart reads the state's changelog
+    #: in fetches of this size, one round trip each: 4 MiB instead of Kafka's 1 MiB (the
+    #: bound of what a fetch buffers per partition, too).
+    consumer_fetch_bytes: int = 4 * 1024 * 1024
+    #: Static group membership (Kafka's group.instance.id): a stable name per worker
+    #: (the pod name of a StatefulSet). A worker restarted under the same name takes
+    #: its partitions back at once instead of waiting for the group to notice the old
+    #: process is gone (the session timeout) and rebalancing twice. Empty: dynamic.
+    group_instance_id: str = ""
     #: Faust application id (consumer group and changelog topic prefix).
     app_id: str = "spoedstroom"
     #: Partitions of the internal repartition and changelog topics.
