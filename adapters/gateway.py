@@ -40,6 +40,7 @@ from adapters.outcome import Mapped, Outcome, Refusal, Refused
 from adapters.pseudonym import load_key
 from streams.settings import MIN_BEARER_LENGTH, Settings
 from streams.web import METRICS_CONTENT_TYPE, authorized
+from topics import catalogue
 from topics.catalogue import TOPIC_OF_TYPE
 from topics.envelope import CLOUDEVENTS_JSON
 from topics.event import short_type
@@ -48,7 +49,7 @@ from topics.validation import deadletter_headers
 
 log = logging.getLogger("spoedstroom.gateway")
 
-DEADLETTER_TOPIC = "acute.deadletter"
+DEADLETTER_TOPIC = catalogue.DEADLETTER
 #: `dlq.topic` of a gateway dead letter: it came in over MLLP or HTTP, not from a topic.
 ORIGIN_HL7, ORIGIN_FHIR = "gateway.hl7", "gateway.fhir"
 MAX_MESSAGE_BYTES = 1_048_576  # one ADT message or Bundle; real ones are a few KiB
@@ -163,23 +164,14 @@ class Gateway:
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
         s = self.settings
-        kwargs: dict[str, Any] = {}
-        if s.security_protocol.upper().startswith("SASL"):
-            import ssl
-
-            kwargs = {"security_protocol": s.security_protocol.upper(),
-                      "sasl_mechanism": s.sasl_mechanism or "SCRAM-SHA-512",
-                      "sasl_plain_username": s.sasl_username, "sasl_plain_password": s.sasl_password}
-            if s.security_protocol.upper() == "SASL_SSL":
-                kwargs["ssl_context"] = ssl.create_default_context()
         # acks=all: an ACK to a hospital means every in-sync replica has the events. No
         # idempotent producer (the embedded broker lacks InitProducerId): a retried send
         # can write an event twice, but its id is deterministic, so the pipeline counts
         # it once, exactly like a message the hospital resends.
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=s.bootstrap_servers, acks="all", enable_idempotence=False,
+            acks="all", enable_idempotence=False,
             client_id="spoedstroom-gateway", request_timeout_ms=int(s.gateway_send_timeout * 1000),
-            max_request_size=MAX_MESSAGE_BYTES * 2, **kwargs)
+            max_request_size=MAX_MESSAGE_BYTES * 2, **s.kafka_client_options())
         await self.producer.start()
         self._mllp = await start_hl7_server(self._on_client, s.gateway_host, s.gateway_mllp_port,
                                             limit=MAX_MESSAGE_BYTES)

@@ -48,6 +48,7 @@ from streams.region_runtime import RegionRuntime
 from streams.settings import Settings
 from streams.sinks import RedisSink, WebhookSink
 from streams.telemetry import Telemetry
+from topics import catalogue
 from topics.catalogue import INPUT_TOPICS, INPUT_TYPES
 from topics.codec import format_time, parse_time
 from topics.event import Event, Reason, Rejected
@@ -57,7 +58,7 @@ from topics.validation import Validator
 
 log = logging.getLogger(__name__)
 
-REGION_EVENTS_TOPIC = "spoedstroom-region-events"
+REGION_EVENTS_TOPIC = catalogue.REGION_EVENTS
 STATE_TABLE = "region-state"
 MARKS_ENTRY = "~marks"
 SENTINEL_ENTRY = "~sentinel"
@@ -163,9 +164,9 @@ class Pipeline(Ingest, Outputs):
         self.input_names = frozenset(t.name for t in INPUT_TOPICS)
         self.inputs = app.topic(*sorted(self.input_names), **raw)
         self.region_events = app.topic(REGION_EVENTS_TOPIC, partitions=self.settings.internal_partitions, internal=True, **raw)
-        self.deadletter = app.topic("acute.deadletter", **raw)
-        self.metrics_topic = app.topic("acute.metrics", **raw)
-        self.alerts_topic = app.topic("acute.alerts", **raw)
+        self.deadletter = app.topic(catalogue.DEADLETTER, **raw)
+        self.metrics_topic = app.topic(catalogue.METRICS, **raw)
+        self.alerts_topic = app.topic(catalogue.ALERTS, **raw)
         self.table = app.Table(STATE_TABLE, default=None, partitions=self.settings.internal_partitions,
                                key_type=bytes, value_type=bytes)
 

@@ -28,6 +28,7 @@ from processors.output import Output
 from processors.replay import output_event
 from processors.windows import minute_of
 from streams.outputs import CE_HEADERS
+from topics import catalogue
 from topics.codec import format_time, parse_time
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NATION_TOPIC = "spoedstroom-nation"
+NATION_TOPIC = catalogue.NATION
 NATION_TABLE = "nation-state"
 NATION_TICK_S = 1.0
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import orjson
 from kafka import KafkaProducer
 
-from topics.catalogue import TOPIC_OF_TYPE
+from simulator.sink import make_producer as simulator_producer
+from topics.catalogue import ADMISSIONS, TOPIC_OF_TYPE
 from topics.codec import parse_time
 from topics.event import short_type
 
@@ -47,19 +48,13 @@ def read_lines(path: str | Path) -> Iterator[bytes]:
 
 
 def make_producer(bootstrap: str) -> KafkaProducer:
-    return KafkaProducer(
-        bootstrap_servers=bootstrap,
-        linger_ms=20,
-        batch_size=256 * 1024,
-        acks=1,
-        enable_idempotence=False,
-        max_request_size=2 * 1024 * 1024,
-        client_id="spoedstroom-publish",
-    )
+    producer: KafkaProducer = simulator_producer(bootstrap, max_request_size=2 * 1024 * 1024,
+                                                 client_id="spoedstroom-publish")
+    return producer
 
 
 def publish_lines(lines: Iterable[bytes], bootstrap: str, *, speed: float | None = None,
-                  fallback_topic: str = "acute.admissions", producer: KafkaProducer | None = None) -> int:
+                  fallback_topic: str = ADMISSIONS, producer: KafkaProducer | None = None) -> int:
     """Send lines to their topics. `speed` None = as fast as possible; N = N x event time."""
     own = producer is None
     producer = producer or make_producer(bootstrap)

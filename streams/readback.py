@@ -20,32 +20,18 @@ reports a partition's end as its last batch's base offset + 1 (see Settings.embe
 from __future__ import annotations
 
 import logging
-import ssl
 import time
 from typing import Any
 
 import orjson
 
 from streams.settings import Settings
+from topics import catalogue
 
 log = logging.getLogger(__name__)
 
-ALERTS_TOPIC = "acute.alerts"
+ALERTS_TOPIC = catalogue.ALERTS
 TAIL_RECORDS = 1000  # per partition
-
-
-def aiokafka_options(settings: Settings) -> dict[str, Any]:
-    """Connection options for a plain aiokafka client with the worker's security settings."""
-    options: dict[str, Any] = {"bootstrap_servers": settings.bootstrap_servers}
-    protocol = settings.security_protocol.upper()
-    if protocol != "PLAINTEXT":
-        options["security_protocol"] = protocol
-    if protocol.startswith("SASL"):
-        options.update(sasl_mechanism=settings.sasl_mechanism or "SCRAM-SHA-512",
-                       sasl_plain_username=settings.sasl_username, sasl_plain_password=settings.sasl_password)
-    if protocol.endswith("SSL"):
-        options["ssl_context"] = ssl.create_default_context()
-    return options
 
 
 async def published_alerts(settings: Settings, region: str, timeout_s: float = 15.0) -> set[tuple[str, str]]:
@@ -58,7 +44,7 @@ async def published_alerts(settings: Settings, region: str, timeout_s: float = 1
     prefix = f"{region}:".encode()
     seen: set[tuple[str, str]] = set()
     consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, client_id="spoedstroom-alert-tail",
-                                **aiokafka_options(settings))
+                                **settings.kafka_client_options())
     deadline = time.monotonic() + timeout_s
     try:
         await consumer.start()
@@ -99,7 +85,7 @@ async def true_end_offsets(settings: Settings, tps: list[Any], timeout_s: float 
     wanted = [TopicPartition(tp.topic, tp.partition) for tp in tps]
     ends: dict[Any, int] = {}
     consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, client_id="spoedstroom-end-probe",
-                                **aiokafka_options(settings))
+                                **settings.kafka_client_options())
     deadline = time.monotonic() + timeout_s
     try:
         await consumer.start()

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -147,6 +149,20 @@ class Settings:
         if settings.clock not in ("wall", "event"):
             raise ValueError(f"SPOEDSTROOM_CLOCK must be 'wall' or 'event', got {settings.clock!r}")
         return settings
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Connection options for a plain aiokafka client (the gateway's producer, the
+        worker's read-backs) with these security settings: the one place they are built."""
+        options: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers}
+        protocol = self.security_protocol.upper()
+        if protocol != "PLAINTEXT":
+            options["security_protocol"] = protocol
+        if protocol.startswith("SASL"):
+            options.update(sasl_mechanism=self.sasl_mechanism or "SCRAM-SHA-512",
+                           sasl_plain_username=self.sasl_username, sasl_plain_password=self.sasl_password)
+        if protocol.endswith("SSL"):
+            options["ssl_context"] = ssl.create_default_context()
+        return options
 
     @property
     def broker_url(self) -> str:

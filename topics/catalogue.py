@@ -37,6 +37,12 @@ METRICS = "acute.metrics"
 ALERTS = "acute.alerts"
 DEADLETTER = "acute.deadletter"
 
+# The runtime's internal topics (Faust creates them, under the app's prefix ACL):
+#: events re-keyed by region (one region's records and state in one partition)
+REGION_EVENTS = "spoedstroom-region-events"
+#: the regions' snapshots for the one worker that builds the nation's (one partition)
+NATION = "spoedstroom-nation"
+
 INPUT_TOPICS: tuple[TopicSpec, ...] = tuple(
     TopicSpec(name, INPUT_PARTITIONS, dict(_DELETE_30D))
     for name in (CALLS, DISPATCHES, ADMISSIONS, DISCHARGES, CAPACITY)

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 
 from streams.settings import Settings, WebExposureError
+from topics.catalogue import ADMISSIONS
 from topics.nation import Nation, load_nation
 from topics.registry import RegistryError
 
@@ -58,7 +59,7 @@ def register(app: typer.Typer) -> None:
     def publish(
         file: Path = typer.Argument(..., exists=True, dir_okay=False, help="NDJSON log of CloudEvents."),
         speed: str = typer.Option("max", help="1 = real time, N = N times faster, max = as fast as possible."),
-        fallback_topic: str = typer.Option("acute.admissions", help="Topic for lines whose type cannot be read."),
+        fallback_topic: str = typer.Option(ADMISSIONS, help="Topic for lines whose type cannot be read."),
     ) -> None:
         """Publish an NDJSON event log into the input topics, keyed by partner."""
         from streams.publish import publish_lines, read_lines
