@@ -99,6 +99,7 @@ class Pipeline(Ingest, Outputs):
         self.deliveries: list[Any] = []
         self.flush_policy = persistence.FlushPolicy(settings.journal_flush_bytes, settings.journal_flush_records)
         self.nation_runtime = NationRuntime(self) if self.nation.national else None
+        self.sinks = self.output_sinks()
         # Per input partition read by this worker: next offset and latest event time.
         self.read_pos: dict[Any, int] = {}
         self.read_time: dict[str, int] = {}

@@ -25,9 +25,8 @@ import orjson
 
 from processors.nation import build_nation
 from processors.output import Output
-from processors.replay import output_event
 from processors.windows import minute_of
-from streams.outputs import CE_HEADERS
+from streams.sinks import Published
 from topics import catalogue
 from topics.codec import format_time, parse_time
 
@@ -91,10 +90,15 @@ class NationRuntime:
             if any(tp.topic == NATION_TOPIC for tp in revoked):
                 self.latest = None  # read from the table again when the partition returns
 
-    async def offer(self, region: str, snapshot: dict[str, Any]) -> None:
+    # ------------------------------------------------------------------ as a sink
+    async def snapshot(self, published: Published) -> None:
         """A region snapshot was published: send it to the nation's owner."""
-        body = orjson.dumps({"region": region, "snapshot": snapshot})
-        await self.topic.send(key=self.key, value=body)
+        if published.output.data["scope"] == "region":
+            body = orjson.dumps({"region": published.region, "snapshot": published.output.data})
+            await self.topic.send(key=self.key, value=body)
+
+    async def alert(self, published: Published) -> None:
+        pass
 
     def _latest(self) -> dict[str, dict[str, Any]]:
         if self.latest is None:
@@ -149,8 +153,4 @@ class NationRuntime:
         if self.pending is out:
             self.pending = None
         self.last_sent = time.monotonic()
-        p = self.pipeline
-        cloudevent = output_event(self.nation.id, out)
-        await p.produce(p.metrics_topic, out.key.encode(), orjson.dumps(cloudevent), CE_HEADERS)
-        p.telemetry.snapshots_published.labels("nation").inc()
-        p.redis.offer_snapshot(self.nation.id, "nation", self.nation.id, orjson.dumps(out.data))
+        await self.pipeline.publish_snapshot(self.nation.id, out)

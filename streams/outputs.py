@@ -1,6 +1,6 @@
-"""Where a region's outputs go: snapshots through the throttle of the snapshot interval
-to `acute.metrics`, Redis and Prometheus (and the region snapshot to the nation agent);
-alert events to `acute.alerts`, Redis and the region's webhooks, each once; the
+"""Where a region's outputs go: snapshots through the throttle of the snapshot interval,
+alert events each once, to every sink (streams.sinks.Sink: `acute.metrics` /
+`acute.alerts`, Redis, Prometheus, the region's webhooks, the nation agent); the
 processor's counters into Prometheus. A part of `streams.app.Pipeline`, which provides
 the topics, sinks and telemetry these methods use."""
 
@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from processors.output import Output
 from processors.region import RegionProcessor
 from processors.replay import output_event
 from processors.windows import minute_of
 from streams.region_runtime import RegionRuntime
+from streams.sinks import Published, RegionWebhooks, Sink
 
 if TYPE_CHECKING:
     import faust
@@ -32,6 +34,22 @@ ALERT_KINDS = ("seh_crowding", "seh_crowding_forecast", "handover_delay", "wrong
                "regional_escalation", "seh_stop", "feed_silent")
 
 
+class OutputTopics:
+    """`acute.metrics` and `acute.alerts` as a sink."""
+
+    def __init__(self, outputs: "Outputs") -> None:
+        self.outputs = outputs
+
+    async def snapshot(self, published: Published) -> None:
+        outputs = self.outputs
+        await outputs.produce(outputs.metrics_topic, published.output.key.encode(), published.payload, CE_HEADERS)
+
+    async def alert(self, published: Published) -> None:
+        outputs = self.outputs
+        key = published.output.data["alert_id"].encode()
+        await outputs.produce(outputs.alerts_topic, key, published.payload, CE_HEADERS)
+
+
 class Outputs:
     """The output half of the pipeline (mixed into `Pipeline`)."""
 
@@ -44,6 +62,15 @@ class Outputs:
     alerts_topic: Any
     nation_runtime: "NationRuntime | None"
     deliveries: list[Any]  # futures of records handed to the producer, not yet checked
+    sinks: list[Sink]  # where each published output goes, in this order (output_sinks)
+
+    def output_sinks(self) -> list[Sink]:
+        """The output topics first, then Redis, Prometheus, the webhooks and, in a
+        deployment of several regions, the nation agent."""
+        sinks: list[Sink] = [OutputTopics(self), self.redis, self.telemetry, RegionWebhooks(self.webhooks)]
+        if self.nation_runtime is not None:
+            sinks.append(self.nation_runtime)
+        return sinks
 
     async def produce(self, topic: Any, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         """Hand one output record to the app's producer. Straight to the producer, not
@@ -105,14 +132,14 @@ class Outputs:
 
     async def _send_in_order(self, region: str, outs: list[Any]) -> None:
         for out in outs:
-            data = out.data
-            cloudevent = output_event(region, out)
-            await self.produce(self.metrics_topic, out.key.encode(), orjson.dumps(cloudevent), CE_HEADERS)
-            self.telemetry.snapshots_published.labels(data["scope"]).inc()
-            self.telemetry.observe_snapshot(region, data)
-            self.redis.offer_snapshot(region, data["scope"], data["id"], orjson.dumps(data))
-            if self.nation_runtime is not None and data["scope"] == "region":
-                await self.nation_runtime.offer(region, data)
+            await self.publish_snapshot(region, out)
+
+    async def publish_snapshot(self, region: str, out: Output) -> None:
+        """One snapshot (of a region's key, or the nation's) to every sink."""
+        cloudevent = output_event(region, out)
+        published = Published(region, out, cloudevent, orjson.dumps(cloudevent))
+        for sink in self.sinks:
+            await sink.snapshot(published)
 
     async def _publish_alert(self, rt: RegionRuntime, out: Any) -> None:
         data = out.data
@@ -123,11 +150,9 @@ class Outputs:
             # Sent by the worker before this one, which stopped before its state said so.
             log.info("alert event %s %s already published: not sent again", data["alert_id"], status)
         else:
-            payload = orjson.dumps(cloudevent)
-            await self.produce(self.alerts_topic, data["alert_id"].encode(), payload, CE_HEADERS)
-            self.telemetry.alerts.labels(region, data["kind"], status).inc()
-            self.redis.offer_alert(region, payload)
-            self.webhooks[region].offer_alert(cloudevent)
+            published = Published(region, out, cloudevent, orjson.dumps(cloudevent))
+            for sink in self.sinks:
+                await sink.alert(published)
         if status == "raised":
             rt.open_alerts[data["alert_id"]] = data
         else:

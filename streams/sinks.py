@@ -1,6 +1,12 @@
-"""Outputs that must never stall the pipeline: Redis and webhooks.
+"""Where published outputs go: the `Sink` interface, and the sinks that must never stall
+the pipeline, Redis and webhooks.
 
-Both sinks take work with a non-blocking `offer` and deliver it from a background task.
+Every snapshot and alert event the pipeline publishes is handed, as one `Published`, to
+each sink in turn (streams.outputs): the output topics, Redis, Prometheus
+(streams.telemetry), the webhooks and, for region snapshots, the nation agent
+(streams.nation). A sink takes what concerns it and ignores the rest.
+
+Redis and the webhooks take work with a non-blocking `offer` and deliver it from a background task.
 Redis keeps only the latest snapshot per key while it is down (so it catches up with the
 current picture when it comes back) and a bounded queue of alerts; webhook deliveries
 go through a bounded queue with retries and exponential back-off. Failures are counted
@@ -12,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
 import redis.asyncio as aioredis
 
+from processors.output import Output
 from streams.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -36,6 +44,25 @@ def alerts_stream(region: str) -> str:
     return f"spoedstroom:{region}:alerts"
 
 
+@dataclass(frozen=True)
+class Published:
+    """One output leaving the pipeline: the region (or nation) it is of, the output, its
+    CloudEvent and that event's bytes as published."""
+
+    region: str
+    output: Output
+    cloudevent: dict[str, Any]
+    payload: bytes
+
+
+class Sink(Protocol):
+    """Takes the snapshots and alert events the pipeline publishes, in order."""
+
+    async def snapshot(self, published: Published) -> None: ...
+
+    async def alert(self, published: Published) -> None: ...
+
+
 class RedisSink:
     """Latest snapshots (SET) and alerts (XADD capped + PUBLISH) into Redis."""
 
@@ -49,8 +76,16 @@ class RedisSink:
         self._client: aioredis.Redis | None = None
         self.connected = False
 
-    def offer_snapshot(self, region: str, scope: str, ident: str, cloudevent: bytes) -> None:
-        self._snapshots[snapshot_key(region, scope, ident)] = cloudevent
+    async def snapshot(self, published: Published) -> None:
+        data = published.output.data
+        self.offer_snapshot(published.region, data["scope"], data["id"], orjson.dumps(data))
+
+    async def alert(self, published: Published) -> None:
+        self.offer_alert(published.region, published.payload)
+
+    def offer_snapshot(self, region: str, scope: str, ident: str, snapshot: bytes) -> None:
+        """The latest snapshot data of a key (JSON), written when Redis is reachable."""
+        self._snapshots[snapshot_key(region, scope, ident)] = snapshot
         self._wake.set()
 
     def offer_alert(self, region: str, cloudevent: bytes) -> None:
@@ -150,6 +185,19 @@ def alertmanager_payload(event: dict[str, Any], receiver: str, external_url: str
         "groupKey": "{}:" + "{" + ",".join(f'{k}="{v}"' for k, v in group.items()) + "}",
         "truncatedAlerts": 0,
     }
+
+
+class RegionWebhooks:
+    """Alert events to the webhooks of their own region."""
+
+    def __init__(self, sinks: dict[str, "WebhookSink"]) -> None:
+        self.sinks = sinks
+
+    async def snapshot(self, published: Published) -> None:
+        pass
+
+    async def alert(self, published: Published) -> None:
+        self.sinks[published.region].offer_alert(published.cloudevent)
 
 
 class WebhookSink:

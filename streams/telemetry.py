@@ -9,11 +9,14 @@ topic, type, reason (never an encounter or ride id).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from streams.sinks import Published
 
 # The label a "by X" snapshot object becomes (docs/internals.md).
 BY_LABEL = {
@@ -145,6 +148,17 @@ class Telemetry:
             self.open_alerts.labels(region, kind).set(0)
             for status in ("raised", "resolved"):
                 self.alerts.labels(region, kind, status)
+
+    # ------------------------------------------------------------------ as a sink
+    async def snapshot(self, published: "Published") -> None:
+        data = published.output.data
+        self.snapshots_published.labels(data["scope"]).inc()
+        self.observe_snapshot(published.region, data)
+
+    async def alert(self, published: "Published") -> None:
+        data = published.output.data
+        status = "raised" if published.output.kind == "alert.raised" else "resolved"
+        self.alerts.labels(published.region, data["kind"], status).inc()
 
     def observe_snapshot(self, region: str, data: dict[str, Any]) -> None:
         """Remember a published snapshot: its gauges are read from it at the next scrape
