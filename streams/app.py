@@ -1,4 +1,4 @@
-"""The Faust runtime: the app wired from settings, and the region use case.
+"""The Faust runtime: the app wired from settings.
 
 Two stages, so that any number of workers can share the input partitions while each
 region's state lives in exactly one place:
@@ -8,13 +8,15 @@ region's state lives in exactly one place:
    `acute.deadletter` with the reason in headers, and forwards the valid events, packed
    per batch, to the repartition topic `spoedstroom-region-events` keyed by region (the
    region of the partner, and for a ride into another region's SEH that region too).
-2. `regions` (here) applies them with the domain core (`processors.region.RegionProcessor`):
+2. `regions` (streams/regions.py) applies them with the domain core (`processors.region.RegionProcessor`):
    reorder buffer, dedup, state, metrics, alerts. Each region is one key, so its records
    and its state (the changelogged table `region-state`, written as a journal per record,
    streams/persistence.py) live in one partition: one worker owns a region, and regions
-   spread over the workers. Outputs (streams/outputs.py) go to `acute.metrics` (throttled
-   per key), `acute.alerts`, Redis, Prometheus and webhooks; region snapshots also to the
-   nation agent (streams/nation.py) in a deployment of several regions.
+   spread over the workers. On the event clock, what is due follows the input
+   partitions' read marks (streams/watermark.py). Outputs (streams/outputs.py) go to
+   every sink (streams/sinks.py): `acute.metrics` (throttled per key), `acute.alerts`,
+   Redis, Prometheus and webhooks; region snapshots also to the nation agent
+   (streams/nation.py) in a deployment of several regions.
 
 A timer sends a `tick` through the repartition topic (every 100 ms on the wall clock,
 500 ms on the event clock), so the watermark
@@ -28,7 +30,6 @@ import asyncio
 import logging
 import os
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -37,21 +38,19 @@ import faust
 import orjson
 
 from processors.nation import NationRouter
-from processors.output import Output
-from processors.region import RegionProcessor
 from streams import faust_fixes, persistence, web
-from streams.readback import published_alerts, true_end_offsets
+from streams.ingest import Ingest
 from streams.nation import NationRuntime
-from streams.ingest import Ingest, merge_mark, now_ms, reencode
 from streams.outputs import ALERT_KINDS, Outputs
+from streams.readback import true_end_offsets
 from streams.region_runtime import RegionRuntime
+from streams.regions import Regions
 from streams.settings import Settings
 from streams.sinks import RedisSink, WebhookSink
 from streams.telemetry import Telemetry
 from topics import catalogue
 from topics.catalogue import INPUT_TOPICS, INPUT_TYPES
-from topics.codec import format_time, parse_time
-from topics.event import Event, Reason, Rejected
+from topics.event import Reason
 from topics.nation import Nation, nation_of
 from topics.registry import Registry
 from topics.validation import Validator
@@ -60,9 +59,6 @@ log = logging.getLogger(__name__)
 
 REGION_EVENTS_TOPIC = catalogue.REGION_EVENTS
 STATE_TABLE = "region-state"
-MARKS_ENTRY = "~marks"
-SENTINEL_ENTRY = "~sentinel"
-PENDING_ENTRY = "~pending"  # keys whose newest snapshot the throttle had not sent yet
 # Ticks through the repartition topic move the watermark and (wall clock) the rules while
 # no record arrives; on the wall clock they bound how long a due event waits.
 # events.md: on the wall clock the watermark moves at least every 100 ms
@@ -70,7 +66,7 @@ TICK_S = {"wall": 0.1, "event": 0.5}
 FLUSH_S = 0.1  # how often throttled snapshots are checked for being due
 
 
-class Pipeline(Ingest, Outputs):
+class Pipeline(Ingest, Regions, Outputs):
     """Builds the Faust app for a nation (one region or many) and wires agents to outputs.
 
     Each region is one key of the repartition topic: its records, and its state in the
@@ -256,193 +252,6 @@ class Pipeline(Ingest, Outputs):
         log.warning("consumer skipped offsets %d..%d of %s/%d as a gap (transaction markers, or records lost)",
                     first, last, topic, partition)
         self.telemetry.offset_gaps.labels(topic).inc(last - first + 1)
-
-    # --------------------------------------------------------------- region
-    async def _load_runtime(self, region: str, partition: int) -> RegionRuntime:
-        prefix = region.encode() + b"|"
-        stored = {key[len(prefix):].decode(): value for key, value in self.table.items()
-                  if key.startswith(prefix) and value is not None}
-        # A crash may have stopped the writes of the last record part-way: the journal,
-        # written first, completes them (streams/persistence.py).
-        entries, journal = persistence.restore(stored, self.flush_policy)
-        marks: dict[str, list[Any]] = entries.pop(MARKS_ENTRY, {})
-        pending: list[str] = entries.pop(PENDING_ENTRY, [])
-        s = self.settings
-        lateness = s.reorder_lateness_live_ms if self.wall_clock else s.reorder_lateness_ms
-        registry = self.regions[region]
-        if entries:
-            processor = RegionProcessor.restore(registry, entries, reorder_lateness_ms=lateness,
-                                                clock_guard=not self.wall_clock)
-        else:
-            # On the wall clock the validator's future_time already bounds every event.
-            processor = RegionProcessor(registry, reorder_lateness_ms=lateness, clock_guard=not self.wall_clock)
-        log.info("region %s: state rebuilt from %d table entries (stream time %s)", region, len(entries),
-                 format_time(processor.now) if processor.now else "-")
-        runtime = RegionRuntime(region=region, partition=partition, processor=processor, marks=marks,
-                                journal=journal, published=await published_alerts(self.settings, region))
-        # Snapshots the state counts as emitted but the throttle may not have sent before
-        # the last worker stopped: send them again (same ids, so consumers see one).
-        current = processor.snapshots()
-        for key in pending:
-            if key in current:
-                data = current[key]
-                runtime.pending[key] = Output("snapshot", key, parse_time(data["as_of"]), data)
-        runtime.counted = self._counter_values(processor)
-        for alert in processor.open_alerts():
-            runtime.open_alerts[alert["alert_id"]] = alert
-        return runtime
-
-    async def apply_record(self, event: faust.EventT) -> None:
-        region = (event.key or b"").decode("utf-8", "replace")
-        if region not in self.regions:
-            log.warning("record for region %r, not one of this deployment's: ignored", region[:64])
-            return
-        rt = self.runtimes.get(region)
-        if rt is None:
-            rt = self.runtimes[region] = await self._load_runtime(region, event.message.partition)
-        body = orjson.loads(event.value)
-        wall = now_ms()
-        failed: set[tuple[str, str]] = set()
-        while True:
-            try:
-                outputs, oldest_ts, refused = self._process(rt, body, wall)
-                break
-            except Exception as exc:
-                suspects = {(e.source, e.id): e for e in rt.processor.suspects()}
-                if not suspects or suspects.keys() <= failed:
-                    raise  # no event to blame: a runtime failure (crash-only, see _crash)
-                # Applying an event, or judging the instant it belongs to, failed half-way:
-                # the region is rebuilt from the state of the last record and the record
-                # runs again without the events that can have caused it.
-                failed.update(suspects)
-                log.error("region %s: %s while applying %s event(s) (%s): dead-lettered (processing_error), "
-                          "state rebuilt from the last record", region, type(exc).__name__,
-                          len(suspects), ", ".join(sorted({e.type for e in suspects.values()})))
-                rt = self.runtimes[region] = await self._load_runtime(region, event.message.partition)
-                rt.processor.quarantined.update(failed)
-        proc = rt.processor
-        for e, exc, origin in refused:
-            # too_old against the region's stream clock: the origin is exact, the value
-            # is the event re-encoded (the raw bytes stay in the input topic).
-            await self._deadletter(e.partner.encode(), orjson.dumps(reencode(e)), exc, *origin, reencoded=True)
-        await self._deadletter_refused(proc)
-        if body.get("events"):  # a tick is no sign of a flowing stream
-            rt.last_record = time.monotonic()
-        await self._publish(rt, outputs)
-        now_s = time.time()
-        for ts in oldest_ts:
-            self.telemetry.latency.observe(max(0.0, now_s - ts))
-        self._count(rt)
-        # Outputs acknowledged before the state that says they were sent: a crash in
-        # between sends them again (same ids), never loses them.
-        await self._drain_producer()
-        self._persist(rt)
-        await self._drain_producer()
-        if self.settings.embedded_broker:
-            # See Settings.embedded_broker: after the writes above, one record alone in its
-            # batch, so the changelog's reported end offset covers them all.
-            rt.sentinel += 1
-            self.table[(region + "|" + SENTINEL_ENTRY).encode()] = str(rt.sentinel).encode()
-            await self._drain_producer()
-
-    def _process(self, rt: RegionRuntime, body: dict[str, Any],
-                 wall: int) -> tuple[list[Any], list[float], list[tuple[Event, Rejected, tuple[str, int, int]]]]:
-        """Offer a repartition record's events to the region and release what is due.
-        No I/O here: after a failure it runs again on the rebuilt state. Returns the
-        outputs, the input records' timestamps and the events refused when offered."""
-        proc = rt.processor
-        outputs: list[Any] = []
-        oldest_ts: list[float] = []
-        refused: list[tuple[Event, Rejected, tuple[str, int, int]]] = []
-        for item in body.get("events", ()):
-            e = Event(item[0], item[1], item[2], item[3], item[4], item[5])
-            try:
-                _status, outs = proc.offer(e)
-            except Rejected as exc:
-                refused.append((e, exc, (item[7], item[8], item[9])))
-                continue
-            outputs.extend(outs)
-            if item[6]:
-                oldest_ts.append(item[6])
-        clock = time.monotonic()
-        for tp, report in body.get("marks", {}).items():
-            rt.marks[tp] = merge_mark(rt.marks.get(tp), report)
-            if report[1] is not None:  # from the partition's reader
-                rt.reported[tp] = clock
-        if self.wall_clock:
-            horizon = wall - self.settings.reorder_lateness_live_ms
-            outputs.extend(proc.release(horizon))
-            outputs.extend(proc.advance(horizon))
-        else:
-            outputs.extend(self._release_event_clock(rt))
-        return outputs, oldest_ts, refused
-
-    async def _drain_producer(self) -> None:
-        """Wait until every output and state write of this record is acknowledged.
-
-        Faust's pre-commit flush gives up after 0.1 s with messages still buffered, so
-        an offset could be committed while the state it depends on was never written,
-        and a crash would lose events. Acknowledged before the record is acked, the
-        state is never behind the committed offsets (at-least-once, made exact by
-        dedup)."""
-        producer = self.app.producer
-        while producer.buffer.size:
-            await producer.buffer.flush()
-        await producer.flush()
-        waiting = []
-        for delivery in self.deliveries:
-            if delivery.done():
-                delivery.result()  # raises what the broker answered for a refused record
-            else:  # handed over by a timer after the flush: checked next time
-                waiting.append(delivery)
-        self.deliveries = waiting
-
-    def _release_event_clock(self, rt: RegionRuntime) -> list[Any]:
-        """Event clock (events.md, "Order, lateness, duplicates"): apply what is due.
-
-        While the stream flows: up to the minimum, over the input partitions that have
-        delivered events or are behind their end, of the latest event time read, minus
-        the reorder lateness. A partition idle and caught up since its start holds
-        nothing; one with data holds at its latest time, because "caught up" is only
-        what its reader saw when it reported: data published since, maybe read by
-        another worker, is not known here yet (with regions spread over workers, the
-        reports about one partition come from another process than the events).
-
-        Everything read is released only once the stream is still: every partition
-        caught up by a report of the last `mark_fresh_s` (its reader may have died after
-        saying so) and no record with events for `still_s` (Settings)."""
-        proc = rt.processor
-        if not rt.marks:
-            return []
-        clock = time.monotonic()
-        s = self.settings
-        fresh = all(clock - rt.reported.get(tp, float("-inf")) <= s.mark_fresh_s for tp in rt.marks)
-        if fresh and all(m[1] for m in rt.marks.values()) and clock - rt.last_record >= s.still_s:
-            return proc.release_all()
-        holding = [m[0] for m in rt.marks.values() if m[0] is not None or not m[1]]
-        if not holding or any(t is None for t in holding):
-            return []  # a partition with data not read yet: nothing is safe to release
-        return proc.release(min(holding) - self.settings.reorder_lateness_ms)
-
-    def _persist(self, rt: RegionRuntime) -> None:
-        """Write what this record changed, as one atomic step (streams/persistence.py:
-        a cumulative journal per record, the entries themselves now and then)."""
-        prefix = rt.region + "|"
-        changes: dict[str, bytes | None] = {
-            name: None if value is None else orjson.dumps(value)
-            for name, value in rt.processor.take_changes().items()
-        }
-        for name, value in ((MARKS_ENTRY, orjson.dumps(rt.marks)), (PENDING_ENTRY, orjson.dumps(sorted(rt.pending)))):
-            if rt.persisted.get(name) != value:
-                changes[name] = value
-                rt.persisted[name] = value
-        table = self.table
-        for name, value in persistence.journal_writes(rt.journal, changes):
-            key = (prefix + name).encode()
-            if value is None:
-                table.pop(key, None)
-            else:
-                table[key] = value
 
     # ----------------------------------------------------------------- web
     async def status(self, region: str) -> dict[str, Any]:

@@ -110,7 +110,7 @@ class Ingest:
 
     def _marks_report(self) -> dict[str, list[Any]]:
         """For every input partition assigned here: [latest event time read, caught up,
-        read position] (see `merge_mark`).
+        read position] (see `streams.watermark.merge_mark`).
 
         A partition is caught up when this worker has read up to its highwater mark. Only
         partitions that are not caught up hold the event-clock watermark back; a partition
@@ -174,37 +174,6 @@ class Ingest:
             value = orjson.dumps(reencode(e))
             await self._deadletter(e.partner.encode(), value, exc, TOPIC_OF_TYPE[e.type], -1, -1,
                                    [("ce_source", e.source.encode()), ("ce_id", e.id.encode())], reencoded=True)
-
-
-def merge_mark(mark: list[Any] | None, report: list[Any]) -> list[Any]:
-    """The region's mark of one input partition after a marks report about it.
-
-    A mark is [latest event time read, caught up, offset], the offset being the furthest
-    read position any report has given. A report is [latest, caught up, offset]: the
-    reporter's read position, or, before it has read the partition since it was
-    assigned, the committed offset it starts from; or [None, None] for a partition only
-    known to exist.
-
-    A report behind the mark's offset is older news: from a worker that no longer reads
-    the partition, or from a new reader starting again below what its predecessor read
-    (after a crash, or a hand-over during a batch: on the embedded broker the end offset
-    it compares with lags by up to a batch). It can only say "not caught up"; taken at
-    face value it released the clock past events not read yet (F4, docs/reliability.md).
-    """
-    m = [None, False, 0] if mark is None else [*mark[:3], 0][:3]
-    caught_up = report[1]
-    if caught_up is None:
-        return m  # only known to exist: its reader reports it
-    latest = report[0]
-    if latest is not None and (m[0] is None or latest > m[0]):
-        m[0] = latest
-    offset = report[2] if len(report) > 2 else m[2]  # (two items: a worker from before offsets)
-    if offset >= m[2]:
-        m[2] = offset
-        m[1] = bool(caught_up)
-    else:
-        m[1] = m[1] and bool(caught_up)
-    return m
 
 
 def reencode(e: Event) -> dict[str, Any]:

@@ -20,7 +20,7 @@ class RegionRuntime:
     partition: int  # of the repartition topic: the region's records and state live there
     processor: RegionProcessor
     # input partition -> [latest event time read (or None), caught up with its end (bool),
-    # furthest read position reported] (see merge_mark)
+    # furthest read position reported] (see streams.watermark.merge_mark)
     marks: dict[str, list[Any]] = field(default_factory=dict)
     # input partition -> monotonic time a reader last reported it (not state: after a
     # restart every mark waits for a fresh report)

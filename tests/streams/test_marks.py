@@ -1,4 +1,4 @@
-"""The region's view of how far each input partition has been read (streams.app.merge_mark).
+"""The region's view of how far each input partition has been read (streams.watermark.merge_mark).
 
 Times are minutes, offsets small integers. Finding F4: after a hand-over the new reader
 of an input partition reported it caught up from a position behind what its predecessor
@@ -7,7 +7,7 @@ had already read, and the watermark passed events it had not read yet.
 
 from __future__ import annotations
 
-from streams.app import merge_mark
+from streams.watermark import RELEASE_ALL, event_clock_horizon, merge_mark
 
 
 def _replay(*reports: list) -> list:
@@ -53,3 +53,30 @@ def test_a_reader_starting_ahead_of_every_report_is_taken_at_its_word() -> None:
 def test_marks_and_reports_of_the_previous_layout_are_read() -> None:
     assert merge_mark([9, True], [None, None]) == [9, True, 0]
     assert merge_mark([9, False], [10, True]) == [10, True, 0]
+
+
+# ----------------------------------------------------------- how far a region may release
+def horizon(marks: dict, reported: dict, last_record: float, clock: float = 100.0) -> object:
+    return event_clock_horizon(marks, reported, last_record, clock, lateness_ms=1_000, mark_fresh_s=2.0, still_s=2.0)
+
+
+def test_the_slowest_partition_with_data_holds_the_watermark_minus_the_lateness() -> None:
+    marks = {"a/0": [50_000, False, 10], "b/0": [20_000, True, 4], "c/0": [None, True, 0]}
+    reported = dict.fromkeys(marks, 99.5)
+    # c/0 is idle and caught up since its start: it holds nothing; b/0 holds at its latest
+    assert horizon(marks, reported, last_record=99.9) == 19_000
+
+
+def test_a_partition_behind_without_events_read_holds_everything() -> None:
+    marks = {"a/0": [50_000, False, 10], "b/0": [None, False, 0]}
+    assert horizon(marks, dict.fromkeys(marks, 99.5), last_record=99.9) is None
+    assert horizon({}, {}, last_record=0.0) is None
+
+
+def test_everything_is_released_only_when_the_stream_is_still_and_the_reports_fresh() -> None:
+    marks = {"a/0": [50_000, True, 10], "b/0": [20_000, True, 4]}
+    assert horizon(marks, dict.fromkeys(marks, 99.5), last_record=97.0) == RELEASE_ALL
+    # a record came 1 s ago: the stream flows, the slowest partition holds
+    assert horizon(marks, dict.fromkeys(marks, 99.5), last_record=99.0) == 19_000
+    # b/0's last report is 5 s old: its reader may have died after saying "caught up"
+    assert horizon(marks, {"a/0": 99.5, "b/0": 95.0}, last_record=97.0) == 19_000

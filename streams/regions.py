@@ -1,0 +1,228 @@
+"""The region use case: a repartition record applied to the region it is keyed by.
+
+A part of `streams.app.Pipeline` (which provides the app, table, settings and outputs):
+
+- `apply_record`: load the region's runtime if this worker has not yet (its state read
+  back from the table, streams/persistence.py), offer the record's events to the
+  processor and release what is due (on the event clock by streams.watermark), publish
+  the outputs (streams.outputs), then write the state and wait for every write to be
+  acknowledged before the record is;
+- a failure while applying an event is the event's, not the region's: the region is
+  rebuilt from the state of the last record and the record runs again without the
+  events that can have caused it (dead-lettered as `processing_error`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import faust
+import orjson
+
+from processors.output import Output
+from processors.region import RegionProcessor
+from streams import persistence
+from streams.ingest import now_ms, reencode
+from streams.readback import published_alerts
+from streams.region_runtime import RegionRuntime
+from streams.watermark import RELEASE_ALL, event_clock_horizon, merge_mark
+from topics.codec import format_time, parse_time
+from topics.event import Event, Rejected
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
+    from streams.telemetry import Telemetry
+    from topics.registry import Registry
+
+log = logging.getLogger("streams.app")
+
+MARKS_ENTRY = "~marks"
+SENTINEL_ENTRY = "~sentinel"
+PENDING_ENTRY = "~pending"  # keys whose newest snapshot the throttle had not sent yet
+
+
+class Regions:
+    """The region half of the pipeline (mixed into `Pipeline`)."""
+
+    app: faust.App
+    settings: "Settings"
+    table: Any
+    regions: dict[str, "Registry"]
+    runtimes: dict[str, RegionRuntime]
+    wall_clock: bool
+    telemetry: "Telemetry"
+    flush_policy: persistence.FlushPolicy
+    deliveries: list[Any]
+
+    async def _load_runtime(self, region: str, partition: int) -> RegionRuntime:
+        prefix = region.encode() + b"|"
+        stored = {key[len(prefix):].decode(): value for key, value in self.table.items()
+                  if key.startswith(prefix) and value is not None}
+        # A crash may have stopped the writes of the last record part-way: the journal,
+        # written first, completes them (streams/persistence.py).
+        entries, journal = persistence.restore(stored, self.flush_policy)
+        marks: dict[str, list[Any]] = entries.pop(MARKS_ENTRY, {})
+        pending: list[str] = entries.pop(PENDING_ENTRY, [])
+        s = self.settings
+        lateness = s.reorder_lateness_live_ms if self.wall_clock else s.reorder_lateness_ms
+        registry = self.regions[region]
+        if entries:
+            processor = RegionProcessor.restore(registry, entries, reorder_lateness_ms=lateness,
+                                                clock_guard=not self.wall_clock)
+        else:
+            # On the wall clock the validator's future_time already bounds every event.
+            processor = RegionProcessor(registry, reorder_lateness_ms=lateness, clock_guard=not self.wall_clock)
+        log.info("region %s: state rebuilt from %d table entries (stream time %s)", region, len(entries),
+                 format_time(processor.now) if processor.now else "-")
+        runtime = RegionRuntime(region=region, partition=partition, processor=processor, marks=marks,
+                                journal=journal, published=await published_alerts(self.settings, region))
+        # Snapshots the state counts as emitted but the throttle may not have sent before
+        # the last worker stopped: send them again (same ids, so consumers see one).
+        current = processor.snapshots()
+        for key in pending:
+            if key in current:
+                data = current[key]
+                runtime.pending[key] = Output("snapshot", key, parse_time(data["as_of"]), data)
+        runtime.counted = self._counter_values(processor)
+        for alert in processor.open_alerts():
+            runtime.open_alerts[alert["alert_id"]] = alert
+        return runtime
+
+    async def apply_record(self, event: faust.EventT) -> None:
+        region = (event.key or b"").decode("utf-8", "replace")
+        if region not in self.regions:
+            log.warning("record for region %r, not one of this deployment's: ignored", region[:64])
+            return
+        rt = self.runtimes.get(region)
+        if rt is None:
+            rt = self.runtimes[region] = await self._load_runtime(region, event.message.partition)
+        body = orjson.loads(event.value)
+        wall = now_ms()
+        failed: set[tuple[str, str]] = set()
+        while True:
+            try:
+                outputs, oldest_ts, refused = self._process(rt, body, wall)
+                break
+            except Exception as exc:
+                suspects = {(e.source, e.id): e for e in rt.processor.suspects()}
+                if not suspects or suspects.keys() <= failed:
+                    raise  # no event to blame: a runtime failure (crash-only, see _crash)
+                # Applying an event, or judging the instant it belongs to, failed half-way:
+                # the region is rebuilt from the state of the last record and the record
+                # runs again without the events that can have caused it.
+                failed.update(suspects)
+                log.error("region %s: %s while applying %s event(s) (%s): dead-lettered (processing_error), "
+                          "state rebuilt from the last record", region, type(exc).__name__,
+                          len(suspects), ", ".join(sorted({e.type for e in suspects.values()})))
+                rt = self.runtimes[region] = await self._load_runtime(region, event.message.partition)
+                rt.processor.quarantined.update(failed)
+        proc = rt.processor
+        for e, exc, origin in refused:
+            # too_old against the region's stream clock: the origin is exact, the value
+            # is the event re-encoded (the raw bytes stay in the input topic).
+            await self._deadletter(e.partner.encode(), orjson.dumps(reencode(e)), exc, *origin, reencoded=True)
+        await self._deadletter_refused(proc)
+        if body.get("events"):  # a tick is no sign of a flowing stream
+            rt.last_record = time.monotonic()
+        await self._publish(rt, outputs)
+        now_s = time.time()
+        for ts in oldest_ts:
+            self.telemetry.latency.observe(max(0.0, now_s - ts))
+        self._count(rt)
+        # Outputs acknowledged before the state that says they were sent: a crash in
+        # between sends them again (same ids), never loses them.
+        await self._drain_producer()
+        self._persist(rt)
+        await self._drain_producer()
+        if self.settings.embedded_broker:
+            # See Settings.embedded_broker: after the writes above, one record alone in its
+            # batch, so the changelog's reported end offset covers them all.
+            rt.sentinel += 1
+            self.table[(region + "|" + SENTINEL_ENTRY).encode()] = str(rt.sentinel).encode()
+            await self._drain_producer()
+
+    def _process(self, rt: RegionRuntime, body: dict[str, Any],
+                 wall: int) -> tuple[list[Any], list[float], list[tuple[Event, Rejected, tuple[str, int, int]]]]:
+        """Offer a repartition record's events to the region and release what is due.
+        No I/O here: after a failure it runs again on the rebuilt state. Returns the
+        outputs, the input records' timestamps and the events refused when offered."""
+        proc = rt.processor
+        outputs: list[Any] = []
+        oldest_ts: list[float] = []
+        refused: list[tuple[Event, Rejected, tuple[str, int, int]]] = []
+        for item in body.get("events", ()):
+            e = Event(item[0], item[1], item[2], item[3], item[4], item[5])
+            try:
+                _status, outs = proc.offer(e)
+            except Rejected as exc:
+                refused.append((e, exc, (item[7], item[8], item[9])))
+                continue
+            outputs.extend(outs)
+            if item[6]:
+                oldest_ts.append(item[6])
+        clock = time.monotonic()
+        for tp, report in body.get("marks", {}).items():
+            rt.marks[tp] = merge_mark(rt.marks.get(tp), report)
+            if report[1] is not None:  # from the partition's reader
+                rt.reported[tp] = clock
+        if self.wall_clock:
+            horizon = wall - self.settings.reorder_lateness_live_ms
+            outputs.extend(proc.release(horizon))
+            outputs.extend(proc.advance(horizon))
+        else:
+            outputs.extend(self._release_event_clock(rt))
+        return outputs, oldest_ts, refused
+
+    async def _drain_producer(self) -> None:
+        """Wait until every output and state write of this record is acknowledged.
+
+        Faust's pre-commit flush gives up after 0.1 s with messages still buffered, so
+        an offset could be committed while the state it depends on was never written,
+        and a crash would lose events. Acknowledged before the record is acked, the
+        state is never behind the committed offsets (at-least-once, made exact by
+        dedup)."""
+        producer = self.app.producer
+        while producer.buffer.size:
+            await producer.buffer.flush()
+        await producer.flush()
+        waiting = []
+        for delivery in self.deliveries:
+            if delivery.done():
+                delivery.result()  # raises what the broker answered for a refused record
+            else:  # handed over by a timer after the flush: checked next time
+                waiting.append(delivery)
+        self.deliveries = waiting
+
+    def _release_event_clock(self, rt: RegionRuntime) -> list[Any]:
+        """Event clock: apply what is due (streams.watermark.event_clock_horizon)."""
+        s = self.settings
+        horizon = event_clock_horizon(rt.marks, rt.reported, rt.last_record, time.monotonic(),
+                                      s.reorder_lateness_ms, s.mark_fresh_s, s.still_s)
+        if horizon is None:
+            return []
+        if horizon == RELEASE_ALL:
+            return rt.processor.release_all()
+        return rt.processor.release(int(horizon))
+
+    def _persist(self, rt: RegionRuntime) -> None:
+        """Write what this record changed, as one atomic step (streams/persistence.py:
+        a journal per record, the changed entries themselves now and then)."""
+        prefix = rt.region + "|"
+        changes: dict[str, bytes | None] = {
+            name: None if value is None else orjson.dumps(value)
+            for name, value in rt.processor.take_changes().items()
+        }
+        for name, value in ((MARKS_ENTRY, orjson.dumps(rt.marks)), (PENDING_ENTRY, orjson.dumps(sorted(rt.pending)))):
+            if rt.persisted.get(name) != value:
+                changes[name] = value
+                rt.persisted[name] = value
+        table = self.table
+        for name, value in persistence.journal_writes(rt.journal, changes):
+            key = (prefix + name).encode()
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+
