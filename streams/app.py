@@ -62,8 +62,7 @@ STATE_TABLE = "region-state"
 # Ticks through the repartition topic move the watermark and (wall clock) the rules while
 # no record arrives; on the wall clock they bound how long a due event waits.
 # events.md: on the wall clock the watermark moves at least every 100 ms
-TICK_S = {"wall": 0.1, "event": 0.5}
-FLUSH_S = 0.1  # how often throttled snapshots are checked for being due
+WALL_CLOCK_TICK_S = 0.1
 
 
 class Pipeline(Ingest, Regions, Outputs):
@@ -169,7 +168,8 @@ class Pipeline(Ingest, Regions, Outputs):
 
         @app.agent(self.inputs, name="ingest")
         async def ingest(stream: faust.StreamT) -> None:
-            async for batch in stream.take_events(2000, within=0.02):
+            s = self.settings
+            async for batch in stream.take_events(s.ingest_batch_records, within=s.ingest_batch_wait_s):
                 try:
                     await self.ingest_batch(batch)
                 except Exception:  # noqa: BLE001 - see _crash
@@ -183,14 +183,14 @@ class Pipeline(Ingest, Regions, Outputs):
                 except Exception:  # noqa: BLE001 - see _crash
                     _crash("applying a region record")
 
-        @app.timer(TICK_S[self.settings.clock])
+        @app.timer(WALL_CLOCK_TICK_S if self.wall_clock else self.settings.tick_event_clock_s)
         async def tick() -> None:
             async with self.marks_lock:
                 body = orjson.dumps({"tick": 1, "marks": self._marks_report()})
                 for region in self.regions:
                     await self.region_events.send(key=region.encode(), value=body)
 
-        @app.timer(FLUSH_S)
+        @app.timer(self.settings.snapshot_flush_s)
         async def flush() -> None:
             # Snapshots held back by the throttle go out without waiting for a record.
             for rt in list(self.runtimes.values()):

@@ -25,9 +25,7 @@ if TYPE_CHECKING:
     from streams.telemetry import Telemetry
     from topics.validation import Validator
 
-FORWARD_CHUNK = 400  # events per repartition record at most ...
-FORWARD_CHUNK_BYTES = 256 * 1024  # ... and input bytes (records stay well below 1 MB)
-QUIET_S = 0.5  # a partition that delivered this recently is not caught up (see _marks_report)
+FORWARD_CHUNK_BYTES = 256 * 1024  # input bytes per repartition record (well below 1 MB)
 INPUT_PARTITIONS = {spec.name: spec.partitions for spec in INPUT_TOPICS}
 
 
@@ -60,6 +58,7 @@ class Ingest:
         chunks: dict[str, list[list[Any]]] = {}
         sizes: dict[str, int] = {}
         route = self.router.route
+        chunk_events = self.settings.forward_chunk_events
         # Read progress of this batch; it becomes visible to the marks reports (and so
         # to ticks) only once the events it covers are in the producer, in order.
         pos: dict[Any, int] = {}
@@ -85,7 +84,7 @@ class Ingest:
             for region in route(e):
                 own = chunks.setdefault(region, [[]])
                 size = sizes.get(region, 0)
-                if own[-1] and (len(own[-1]) >= FORWARD_CHUNK or size + n > FORWARD_CHUNK_BYTES):
+                if own[-1] and (len(own[-1]) >= chunk_events or size + n > FORWARD_CHUNK_BYTES):
                     own.append([])
                     size = 0
                 sizes[region] = size + n
@@ -144,8 +143,8 @@ class Ingest:
                 pos = consumer._committed_offset.get(tp)
             # The end offset alone is not enough: the embedded Tansu reports the last
             # batch's base offset + 1, so records of that batch may still be on their way;
-            # a partition also counts as behind while it delivered in the last QUIET_S.
-            quiet = clock - self.read_wall.get(tp, 0.0) >= QUIET_S
+            # a partition also counts as behind while it delivered very recently
+            quiet = clock - self.read_wall.get(tp, 0.0) >= self.settings.partition_quiet_s
             if high is not None and tp in self.true_end:
                 high = max(high, self.true_end[tp])
             caught_up = (high is not None and quiet and tp not in self.unprobed

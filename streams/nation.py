@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 NATION_TOPIC = catalogue.NATION
 NATION_TABLE = "nation-state"
-NATION_TICK_S = 1.0
 
 
 def _valid_as_of(snapshot: dict[str, Any]) -> bool:
@@ -81,7 +80,7 @@ class NationRuntime:
                     continue
                 await self.apply(body)
 
-        @app.timer(NATION_TICK_S)
+        @app.timer(self.pipeline.settings.nation_tick_s)
         async def nation_tick() -> None:
             await self.topic.send(key=self.key, value=b'{"tick":1}')
 

@@ -31,7 +31,6 @@ from topics import catalogue
 log = logging.getLogger(__name__)
 
 ALERTS_TOPIC = catalogue.ALERTS
-TAIL_RECORDS = 1000  # per partition
 
 
 async def published_alerts(settings: Settings, region: str, timeout_s: float = 15.0) -> set[tuple[str, str]]:
@@ -57,7 +56,7 @@ async def published_alerts(settings: Settings, region: str, timeout_s: float = 1
         begin = await consumer.beginning_offsets(tps)
         end = await consumer.end_offsets(tps)
         for tp in tps:
-            consumer.seek(tp, max(begin[tp], end[tp] - TAIL_RECORDS))
+            consumer.seek(tp, max(begin[tp], end[tp] - settings.alert_tail_records))
         while time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():

@@ -64,6 +64,27 @@ class Settings:
     #: this many seconds (a "caught up" can rest on an end offset fetched before a burst,
     #: and a region hears of other workers' partitions late).
     still_s: float = 2.0
+    #: Ingest: input records taken at once (one batch: validated together, forwarded as
+    #: one repartition record per region) ...
+    ingest_batch_records: int = 2000
+    #: ... or whatever came within this many seconds.
+    ingest_batch_wait_s: float = 0.02
+    #: Events per repartition record at most (and 256 KiB of input: records stay well
+    #: below Kafka's 1 MB limit).
+    forward_chunk_events: int = 400
+    #: An input partition that delivered this recently counts as not caught up: its end
+    #: offset may be older than what it is delivering.
+    partition_quiet_s: float = 0.5
+    #: Event clock: how often a tick moves the regions' watermarks while nothing arrives
+    #: (the wall clock ticks every 100 ms, as events.md requires).
+    tick_event_clock_s: float = 0.5
+    #: How often the snapshots held back by the throttle are checked for being due.
+    snapshot_flush_s: float = 0.1
+    #: How often the nation's snapshot is rebuilt while no region snapshot arrives.
+    nation_tick_s: float = 1.0
+    #: Alert events read back per partition of `acute.alerts` when a worker takes a
+    #: region over (so what its predecessor sent is not sent again).
+    alert_tail_records: int = 1000
     #: State journal (streams/persistence.py): the entries are written (a flush) once the
     #: journals since the last flush hold this many bytes of changes, ...
     journal_flush_bytes: int = 4 * 1024 * 1024
