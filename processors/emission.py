@@ -131,7 +131,8 @@ class Snapshots:
         location_keys = p.location_keys
         content = self.content
         put = self._put
-        rebuilt_h: set[str] = set()  # hospitals with a location whose state changed
+        ward_h: set[str] = set()  # hospitals with a ward whose state changed
+        seh_h: set[str] = set()  # hospitals with an SEH whose state changed
         clock_h: set[str] = set()  # hospitals with a ward whose clock figures changed
         for lid in locs:
             key = location_keys[lid]
@@ -146,19 +147,19 @@ class Snapshots:
                 if put(now, key, new, changed) and loc.kind != "seh":
                     clock_h.add(loc.partner)  # an SEH's clock figures are not summed
             elif put(now, key, build_location(p, lid), changed):
-                rebuilt_h.add(loc.partner)
+                (seh_h if loc.kind == "seh" else ward_h).add(loc.partner)
         # A hospital snapshot is a pure function of its locations' snapshots: rebuild
-        # it only when one of them changed, and refresh only its clock sums when only
-        # its wards' clock figures did.
+        # it only when one of its wards changed; when only its SEHs or its wards' clock
+        # figures did, refresh only those sums (its ward sums stay as they were).
         hospital_ids = p.hospital_ids
-        hosps = hospital_ids if full else sorted((rebuilt_h | clock_h).intersection(hospital_ids))
+        hosps = hospital_ids if full else sorted((ward_h | seh_h | clock_h).intersection(hospital_ids))
         for h in hosps:
             key = p.hospital_keys[h]
             old = content.get(key)
-            if h not in rebuilt_h and not full and old is not None:
-                put(now, key, refresh_hospital(p, h, old), changed)
-            else:
+            if full or old is None or h in ward_h:
                 put(now, key, build_hospital(p, h), changed)
+            else:
+                put(now, key, refresh_hospital(p, h, old, h in clock_h, h in seh_h), changed)
         # The region is built from the location and hospital snapshots, its own windows
         # and the escalation level: rebuild it only when one of those moved.
         if self.region_touched:
