@@ -190,6 +190,28 @@ def hospital_long_stay(p: RegionView, hosp: str) -> int:
     return ls
 
 
+def hospital_deadline(p: RegionView, hosp: str, stats: dict[str, Any], now: int) -> int | None:
+    """The earliest time at which a step of this hospital's rules may do something while
+    its wards stay the same (None: never): a long-stay count grows, the oldest wait for
+    a follow-up place passes the limit, or an episode is open (its clear may come at a
+    later look). Conservative, as `seh_deadline`."""
+    if f"rule:wrong_bed:{hosp}" in p.rules or f"rule:long_stay:{hosp}" in p.rules:
+        return now + 1
+    dl: int | None = None
+    oldest_ready = stats["oldest_ready"]
+    if oldest_ready is not None:
+        turns = oldest_ready + int(p.th.wrong_bed_max_wait_days * DAY_MS) + 1  # "> max wait" from here
+        if turns > now:
+            dl = turns
+    occupants = p.index.occupants
+    for w in p.wards_of.get(hosp, ()):
+        if occupants.get(w):
+            t = p.index.long_stay_changes(w, now)
+            if t is not None and (dl is None or t < dl):
+                dl = t
+    return dl
+
+
 # ==================================================================== one episode step
 def step_rule(
     p: RegionView,
@@ -497,6 +519,9 @@ class Rules:
         # Hospital ward figures (hospital_stats) as of their last step, reused while no
         # ward of the hospital is touched.
         self.hosp_stats: dict[str, dict[str, Any]] = {}
+        # A hospital's rule may flip by time (hospital_deadline); looked at only when the
+        # minute moves, as the rules of an untouched hospital always were.
+        self.hosp_due = Deadlines()
         # Regional ward sums for the escalation, kept by adding the change of each
         # hospital's figures rather than summed over all wards at every evaluation
         # (integers, so the running sums are exact).
@@ -571,8 +596,9 @@ class Rules:
 
     def _hospitals(self, out: list[Alert], now: int, touched: set[str], reported: set[str]) -> None:
         # A hospital's ward figures only change when one of its wards is touched; the
-        # time-driven parts (waits of days, long stays) are re-evaluated when the stream
-        # minute changes. Untouched hospitals reuse their figures.
+        # time-driven parts (waits of days, long stays) are looked at when the stream
+        # minute changes, in the hospitals whose deadline has come. Untouched hospitals
+        # reuse their figures.
         p = self.p
         minute_moved = minute_of(now) != p.snap_min
         locations = p.registry.locations
@@ -580,11 +606,16 @@ class Rules:
         # hospitals with a location reported on without a change: stepped with their
         # figures reused (only the long stays move), as at a new minute
         reported_h = {locations[lid].partner for lid in reported} - touched_h if reported else set()
-        hosp_iter = p.hospital_ids if minute_moved or len(self.hosp_stats) < len(p.hospital_ids) else sorted(
-            (touched_h | reported_h).intersection(p.hospital_ids))
+        due: set[str] = set()
+        if minute_moved:
+            self.hosp_due.pop_due(now, due)
+        complete = len(self.hosp_stats) == len(p.hospital_ids)
+        hosp_iter = p.hospital_ids if not complete else sorted(
+            (touched_h | reported_h | due).intersection(p.hospital_ids))
         for hosp in hosp_iter:
-            step = minute_moved or hosp in touched_h or hosp in reported_h
-            if not step and hosp in self.hosp_stats:
+            known = hosp in self.hosp_stats
+            step = hosp in touched_h or hosp in reported_h or (minute_moved and (hosp in due or not known))
+            if not step and known:
                 continue
             prev = self.hosp_stats.get(hosp)
             if prev is not None and hosp not in touched_h:
@@ -596,8 +627,12 @@ class Rules:
                 self._add_to_region(prev, stats)
             self.hosp_stats[hosp] = stats
             if not step:
-                continue  # (after a restore) figures only, the rules keep their state
+                # (after a restore) figures only, the rules keep their state: looked at
+                # from the next minute on
+                self.hosp_due.set(hosp, now + 1)
+                continue
             hospital_rules(p, out, hosp, stats, now)
+            self.hosp_due.set(hosp, hospital_deadline(p, hosp, stats, now))
 
     def _add_to_region(self, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
         """Move the regional ward sums from one hospital's `old` figures to its `new` ones."""
