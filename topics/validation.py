@@ -131,6 +131,8 @@ def is_bsn(s: str) -> bool:
 def contains_bsn(s: str) -> bool:
     """True when a run of exactly 9 digits inside `s` passes the eleven-test
     (`NL123456782`, `enc-123456782-a`): a BSN wrapped in a prefix is still a BSN."""
+    if len(s) < 9:
+        return False  # too short to hold 9 digits: most event ids, no scan
     return any(is_bsn(m.group()) for m in _DIGIT_RUN.finditer(s))
 
 
