@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from processors.output import Output
+from processors.scheduler import Deadlines
 from processors.snapshot import (
     RegionSums,
     build_hospital,
@@ -58,6 +59,9 @@ class Snapshots:
         self.sums = RegionSums(view)
         self._changed_entry = view.mark_changed
         self._bedded = frozenset(view.bedded_ids)
+        # When the long-stay count of a ward may next change by time alone, as of its
+        # last build: at a new minute only those wards are looked at for it.
+        self.long_stays = Deadlines()
 
     # ------------------------------------------------------------------ state entries
     def entry(self, key: str) -> dict[str, Any] | None:
@@ -114,7 +118,7 @@ class Snapshots:
                 # Every SEH: its nowcast moves with the clock (stays lengthen, the span
                 # slides), and with it the figures that move anyway (boarding, handovers,
                 # the last bed wait); of the wards, those with figures that can move.
-                clock_only = self._time_driven(now, p.bedded_ids)
+                clock_only = self._moving_wards(now)
                 clock_only.update(p.seh_ids)
             if reported:
                 # the same test for the locations reported on without a change: the
@@ -138,6 +142,8 @@ class Snapshots:
             key = location_keys[lid]
             loc = locations[lid]
             old = content.get(key)
+            if loc.kind != "seh":
+                self.long_stays.set(lid, p.index.long_stay_changes(lid, now))
             if lid in clock_only and old is not None:
                 new = refresh_location(p, lid, old)
                 if new is None:
@@ -178,6 +184,17 @@ class Snapshots:
             as_of = format_time(now)
             for key, c in sorted(changed, key=lambda kc: kc[0]):
                 out.append(Output("snapshot", key, now, {**c, "as_of": as_of}))
+
+    def _moving_wards(self, now: int) -> set[str]:
+        """At a new minute (after the first, full one), the wards and follow-up locations
+        whose snapshot may change with the clock alone, as `_time_driven` of all of them
+        says, without a look at each: those with wrong-bed days (open or in the last
+        24 h) and those whose long-stay count may have changed since their last build."""
+        index = self.view.index
+        out = {lid for lid, d in index.ready.items() if d}
+        out.update(lid for lid, d in index.ready_closed.items() if d)
+        self.long_stays.pop_due(now, out)
+        return out
 
     def _time_driven(self, now: int, bedded: list[str]) -> set[str]:
         """Of the wards and follow-up locations `bedded` (whose state did not change),
