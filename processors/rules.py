@@ -603,6 +603,9 @@ class Rules:
         minute_moved = minute_of(now) != p.snap_min
         locations = p.registry.locations
         touched_h = {locations[lid].partner for lid in touched}
+        # of those, the hospitals whose ward figures can have changed: a touched SEH
+        # steps its hospital's rules, but leaves the ward figures as they were
+        wards_h = {locations[lid].partner for lid in touched if locations[lid].kind != "seh"}
         # hospitals with a location reported on without a change: stepped with their
         # figures reused (only the long stays move), as at a new minute
         reported_h = {locations[lid].partner for lid in reported} - touched_h if reported else set()
@@ -618,9 +621,9 @@ class Rules:
             if not step and known:
                 continue
             prev = self.hosp_stats.get(hosp)
-            if prev is not None and hosp not in touched_h:
-                # Untouched, only the clock moved: of its figures only the long stays
-                # depend on time (occupancy, wrong-bed counts and oldest wait do not).
+            if prev is not None and hosp not in wards_h:
+                # No ward touched, only the clock moved: of its figures only the long
+                # stays depend on time (occupancy, wrong-bed counts and oldest wait do not).
                 stats = dict(prev, ls=hospital_long_stay(p, hosp))
             else:
                 stats = hospital_stats(p, hosp)
