@@ -62,6 +62,7 @@ class Snapshots:
         # When the long-stay count of a ward may next change by time alone, as of its
         # last build: at a new minute only those wards are looked at for it.
         self.long_stays = Deadlines()
+        self._ls_due: set[str] = set()  # wards whose long-stay deadline came at this instant
 
     # ------------------------------------------------------------------ state entries
     def entry(self, key: str) -> dict[str, Any] | None:
@@ -110,6 +111,7 @@ class Snapshots:
         # state did not change but whose figures move with the clock get only those
         # figures recomputed (the others would be rebuilt to identical content).
         clock_only: set[str] = set()
+        self._ls_due.clear()
         if full:
             self.build_all = False
             locs = sorted(p.registry.locations)
@@ -142,7 +144,9 @@ class Snapshots:
             key = location_keys[lid]
             loc = locations[lid]
             old = content.get(key)
-            if loc.kind != "seh":
+            if loc.kind != "seh" and (lid not in clock_only or lid in self._ls_due):
+                # built (its occupants may have changed) or due: the deadline moves; a
+                # ward refreshed for its wrong-bed days keeps the one it has
                 self.long_stays.set(lid, p.index.long_stay_changes(lid, now))
             if lid in clock_only and old is not None:
                 new = refresh_location(p, lid, old)
@@ -150,7 +154,9 @@ class Snapshots:
                     if key not in self.force:
                         continue  # its clock figures did not move: the same content
                     new = old
-                if put(now, key, new, changed) and loc.kind != "seh":
+                # (a refresh returns new content only when a figure moved: no compare)
+                self._store(now, key, old, new, changed)
+                if loc.kind != "seh":
                     clock_h.add(loc.partner)  # an SEH's clock figures are not summed
             elif put(now, key, build_location(p, lid), changed):
                 (seh_h if loc.kind == "seh" else ward_h).add(loc.partner)
@@ -193,7 +199,8 @@ class Snapshots:
         index = self.view.index
         out = {lid for lid, d in index.ready.items() if d}
         out.update(lid for lid, d in index.ready_closed.items() if d)
-        self.long_stays.pop_due(now, out)
+        self.long_stays.pop_due(now, self._ls_due)
+        out |= self._ls_due
         return out
 
     def _time_driven(self, now: int, bedded: list[str]) -> set[str]:
@@ -217,13 +224,19 @@ class Snapshots:
         return out
 
     def _put(self, now: int, key: str, new: dict[str, Any], changed: list[tuple[str, dict[str, Any]]]) -> bool:
+        """Keep and emit `new` if it differs from the last emitted content of `key`."""
         old = self.content.get(key)
         if old != new or key in self.force:
-            self.force.pop(key, None)
-            self.content[key] = new
-            self.at[key] = now
-            self._changed_entry(f"snap:{key}")
-            changed.append((key, new))
-            self.sums.update(key, old, new)
+            self._store(now, key, old, new, changed)
             return True
         return False
+
+    def _store(self, now: int, key: str, old: dict[str, Any] | None, new: dict[str, Any],
+               changed: list[tuple[str, dict[str, Any]]]) -> None:
+        """`new` is the content of `key` from `now` on (`old`: the last emitted one)."""
+        self.force.pop(key, None)
+        self.content[key] = new
+        self.at[key] = now
+        self._changed_entry(f"snap:{key}")
+        changed.append((key, new))
+        self.sums.update(key, old, new)
