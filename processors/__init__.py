@@ -17,8 +17,9 @@ Modules:
 - `crowding`: NEDOCS and its level (None with a reason when undefined).
 - `escalation`: the regional escalation conditions per level.
 - `alerts`: alert episodes ("for N min" raise/clear, stable alert ids).
-- `rules`: the alert rules (conditions, thresholds, alert details) and `Rules`, which
-  steps only the subjects whose inputs changed or whose deadline has come.
+- `rules`: the alert rules (conditions, thresholds, alert details, deadlines).
+- `evaluation`: `Rules`, which steps only the subjects whose inputs changed or whose
+  deadline has come.
 - `scheduler`: `Deadlines`, the per-subject "step again at" times behind `Rules`.
 - `snapshot`: `metrics.snapshot` content per location, hospital and region.
 - `thinning`: the snapshot interval on the event clock (last snapshot per key and minute).

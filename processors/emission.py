@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from processors.output import Output
+from processors.scheduler import Deadlines
 from processors.snapshot import (
     RegionSums,
     build_hospital,
@@ -58,6 +59,10 @@ class Snapshots:
         self.sums = RegionSums(view)
         self._changed_entry = view.mark_changed
         self._bedded = frozenset(view.bedded_ids)
+        # When the long-stay count of a ward may next change by time alone, as of its
+        # last build: at a new minute only those wards are looked at for it.
+        self.long_stays = Deadlines()
+        self._ls_due: set[str] = set()  # wards whose long-stay deadline came at this instant
 
     # ------------------------------------------------------------------ state entries
     def entry(self, key: str) -> dict[str, Any] | None:
@@ -106,6 +111,7 @@ class Snapshots:
         # state did not change but whose figures move with the clock get only those
         # figures recomputed (the others would be rebuilt to identical content).
         clock_only: set[str] = set()
+        self._ls_due.clear()
         if full:
             self.build_all = False
             locs = sorted(p.registry.locations)
@@ -114,7 +120,7 @@ class Snapshots:
                 # Every SEH: its nowcast moves with the clock (stays lengthen, the span
                 # slides), and with it the figures that move anyway (boarding, handovers,
                 # the last bed wait); of the wards, those with figures that can move.
-                clock_only = self._time_driven(now, p.bedded_ids)
+                clock_only = self._moving_wards(now)
                 clock_only.update(p.seh_ids)
             if reported:
                 # the same test for the locations reported on without a change: the
@@ -131,34 +137,41 @@ class Snapshots:
         location_keys = p.location_keys
         content = self.content
         put = self._put
-        rebuilt_h: set[str] = set()  # hospitals with a location whose state changed
+        ward_h: set[str] = set()  # hospitals with a ward whose state changed
+        seh_h: set[str] = set()  # hospitals with an SEH whose state changed
         clock_h: set[str] = set()  # hospitals with a ward whose clock figures changed
         for lid in locs:
             key = location_keys[lid]
             loc = locations[lid]
             old = content.get(key)
+            if loc.kind != "seh" and (lid not in clock_only or lid in self._ls_due):
+                # built (its occupants may have changed) or due: the deadline moves; a
+                # ward refreshed for its wrong-bed days keeps the one it has
+                self.long_stays.set(lid, p.index.long_stay_changes(lid, now))
             if lid in clock_only and old is not None:
                 new = refresh_location(p, lid, old)
                 if new is None:
                     if key not in self.force:
                         continue  # its clock figures did not move: the same content
                     new = old
-                if put(now, key, new, changed) and loc.kind != "seh":
+                # (a refresh returns new content only when a figure moved: no compare)
+                self._store(now, key, old, new, changed)
+                if loc.kind != "seh":
                     clock_h.add(loc.partner)  # an SEH's clock figures are not summed
             elif put(now, key, build_location(p, lid), changed):
-                rebuilt_h.add(loc.partner)
+                (seh_h if loc.kind == "seh" else ward_h).add(loc.partner)
         # A hospital snapshot is a pure function of its locations' snapshots: rebuild
-        # it only when one of them changed, and refresh only its clock sums when only
-        # its wards' clock figures did.
+        # it only when one of its wards changed; when only its SEHs or its wards' clock
+        # figures did, refresh only those sums (its ward sums stay as they were).
         hospital_ids = p.hospital_ids
-        hosps = hospital_ids if full else sorted((rebuilt_h | clock_h).intersection(hospital_ids))
+        hosps = hospital_ids if full else sorted((ward_h | seh_h | clock_h).intersection(hospital_ids))
         for h in hosps:
             key = p.hospital_keys[h]
             old = content.get(key)
-            if h not in rebuilt_h and not full and old is not None:
-                put(now, key, refresh_hospital(p, h, old), changed)
-            else:
+            if full or old is None or h in ward_h:
                 put(now, key, build_hospital(p, h), changed)
+            else:
+                put(now, key, refresh_hospital(p, h, old, h in clock_h, h in seh_h), changed)
         # The region is built from the location and hospital snapshots, its own windows
         # and the escalation level: rebuild it only when one of those moved.
         if self.region_touched:
@@ -177,6 +190,18 @@ class Snapshots:
             as_of = format_time(now)
             for key, c in sorted(changed, key=lambda kc: kc[0]):
                 out.append(Output("snapshot", key, now, {**c, "as_of": as_of}))
+
+    def _moving_wards(self, now: int) -> set[str]:
+        """At a new minute (after the first, full one), the wards and follow-up locations
+        whose snapshot may change with the clock alone, as `_time_driven` of all of them
+        says, without a look at each: those with wrong-bed days (open or in the last
+        24 h) and those whose long-stay count may have changed since their last build."""
+        index = self.view.index
+        out = {lid for lid, d in index.ready.items() if d}
+        out.update(lid for lid, d in index.ready_closed.items() if d)
+        self.long_stays.pop_due(now, self._ls_due)
+        out |= self._ls_due
+        return out
 
     def _time_driven(self, now: int, bedded: list[str]) -> set[str]:
         """Of the wards and follow-up locations `bedded` (whose state did not change),
@@ -199,13 +224,19 @@ class Snapshots:
         return out
 
     def _put(self, now: int, key: str, new: dict[str, Any], changed: list[tuple[str, dict[str, Any]]]) -> bool:
+        """Keep and emit `new` if it differs from the last emitted content of `key`."""
         old = self.content.get(key)
         if old != new or key in self.force:
-            self.force.pop(key, None)
-            self.content[key] = new
-            self.at[key] = now
-            self._changed_entry(f"snap:{key}")
-            changed.append((key, new))
-            self.sums.update(key, old, new)
+            self._store(now, key, old, new, changed)
             return True
         return False
+
+    def _store(self, now: int, key: str, old: dict[str, Any] | None, new: dict[str, Any],
+               changed: list[tuple[str, dict[str, Any]]]) -> None:
+        """`new` is the content of `key` from `now` on (`old`: the last emitted one)."""
+        self.force.pop(key, None)
+        self.content[key] = new
+        self.at[key] = now
+        self._changed_entry(f"snap:{key}")
+        changed.append((key, new))
+        self.sums.update(key, old, new)

@@ -194,6 +194,15 @@ class Memberships:
         self._long_stay[lid] = (n, lst[n] + limit if n < len(lst) else None)
         return n
 
+    def long_stay_changes(self, lid: str, now: int) -> int | None:
+        """When `long_stay(lid)` may next change while the ward's occupants stay the
+        same (None: not by time alone)."""
+        self.long_stay(lid, now)
+        cached = self._long_stay.get(lid)
+        if cached is None or cached[1] is None:
+            return None
+        return cached[1] + 1
+
     def _limit(self, lid: str) -> int | None:
         """The long-stay limit (ms) of a location's bed type (None: it has none)."""
         bed_type = self.registry.locations[lid].bed_type

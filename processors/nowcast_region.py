@@ -61,7 +61,7 @@ class RegionNowcast:
         self._forecasts: dict[str, tuple[int, nowcast.Forecast]] = {}  # seh -> (now, forecast)
         self._los_cum: dict[str, list[float]] = {}  # seh -> cumulative LOS histogram
         self._ref_cum: list[float] | None = None
-        self._rates: dict[str, tuple[int, dict[str, Any], int, float, float]] = {}  # see `forecast`
+        self._rates: dict[str, tuple[int, dict[str, Any], int, float, float, float]] = {}  # see `forecast`
         self._empty = nowcast.empty_seh()  # the history of an SEH that has none yet
 
     # ------------------------------------------------------------------ state entries
@@ -218,12 +218,14 @@ class RegionNowcast:
             if t <= now:
                 partial += nowcast.unannounced_weight(self._lead(t, ride, call))
         # The slot rates depend on the hour, the SEH's history (a new object once an hour
-        # closes) and its treatment spaces (the prior): reused while those stay the same.
+        # closes) and its treatment spaces (the prior), the departure ratio on the
+        # history alone: reused while those stay the same.
         rates = self._rates.get(lid)
         if rates is None or rates[0] != hour or rates[1] is not st or rates[2] != beds:
             rates = (hour, st, beds,
                      nowcast.slot_rate(st, hour, self._prior(lid, hour, st, beds), pr),
-                     nowcast.slot_rate(st, hour + 1, self._prior(lid, hour + 1, st, beds), pr))
+                     nowcast.slot_rate(st, hour + 1, self._prior(lid, hour + 1, st, beds), pr),
+                     nowcast.departure_ratio(st, pr))
             self._rates[lid] = rates
         unannounced = nowcast.unannounced_in_span(st, now, rates[3], rates[4], partial, pr)
         los_cum = self._los_cum.get(lid)
@@ -240,7 +242,7 @@ class RegionNowcast:
             now=now, core=core, ward_beds=ward_beds,
             etas=self.etas.get(lid, []), referral_ages_ms=sorted(ages), ref_cum=ref_cum, never=nr["never"],
             stayed_ms=[now - t for t in self.stays.get(lid, ())], los_cum=los_cum,
-            unannounced=unannounced, pr=pr, departure_factor=nowcast.departure_ratio(st, pr))
+            unannounced=unannounced, pr=pr, departure_factor=rates[5])
         self._forecasts[lid] = (now, fc)
         return fc
 

@@ -11,7 +11,8 @@ histograms. It wires the parts that do the work, one concern each:
 - `processors.index`: who is where (memberships), the contributions, the retention queue;
 - `processors.windows`: the 1h/24h window buckets and totals;
 - `processors.nowcast_region`: the nowcast's history, indexes and forecasts;
-- `processors.rules`: what each alert rule is and when it is stepped;
+- `processors.rules` / `processors.evaluation`: what each alert rule is, and when it is
+  stepped;
 - `processors.emission` / `processors.snapshot`: which snapshots to build at an
   instant, and their content.
 
@@ -60,11 +61,11 @@ from processors import entities, nowcast, rules
 from processors.contribution import EMPTY, Contribution
 from processors.crowding import SehFigures, nedocs
 from processors.emission import Snapshots
+from processors.evaluation import Rules
 from processors.index import Memberships
 from processors.ingress import Ingress
 from processors.nowcast_region import RegionNowcast
 from processors.output import Output
-from processors.rules import Rules
 from processors.windows import MINUTE_MS, Windows, minute_of
 from topics.codec import format_time
 from topics.event import Event, Reason, Rejected
@@ -153,7 +154,7 @@ class RegionProcessor:
         # (forgotten whenever the state may have changed).
         self._core_cache: dict[str, tuple[int, SehFigures]] = {}  # seh -> (now, seh_core)
         self._hosp_ward_beds: dict[str, int] = {}
-        # The rules' scheduling state and caches (processors.rules): derived, so a
+        # The rules' scheduling state and caches (processors.evaluation): derived, so a
         # restored region steps every rule once at its first evaluation.
         self.alert_rules = Rules(self)
         # The last emitted snapshots and what to build at an instant (processors.emission);

@@ -100,6 +100,10 @@ def run_replay(
     last_snapshot: dict[str, Output] = {}
 
     thinner = MinuteThinner()  # events.md, "Snapshot interval": per stream minute
+    # The watermark last released: most lines leave it where it was (the events of one
+    # instant, a census), and a release up to the same watermark finds nothing to apply
+    # (later events wait in the buffer, earlier ones were applied on arrival).
+    released: int | None = None
 
     def emit(outputs: list[Output], end: bool = False) -> Iterator[dict[str, Any]]:
         if not thin_snapshots or final:
@@ -128,8 +132,9 @@ def run_replay(
         yield from emit(outs)
         if status != "duplicate":
             confirmed = proc.confirmed_time
-            if confirmed is not None:
-                yield from emit(proc.release(confirmed - lateness_ms))
+            if confirmed is not None and confirmed - lateness_ms != released:
+                released = confirmed - lateness_ms
+                yield from emit(proc.release(released))
         yield from dead.events(proc.take_rejected())
     yield from emit(proc.finish(), end=True)
     yield from dead.events(proc.take_rejected())

@@ -112,10 +112,14 @@ def refresh_location(p: RegionView, lid: str, old: dict[str, Any]) -> dict[str, 
     return None
 
 
-def refresh_hospital(p: RegionView, h: str, old: dict[str, Any]) -> dict[str, Any]:
-    """A hospital snapshot whose wards changed only in their clock-driven figures."""
+def refresh_hospital(p: RegionView, h: str, old: dict[str, Any], clock: bool, sehs: bool) -> dict[str, Any]:
+    """A hospital snapshot none of whose wards changed in state since `old`: `old` with
+    the sums its wards' clock-driven figures (`clock`) and its SEHs (`sehs`) moved."""
     new = dict(old)
-    new.update(_ward_clock_sums([p.snaps[f"location:{w}"] for w in p.wards_of.get(h, [])]))
+    if clock:
+        new.update(_ward_clock_sums([p.snaps[f"location:{w}"] for w in p.wards_of.get(h, [])]))
+    if sehs:
+        new.update(_seh_sums(p, h))
     return new
 
 
@@ -237,12 +241,15 @@ SEH_SUMS = ("patients", "waiting", "boarders", "critical", "ambulances_en_route"
 
 def build_hospital(p: RegionView, h: str) -> dict[str, Any]:
     wards = [p.snaps[f"location:{w}"] for w in p.wards_of.get(h, [])]
-    sehs = [p.snaps[f"location:{s}"] for s in p.sehs_of.get(h, [])]
     out: dict[str, Any] = {"scope": "hospital", "id": h}
     out.update(_ward_sums(wards))
-    for f in SEH_SUMS:
-        out[f] = sum(s[f] for s in sehs)
+    out.update(_seh_sums(p, h))
     return out
+
+
+def _seh_sums(p: RegionView, h: str) -> dict[str, int]:
+    sehs = [p.snaps[f"location:{s}"] for s in p.sehs_of.get(h, [])]
+    return {f: sum(s[f] for s in sehs) for f in SEH_SUMS}
 
 
 HOSPITAL_SUMS = ("occupied_beds", "staffed_beds", "free_beds", "wrong_bed_patients", "long_stay_patients",

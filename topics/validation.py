@@ -102,6 +102,7 @@ PLAUSIBLE_OFFSETS_MS: dict[str, tuple[int, int]] = {
 
 _CORE = frozenset(("specversion", "id", "source", "type", "time", "data", "datacontenttype"))
 _DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]{9}(?![0-9])")
+_NINE_DIGITS = re.compile(r"[0-9]{9}")  # any run of 9 or more: a cheap first look
 _REQUIRED_HEADERS = ("specversion", "id", "source", "type", "time")
 _PRE, _SUF = len(TYPE_PREFIX), len(TYPE_SUFFIX)
 _BSN_WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
@@ -131,6 +132,8 @@ def is_bsn(s: str) -> bool:
 def contains_bsn(s: str) -> bool:
     """True when a run of exactly 9 digits inside `s` passes the eleven-test
     (`NL123456782`, `enc-123456782-a`): a BSN wrapped in a prefix is still a BSN."""
+    if len(s) < 9 or _NINE_DIGITS.search(s) is None:
+        return False  # no 9 digits in a row (most ids): no run to test
     return any(is_bsn(m.group()) for m in _DIGIT_RUN.finditer(s))
 
 
