@@ -1,4 +1,4 @@
-"""`spoedstroom bench`: the performance benchmark (see streams/bench.py and docs/performance.md)."""
+"""`spoedstroom bench`: the performance benchmark (see streams/bench/ and docs/performance.md)."""
 
 from __future__ import annotations
 
