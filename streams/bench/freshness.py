@@ -31,6 +31,7 @@ class FreshnessPhase(BenchBase):
             memory = w.memory()
             self._retire(w)
         return {
+            "region": self.region,  # the probed locations are this region's ELV/VVT/GRZ
             "reorder_lateness_live_ms": LIVE_LATENESS_MS,
             "note": ("end to end from the probe's publish (event time = now) to the snapshot; on the wall clock "
                      f"every event is held {LIVE_LATENESS_MS} ms (reorder_lateness_live) and released on the next "

@@ -1,5 +1,7 @@
-"""The synthetic national registry of `spoedstroom bench --core` (`nl-synthetic`: 16 copies
-of Haaglanden as one region)."""
+"""What the bench runs on: the nation of `spoedstroom bench` (by default the example nation
+`deploy/regions/nl/`) and the one region its one-region probes look at, and the synthetic
+national registry of `spoedstroom bench --core` (`nl-synthetic`: 16 copies of Haaglanden
+as one region)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ from typing import Any
 
 import yaml
 
-from simulator.nation import prefixed_hl7
+from simulator.nation import EXAMPLE_NATION_DIR, prefixed_hl7
 from streams.settings import ROOT
+from topics.nation import Nation, load_nation
 from topics.registry import Registry, load_registry, parse_registry
 
 NATIONAL_REGISTRY = ROOT / "deploy" / "regions" / "nl-synthetic.yaml"
@@ -65,3 +68,21 @@ def bench_registry(path: str | None) -> Registry:
     if not NATIONAL_REGISTRY.exists():
         write_national_registry()
     return load_registry(NATIONAL_REGISTRY)
+
+
+# ------------------------------------------------------------------- the bench's nation
+def bench_nation(path: str | None) -> Nation:
+    """What `spoedstroom bench` runs on: a region file, a national file or a directory of
+    region files, read by the loader the worker uses (`topics.nation.load_nation`); by
+    default the example nation `deploy/regions/nl/` (11 ROAZ regions, 85 SEHs)."""
+    return load_nation(path or EXAMPLE_NATION_DIR)
+
+
+def largest_region(nation: Nation) -> str:
+    """The region the one-region probes look at: most SEHs, then most SEH treatment
+    spaces, then the first listed."""
+    def size(rid: str) -> tuple[int, int]:
+        sehs = nation.regions[rid].sehs()
+        return len(sehs), sum(s.staffed_beds for s in sehs)
+
+    return max(nation.region_ids, key=lambda rid: (size(rid), -nation.region_ids.index(rid)))

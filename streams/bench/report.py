@@ -9,13 +9,13 @@ from typing import Any
 import orjson
 from rich.table import Table
 
-from streams.bench.common import LATEST_END, LATEST_START, TARGETS
+from streams.bench.common import LATEST_END, LATEST_START, RSS_TARGET_ENCOUNTERS, TARGETS
 
 
 def evaluate_targets(r: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     ratio = (r.get("pipeline") or {}).get("ratio_to_ceiling")
-    out["pipeline_ratio"] = {"target": f">= {TARGETS['pipeline_ratio']}", "value": ratio,
+    out["pipeline_ratio"] = {"target": f">= {TARGETS['pipeline_ratio']} (stretch 0.1)", "value": ratio,
                              "met": None if ratio is None else ratio >= TARGETS["pipeline_ratio"]}
     p99 = None
     for row in (r.get("freshness") or {}).get("rates", []):
@@ -26,10 +26,17 @@ def evaluate_targets(r: dict[str, Any]) -> dict[str, Any]:
     mem = r.get("memory") or {}
     rss = mem.get("hwm_bytes")
     mb = None if rss is None else round(rss / 2**20, 1)
-    out["rss_mb_open_encounters"] = {"target": f"<= {TARGETS['rss_mb_open_encounters']:.0f} MB at {mem.get('open_encounters')} open encounters",
-                                     "value": mb, "met": None if mb is None else mb <= TARGETS["rss_mb_open_encounters"]}
-    rec = (r.get("recovery") or {}).get("recovery_seconds")
-    out["recovery_s"] = {"target": f"<= {TARGETS['recovery_s']:.0f} s", "value": rec,
+    # measured at the target's 100,000 or not judged: no extrapolation from fewer
+    at = mem.get("open_encounters") or 0
+    judged = mb is not None and at >= RSS_TARGET_ENCOUNTERS
+    out["rss_mb_open_encounters"] = {
+        "target": f"<= {TARGETS['rss_mb_open_encounters']:.0f} MB at {RSS_TARGET_ENCOUNTERS:,} open encounters",
+        "value": mb, "measured_at": at or None,
+        "met": (mb <= TARGETS["rss_mb_open_encounters"]) if judged else None}
+    rec_r = r.get("recovery") or {}
+    rec = rec_r.get("recovery_seconds")
+    out["recovery_s"] = {"target": f"<= {TARGETS['recovery_s']:.0f} s after {rec_r.get('recovery_signal', 'SIGKILL')}, "
+                                   "every region restored", "value": rec,
                          "met": None if rec is None else rec <= TARGETS["recovery_s"]}
     return out
 
@@ -69,7 +76,9 @@ def latest_markdown(r: dict[str, Any]) -> str:
         f"- Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_bytes'] / 2**30:.1f} GiB RAM, Python {m['python']}, "
         f"load average at start {', '.join(str(x) for x in m.get('loadavg_at_start', []))} (shared, noisy).",
         f"- Broker: {r['options']['bootstrap']} (Tansu, memory-only, when embedded); registry `{reg['path']}` "
-        f"({reg['sehs']} SEHs, {reg['locations']} locations, {reg['partners']} partners).",
+        f"({_regions(reg)}{reg['sehs']} SEHs, {reg['locations']} locations, {reg['partners']} partners).",
+        f"- One-region figures (freshness probes, the new event of the recovery phase) look at `{reg.get('region')}`, "
+        f"the largest region ({reg.get('region_sehs', '-')} SEHs, {reg.get('region_locations', '-')} locations).",
         f"- N = {_n(fill.get('events'))} events ({_n(fill.get('event_time_span_hours'), '.1f')} simulated hours, "
         f"~{_n(fill.get('events_per_simulated_day'))} events per simulated day, {_n(fill.get('mean_record_bytes'), '.0f')} bytes per record).",
         "",
@@ -82,15 +91,16 @@ def latest_markdown(r: dict[str, Any]) -> str:
         f"| ratio pipeline / ceiling | {_n(pipe.get('ratio_to_ceiling'), '.3f')} |",
         f"| pipeline worker peak RSS | {_mb(pipe.get('peak_rss_bytes'))} |",
     ]
+    lines += _workers_rows(r.get("workers") or {})
     for row in fresh.get("rates", []):
         mt, rd = row["metrics"], row["redis"]
         lines.append(
             f"| freshness at {row['rate']:,}/s ({row['achieved_rate']:,}/s achieved, {row['probes']} probes): "
             f"acute.metrics / Redis p50, p95, p99 | {_n(mt['p50_ms'])} / {_n(rd['p50_ms'])}, "
             f"{_n(mt['p95_ms'])} / {_n(rd['p95_ms'])}, {_n(mt['p99_ms'])} / {_n(rd['p99_ms'])} ms |")
-    if mem:
+    if mem.get("open_encounters"):
         lines += [
-            f"| worker RSS with {_n(mem.get('open_encounters'))} open encounters (VmRSS / VmHWM) | "
+            f"| worker RSS with {_n(mem.get('open_encounters'))} open encounters, {mem.get('spread', '')} (VmRSS / VmHWM) | "
             f"{_mb(mem.get('rss_bytes'))} / {_mb(mem.get('hwm_bytes'))} ({_n(mem.get('rss_per_encounter_bytes'))} bytes per encounter) |",
             f"| state: live changelog entries / bytes | {_n(mem.get('state_entries'))} / {_mb(mem.get('state_bytes'))} |",
             f"| state: changelog topic records / bytes (uncompacted) | {_n(mem.get('changelog_records'))} / {_mb(mem.get('changelog_bytes'))} |",
@@ -98,12 +108,20 @@ def latest_markdown(r: dict[str, Any]) -> str:
         ]
     for run in rec.get("runs", []):
         lines.append(
-            f"| recovery after {run['signal']}: ready / region snapshot restored / new event applied | "
-            f"{run['ready_seconds']:.1f} / {run['restored_seconds']:.1f} / {run['first_new_event_seconds']:.1f} s "
+            f"| recovery after {run['signal']}: ready / `{rec.get('region')}` restored / every region restored / "
+            f"new event applied | {run['ready_seconds']:.1f} / {run.get('region_restored_seconds', 0):.1f} / "
+            f"{run['restored_seconds']:.1f} / {run['first_new_event_seconds']:.1f} s "
             f"(stop took {run['stop_seconds']:.1f} s) |")
+    failed = [(name, v["error"]) for name, v in r.items() if isinstance(v, dict) and "error" in v]
+    if failed:
+        lines += ["", "Phases that did not finish:", ""]
+        lines += [f"- **{name}** (after {v.get('phase_seconds', '-')} s): {err}"
+                  for name, err in failed for v in [r[name]]]
     lines += ["", "Targets (from the issue):", "", "| target | value | met |", "|---|---|---|"]
     for name, t in (r.get("targets") or {}).items():
         met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]
+        if t["met"] is None and t.get("measured_at"):
+            met = f"not judged (measured at {t['measured_at']:,})"
         lines.append(f"| {name}: {t['target']} | {t['value'] if t['value'] is not None else '-'} | {met} |")
     prof = r.get("profile")
     if prof:
@@ -112,10 +130,32 @@ def latest_markdown(r: dict[str, Any]) -> str:
         lines += [f"| {p['share'] * 100:.1f}% | `{p['function']}` |" for p in prof["top_self"][:10]]
         lines += ["", "Top inclusive time:", "", "| share | function |", "|---|---|"]
         lines += [f"| {p['share'] * 100:.1f}% | `{p['function']}` |" for p in prof["top_inclusive"][:12]]
-    if fresh:
-        lines += ["", "Freshness note: " + fresh.get("note", "")]
+    if fresh.get("note"):
+        lines += ["", "Freshness note: " + fresh["note"]]
+    if (r.get("workers") or {}).get("note"):
+        lines += ["", f"Workers note: {r['workers']['note']}."]
     return "\n".join(lines)
 
+
+def _regions(reg: dict[str, Any]) -> str:
+    return f"{reg['regions']} regions, " if reg.get("regions", 1) > 1 else ""
+
+
+def _workers_rows(wk: dict[str, Any]) -> list[str]:
+    if not wk.get("per_worker"):
+        return []
+    split = wk.get("split") or {}
+    owned = "; ".join(f"{p['name']}: {', '.join(p['regions']) or 'none'} ({_n(p['applied'])} applied, "
+                      f"{_n(p['cpu_seconds'], '.0f')} CPU s, peak {_mb(p['peak_rss_bytes'])})" for p in wk["per_worker"])
+    ok = "yes" if split.get("each_region_owned_once") else (
+        f"**no** (unowned {split.get('unowned')}, owned twice {split.get('owned_twice')})")
+    return [
+        f"| pipeline with {wk['workers']} workers in one consumer group (same records) | "
+        f"{_n(wk.get('events_per_s'))} events/s ({_n(wk.get('seconds'), '.1f')} s from first to last applied) |",
+        f"| ratio {wk['workers']} workers / 1 worker | {_n(wk.get('ratio_to_one_worker'), '.2f')} |",
+        f"| regions per worker (owner flags of `/status/{{region}}`) | {owned} |",
+        f"| each region owned by exactly one worker | {ok} |",
+    ]
 
 def _cli_args(opts: dict[str, Any]) -> list[str]:
     args = [f"--events {opts['events']}"]
@@ -129,6 +169,10 @@ def _cli_args(opts: dict[str, Any]) -> list[str]:
         args.append("--skip-recovery")
     if opts.get("profile"):
         args.append("--profile")
+    if opts.get("registry"):
+        args.append(f"--registry {opts['registry']}")
+    if opts.get("workers", 2) != 2:
+        args.append(f"--workers {opts['workers']}")
     return args
 
 

@@ -12,15 +12,16 @@ from typing import Any
 
 from rich.console import Console
 
-from streams.bench.common import BenchOptions, machine_info, relative
+from streams.bench.common import BenchError, BenchOptions, machine_info, relative
 from streams.bench.freshness import FreshnessPhase
 from streams.bench.report import evaluate_targets, latest_markdown, render_phase, write_doc, write_json
 from streams.bench.state import StatePhases
 from streams.bench.throughput import ThroughputPhases
+from streams.bench.workers import WorkersPhase
 from topics.codec import format_time
 
 
-class Bench(ThroughputPhases, FreshnessPhase, StatePhases):
+class Bench(ThroughputPhases, WorkersPhase, FreshnessPhase, StatePhases):
     """Runs the phases in order and collects the results."""
 
     # ------------------------------------------------------------------ lifecycle
@@ -36,13 +37,17 @@ class Bench(ThroughputPhases, FreshnessPhase, StatePhases):
                 "events": o.events, "freshness_seconds": o.freshness_seconds, "rates": list(o.rates),
                 "open_encounters": o.open_encounters, "freshness": o.freshness, "memory": o.memory,
                 "recovery": o.recovery, "sigkill": o.sigkill, "profile": o.profile, "seed": o.seed,
-                "bootstrap": o.bootstrap or "embedded",
+                "workers": o.workers, "registry": o.registry, "phase_timeout": o.phase_timeout, "bootstrap": o.bootstrap or "embedded",
             },
             "registry": {
-                "path": relative(self.registry_path), "region": self.region,
-                "sehs": len(self.registry.sehs()), "locations": len(self.registry.locations),
-                "partners": len(self.registry.partners),
-                "seh_treatment_spaces": sum(s.staffed_beds for s in self.registry.sehs()),
+                "path": relative(self.registry_path), "nation": self.nation.id, "national": self.nation.national,
+                "regions": len(self.nation.regions),
+                "sehs": len(self.combined.sehs()), "locations": len(self.combined.locations),
+                "partners": len(self.combined.partners),
+                "seh_treatment_spaces": sum(s.staffed_beds for s in self.combined.sehs()),
+                # the one region that the freshness probes and the /status reads look at
+                "region": self.region, "region_sehs": len(self.registry.sehs()),
+                "region_locations": len(self.registry.locations),
             },
         }
         tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -57,11 +62,13 @@ class Bench(ThroughputPhases, FreshnessPhase, StatePhases):
             self._phase("fill", self.fill)
             self._phase("ceiling", self.ceiling)
             self._phase("pipeline", self.pipeline)
+            if o.workers > 1:
+                self._phase("workers", self.scale_out)
             if o.freshness and o.rates and o.freshness_seconds > 0:
                 self._phase("freshness", self.freshness)
             if o.memory and o.open_encounters > 0:
                 self._phase("memory", self.memory)
-                if o.recovery:
+                if o.recovery and "error" not in self.results["memory"]:
                     self._phase("recovery", self.recovery)
         finally:
             for w in self.workers:
@@ -69,7 +76,8 @@ class Bench(ThroughputPhases, FreshnessPhase, StatePhases):
             if self.embedded is not None:
                 self.embedded.down()
             if tmp is not None:
-                if sys.exc_info()[0] is not None:  # keep the logs of a failed run
+                failed = any(isinstance(v, dict) and "error" in v for v in self.results.values())
+                if sys.exc_info()[0] is not None or failed:  # keep the logs of a failed run
                     self.console.print(f"[yellow]logs kept in {tmp.name}[/yellow]")
                     tmp._finalizer.detach()  # type: ignore[attr-defined]
                 else:
@@ -80,9 +88,20 @@ class Bench(ThroughputPhases, FreshnessPhase, StatePhases):
         return self.results
 
     def _phase(self, name: str, fn: Callable[[], dict[str, Any]]) -> None:
+        """Run one phase. A phase that cannot finish (a timeout, a worker that exits) is
+        recorded with its error (which says how far it got) and the run goes on with the
+        phases that do not depend on it; fill and ceiling are needed by all."""
         self.console.rule(f"[bold]{name}")
         t0 = time.monotonic()
-        result = fn()
+        try:
+            result = fn()
+        except BenchError as exc:
+            if name in ("fill", "ceiling"):
+                raise
+            self.console.print(f"[red]{name} did not finish:[/red] {exc}")
+            for w in list(self.workers):  # whatever the phase left running
+                self._retire(w, signal.SIGKILL)
+            result = {"error": str(exc).split("\n", 1)[0]}
         result.setdefault("phase_seconds", round(time.monotonic() - t0, 1))
         self.results[name] = result
         self.console.print(render_phase(name, result))
@@ -98,4 +117,7 @@ def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str
         write_doc(options.doc, results)
         console.print(f"updated {options.doc} (section 'Latest run')")
     console.print(latest_markdown(results))
+    failed = [name for name, r in results.items() if isinstance(r, dict) and "error" in r]
+    if failed:
+        raise BenchError(f"phase(s) that did not finish: {', '.join(failed)} (results and the doc written)")
     return results

@@ -18,9 +18,11 @@ import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from streams.bench.common import COUNTER_NAMES, BenchError, BenchOptions, counter_sums, http_get, proc_memory
+from streams.bench.common import (
+    COUNTER_NAMES, BenchError, BenchOptions, counter_sums, http_get, proc_cpu_seconds, proc_memory,
+)
 from streams.bench.kafka_io import commit_group_offsets
-from streams.bench.registry import NATIONAL_REGISTRY, bench_registry
+from streams.bench.registry import bench_nation, largest_region
 from streams.devstack import EmbeddedStack, ensure_topics, free_port
 from streams.settings import ROOT, Settings
 from topics.catalogue import INPUT_TOPICS
@@ -62,8 +64,9 @@ class WorkerProc:
         status, body = http_get(self.url("/readyz"))
         return status == 200
 
-    def status(self) -> dict[str, Any] | None:
-        status, body = http_get(self.url(f"/status/{self.region}"), timeout=10.0)
+    def status(self, region: str | None = None) -> dict[str, Any] | None:
+        """`/status/{region}` (by default the bench's measured region), or None."""
+        status, body = http_get(self.url(f"/status/{region or self.region}"), timeout=10.0)
         if status != 200:
             return None
         try:
@@ -76,6 +79,9 @@ class WorkerProc:
 
     def memory(self) -> dict[str, int]:
         return proc_memory(self.pid)
+
+    def cpu_seconds(self) -> float:
+        return proc_cpu_seconds(self.pid)
 
     def tail(self, lines: int = 15) -> str:
         try:
@@ -106,9 +112,12 @@ class BenchBase:
     def __init__(self, options: BenchOptions, console: Console | None = None) -> None:
         self.o = options
         self.console = console or Console(stderr=True)
-        self.registry = bench_registry(options.registry)
-        self.registry_path = self.registry.path or str(NATIONAL_REGISTRY)
-        self.region = self.registry.region_id
+        self.nation = bench_nation(options.registry)
+        self.registry_path = str(self.nation.path)
+        self.combined = self.nation.combined()  # every partner and location of the nation
+        # the region the one-region probes look at (freshness probes, /status reads)
+        self.region = largest_region(self.nation)
+        self.registry = self.nation.regions[self.region]
         self.workers: list[WorkerProc] = []
         self.results: dict[str, Any] = {}
         self.bootstrap = ""
@@ -119,6 +128,7 @@ class BenchBase:
         self.input_topics = [t.name for t in INPUT_TOPICS]
         self.start_offsets: dict[Any, int] = {}
         self._state_worker: WorkerProc | None = None  # the memory phase's worker, killed by recovery
+        self._expected_patients: dict[str, int] = {}  # open encounters per region (memory phase)
 
     def _stack_up(self) -> None:
         o = self.o
@@ -197,7 +207,8 @@ class BenchBase:
 
     # ------------------------------------------------------------------- 1. fill
     def simulated(self, n: int, start_ms: int, seed: int) -> Iterator[tuple[str, str, dict[str, Any]]]:
-        from simulator import generate
+        """The first `n` simulator events of the whole nation, in event-time order."""
+        from simulator.nation import generate_nation
 
         return itertools.islice(
-            generate(self.registry, start_ms=start_ms, duration_ms=3 * 365 * 86_400_000, seed=seed), n)
+            generate_nation(self.nation, start_ms=start_ms, duration_ms=3 * 365 * 86_400_000, seed=seed), n)

@@ -13,7 +13,7 @@ import orjson
 from streams import persistence
 from streams.bench.common import CHANGELOG_SUFFIX, FILL_START_MS, REGION_EVENTS_TOPIC, BenchError
 from streams.bench.kafka_io import end_offsets, make_producer
-from streams.bench.stack import BenchBase
+from streams.bench.stack import BenchBase, WorkerProc
 from topics.envelope import kafka_headers, partner_event
 
 
@@ -27,7 +27,12 @@ class StatePhases(BenchBase):
         w = self.start_worker("state", "event", offsets)
         self._wait("the state worker to become ready", w.ready, 120, w)
         base_mem = w.memory()
-        sehs = self.registry.sehs()
+        # spread over every SEH of the nation (round robin), so every region holds its share
+        sehs = self.combined.sehs()
+        expected = {rid: 0 for rid in self.nation.region_ids}
+        for i in range(n):
+            expected[self.nation.region_of_location[sehs[i % len(sehs)].id]] += 1
+        self._expected_patients = expected
         modes = ("self_referral", "gp_referral", "hap_referral", "specialist_referral", "other")
         headers = kafka_headers(structured=True)
         producer = make_producer(self.bootstrap)
@@ -60,15 +65,19 @@ class StatePhases(BenchBase):
                     raise BenchError(f"state: only {total} of {n} encounters applied:\n    {w.tail()}")
                 time.sleep(0.2)
         apply_s = time.monotonic() - t_spawn
-        region_snapshot = self._wait("the region snapshot with the open encounters",
-                                     lambda: _region_snapshot(w.status(), self.region, n), 120, w, interval=0.5)
+        patients = self._wait("every region's snapshot with its open encounters",
+                              lambda: self._nation_patients(w, expected), 120, w, interval=0.5)
         time.sleep(1.5)  # the table flushes its changelog writes within the commit interval
         mem = w.memory()
         state = asyncio.run(self._changelog_size(w.app_id))
         self._state_worker = w
         return {
             "open_encounters": n,
-            "patients_in_region_snapshot": region_snapshot.get("patients"),
+            "spread": f"round robin over the {len(sehs)} SEHs of the {len(expected)} region(s)",
+            "region": self.region,
+            "patients_in_region_snapshot": patients[self.region],
+            "patients_in_nation": sum(patients.values()),
+            "open_encounters_by_region": expected,
             "rss_bytes": mem["rss_bytes"],
             "hwm_bytes": max(mem["hwm_bytes"], peak),
             "rss_before_bytes": base_mem["rss_bytes"],
@@ -142,7 +151,7 @@ class StatePhases(BenchBase):
         w = self._state_worker
         if w is None:
             raise BenchError("recovery needs the memory phase's worker")
-        n = self.o.open_encounters
+        expected = dict(self._expected_patients)
         runs = []
         sigs = [signal.SIGTERM] + ([signal.SIGKILL] if self.o.sigkill else [])
         for i, sig in enumerate(sigs):
@@ -151,9 +160,12 @@ class StatePhases(BenchBase):
             w = self._spawn(f"state-restart{i + 1}", "event", w.app_id)
             self._wait("the restarted worker to become ready", w.ready, self.o.phase_timeout, w, interval=0.05)
             t_ready = time.monotonic()
-            snap = self._wait("the restored region snapshot", lambda: _region_snapshot(w.status(), self.region, n),
+            snap = self._wait(f"the restored snapshot of {self.region}",
+                              lambda: _region_snapshot(w.status(), self.region, expected[self.region]),
                               self.o.phase_timeout, w, interval=0.05)
             t_restored = time.monotonic()
+            by_region = self._restore_times(w, expected, t0)
+            t_all = time.monotonic()
             # One new event: applied once the event clock releases it (3 s idle-partition rule).
             # Dated just after the open encounters (which span 12 h): a lone event a day
             # ahead would be a clock jump the region holds until confirmed (clock guard).
@@ -167,30 +179,69 @@ class StatePhases(BenchBase):
                           headers=kafka_headers(structured=True))
             producer.flush()
             producer.close()
-            have = int(snap.get("patients") or n)
+            have = int(snap.get("patients") or expected[self.region])
             self._wait("the first new event applied after the restart",
                        lambda: _region_snapshot(w.status(), self.region, have + 1), self.o.phase_timeout, w, interval=0.05)
             t_resumed = time.monotonic()
-            n = have + 1
+            expected[self.region] = have + 1
             runs.append({
                 "signal": signal.Signals(sig).name,
                 "stop_seconds": round(stop_s, 2),
                 "ready_seconds": round(t_ready - t0, 2),
-                "restored_seconds": round(t_restored - t0, 2),
+                "region_restored_seconds": round(t_restored - t0, 2),
+                "restored_seconds": round(t_all - t0, 2),
+                "restored_seconds_by_region": by_region,
                 "first_new_event_seconds": round(t_resumed - t_sent, 2),
                 "patients_after_restore": snap.get("patients"),
                 "rss_bytes_after_restore": w.memory()["rss_bytes"],
             })
             self.console.print(f"  {runs[-1]['signal']}: stopped in {stop_s:.1f}s; restarted: ready {t_ready - t0:.1f}s, "
-                               f"region snapshot restored {t_restored - t0:.1f}s, new event applied "
-                               f"{t_resumed - t_sent:.1f}s after publish")
+                               f"{self.region} restored {t_restored - t0:.1f}s, every region restored "
+                               f"{t_all - t0:.1f}s, new event applied {t_resumed - t_sent:.1f}s after publish")
         self._retire(w)
+        last = runs[-1]  # after SIGKILL when that ran (the issue's target), else after SIGTERM
         return {
             "runs": runs,
-            "recovery_seconds": max(r["restored_seconds"] for r in runs),
-            "note": ("restart = spawn of the new worker process to /status showing the restored region "
-                     "snapshot (memory:// store: the whole changelog is replayed)"),
+            "region": self.region,
+            "recovery_signal": last["signal"],
+            "recovery_seconds": last["restored_seconds"],
+            "note": ("restart = spawn of the new worker process to /status showing every region's restored "
+                     "snapshot with all its open encounters (memory:// store: the whole changelog is replayed); "
+                     f"the new event goes to {self.region}"),
         }
+
+    def _restore_times(self, w: WorkerProc, expected: dict[str, int], t0: float) -> dict[str, float]:
+        """Seconds from `t0` until each region's snapshot (`/status/{region}`) holds its
+        expected patients, polled every 0.2 s until all do."""
+        times: dict[str, float] = {}
+        deadline = time.monotonic() + self.o.phase_timeout
+        while len(times) < len(expected):
+            for rid, want in expected.items():
+                if rid not in times and (want == 0 or _region_snapshot(w.status(rid), rid, want) is not None):
+                    times[rid] = round(time.monotonic() - t0, 2)
+            if len(times) == len(expected):
+                break
+            if not w.alive():
+                raise BenchError(f"worker {w.name} exited while restoring:\n    {w.tail()}")
+            if time.monotonic() > deadline:
+                missing = sorted(set(expected) - set(times))
+                raise BenchError(f"recovery: regions {missing} not restored after {self.o.phase_timeout:.0f} s")
+            time.sleep(0.2)
+        return times
+
+    def _nation_patients(self, w: WorkerProc, expected: dict[str, int]) -> dict[str, int] | None:
+        """SEH patients per region from `/status/{region}` once every region's snapshot
+        holds at least its expected number (None before)."""
+        out: dict[str, int] = {}
+        for rid, want in expected.items():
+            if want == 0:  # no open encounter there (fewer encounters than SEHs)
+                out[rid] = 0
+                continue
+            snapshot = _region_snapshot(w.status(rid), rid, want)
+            if snapshot is None:
+                return None
+            out[rid] = int(snapshot.get("patients") or 0)
+        return out
 
 
 def _region_snapshot(status: dict[str, Any] | None, region: str, patients: int) -> dict[str, Any] | None:

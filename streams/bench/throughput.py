@@ -108,13 +108,18 @@ class ThroughputPhases(BenchBase):
                 "seconds_incl_first_fetch": round(t_last - t0, 3)}
 
     # --------------------------------------------------------------- 3. pipeline
-    def pipeline(self) -> dict[str, Any]:
-        n = self.o.events
+    def bench_records_offsets(self) -> dict[Any, int]:
+        """Offsets that make a new consumer group read exactly the bench's records: the
+        input topics from where the fill began, the repartition topic from its end."""
         offsets = dict(self.start_offsets)
         for tp in topic_partitions(self.bootstrap, self.input_topics):
             offsets.setdefault(tp, 0)
         offsets.update(end_offsets(self.bootstrap, [REGION_EVENTS_TOPIC]))
-        w = self.start_worker("pipeline", "event", offsets)
+        return offsets
+
+    def pipeline(self) -> dict[str, Any]:
+        n = self.o.events
+        w = self.start_worker("pipeline", "event", self.bench_records_offsets())
         spawn = time.monotonic()
         peak = 0
         profile: dict[str, Any] | None = None
@@ -172,6 +177,7 @@ class ThroughputPhases(BenchBase):
             rate = n / elapsed
         ceiling = self.results.get("ceiling", {}).get("events_per_s") or 0.0
         memory = w.memory()
+        cpu = w.cpu_seconds()
         self._retire(w)
         result = {
             "events": n,
@@ -186,6 +192,7 @@ class ThroughputPhases(BenchBase):
             "worker_start_to_first_applied_s": round(t_first - spawn, 2),
             "applied_at_first_poll": int(c_first),
             "peak_rss_bytes": max(peak, memory["hwm_bytes"]),
+            "worker_cpu_seconds": round(cpu, 1),  # from its start (imports and start-up included)
             "profiled": bool(spy is not None),
             "note": "event clock: the tail includes the 3 s idle-partition wait before the last events are released",
         }
