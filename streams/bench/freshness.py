@@ -29,6 +29,7 @@ class FreshnessPhase(BenchBase):
             rates = asyncio.run(self._freshness(w))
         finally:
             memory = w.memory()
+            cpu, alive_s = w.cpu_seconds(), time.monotonic() - w.started
             self._retire(w)
         return {
             "region": self.region,  # the probed locations are this region's ELV/VVT/GRZ
@@ -38,6 +39,8 @@ class FreshnessPhase(BenchBase):
                      "record or the 100 ms tick; snapshots go out at most once per second per key"),
             "rates": rates,
             "peak_rss_bytes": memory["hwm_bytes"],
+            # CPU seconds per second of its life (start-up included): near 1 means it was CPU-bound
+            "worker_cpu_share": round(cpu / max(alive_s, 1e-6), 2),
         }
 
     async def _freshness(self, w: WorkerProc) -> list[dict[str, Any]]:

@@ -74,7 +74,10 @@ def latest_markdown(r: dict[str, Any]) -> str:
         + " ".join(_cli_args(r["options"])) + "`.",
         "",
         f"- Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_bytes'] / 2**30:.1f} GiB RAM, Python {m['python']}, "
-        f"load average at start {', '.join(str(x) for x in m.get('loadavg_at_start', []))} (shared, noisy).",
+        f"load average at start {', '.join(str(x) for x in m.get('loadavg_at_start', []))} (shared, noisy); "
+        "1-minute load average after each phase: " + ", ".join(
+            f"{name} {r[name]['loadavg_1min_after']}" for name in PHASES
+            if isinstance(r.get(name), dict) and "loadavg_1min_after" in r[name]) + ".",
         f"- Broker: {r['options']['bootstrap']} (Tansu, memory-only, when embedded); registry `{reg['path']}` "
         f"({_regions(reg)}{reg['sehs']} SEHs, {reg['locations']} locations, {reg['partners']} partners).",
         f"- One-region figures (freshness probes, the new event of the recovery phase) look at `{reg.get('region')}`, "
@@ -98,6 +101,9 @@ def latest_markdown(r: dict[str, Any]) -> str:
             f"| freshness at {row['rate']:,}/s ({row['achieved_rate']:,}/s achieved, {row['probes']} probes): "
             f"acute.metrics / Redis p50, p95, p99 | {_n(mt['p50_ms'])} / {_n(rd['p50_ms'])}, "
             f"{_n(mt['p95_ms'])} / {_n(rd['p95_ms'])}, {_n(mt['p99_ms'])} / {_n(rd['p99_ms'])} ms |")
+    if fresh.get("worker_cpu_share") is not None:
+        lines.append(f"| freshness worker CPU (seconds per second of its life, start-up included) | "
+                     f"{fresh['worker_cpu_share']:.2f} |")
     if mem.get("open_encounters"):
         lines += [
             f"| worker RSS with {_n(mem.get('open_encounters'))} open encounters, {mem.get('spread', '')} (VmRSS / VmHWM) | "
@@ -113,6 +119,8 @@ def latest_markdown(r: dict[str, Any]) -> str:
             f"{run['restored_seconds']:.1f} / {run['first_new_event_seconds']:.1f} s "
             f"(stop took {run['stop_seconds']:.1f} s) |")
     failed = [(name, v["error"]) for name, v in r.items() if isinstance(v, dict) and "error" in v]
+    if r.get("stopped"):
+        lines += ["", f"The run was {r['stopped']}: the phases after the last one above did not run."]
     if failed:
         lines += ["", "Phases that did not finish:", ""]
         lines += [f"- **{name}** (after {v.get('phase_seconds', '-')} s): {err}"
@@ -135,6 +143,9 @@ def latest_markdown(r: dict[str, Any]) -> str:
     if (r.get("workers") or {}).get("note"):
         lines += ["", f"Workers note: {r['workers']['note']}."]
     return "\n".join(lines)
+
+
+PHASES = ("fill", "ceiling", "pipeline", "workers", "freshness", "memory", "recovery")
 
 
 def _regions(reg: dict[str, Any]) -> str:
@@ -161,12 +172,16 @@ def _cli_args(opts: dict[str, Any]) -> list[str]:
     args = [f"--events {opts['events']}"]
     if opts.get("freshness"):
         args.append(f"--freshness-seconds {opts['freshness_seconds']:g}")
+        if list(opts.get("rates") or ()) != [10, 100, 1000]:
+            args.append("--rates " + ",".join(str(x) for x in opts["rates"]))
     else:
         args.append("--skip-freshness")
     if opts.get("memory"):
         args.append(f"--open-encounters {opts['open_encounters']}")
     if not opts.get("recovery"):
         args.append("--skip-recovery")
+    elif opts.get("sigkill") is False:
+        args.append("--no-sigkill")
     if opts.get("profile"):
         args.append("--profile")
     if opts.get("registry"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import tempfile
@@ -57,6 +58,9 @@ class Bench(ThroughputPhases, WorkersPhase, FreshnessPhase, StatePhases):
         else:
             self.state_dir = Path(o.state_dir)
             self.state_dir.mkdir(parents=True, exist_ok=True)
+        # A SIGTERM (e.g. `timeout`) unwinds like an error, so the workers and the embedded
+        # stack are stopped and the phases finished so far stay in the JSON file.
+        previous = signal.signal(signal.SIGTERM, _terminated)
         try:
             self._stack_up()
             self._phase("fill", self.fill)
@@ -70,13 +74,17 @@ class Bench(ThroughputPhases, WorkersPhase, FreshnessPhase, StatePhases):
                 self._phase("memory", self.memory)
                 if o.recovery and "error" not in self.results["memory"]:
                     self._phase("recovery", self.recovery)
+        except Terminated as exc:  # keep what was measured; the doc says where it stopped
+            self.results["stopped"] = str(exc)
         finally:
+            signal.signal(signal.SIGTERM, previous)
             for w in self.workers:
                 w.stop(signal.SIGKILL, timeout=10)
             if self.embedded is not None:
                 self.embedded.down()
             if tmp is not None:
-                failed = any(isinstance(v, dict) and "error" in v for v in self.results.values())
+                failed = "stopped" in self.results or any(isinstance(v, dict) and "error" in v
+                                                          for v in self.results.values())
                 if sys.exc_info()[0] is not None or failed:  # keep the logs of a failed run
                     self.console.print(f"[yellow]logs kept in {tmp.name}[/yellow]")
                     tmp._finalizer.detach()  # type: ignore[attr-defined]
@@ -95,6 +103,10 @@ class Bench(ThroughputPhases, WorkersPhase, FreshnessPhase, StatePhases):
         t0 = time.monotonic()
         try:
             result = fn()
+        except Terminated as exc:
+            self.results[name] = {"error": f"{exc} after {time.monotonic() - t0:.0f} s in this phase",
+                                  "phase_seconds": round(time.monotonic() - t0, 1)}
+            raise
         except BenchError as exc:
             if name in ("fill", "ceiling"):
                 raise
@@ -103,8 +115,20 @@ class Bench(ThroughputPhases, WorkersPhase, FreshnessPhase, StatePhases):
                 self._retire(w, signal.SIGKILL)
             result = {"error": str(exc).split("\n", 1)[0]}
         result.setdefault("phase_seconds", round(time.monotonic() - t0, 1))
+        # the machine is shared: how busy it was (1-minute load average) when the phase ended
+        result["loadavg_1min_after"] = round(os.getloadavg()[0], 2)
         self.results[name] = result
+        if self.o.out is not None:  # what is finished so far, should the run stop later
+            write_json(self.o.out, {**self.results, "partial": True})
         self.console.print(render_phase(name, result))
+
+
+class Terminated(BenchError):
+    """The run was stopped from outside (SIGTERM): no further phase runs."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated(f"stopped by {signal.Signals(signum).name}")
 
 
 def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str, Any]:
@@ -118,6 +142,8 @@ def run_bench(options: BenchOptions, console: Console | None = None) -> dict[str
         console.print(f"updated {options.doc} (section 'Latest run')")
     console.print(latest_markdown(results))
     failed = [name for name, r in results.items() if isinstance(r, dict) and "error" in r]
+    if "stopped" in results:
+        raise BenchError(f"{results['stopped']}; results and the doc written for the phases so far")
     if failed:
         raise BenchError(f"phase(s) that did not finish: {', '.join(failed)} (results and the doc written)")
     return results

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from streams.bench.common import FILL_START_MS, REGION_EVENTS_TOPIC, BenchError
-from streams.bench.kafka_io import topic_partitions, end_offsets, kp, make_producer
+from streams.bench.common import FILL_START_MS, BenchError
+from streams.bench.kafka_io import end_offsets, kp, make_producer, topic_partitions
 from streams.bench.profiling import start_py_spy, summarize_py_spy
 from streams.bench.stack import BenchBase
 from topics.envelope import kafka_headers
@@ -108,15 +108,6 @@ class ThroughputPhases(BenchBase):
                 "seconds_incl_first_fetch": round(t_last - t0, 3)}
 
     # --------------------------------------------------------------- 3. pipeline
-    def bench_records_offsets(self) -> dict[Any, int]:
-        """Offsets that make a new consumer group read exactly the bench's records: the
-        input topics from where the fill began, the repartition topic from its end."""
-        offsets = dict(self.start_offsets)
-        for tp in topic_partitions(self.bootstrap, self.input_topics):
-            offsets.setdefault(tp, 0)
-        offsets.update(end_offsets(self.bootstrap, [REGION_EVENTS_TOPIC]))
-        return offsets
-
     def pipeline(self) -> dict[str, Any]:
         n = self.o.events
         w = self.start_worker("pipeline", "event", self.bench_records_offsets())

@@ -26,9 +26,6 @@ CORES_NOTE = ("the machine's {nproc} CPU(s) are shared by the workers, the embed
 class WorkersPhase(BenchBase):
     """3b. scale-out: N workers against one on the same records."""
 
-    def bench_records_offsets(self) -> dict[Any, int]:  # ThroughputPhases provides it
-        raise NotImplementedError
-
     def scale_out(self) -> dict[str, Any]:
         n = self.o.events
         count = self.o.workers
