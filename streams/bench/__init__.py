@@ -12,17 +12,17 @@ national file or one region file, read as the worker reads it), measures:
 3. **pipeline**: `spoedstroom worker` on the nation (event clock, a fresh consumer group)
    over the same records, from the first event applied until applied + duplicate +
    dead-lettered = N (polled from its /metrics), and the ratio pipeline / ceiling;
-   3b. **workers**: the same records through N workers in one new consumer group, their
+4. **workers**: the same records through N workers in one new consumer group, their
    rate against one worker's, and which regions each worker owned;
-4. **freshness**: a worker on the wall clock with background simulator load at steady
+5. **freshness**: a worker on the wall clock with background simulator load at steady
    offered rates (10, 100, 1,000 events/s, event times = now) plus probe events in the
    nation's largest region (`capacity.reported` with a unique `staffed_beds`, locations
    rotated so that no key is probed twice within 2 s): publish -> snapshot in
    `acute.metrics` and in Redis, p50/p95/p99 (nearest rank);
-5. **memory and state**: a fresh worker with `open_encounters` open SEH encounters spread
+6. **memory and state**: a fresh worker with `open_encounters` open SEH encounters spread
    over every SEH of the nation: its RSS (VmRSS, VmHWM) and the size of its changelog
    topic (all records and the live entries);
-6. **recovery**: SIGTERM (and SIGKILL) of that worker and a restart on its changelog:
+7. **recovery**: SIGTERM (and SIGKILL) of that worker and a restart on its changelog:
    time until /readyz, until /status shows the largest region's and then every region's
    restored snapshot, until a new event is applied.
 

@@ -1,4 +1,4 @@
-"""Phase 4: freshness on the wall clock, probes among a steady background load."""
+"""Phase 5: freshness on the wall clock, probes among a steady background load."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from topics.envelope import kafka_headers, partner_event
 
 
 class FreshnessPhase(BenchBase):
-    """4. freshness: publish -> snapshot latency on the wall clock."""
+    """5. freshness: publish -> snapshot latency on the wall clock."""
 
-    # -------------------------------------------------------------- 4. freshness
+    # -------------------------------------------------------------- 5. freshness
     def freshness(self) -> dict[str, Any]:
         offsets = end_offsets(self.bootstrap, self.input_topics + [REGION_EVENTS_TOPIC])
         w = self.start_worker("freshness", "wall", offsets)

@@ -214,7 +214,7 @@ class BenchBase:
             console=self.console, transient=False,
         )
 
-    # ------------------------------------------------------------------- 1. fill
+    # ------------------------------------------------------------- simulated events
     def simulated(self, n: int, start_ms: int, seed: int) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """The first `n` simulator events of the whole nation, in event-time order."""
         from simulator.nation import generate_nation

@@ -1,4 +1,4 @@
-"""Phases 5-6: memory and state with many open encounters, recovery after a kill."""
+"""Phases 6-7: memory and state with many open encounters, recovery after a kill."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from topics.envelope import kafka_headers, partner_event
 
 
 class StatePhases(BenchBase):
-    """5. memory and state; 6. recovery (kills and restarts the memory phase's worker)."""
+    """6. memory and state; 7. recovery (kills and restarts the memory phase's worker)."""
 
-    # ----------------------------------------------------------------- 5. memory
+    # ----------------------------------------------------------------- 6. memory
     def memory(self) -> dict[str, Any]:
         n = self.o.open_encounters
         offsets = end_offsets(self.bootstrap, self.input_topics + [REGION_EVENTS_TOPIC])
@@ -146,7 +146,7 @@ class StatePhases(BenchBase):
             "state_entries_by_kind": dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:12]),
         }
 
-    # --------------------------------------------------------------- 6. recovery
+    # --------------------------------------------------------------- 7. recovery
     def recovery(self) -> dict[str, Any]:
         w = self._state_worker
         if w is None:

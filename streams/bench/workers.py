@@ -1,4 +1,4 @@
-"""Phase 3b: the same records through N worker processes in one consumer group.
+"""Phase 4: the same records through N worker processes in one consumer group.
 
 After the one-worker pipeline phase, a new consumer group (a fresh `SPOEDSTROOM_APP_ID`,
 so a fresh changelog) gets the pipeline's offsets (the bench's records in the input
@@ -24,7 +24,7 @@ CORES_NOTE = ("the machine's {nproc} CPU(s) are shared by the workers, the embed
 
 
 class WorkersPhase(BenchBase):
-    """3b. scale-out: N workers against one on the same records."""
+    """4. workers (scale-out): N workers against one on the same records."""
 
     def scale_out(self) -> dict[str, Any]:
         n = self.o.events
