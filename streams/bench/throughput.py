@@ -117,6 +117,7 @@ class ThroughputPhases(BenchBase):
         spy: subprocess.Popen[bytes] | None = None
         spy_out = self.state_dir / "pipeline.pyspy.txt"
         t_first = 0.0
+        rate = 0.0
         t_ready = 0.0
         c_first = 0.0
         last = 0.0
@@ -146,7 +147,10 @@ class ThroughputPhases(BenchBase):
                     if total >= n:
                         break
                 if now - spawn > self.o.phase_timeout or (t_first and now - last_change > 120):
-                    raise BenchError(f"pipeline: {last:.0f} of {n} events handled when it stalled or timed out:\n    {w.tail()}")
+                    why = "stalled" if now - spawn <= self.o.phase_timeout else f"hit --phase-timeout {self.o.phase_timeout:.0f} s"
+                    raise BenchError(f"pipeline: {why}: {last:,.0f} of {n:,} events handled, {rate:,.0f} events/s from "
+                                     f"the first applied ({now - t_first if t_first else 0:.0f} s), worker peak RSS {peak / 2**20:,.0f} MB"
+                                     f":\n    {w.tail()}")
                 # Not faster: one /metrics scrape costs the worker ~20 ms of CPU (py-spy: 19% of
                 # its time at 10 scrapes/s), which would slow down what is measured.
                 time.sleep(0.5)

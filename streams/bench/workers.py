@@ -62,8 +62,10 @@ class WorkersPhase(BenchBase):
                 if total >= n:
                     break
                 if now - spawn > self.o.phase_timeout or (t_first and now - last_change > 120):
-                    raise BenchError(f"workers: {last:.0f} of {n} events handled by {count} workers when it "
-                                     f"stalled or timed out (after {now - spawn:.0f} s)")
+                    why = "stalled" if now - spawn <= self.o.phase_timeout else f"hit --phase-timeout {self.o.phase_timeout:.0f} s"
+                    raise BenchError(f"workers: {why}: {last:,.0f} of {n:,} events handled by {count} workers, "
+                                     f"{rate:,.0f} events/s from the first applied ({now - t_first if t_first else 0:.0f} s), peak RSS "
+                                     + ", ".join(f"{p / 2**20:,.0f} MB" for p in peak.values()))
                 time.sleep(0.5)  # as in the pipeline phase: a scrape costs each worker CPU
         t_done = time.monotonic()
         if t_first and n - c_first >= n / 2 and t_done > t_first:
