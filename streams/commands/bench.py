@@ -1,4 +1,4 @@
-"""`spoedstroom bench`: the performance benchmark (see streams/bench.py and docs/performance.md)."""
+"""`spoedstroom bench`: the performance benchmark (see streams/bench/ and docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,10 @@ def bench(
     events: int = typer.Option(500_000, "--events", "-n", min=1, help="Simulated events to fill the input topics with."),
     freshness_seconds: float = typer.Option(20.0, "--freshness-seconds", min=0, help="Seconds of probing per offered rate."),
     rates: str = typer.Option("10,100,1000", "--rates", help="Offered rates (events/s) for the freshness phase."),
-    open_encounters: int = typer.Option(100_000, "--open-encounters", min=0, help="Open SEH encounters for the memory/state phase."),
+    open_encounters: int = typer.Option(100_000, "--open-encounters", min=0, help="Open SEH encounters for the memory/state phase "
+                                        "(spread over every SEH of the nation)."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Workers of the scale-out phase: the pipeline's records again through "
+                                "N workers in one consumer group, against one (1: leave the phase out)."),
     skip_freshness: bool = typer.Option(False, "--skip-freshness", help="Skip the freshness phase."),
     skip_memory: bool = typer.Option(False, "--skip-memory", help="Skip the memory/state phase (and recovery)."),
     skip_recovery: bool = typer.Option(False, "--skip-recovery", help="Skip the kill/restart recovery phase."),
@@ -32,7 +35,9 @@ def bench(
     profile_seconds: float = typer.Option(30.0, "--profile-seconds", min=1, help="Seconds of py-spy sampling."),
     bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help="Use this Kafka instead of a fresh embedded broker."),
     redis_url: Optional[str] = typer.Option(None, "--redis-url", help="Redis with --bootstrap (default: SPOEDSTROOM_REDIS_URL)."),
-    registry: Optional[str] = typer.Option(None, "--registry", help="Registry YAML (default: deploy/regions/nl-synthetic.yaml, 80 SEHs)."),
+    registry: Optional[str] = typer.Option(None, "--registry", help="A nation: a directory of region files, a national file or one "
+                                           "region file (default: deploy/regions/nl, 11 regions, 85 SEHs). With --core a single "
+                                           "region file (default: deploy/regions/nl-synthetic.yaml, 80 SEHs)."),
     seed: int = typer.Option(1, "--seed", help="Simulator seed."),
     out: Path = typer.Option(Path("bench-results/bench.json"), "--out", help="Write the results as JSON here."),
     doc: Optional[Path] = typer.Option(None, "--doc", help="Markdown file whose 'Latest run' section is rewritten (default: docs/performance.md)."),
@@ -44,8 +49,8 @@ def bench(
     hours: float = typer.Option(24.0, "--hours", min=0.1, help="With --core: simulated hours."),
     repeat: int = typer.Option(3, "--repeat", min=1, help="With --core: runs of each measurement (medians are reported)."),
 ) -> None:
-    """Measure throughput (ceiling vs pipeline), freshness, memory/state and recovery on one broker;
-    with --core, the domain core alone."""
+    """Measure throughput (ceiling vs pipeline, one worker vs N), freshness, memory/state and recovery
+    on one broker, on a nation; with --core, the domain core alone."""
     if core:
         _core(registry, hours, repeat, open_encounters, profile, seed, out, doc, not no_doc)
         return
@@ -55,6 +60,7 @@ def bench(
     console = Console(stderr=True)
     options = BenchOptions(
         events=events, freshness_seconds=freshness_seconds, rates=_rates(rates), open_encounters=open_encounters,
+        workers=workers,
         freshness=not skip_freshness, memory=not skip_memory, recovery=not skip_recovery and not skip_memory,
         sigkill=sigkill, profile=profile, profile_seconds=profile_seconds, bootstrap=bootstrap, redis_url=redis_url,
         registry=registry, seed=seed, out=out, doc=None if no_doc else (doc or DEFAULT_DOC), state_dir=state_dir,
