@@ -64,6 +64,10 @@ class BenchOptions:
     doc: Path | None = DEFAULT_DOC
     state_dir: Path | None = None
     phase_timeout: float = 900.0
+    # The memory worker and its restarts as deployed (compose.yaml, k8s): RocksDB state
+    # under the state dir, and (as a StatefulSet pod) one stable group instance name.
+    state_store: str = "rocksdb://"
+    static_membership: bool = True
 
 
 # ----------------------------------------------------------------------------- helpers

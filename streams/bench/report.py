@@ -112,9 +112,12 @@ def latest_markdown(r: dict[str, Any]) -> str:
             f"| state: changelog topic records / bytes (uncompacted) | {_n(mem.get('changelog_records'))} / {_mb(mem.get('changelog_bytes'))} |",
             f"| applying {_n(mem.get('open_encounters'))} `seh.arrived` | {_n(mem.get('apply_seconds'), '.1f')} s |",
         ]
+    opts = r.get("options", {})
+    setup = f"{opts.get('state_store', 'memory://')}, " + (
+        "static membership" if opts.get("static_membership") else "dynamic membership")
     for run in rec.get("runs", []):
         lines.append(
-            f"| recovery after {run['signal']}: ready / `{rec.get('region')}` restored / every region restored / "
+            f"| recovery after {run['signal']} ({setup}): ready / `{rec.get('region')}` restored / every region restored / "
             f"new event applied | {run['ready_seconds']:.1f} / {run.get('region_restored_seconds', 0):.1f} / "
             f"{run['restored_seconds']:.1f} / {run['first_new_event_seconds']:.1f} s "
             f"(stop took {run['stop_seconds']:.1f} s) |")
@@ -188,6 +191,10 @@ def _cli_args(opts: dict[str, Any]) -> list[str]:
         args.append(f"--registry {opts['registry']}")
     if opts.get("workers", 2) != 2:
         args.append(f"--workers {opts['workers']}")
+    if opts.get("state_store", "rocksdb://") != "rocksdb://":
+        args.append(f"--state-store {opts['state_store']}")
+    if opts.get("static_membership") is False:
+        args.append("--dynamic-membership")
     return args
 
 

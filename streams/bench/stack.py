@@ -145,12 +145,13 @@ class BenchBase:
         self.bootstrap, self.redis_url = info["bootstrap_servers"], info["redis_url"]
         self.console.print(f"broker {self.bootstrap}, Redis {self.redis_url}")
 
-    def start_worker(self, name: str, clock: str, offsets: dict[Any, int] | None) -> WorkerProc:
+    def start_worker(self, name: str, clock: str, offsets: dict[Any, int] | None,
+                     extra_env: dict[str, str] | None = None) -> WorkerProc:
         """A worker in its own consumer group, starting at `offsets` (None: the earliest)."""
         app_id = f"bench-{self.run_tag}-{name}"
         if offsets:
             commit_group_offsets(self.bootstrap, app_id, offsets)
-        return self._spawn(name, clock, app_id)
+        return self._spawn(name, clock, app_id, extra_env)
 
     def bench_records_offsets(self) -> dict[Any, int]:
         """Offsets that make a new consumer group read exactly the bench's records: the
@@ -161,7 +162,7 @@ class BenchBase:
         offsets.update(end_offsets(self.bootstrap, [REGION_EVENTS_TOPIC]))
         return offsets
 
-    def _spawn(self, name: str, clock: str, app_id: str) -> WorkerProc:
+    def _spawn(self, name: str, clock: str, app_id: str, extra_env: dict[str, str] | None = None) -> WorkerProc:
         port = free_port()
         env = dict(os.environ)
         env.update({
@@ -174,6 +175,7 @@ class BenchBase:
             "SPOEDSTROOM_WEB_HOST": "127.0.0.1",
             "SPOEDSTROOM_STATE_DIR": str(self.state_dir),
         })
+        env.update(extra_env or {})
         if self.embedded is not None:
             env["SPOEDSTROOM_REBALANCE_TIMEOUT"] = "3"
             env["SPOEDSTROOM_EMBEDDED_BROKER"] = "true"  # see Settings.embedded_broker

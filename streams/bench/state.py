@@ -21,11 +21,19 @@ from topics.envelope import kafka_headers, partner_event
 class StatePhases(BenchBase):
     """6. memory and state; 7. recovery (kills and restarts the memory phase's worker)."""
 
+    def state_worker_env(self) -> dict[str, str]:
+        """The memory phase's worker and its restarts: the store and the group membership
+        of the options (by default as deployed: RocksDB, a stable instance name)."""
+        env = {"SPOEDSTROOM_STORE": self.o.state_store}
+        if self.o.static_membership:
+            env["SPOEDSTROOM_GROUP_INSTANCE_ID"] = f"bench-{self.run_tag}-state-worker"
+        return env
+
     # ----------------------------------------------------------------- 6. memory
     def memory(self) -> dict[str, Any]:
         n = self.o.open_encounters
         offsets = end_offsets(self.bootstrap, self.input_topics + [REGION_EVENTS_TOPIC])
-        w = self.start_worker("state", "event", offsets)
+        w = self.start_worker("state", "event", offsets, self.state_worker_env())
         self._wait("the state worker to become ready", w.ready, 120, w)
         base_mem = w.memory()
         # spread over every SEH of the nation (round robin), so every region holds its share
@@ -158,7 +166,7 @@ class StatePhases(BenchBase):
         for i, sig in enumerate(sigs):
             stop_s = self._retire(w, sig)
             t0 = time.monotonic()
-            w = self._spawn(f"state-restart{i + 1}", "event", w.app_id)
+            w = self._spawn(f"state-restart{i + 1}", "event", w.app_id, self.state_worker_env())
             self._wait("the restarted worker to become ready", w.ready, self.o.phase_timeout, w, interval=0.05)
             t_ready = time.monotonic()
             snap = self._wait(f"the restored snapshot of {self.region}",

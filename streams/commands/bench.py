@@ -44,6 +44,11 @@ def bench(
     no_doc: bool = typer.Option(False, "--no-doc", help="Do not touch docs/performance.md."),
     state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="Folder for the embedded stack and worker logs (default: a temporary one)."),
     phase_timeout: float = typer.Option(900.0, "--phase-timeout", min=10, help="Give up a phase after this many seconds."),
+    state_store: str = typer.Option("rocksdb://", "--state-store", help="Store of the memory/recovery worker "
+                                    "(rocksdb:// as deployed; memory:// replays the whole changelog on a restart)."),
+    static_membership: bool = typer.Option(True, "--static-membership/--dynamic-membership",
+                                           help="The memory/recovery worker restarts under one group instance name "
+                                           "(as a StatefulSet pod), or joins anew each time."),
     core: bool = typer.Option(False, "--core", help="Only the domain core, no Kafka: replay vs a plain decode loop "
                               "over a simulated national day, state per open encounter, peak RSS."),
     hours: float = typer.Option(24.0, "--hours", min=0.1, help="With --core: simulated hours."),
@@ -64,7 +69,7 @@ def bench(
         freshness=not skip_freshness, memory=not skip_memory, recovery=not skip_recovery and not skip_memory,
         sigkill=sigkill, profile=profile, profile_seconds=profile_seconds, bootstrap=bootstrap, redis_url=redis_url,
         registry=registry, seed=seed, out=out, doc=None if no_doc else (doc or DEFAULT_DOC), state_dir=state_dir,
-        phase_timeout=phase_timeout,
+        phase_timeout=phase_timeout, state_store=state_store, static_membership=static_membership,
     )
     try:
         run_bench(options, console)
