@@ -177,3 +177,49 @@ def relative(path: str) -> str:
         return str(Path(path).resolve().relative_to(ROOT))
     except ValueError:
         return path
+
+
+@dataclass
+class HandledRate:
+    """Events handled by the worker(s) of a throughput phase, polled until all `events`
+    are: the rate from the first applied event, and when to give up."""
+
+    events: int
+    spawn: float  # monotonic time the worker(s) started
+    last: float = 0.0  # handled at the last poll
+    last_change: float = 0.0  # when that number last grew
+    t_first: float = 0.0  # first poll with events handled ...
+    c_first: float = 0.0  # ... and how many then
+
+    def poll(self, total: float, now: float) -> float:
+        """Take a poll's total; the rate from the first applied event so far."""
+        if total > self.last:
+            self.last, self.last_change = total, now
+        if total > 0 and not self.t_first:
+            self.t_first, self.c_first = now, total
+        return (total - self.c_first) / (now - self.t_first) if self.t_first and now > self.t_first else 0.0
+
+    def done(self) -> bool:
+        return self.last >= self.events
+
+    def give_up(self, now: float, phase_timeout: float) -> str | None:
+        """Why to stop waiting ("stalled": nothing handled for 120 s; the phase timeout),
+        or None."""
+        if now - self.spawn > phase_timeout:
+            return f"hit --phase-timeout {phase_timeout:.0f} s"
+        if self.t_first and now - self.last_change > 120:
+            return "stalled"
+        return None
+
+    def measured(self, t_done: float, t_ready: float) -> tuple[str, float, float]:
+        """(method, seconds, events/s): from the first event applied (polled every 0.5 s)
+        to all of them. When most were already applied at the first poll (tiny runs: the
+        event clock releases a small log at once), from the worker(s) being ready
+        (partitions assigned) instead."""
+        n = self.events
+        if self.t_first and n - self.c_first >= n / 2 and t_done > self.t_first:
+            return "first_applied_to_all", t_done - self.t_first, (n - self.c_first) / (t_done - self.t_first)
+        start = t_ready or self.t_first or self.spawn
+        elapsed = max(t_done - start, 1e-6)
+        return "ready_to_all", elapsed, n / elapsed
+

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from streams.bench.common import FILL_START_MS, BenchError
+from streams.bench.common import FILL_START_MS, BenchError, HandledRate
 from streams.bench.kafka_io import end_offsets, kp, make_producer, topic_partitions
 from streams.bench.profiling import start_py_spy, summarize_py_spy
 from streams.bench.stack import BenchBase
@@ -116,12 +116,8 @@ class ThroughputPhases(BenchBase):
         profile: dict[str, Any] | None = None
         spy: subprocess.Popen[bytes] | None = None
         spy_out = self.state_dir / "pipeline.pyspy.txt"
-        t_first = 0.0
-        rate = 0.0
+        handled = HandledRate(n, spawn)
         t_ready = 0.0
-        c_first = 0.0
-        last = 0.0
-        last_change = time.monotonic()
         sums: dict[str, float] = {}
         with self._progress("pipeline") as bar:
             task = bar.add_task("pipeline", total=n, info="starting worker")
@@ -135,21 +131,20 @@ class ThroughputPhases(BenchBase):
                     t_ready = now
                 if got is not None:
                     sums = got
-                    total = sum(got.values())
-                    if total > last:
-                        last, last_change = total, now
-                    if total > 0 and not t_first:
-                        t_first, c_first = now, total
-                        if self.o.profile:
-                            spy = start_py_spy(w.pid, self.o.profile_seconds, spy_out)
-                    rate = (total - c_first) / (now - t_first) if t_first and now > t_first else 0.0
-                    bar.update(task, completed=min(total, n), info=f"{rate:,.0f} events/s" if t_first else "waiting for the first event")
-                    if total >= n:
+                    first = handled.t_first
+                    rate = handled.poll(sum(got.values()), now)
+                    if handled.t_first and not first and self.o.profile:
+                        spy = start_py_spy(w.pid, self.o.profile_seconds, spy_out)
+                    bar.update(task, completed=min(handled.last, n),
+                               info=f"{rate:,.0f} events/s" if handled.t_first else "waiting for the first event")
+                    if handled.done():
                         break
-                if now - spawn > self.o.phase_timeout or (t_first and now - last_change > 120):
-                    why = "stalled" if now - spawn <= self.o.phase_timeout else f"hit --phase-timeout {self.o.phase_timeout:.0f} s"
-                    raise BenchError(f"pipeline: {why}: {last:,.0f} of {n:,} events handled, {rate:,.0f} events/s from "
-                                     f"the first applied ({now - t_first if t_first else 0:.0f} s), worker peak RSS {peak / 2**20:,.0f} MB"
+                why = handled.give_up(now, self.o.phase_timeout)
+                if why:
+                    t_first = handled.t_first
+                    raise BenchError(f"pipeline: {why}: {handled.last:,.0f} of {n:,} events handled, "
+                                     f"{handled.poll(handled.last, now):,.0f} events/s from the first applied "
+                                     f"({now - t_first if t_first else 0:.0f} s), worker peak RSS {peak / 2**20:,.0f} MB"
                                      f":\n    {w.tail()}")
                 # Not faster: one /metrics scrape costs the worker ~20 ms of CPU (py-spy: 19% of
                 # its time at 10 scrapes/s), which would slow down what is measured.
@@ -161,15 +156,7 @@ class ThroughputPhases(BenchBase):
             except subprocess.TimeoutExpired:
                 spy.kill()
             profile = summarize_py_spy(spy_out)
-        # From the first event applied (polled every 0.5 s) to all N. When most events were
-        # already applied at the first poll (tiny runs: the event clock releases a small log
-        # at once), fall back to the time from the worker being ready (partitions assigned).
-        if t_first and n - c_first >= n / 2 and t_done > t_first:
-            method, elapsed, rate = "first_applied_to_all", t_done - t_first, (n - c_first) / (t_done - t_first)
-        else:
-            start = t_ready or t_first or spawn
-            method, elapsed = "ready_to_all", max(t_done - start, 1e-6)
-            rate = n / elapsed
+        method, elapsed, rate = handled.measured(t_done, t_ready)
         ceiling = self.results.get("ceiling", {}).get("events_per_s") or 0.0
         memory = w.memory()
         cpu = w.cpu_seconds()
@@ -184,8 +171,8 @@ class ThroughputPhases(BenchBase):
             "method": method,
             "ratio_to_ceiling": round(rate / ceiling, 4) if ceiling else None,
             "worker_start_to_ready_s": round(t_ready - spawn, 2) if t_ready else None,
-            "worker_start_to_first_applied_s": round(t_first - spawn, 2),
-            "applied_at_first_poll": int(c_first),
+            "worker_start_to_first_applied_s": round(handled.t_first - spawn, 2),
+            "applied_at_first_poll": int(handled.c_first),
             "peak_rss_bytes": max(peak, memory["hwm_bytes"]),
             "worker_cpu_seconds": round(cpu, 1),  # from its start (imports and start-up included)
             "profiled": bool(spy is not None),

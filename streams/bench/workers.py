@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from streams.bench.common import COUNTER_NAMES, BenchError
+from streams.bench.common import COUNTER_NAMES, BenchError, HandledRate
 from streams.bench.kafka_io import commit_group_offsets
 from streams.bench.stack import BenchBase, WorkerProc
 
@@ -36,8 +36,8 @@ class WorkersPhase(BenchBase):
         cpu0 = {w.name: w.cpu_seconds() for w in ws}
         last_sums: dict[str, dict[str, float]] = {}
         peak: dict[str, int] = {w.name: 0 for w in ws}
-        t_first = c_first = t_all_ready = 0.0
-        last, last_change = 0.0, spawn
+        handled = HandledRate(n, spawn)
+        t_all_ready = 0.0
         with self._progress(f"{count} workers") as bar:
             task = bar.add_task("workers", total=n, info="starting workers")
             while True:
@@ -51,29 +51,19 @@ class WorkersPhase(BenchBase):
                 now = time.monotonic()
                 if not t_all_ready and all(w.ready() for w in ws):
                     t_all_ready = now
-                total = sum(sum(s.values()) for s in last_sums.values())
-                if total > last:
-                    last, last_change = total, now
-                if total > 0 and not t_first:
-                    t_first, c_first = now, total
-                rate = (total - c_first) / (now - t_first) if t_first and now > t_first else 0.0
-                bar.update(task, completed=min(total, n),
-                           info=f"{rate:,.0f} events/s" if t_first else "waiting for the first event")
-                if total >= n:
+                rate = handled.poll(sum(sum(s.values()) for s in last_sums.values()), now)
+                bar.update(task, completed=min(handled.last, n),
+                           info=f"{rate:,.0f} events/s" if handled.t_first else "waiting for the first event")
+                if handled.done():
                     break
-                if now - spawn > self.o.phase_timeout or (t_first and now - last_change > 120):
-                    why = "stalled" if now - spawn <= self.o.phase_timeout else f"hit --phase-timeout {self.o.phase_timeout:.0f} s"
-                    raise BenchError(f"workers: {why}: {last:,.0f} of {n:,} events handled by {count} workers, "
+                why = handled.give_up(now, self.o.phase_timeout)
+                if why:
+                    t_first = handled.t_first
+                    raise BenchError(f"workers: {why}: {handled.last:,.0f} of {n:,} events handled by {count} workers, "
                                      f"{rate:,.0f} events/s from the first applied ({now - t_first if t_first else 0:.0f} s), peak RSS "
                                      + ", ".join(f"{p / 2**20:,.0f} MB" for p in peak.values()))
                 time.sleep(0.5)  # as in the pipeline phase: a scrape costs each worker CPU
-        t_done = time.monotonic()
-        if t_first and n - c_first >= n / 2 and t_done > t_first:
-            method, elapsed, rate = "first_applied_to_all", t_done - t_first, (n - c_first) / (t_done - t_first)
-        else:
-            start = t_all_ready or t_first or spawn
-            method, elapsed = "ready_to_all", max(t_done - start, 1e-6)
-            rate = n / elapsed
+        method, elapsed, rate = handled.measured(time.monotonic(), t_all_ready)
         owners = self._owners(ws)
         per_worker = []
         for w in ws:
@@ -111,7 +101,7 @@ class WorkersPhase(BenchBase):
             "ratio_to_one_worker": round(rate / one, 3) if one else None,
             "ratio_to_ceiling": round(rate / ceiling, 4) if ceiling else None,
             "start_to_all_ready_s": round(t_all_ready - spawn, 2) if t_all_ready else None,
-            "start_to_first_applied_s": round(t_first - spawn, 2) if t_first else None,
+            "start_to_first_applied_s": round(handled.t_first - spawn, 2) if handled.t_first else None,
             "per_worker": per_worker,
             "split": split,
             "nproc": self.results["machine"]["nproc"],

@@ -13,6 +13,7 @@ import yaml
 
 from simulator.nation import region_data
 from streams.bench import LATEST_END, LATEST_START, counter_sums, percentile
+from streams.bench.common import HandledRate
 from streams.bench.registry import bench_nation, largest_region
 from streams.settings import ROOT
 from topics.nation import NATION_FILE
@@ -69,6 +70,23 @@ def _positive(value: object, where: str) -> None:
 
 
 @pytest.mark.timeout(400)
+def test_the_rate_runs_from_the_first_applied_event_and_a_stall_gives_up() -> None:
+    handled = HandledRate(events=1_000, spawn=0.0)
+    assert handled.poll(0, 1.0) == 0.0 and handled.give_up(100.0, phase_timeout=900) is None
+    handled.poll(200, 2.0)  # the first poll with events: the rate counts from here
+    assert handled.poll(600, 4.0) == 200.0
+    assert handled.give_up(125.0, phase_timeout=900) == "stalled"  # nothing new for 121 s
+    assert handled.give_up(901.0, phase_timeout=900).startswith("hit --phase-timeout")
+    handled.poll(1_000, 6.0)
+    assert handled.done()
+    assert handled.measured(t_done=6.0, t_ready=1.5) == ("first_applied_to_all", 4.0, 200.0)
+    # most of a tiny log applied at the first poll: the time from ready counts instead
+    tiny = HandledRate(events=100, spawn=0.0)
+    tiny.poll(90, 3.0)
+    tiny.poll(100, 3.5)
+    assert tiny.measured(t_done=3.5, t_ready=1.0) == ("ready_to_all", 2.5, 40.0)
+
+
 def test_tiny_bench_end_to_end(tmp_path: Path) -> None:
     """On a nation of three regions, with the two-worker phase."""
     out = tmp_path / "bench.json"
