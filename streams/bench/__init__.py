@@ -14,7 +14,7 @@ national file or one region file, read as the worker reads it), measures:
    dead-lettered = N (polled from its /metrics), and the ratio pipeline / ceiling;
 4. **workers**: the same records through N workers in one new consumer group, their
    rate against one worker's, and which regions each worker owned;
-5. **freshness**: a worker on the wall clock with background simulator load at steady
+5. **freshness** (run first, on empty topics): a worker on the wall clock with background simulator load at steady
    offered rates (10, 100, 1,000 events/s, event times = now) plus probe events in the
    nation's largest region (`capacity.reported` with a unique `staffed_beds`, locations
    rotated so that no key is probed twice within 2 s): publish -> snapshot in
