@@ -92,6 +92,7 @@ class Pipeline(Ingest, Regions, Outputs):
                          for rid, reg in self.regions.items()}
         self.runtimes: dict[str, RegionRuntime] = {}
         self.deliveries: list[Any] = []
+        self.unloaded_entries: dict[str, dict[str, bytes]] = {}
         self.flush_policy = persistence.FlushPolicy(settings.journal_flush_bytes, settings.journal_flush_records)
         self.nation_runtime = NationRuntime(self) if self.nation.national else None
         self.sinks = self.output_sinks()
@@ -213,6 +214,7 @@ class Pipeline(Ingest, Regions, Outputs):
 
         @app.on_partitions_revoked.connect
         async def revoked(app_: faust.App, revoked: set, **kwargs: Any) -> None:
+            self.forget_stored_entries()
             for tp in revoked:  # read here no more: if it comes back, from the committed offset
                 self.read_pos.pop(tp, None)
                 self.read_wall.pop(tp, None)
@@ -225,6 +227,7 @@ class Pipeline(Ingest, Regions, Outputs):
 
         @app.on_partitions_assigned.connect
         async def assigned(app_: faust.App, assigned: set, **kwargs: Any) -> None:
+            self.forget_stored_entries()
             inputs = [tp for tp in assigned if tp.topic in self.input_names]
             if inputs and self.settings.embedded_broker:
                 # Until read back, these partitions hold the event-clock watermark.

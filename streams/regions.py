@@ -55,11 +55,34 @@ class Regions:
     telemetry: "Telemetry"
     flush_policy: persistence.FlushPolicy
     deliveries: list[Any]
+    unloaded_entries: dict[str, dict[str, bytes]]  # see _stored_entries
+
+    def _stored_entries(self, region: str) -> dict[str, bytes]:
+        """A region's entries in the table (names without the region prefix).
+
+        The table is read in one pass for all the regions this worker has not loaded yet:
+        after a restart every region is loaded on its first record or tick, and a pass
+        per region read the whole table once per region. What is kept for the others
+        stays right because only a loaded region writes its entries, and it is dropped
+        whenever partitions move (`forget_stored_entries`)."""
+        kept = self.unloaded_entries.pop(region, None)
+        if kept is not None:
+            return kept
+        by_region: dict[str, dict[str, bytes]] = {}
+        for key, value in self.table.items():
+            owner, sep, name = key.partition(b"|")
+            if sep and value is not None:
+                by_region.setdefault(owner.decode(), {})[name.decode()] = value
+        mine = by_region.pop(region, {})
+        self.unloaded_entries = {rid: entries for rid, entries in by_region.items()
+                                 if rid in self.regions and rid not in self.runtimes}
+        return mine
+
+    def forget_stored_entries(self) -> None:
+        self.unloaded_entries = {}
 
     async def _load_runtime(self, region: str, partition: int) -> RegionRuntime:
-        prefix = region.encode() + b"|"
-        stored = {key[len(prefix):].decode(): value for key, value in self.table.items()
-                  if key.startswith(prefix) and value is not None}
+        stored = self._stored_entries(region)
         # A crash may have stopped the writes of the last record part-way: the journal,
         # written first, completes them (streams/persistence.py).
         entries, journal = persistence.restore(stored, self.flush_policy)
