@@ -202,6 +202,17 @@ class HandledRate:
     def done(self) -> bool:
         return self.last >= self.events
 
+    def progress(self, rate: float) -> str:
+        """The progress bar's text."""
+        return f"{rate:,.0f} events/s" if self.t_first else "waiting for the first event"
+
+    def so_far(self, now: float) -> str:
+        """How far it got (for the message of a phase that gave up)."""
+        since = now - self.t_first if self.t_first else 0.0
+        rate = (self.last - self.c_first) / since if since > 0 else 0.0
+        return (f"{self.last:,.0f} of {self.events:,} events handled, {rate:,.0f} events/s from the first "
+                f"applied ({since:.0f} s)")
+
     def give_up(self, now: float, phase_timeout: float) -> str | None:
         """Why to stop waiting ("stalled": nothing handled for 120 s; the phase timeout),
         or None."""

@@ -135,16 +135,12 @@ class ThroughputPhases(BenchBase):
                     rate = handled.poll(sum(got.values()), now)
                     if handled.t_first and not first and self.o.profile:
                         spy = start_py_spy(w.pid, self.o.profile_seconds, spy_out)
-                    bar.update(task, completed=min(handled.last, n),
-                               info=f"{rate:,.0f} events/s" if handled.t_first else "waiting for the first event")
+                    bar.update(task, completed=min(handled.last, n), info=handled.progress(rate))
                     if handled.done():
                         break
                 why = handled.give_up(now, self.o.phase_timeout)
                 if why:
-                    t_first = handled.t_first
-                    raise BenchError(f"pipeline: {why}: {handled.last:,.0f} of {n:,} events handled, "
-                                     f"{handled.poll(handled.last, now):,.0f} events/s from the first applied "
-                                     f"({now - t_first if t_first else 0:.0f} s), worker peak RSS {peak / 2**20:,.0f} MB"
+                    raise BenchError(f"pipeline: {why}: {handled.so_far(now)}, worker peak RSS {peak / 2**20:,.0f} MB"
                                      f":\n    {w.tail()}")
                 # Not faster: one /metrics scrape costs the worker ~20 ms of CPU (py-spy: 19% of
                 # its time at 10 scrapes/s), which would slow down what is measured.

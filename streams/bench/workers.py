@@ -52,15 +52,12 @@ class WorkersPhase(BenchBase):
                 if not t_all_ready and all(w.ready() for w in ws):
                     t_all_ready = now
                 rate = handled.poll(sum(sum(s.values()) for s in last_sums.values()), now)
-                bar.update(task, completed=min(handled.last, n),
-                           info=f"{rate:,.0f} events/s" if handled.t_first else "waiting for the first event")
+                bar.update(task, completed=min(handled.last, n), info=handled.progress(rate))
                 if handled.done():
                     break
                 why = handled.give_up(now, self.o.phase_timeout)
                 if why:
-                    t_first = handled.t_first
-                    raise BenchError(f"workers: {why}: {handled.last:,.0f} of {n:,} events handled by {count} workers, "
-                                     f"{rate:,.0f} events/s from the first applied ({now - t_first if t_first else 0:.0f} s), peak RSS "
+                    raise BenchError(f"workers: {why}: {handled.so_far(now)} by {count} workers, peak RSS "
                                      + ", ".join(f"{p / 2**20:,.0f} MB" for p in peak.values()))
                 time.sleep(0.5)  # as in the pipeline phase: a scrape costs each worker CPU
         method, elapsed, rate = handled.measured(time.monotonic(), t_all_ready)

@@ -77,6 +77,7 @@ def test_the_rate_runs_from_the_first_applied_event_and_a_stall_gives_up() -> No
     assert handled.poll(600, 4.0) == 200.0
     assert handled.give_up(125.0, phase_timeout=900) == "stalled"  # nothing new for 121 s
     assert handled.give_up(901.0, phase_timeout=900).startswith("hit --phase-timeout")
+    assert handled.so_far(4.0) == "600 of 1,000 events handled, 200 events/s from the first applied (2 s)"
     handled.poll(1_000, 6.0)
     assert handled.done()
     assert handled.measured(t_done=6.0, t_ready=1.5) == ("first_applied_to_all", 4.0, 200.0)
