@@ -18,6 +18,8 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
+import orjson
+
 from topics.event import Event
 
 DEDUP_HORIZON_MS = 86_400_000
@@ -37,7 +39,8 @@ def entry_to_event(e: list[Any]) -> Event:
     return Event(id=e[2], source=e[1], partner=e[3], type=e[4], time=e[0], data=e[5])
 
 
-BUFFER_PART = 200  # events per `buf:` entry (a census minute can hold thousands)
+BUFFER_PART = 200  # events per `buf:` entry at most (a census minute can hold thousands) ...
+BUFFER_PART_BYTES = 256 * 1024  # ... and bytes: an entry stays far below Kafka's 1 MB record limit
 
 
 def buffer_key(minute: int, part: int) -> str:
@@ -48,19 +51,21 @@ class ReorderBuffer:
     """Events held until the watermark passes them, in `Event.key` order.
 
     State: the buffered events grouped by minute of event time and arrival,
-    `buf:{minute}[/{part}]`, at most BUFFER_PART events each (an entry must stay far
-    below Kafka's record limit). Events leave in time order, so a release empties whole
+    `buf:{minute}[/{part}]`, at most BUFFER_PART events and BUFFER_PART_BYTES each (an
+    entry must stay far below Kafka's record limit, whatever the events hold). Events leave in time order, so a release empties whole
     parts, and a batch rewrites only the parts it touched: a few entries per batch
     instead of one written and one deleted per event (most of the state writes of a
     bulk load before)."""
 
-    __slots__ = ("entries", "parts", "place", "arrived", "heap", "dirty", "written")
+    __slots__ = ("entries", "parts", "place", "filling", "heap", "dirty", "written")
 
     def __init__(self) -> None:
         self.entries: dict[str, list[Any]] = {}  # event key -> entry
         self.parts: dict[tuple[int, int], dict[str, list[Any]]] = {}  # (minute, part) -> events by key
         self.place: dict[str, tuple[int, int]] = {}  # event key -> (minute, part)
-        self.arrived: dict[int, int] = {}  # minute -> events placed in it so far (derived)
+        # minute -> [the part new events of that minute go to, events and bytes placed in
+        # it] (derived: after a restore new arrivals start a part after the stored ones)
+        self.filling: dict[int, list[int]] = {}
         self.heap: list[tuple[int, str, str, str]] = []
         self.dirty: set[tuple[int, int]] = set()  # parts changed since the last take_dirty
         # Parts the change feed has reported as present (derived). A part filled and
@@ -71,9 +76,16 @@ class ReorderBuffer:
     def push(self, ev: Event) -> None:
         k = event_id_key(ev.source, ev.id)
         minute = ev.time // MINUTE_MS
-        n = self.arrived.get(minute, 0)
-        self.arrived[minute] = n + 1
-        self._place(k, event_to_entry(ev), (minute, n // BUFFER_PART))
+        e = event_to_entry(ev)
+        size = len(orjson.dumps(e))
+        part = self.filling.get(minute)
+        if part is None:
+            part = self.filling[minute] = [0, 0, 0]
+        elif part[1] >= BUFFER_PART or part[2] + size > BUFFER_PART_BYTES:
+            part[:] = [part[0] + 1, 0, 0]
+        part[1] += 1
+        part[2] += size
+        self._place(k, e, (minute, part[0]))
         heapq.heappush(self.heap, (ev.time, ev.source, ev.id, k))
 
     def _place(self, k: str, e: list[Any], where: tuple[int, int]) -> None:
@@ -93,7 +105,7 @@ class ReorderBuffer:
             del self.parts[where]
             minute = where[0]
             if not any(m == minute for m, _ in self.parts):
-                self.arrived.pop(minute, None)
+                self.filling.pop(minute, None)
         self.dirty.add(where)
         return entry_to_event(e)
 
@@ -128,8 +140,10 @@ class ReorderBuffer:
             self._place(k, e, where)
             self.heap.append((e[0], e[1], e[2], k))
         self.written.add(where)
-        # later arrivals of that minute go to parts after the stored ones
-        self.arrived[where[0]] = max(self.arrived.get(where[0], 0), (where[1] + 1) * BUFFER_PART)
+        # later arrivals of that minute go to a part after the stored ones
+        filling = self.filling.get(where[0])
+        if filling is None or filling[0] <= where[1]:
+            self.filling[where[0]] = [where[1] + 1, 0, 0]
 
     def rebuilt(self) -> None:
         heapq.heapify(self.heap)

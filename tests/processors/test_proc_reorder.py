@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from processors.reorder import BUFFER_PART, ReorderBuffer
+from processors.reorder import BUFFER_PART, BUFFER_PART_BYTES, ReorderBuffer
 from topics.event import Event
 
 MINUTE = 60_000
@@ -79,3 +79,14 @@ def test_a_restored_buffer_releases_the_same_events_and_adds_after_the_stored_pa
     assert out == sorted([*events, later], key=lambda e: e.key)
     apply(table, restored.take_dirty())
     assert table == {}
+
+
+def test_big_events_cut_a_part_by_bytes_so_no_entry_nears_the_record_limit() -> None:
+    buf = ReorderBuffer()
+    for i in range(60):  # ~20 KB each: 60 of them are more than BUFFER_PART_BYTES
+        buf.push(Event(f"b{i}", "/partners/p", "p", "capacity.reported", T0,
+                       {"location": "w", "staffed_beds": i, "note": "x" * 20_000}))
+    entries = buf.take_dirty()
+    assert len(entries) > 1
+    assert all(len(orjson.dumps(v)) <= BUFFER_PART_BYTES for v in entries.values())
+    assert sum(len(v) for v in entries.values()) == 60
