@@ -4,6 +4,7 @@ metrics and alerts. No Kafka, Faust, Redis, Prometheus or clock imports.
 Modules:
 - `region`: `RegionProcessor`, the facade (offer/release/release_all/advance/finish,
   take_rejected, snapshots, open_alerts, counters, dump/take_changes/restore).
+- `state`: the state entries: their names, the dump, the change feed and the restore.
 - `output`: `Output(kind, key, time, data)`, what the core hands to its callers.
 - `ingress`: what happens to an event before it is applied: too_old, dedup, the clock
   guard, the reorder buffer.

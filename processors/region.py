@@ -17,31 +17,10 @@ histograms. It wires the parts that do the work, one concern each:
   instant, and their content.
 
 The parts read the region through `processors.view.RegionView`; what stays here is the
-clock, the state entries (named below) and applying an event.
+clock, the state's fields and applying an event.
 
-State is a set of string-keyed entries of plain JSON values, so the runtime can keep it
-in changelogged tables and write only what changed:
-
-| entry | holds |
-|---|---|
-| `core` | stream clock, released watermark, snapshot minute, counters |
-| `enc:{partner}/{encounter_id}`, `ride:{partner}/{ride_id}`, `call:{partner}/{call_id}` | `{"h": [[time, source, id, type, data], ...], "last": ms}` |
-| `loc:{id}` | reported staffed beds / SEH status overriding the registry |
-| `partner:{id}` | time of the partner's latest event (feed_silent) |
-| `win:{minute}` | a window bucket (processors.windows) |
-| `dedup:{minute}[/{part}]`, `buf:{minute}[/{part}]` | seen ids, buffered events by minute (processors.reorder) |
-| `rule:{kind}:{subject}` | an alert rule's episode state (processors.alerts) |
-| `snap:{key}` | the last emitted snapshot, compact (processors.emission, snapshot.snap_entry): `{"t": as_of ms, "f": fingerprint, "x": [time-driven values]}` |
-| `nc:{seh}`, `nc:~` | the nowcast's history per SEH and for the region (processors.nowcast_region): bounded aggregates, updated once per closed hour |
-
-Everything else (the memberships index with the contributions and the retention queue,
-the nowcast's indexes, running window totals, the rules' schedule) is derived and
-rebuilt by `restore`. So is the
-content of the last emitted snapshots: a location's snapshot is a function of the state
-and of the time of its last build, and a hospital's or the region's a function of the
-location snapshots, so `restore` rebuilds them from the state plus the few time-driven
-values kept in `snap:` (`x`) and checks the result against the stored fingerprint (the
-full content made the snapshot entries ~90% of the snapshot changelog bytes).
+State is a set of string-keyed entries of plain JSON values (their names, the dump,
+the change feed and the restore: `processors.state`).
 
 An entity (call, ride, encounter) contributes to the aggregates through a contribution
 derived from its own history; on each change the old contribution is subtracted and the
@@ -55,9 +34,8 @@ from __future__ import annotations
 from bisect import insort
 from typing import Any
 
-import orjson
 
-from processors import entities, nowcast, rules
+from processors import entities, nowcast, rules, state
 from processors.contribution import EMPTY, Contribution
 from processors.crowding import SehFigures, nedocs
 from processors.emission import Snapshots
@@ -272,99 +250,20 @@ class RegionProcessor:
 
     # -------------------------------------------------------------------- state
     def dump(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"core": self._core()}
-        out.update(self.ents)
-        for lid, v in self.locs.items():
-            out[f"loc:{lid}"] = v
-        for pid, t in self.partners.items():
-            out[f"partner:{pid}"] = t
-        out.update(self.rules)
-        for k in self.snaps:
-            out[f"snap:{k}"] = self.emission.entry(k)
-        out.update(self.win.entries())
-        out.update(self.ingress.entries())
-        out.update(self.nowcast.entries())
-        return out
+        """Every state entry (processors.state)."""
+        return state.dump(self)
 
     def take_changes(self) -> dict[str, Any]:
         """Entries changed since the last call (None = deleted). Values are live: the
         caller serialises them before applying more events."""
-        out: dict[str, Any] = {}
-        for k in self._dirty:
-            out[k] = self._entry(k)
-        self._dirty = set()
-        out.update(self.win.take_dirty())
-        out.update(self.ingress.take_dirty())
-        return out
+        return state.take_changes(self)
 
     @classmethod
     def restore(cls, registry: Registry, entries: dict[str, Any], **kw: Any) -> "RegionProcessor":
+        """A processor rebuilt from its entries (processors.state)."""
         p = cls(registry, **kw)
-        # Own copies: the entries are mutated in place from here on.
-        entries = orjson.loads(orjson.dumps(entries))
-        snap_entries: dict[str, dict[str, Any]] = {}
-        for k, v in entries.items():
-            if v is None:
-                continue
-            prefix, _, rest = k.partition(":")
-            if k == "core":
-                p.now, p.wm, p.snap_min = v["now"], v["wm"], v["snap_min"]
-                p.due = v.get("due", False)
-                p.counters = v["counters"]
-                if p.ingress.guard is not None:
-                    p.ingress.guard.load_core(v.get("guard"))
-            elif prefix in ("enc", "ride", "call"):
-                p.ents[k] = v
-            elif prefix == "loc":
-                p.locs[rest] = v
-            elif prefix == "partner":
-                p.partners[rest] = v
-            elif prefix == "rule":
-                p.rules[k] = v
-            elif prefix == "snap":
-                snap_entries[rest] = v
-            elif prefix == "win":
-                p.win.load(int(rest), v)
-            elif prefix == "nc":
-                p.nowcast.load(rest, v)
-            elif p.ingress.load(prefix, rest, v):
-                pass
-        p.win.restore_clock(minute_of(p.now) if p.now is not None else None)
-        p.ingress.rebuilt()
-        for ekey in sorted(p.ents):
-            c = entities.contribution(ekey, p.ents[ekey]["h"], p.registry)
-            p.index.contributions[ekey] = c
-            p._index(ekey, c, 1)
-            if not c.has_membership():
-                p.index.retain(ekey, p.ents[ekey]["last"])
-        p.emission.restore(snap_entries)
-        p._touched.clear()
-        p._dirty = set()
+        state.load(p, entries)
         return p
-
-    def _core(self) -> dict[str, Any]:
-        core = {"now": self.now, "wm": self.wm, "snap_min": self.snap_min, "due": self.due, "counters": self.counters}
-        if self.ingress.guard is not None:
-            core["guard"] = self.ingress.guard.core()
-        return core
-
-    def _entry(self, k: str) -> Any:
-        if k == "core":
-            return self._core()
-        prefix, _, rest = k.partition(":")
-        if prefix in ("enc", "ride", "call"):
-            return self.ents.get(k)
-        if prefix == "loc":
-            return self.locs.get(rest)
-        if prefix == "partner":
-            return self.partners.get(rest)
-        if prefix == "rule":
-            return self.rules.get(k)
-        if prefix == "nc":
-            return self.nowcast.entry(rest)
-        if prefix == "snap":
-            return self.emission.entry(rest)
-        raise KeyError(k)
 
     # ==================================================================== applying
     def _clock(self, t: int) -> None:
