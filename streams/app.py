@@ -38,7 +38,7 @@ import faust
 import orjson
 
 from processors.nation import NationRouter
-from streams import faust_fixes, persistence, web
+from streams import collector, faust_fixes, persistence, web
 from streams.ingest import Ingest
 from streams.nation import NationRuntime
 from streams.outputs import ALERT_KINDS, Outputs
@@ -333,4 +333,6 @@ def faust_worker(pipeline: Pipeline, loglevel: str = "warning") -> Any:
 
 def run_worker(settings: Settings, nation: Nation | Registry, loglevel: str = "warning") -> None:
     """Run the Faust worker until stopped (SIGINT/SIGTERM)."""
-    faust_worker(Pipeline(settings, nation), loglevel).execute_from_commandline()
+    worker = faust_worker(Pipeline(settings, nation), loglevel)
+    collector.relax(settings.gc_young_threshold)
+    worker.execute_from_commandline()

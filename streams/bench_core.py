@@ -40,6 +40,7 @@ from rich.console import Console
 from processors.region import RegionProcessor
 from processors.replay import run_replay
 from simulator.core import generate
+from streams import collector
 from streams.bench import proc_memory
 from topics.codec import dumps, format_time, parse_time
 from topics.event import Event
@@ -130,6 +131,7 @@ def state_in_fresh_process(registry_path: Path, n: int) -> dict[str, Any]:
 
 
 def run_core(registry: Registry, registry_path: Path, options: CoreOptions, console: Console) -> dict[str, Any]:
+    collector.relax()  # as `replay` runs
     console.print(f"generating {options.hours:g} h of {len(registry.partners)} partners "
                   f"({sum(1 for x in registry.locations.values() if x.kind == 'seh')} SEHs) ...")
     lines = national_day(registry, options.hours, options.seed)
@@ -211,4 +213,5 @@ def write_core_doc(path: Path, r: dict[str, Any]) -> None:
 if __name__ == "__main__":  # the fresh process of state_in_fresh_process
     from topics.registry import load_registry
 
+    collector.relax()  # as the worker runs
     sys.stdout.buffer.write(orjson.dumps(state_per_open_encounter(load_registry(sys.argv[1]), int(sys.argv[2]))))

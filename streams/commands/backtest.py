@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from processors.backtest import METHODS, BacktestResult, run_backtest
+from streams import collector
 from streams.commands import load_or_exit
 from topics.registry import load_registry
 
@@ -68,6 +69,7 @@ def register(app: typer.Typer) -> None:
         if not file.exists():
             typer.echo(f"{file}: no such file", err=True)
             raise typer.Exit(2)
+        collector.relax()
         with file.open("rb") as f:
             result = run_backtest(f, reg, lateness_ms=int(lateness_seconds * 1000))
         _summary(result)

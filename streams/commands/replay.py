@@ -12,6 +12,7 @@ import orjson
 import typer
 
 from processors.replay import run_replay
+from streams import collector
 from streams.commands import load_or_exit
 from topics.nation import load_nation
 
@@ -38,6 +39,7 @@ def register(app: typer.Typer) -> None:
         if str(file) != "-" and not file.exists():
             typer.echo(f"{file}: no such file", err=True)
             raise typer.Exit(2)
+        collector.relax()
         out = sys.stdout.buffer
         opt = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
         for rec in run_replay(_lines(file), reg, final=final, lateness_ms=int(lateness_seconds * 1000)):
