@@ -15,43 +15,29 @@ top them up to the calibrated steady state.
 
 from __future__ import annotations
 
-import heapq
 import math
-import random
-from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from collections.abc import Iterator
 from typing import Any
 
 from topics.codec import format_time
-from topics.catalogue import TOPIC_OF_TYPE
-from topics.envelope import partner_event
 from topics.registry import Location, Registry
 
-from simulator.scenario import AMSTERDAM, Calibration, Scenario
-
-MINUTE = 60_000
-HOUR = 3_600_000
-DAY = 86_400_000
-
-Item = tuple[str, str, dict[str, Any]]
-
-
-def topic_of(type_name: str) -> str:
-    """The input topic of a short event type (events.md table)."""
-    return TOPIC_OF_TYPE[type_name]
-
-
-def envelope(type_name: str, partner: str, event_id: str, time_ms: int, data: dict[str, Any]) -> dict[str, Any]:
-    """A structured CloudEvent from a partner."""
-    return partner_event(type_name, partner, event_id, time_ms, data)
-
-
-# Relative arrival intensity by local hour (Europe/Amsterdam), busiest 12:00-20:00.
-_DIURNAL_RAW = (
-    0.55, 0.45, 0.38, 0.33, 0.30, 0.32, 0.42, 0.60, 0.85, 1.05, 1.20, 1.30,
-    1.45, 1.50, 1.50, 1.48, 1.45, 1.45, 1.42, 1.38, 1.25, 1.05, 0.85, 0.68,
+from simulator.engine import (
+    DAY,
+    DIURNAL,
+    HOUR,
+    MINUTE,
+    Engine,
+    Item,
+    envelope,
+    lognormal_mean,
+    lognormal_median,
+    topic_of,
 )
-DIURNAL = tuple(w * 24 / sum(_DIURNAL_RAW) for w in _DIURNAL_RAW)
+from simulator.scenario import Calibration, Scenario
+
+__all__ = ["Item", "Simulation", "envelope", "generate", "topic_of"]
+
 # Elective admissions: weekday office hours.
 _ELECTIVE_RAW = tuple(1.0 if 8 <= h < 17 else 0.05 for h in range(24))
 
@@ -73,14 +59,6 @@ _P_RIDE_CANCELLED = 0.02
 # A1 median 10 min with ~93% within 15 min (domain.md: 92.4% in 2018, norm 95%).
 _RESPONSE = {"A0": (8.5, 0.27), "A1": (10.0, 0.27), "A2": (16.0, 0.35), "B": (25.0, 0.4)}
 _RIDE_TO_U = {"A0": "U0", "A1": "U1", "A2": "U2", "B": "U3"}
-
-
-def _lognormal_mean(rng: random.Random, mean: float, sigma: float) -> float:
-    return rng.lognormvariate(math.log(mean) - sigma * sigma / 2, sigma)
-
-
-def _lognormal_median(rng: random.Random, median: float, sigma: float) -> float:
-    return rng.lognormvariate(math.log(median), sigma)
 
 
 def _tokens(ident: str) -> set[str]:
@@ -110,78 +88,15 @@ class _Enc:
         self.treated = False
 
 
-class _Process:
-    """A non-homogeneous Poisson arrival process, sampled by thinning."""
-
-    __slots__ = ("rate_per_day", "shape", "fire", "t", "max_rate")
-
-    def __init__(self, rate_per_day: float, shape: Callable[[int], float], shape_max: float,
-                 fire: Callable[[], None], surge_max: float, t0: float) -> None:
-        self.rate_per_day = rate_per_day
-        self.shape = shape
-        self.fire = fire
-        self.max_rate = rate_per_day * shape_max * surge_max / DAY  # per ms
-        self.t = t0
-
-
-class Simulation:
+class Simulation(Engine):
     """One run. Use :func:`generate`; the class is public for tests and the demo."""
 
     def __init__(self, registry: Registry, *, start_ms: int, duration_ms: int, seed: int,
                  scenario: Scenario | None = None, calibration: Calibration | None = None) -> None:
         self.reg = registry
-        self.sc = scenario or Scenario()
         self.cal = calibration or Calibration()
-        self.rng = random.Random(seed)
-        self.tag = f"{self.rng.getrandbits(24):06x}"
-        self.start = int(start_ms)
-        self.end = int(start_ms) + int(duration_ms)
-        self.now = self.start
-        self._heap: list[tuple[int, int, Callable[..., None], tuple[Any, ...]]] = []
-        self._seq = 0
-        self._out: list[Item] = []
-        self._event_counter: dict[str, int] = {}
-        self._id_counter = {"E": 0, "R": 0, "C": 0}
-        self._hour_cache: dict[int, tuple[int, int]] = {}
+        super().__init__(start_ms=start_ms, duration_ms=duration_ms, seed=seed, scenario=scenario or Scenario())
         self._layout()
-
-    # ------------------------------------------------------------------ plumbing
-    def at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
-        """Schedule `fn(*args)` at event time `t` (whole seconds, never in the past)."""
-        ti = max(self.now, int(t) // 1000 * 1000)
-        if ti >= self.end:
-            return
-        heapq.heappush(self._heap, (ti, self._seq, fn, args))
-        self._seq += 1
-
-    def emit(self, partner: str, type_name: str, data: dict[str, Any]) -> None:
-        n = self._event_counter.get(partner, 0) + 1
-        self._event_counter[partner] = n
-        ev = envelope(type_name, partner, f"{self.tag}-{n}", self.now, data)
-        self._out.append((topic_of(type_name), partner, ev))
-
-    def new_id(self, prefix: str) -> str:
-        self._id_counter[prefix] += 1
-        return f"{prefix}{self.tag}-{self._id_counter[prefix]}"
-
-    def local(self, t: int) -> tuple[int, int]:
-        """(local hour, weekday) in Europe/Amsterdam; cached per UTC hour."""
-        key = t // HOUR
-        hit = self._hour_cache.get(key)
-        if hit is None:
-            d = datetime.fromtimestamp(key * 3600, tz=timezone.utc).astimezone(AMSTERDAM)
-            hit = (d.hour, d.weekday())
-            self._hour_cache[key] = hit
-        return hit
-
-    def surge_factor(self, t: int) -> float:
-        s = self.sc.surge
-        if s is not None and s.start_ms <= t < s.end_ms:
-            return s.factor
-        return 1.0
-
-    def diurnal(self, t: int) -> float:
-        return DIURNAL[self.local(t)[0]]
 
     def elective_shape(self, t: int) -> float:
         hour, wd = self.local(t)
@@ -189,13 +104,7 @@ class Simulation:
 
     def run(self) -> Iterator[Item]:
         self._begin()
-        while self._heap:
-            t, _, fn, args = heapq.heappop(self._heap)
-            self.now = t
-            fn(*args)
-            if self._out:
-                out, self._out = self._out, []
-                yield from out
+        yield from super().run()
 
     # ------------------------------------------------------------------ layout
     def _layout(self) -> None:
@@ -211,7 +120,6 @@ class Simulation:
         self.total_target = total
         beds_total = sum(s.staffed_beds for s in self.sehs) or 1
         self.seh_weight = {s.id: s.staffed_beds / beds_total for s in self.sehs}
-        self.surge_max = max(1.0, self.sc.surge.factor if self.sc.surge else 1.0)
         en = sum(_ELECTIVE_RAW[h] * (1.0 if wd < 5 else 0.15) for h in range(24) for wd in range(7)) / 168
         self._elective_norm = 1.0 / en
 
@@ -342,45 +250,27 @@ class Simulation:
         t0 = float(self.start)
         for s in self.sehs:
             if self.walk_in[s.id] > 0:
-                self._start_process(self.walk_in[s.id], self._diurnal_surge, max(DIURNAL),
+                self.start_process(self.walk_in[s.id], self.diurnal_surge, max(DIURNAL),
                                     lambda s=s: self._walk_in(s), t0)
         if self.ambulances and self.rides_112_per_day > 0:
-            self._start_process(self.rides_112_per_day, self._diurnal_surge, max(DIURNAL), self._ride_112, t0)
+            self.start_process(self.rides_112_per_day, self.diurnal_surge, max(DIURNAL), self._ride_112, t0)
         for h in self.haps:
-            self._start_process(self.hap_calls_per_day[h], self._diurnal_surge, max(DIURNAL),
+            self.start_process(self.hap_calls_per_day[h], self.diurnal_surge, max(DIURNAL),
                                 lambda h=h: self._hap_call(h), t0)
         for g in self.ggzs:
-            self._start_process(0.06 * self.total_target / len(self.ggzs), self._diurnal_surge, max(DIURNAL),
+            self.start_process(0.06 * self.total_target / len(self.ggzs), self.diurnal_surge, max(DIURNAL),
                                 lambda g=g: self._simple_call(g, "ggz"), t0)
         for z in self.zccs:
-            self._start_process(0.15 * self.total_target / len(self.zccs), self._diurnal_surge, max(DIURNAL),
+            self.start_process(0.15 * self.total_target / len(self.zccs), self.diurnal_surge, max(DIURNAL),
                                 lambda z=z: self._simple_call(z, "zcc"), t0)
         for w in self.wards:
             if self.elective_per_day[w.id] > 0:
-                self._start_process(self.elective_per_day[w.id], self.elective_shape,
+                self.start_process(self.elective_per_day[w.id], self.elective_shape,
                                     max(_ELECTIVE_RAW) * self._elective_norm,
                                     lambda w=w: self._elective(w), t0, surge=False)
         inc = self.sc.major_incident
         if inc is not None and self.ambulances and self.sehs:
             self.at(inc.at_ms, self._incident, inc.count)
-
-    def _diurnal_surge(self, t: int) -> float:
-        return self.diurnal(t) * self.surge_factor(t)
-
-    def _start_process(self, rate_per_day: float, shape: Callable[[int], float], shape_max: float,
-                       fire: Callable[[], None], t0: float, surge: bool = True) -> None:
-        p = _Process(rate_per_day, shape, shape_max, fire, self.surge_max if surge else 1.0, t0)
-        self._next_candidate(p)
-
-    def _next_candidate(self, p: _Process) -> None:
-        p.t += self.rng.expovariate(p.max_rate)
-        self.at(p.t, self._candidate, p)
-
-    def _candidate(self, p: _Process) -> None:
-        t = int(p.t)
-        if self.rng.random() * p.max_rate <= p.rate_per_day * p.shape(t) / DAY:
-            p.fire()
-        self._next_candidate(p)
 
     # ------------------------------------------------------------------ capacity
     def _capacity_round(self) -> None:
@@ -442,7 +332,7 @@ class Simulation:
             enc.urgency = "U2" if ride_urgency == "A1" else "U1"
         enc.admit = rng.random() < _P_ADMIT[enc.urgency]
         fast = enc.urgency in ("U0", "U1")
-        triage_min = rng.uniform(0.5, 3) if fast else min(30.0, _lognormal_median(rng, 6.0, 0.5))
+        triage_min = rng.uniform(0.5, 3) if fast else min(30.0, lognormal_median(rng, 6.0, 0.5))
         self.at(self.now + triage_min * MINUTE, self._seh_triaged, enc)
 
     def _seh_triaged(self, enc: _Enc) -> None:
@@ -451,7 +341,7 @@ class Simulation:
         assert enc.seh is not None
         occ = self._seh_occupancy(enc.seh.id)
         crowd = 1.0 + 2.5 * max(0.0, occ - 0.7)
-        wait = _lognormal_median(rng, _WAIT_MEDIAN_MIN[enc.urgency], 0.6) * crowd * MINUTE
+        wait = lognormal_median(rng, _WAIT_MEDIAN_MIN[enc.urgency], 0.6) * crowd * MINUTE
         if enc.urgency in ("U4", "U5") and enc.mode != "ambulance" and rng.random() < 0.03 * crowd:
             self.at(self.now + rng.uniform(30, 150) * MINUTE, self._seh_departed, enc, "left_without_being_seen")
             return
@@ -462,11 +352,11 @@ class Simulation:
         enc.treated = True
         self.emit(enc.hospital, "seh.treatment_started", {"encounter_id": enc.id})
         if enc.admit and self.ward_choice.get((enc.seh.id if enc.seh else "", "clinical")):
-            decide = _lognormal_mean(rng, self.cal.los_admitted_mean_min - 36.0, 0.45) * MINUTE
+            decide = lognormal_mean(rng, self.cal.los_admitted_mean_min - 36.0, 0.45) * MINUTE
             self.at(max(self.now + 15 * MINUTE, enc.arrived + decide), self._admission_requested, enc)
         else:
             # x0.96: the floor below (treatment + 10 min) lengthens a few stays.
-            los = _lognormal_mean(rng, self.cal.los_discharged_mean_min * 0.96, 0.55) * MINUTE
+            los = lognormal_mean(rng, self.cal.los_discharged_mean_min * 0.96, 0.55) * MINUTE
             r = rng.random()
             disp = "home"
             if enc.admit or r < 0.015:
@@ -495,7 +385,7 @@ class Simulation:
         enc.boarding_since = self.now
         self.emit(enc.hospital, "seh.admission_requested", {"encounter_id": enc.id, "bed_type": bt})
         # Boarding until a bed is ready (longer when the wards are full: _try_admit).
-        board = _lognormal_mean(rng, 30.0, 0.6) * MINUTE
+        board = lognormal_mean(rng, 30.0, 0.6) * MINUTE
         self.at(self.now + board, self._try_admit, enc)
 
     def _free(self, w: Location) -> int:
@@ -578,7 +468,7 @@ class Simulation:
 
     def _start_stay(self, enc: _Enc, bed_type: str) -> None:
         mean, sigma = self.cal.ward_los_days.get(bed_type, (5.0, 0.8))
-        los = max(2 * HOUR, _lognormal_mean(self.rng, mean, sigma) * DAY)
+        los = max(2 * HOUR, lognormal_mean(self.rng, mean, sigma) * DAY)
         self._schedule_stay_end(enc, self.now + los)
 
     def _schedule_stay_end(self, enc: _Enc, t: float) -> None:
@@ -600,7 +490,7 @@ class Simulation:
                 enc.ward = new
                 self.emit(enc.hospital, "ward.transferred", {"encounter_id": enc.id, "location": new.id})
                 mean, sigma = self.cal.ward_los_days.get("clinical", (5.0, 0.8))
-                los = max(2 * HOUR, _lognormal_mean(rng, mean * 0.8, sigma) * DAY)
+                los = max(2 * HOUR, lognormal_mean(rng, mean * 0.8, sigma) * DAY)
                 self._schedule_stay_end(enc, self.now + los)
                 return
         if bt == "clinical" and rng.random() < self.cal.follow_up_share:
@@ -620,7 +510,7 @@ class Simulation:
             self.at(self.now + rng.uniform(0.2, 1.0) * DAY, self._cancel_ready, enc, enc.stay_gen)
             return
         mean = self.cal.follow_up_wait_days.get(waiting, 2.0) * self.sc.vvt_shortage
-        wait = _lognormal_mean(rng, mean, 0.7) * DAY
+        wait = lognormal_mean(rng, mean, 0.7) * DAY
         dest = {"wijkverpleging": "home"}.get(waiting, waiting)
         self.at(self.now + wait, self._ready_discharge, enc, enc.stay_gen, dest)
 
@@ -689,7 +579,7 @@ class Simulation:
             dest = rng.choices(ids, w)[0]
             data["destination"] = dest
             self.emit(partner, "call.completed", data)
-            travel = max(10.0, _lognormal_median(rng, 40.0, 0.5)) * MINUTE
+            travel = max(10.0, lognormal_median(rng, 40.0, 0.5)) * MINUTE
             self.at(self.now + travel, self._arrive, self.reg.locations[dest], "hap_referral", None, call_id)
             return
         self.emit(partner, "call.completed", data)
@@ -724,7 +614,7 @@ class Simulation:
         median, sigma = _RESPONSE[urgency]
         if incident:
             median *= 1.25
-        response = _lognormal_median(rng, median, sigma) * MINUTE
+        response = lognormal_median(rng, median, sigma) * MINUTE
         assign = min(received + rng.uniform(40, 120) * 1000, received + response * 0.5)
         self.at(max(self.now, assign), self._ride_assigned, rav, ride_id, urgency, call_id, received,
                 received + response, incident)
@@ -749,7 +639,7 @@ class Simulation:
     def _ride_on_scene(self, rav: str, ride_id: str, urgency: str, incident: bool) -> None:
         rng = self.rng
         self.emit(rav, "dispatch.on_scene", {"ride_id": ride_id})
-        scene = _lognormal_median(rng, 18.0, 0.35) * MINUTE
+        scene = lognormal_median(rng, 18.0, 0.35) * MINUTE
         if not incident and rng.random() >= _P_TRANSPORT[urgency]:
             self.at(self.now + scene, self._ride_simple, rav, "dispatch.cleared", ride_id)
             return
@@ -770,7 +660,7 @@ class Simulation:
     def _ride_transporting(self, rav: str, ride_id: str, urgency: str, incident: bool) -> None:
         rng = self.rng
         dest = self._ride_destination(urgency, incident)
-        drive = max(3.0, _lognormal_median(rng, 12.0, 0.45))
+        drive = max(3.0, lognormal_median(rng, 12.0, 0.45))
         eta = self.now + int(drive * MINUTE) // 1000 * 1000
         self.emit(rav, "dispatch.transporting", {"ride_id": ride_id, "destination": dest.id, "eta": format_time(eta)})
         actual = eta + rng.uniform(-2.0, 3.0) * MINUTE
@@ -781,7 +671,7 @@ class Simulation:
         self.emit(rav, "dispatch.at_hospital", {"ride_id": ride_id, "location": dest.id})
         self._arrive(dest, "ambulance", ride_id=ride_id, ride_urgency=urgency)
         occ = self._seh_occupancy(dest.id)
-        handover = _lognormal_median(rng, 15.0, 0.49) * (1.0 + 1.5 * max(0.0, occ - 0.8)) * MINUTE
+        handover = lognormal_median(rng, 15.0, 0.49) * (1.0 + 1.5 * max(0.0, occ - 0.8)) * MINUTE
         self.at(self.now + handover, self._ride_handover, rav, ride_id)
 
     def _ride_handover(self, rav: str, ride_id: str) -> None:
