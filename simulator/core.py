@@ -22,6 +22,8 @@ from typing import Any
 from topics.codec import format_time
 from topics.registry import Location, Registry
 
+from simulator.capacity import Capacity
+from simulator.encounter import Encounter
 from simulator.engine import (
     DAY,
     DIURNAL,
@@ -35,11 +37,9 @@ from simulator.engine import (
     topic_of,
 )
 from simulator.scenario import Calibration, Scenario
+from simulator.wards import Wards
 
 __all__ = ["Item", "Simulation", "envelope", "generate", "topic_of"]
-
-# Elective admissions: weekday office hours.
-_ELECTIVE_RAW = tuple(1.0 if 8 <= h < 17 else 0.05 for h in range(24))
 
 # SEH triage urgency mix: (ambulance arrivals, others).
 _SEH_URGENCY = ("U0", "U1", "U2", "U3", "U4", "U5")
@@ -65,29 +65,6 @@ def _tokens(ident: str) -> set[str]:
     return {t for t in ident.split("-") if t not in ("seh", "hap", "ggz", "zcc", "rav")}
 
 
-class _Enc:
-    """A simulated hospital encounter (SEH visit and/or ward stay)."""
-
-    __slots__ = (
-        "id", "hospital", "seh", "arrived", "mode", "urgency", "admit", "bed_type",
-        "ward", "boarding_since", "stay_gen", "treated",
-    )
-
-    def __init__(self, eid: str, hospital: str, seh: Location | None, arrived: int, mode: str) -> None:
-        self.id = eid
-        self.hospital = hospital
-        self.seh = seh
-        self.arrived = arrived
-        self.mode = mode
-        self.urgency = "U3"
-        self.admit = False
-        self.bed_type = "clinical"
-        self.ward: Location | None = None
-        self.boarding_since = 0
-        self.stay_gen = 0  # bumped when a scheduled stay end is superseded
-        self.treated = False
-
-
 class Simulation(Engine):
     """One run. Use :func:`generate`; the class is public for tests and the demo."""
 
@@ -96,11 +73,9 @@ class Simulation(Engine):
         self.reg = registry
         self.cal = calibration or Calibration()
         super().__init__(start_ms=start_ms, duration_ms=duration_ms, seed=seed, scenario=scenario or Scenario())
+        self.capacity = Capacity(self, registry, self.cal)
+        self.wards = Wards(self, registry, self.cal, self.capacity)
         self._layout()
-
-    def elective_shape(self, t: int) -> float:
-        hour, wd = self.local(t)
-        return _ELECTIVE_RAW[hour] * (1.0 if wd < 5 else 0.15) * self._elective_norm
 
     def run(self) -> Iterator[Item]:
         self._begin()
@@ -110,8 +85,6 @@ class Simulation(Engine):
     def _layout(self) -> None:
         reg, cal = self.reg, self.cal
         self.sehs = reg.sehs()
-        self.wards = [loc for loc in reg.locations.values() if loc.kind == "ward"]
-        self.follow_up = [loc for loc in reg.locations.values() if loc.kind in ("elv", "vvt", "grz")]
         kinds = lambda k: [p.id for p in reg.partners.values() if p.kind == k]  # noqa: E731
         self.ambulances, self.haps = kinds("ambulance"), kinds("hap")
         self.ggzs, self.zccs = kinds("ggz"), kinds("zcc")
@@ -120,35 +93,11 @@ class Simulation(Engine):
         self.total_target = total
         beds_total = sum(s.staffed_beds for s in self.sehs) or 1
         self.seh_weight = {s.id: s.staffed_beds / beds_total for s in self.sehs}
-        en = sum(_ELECTIVE_RAW[h] * (1.0 if wd < 5 else 0.15) for h in range(24) for wd in range(7)) / 168
-        self._elective_norm = 1.0 / en
 
         # Occupancy state.
         self.seh_patients = {s.id: 0 for s in self.sehs}
         self.seh_status = {s.id: "open" for s in self.sehs}
         self.seh_status_since = {s.id: -DAY for s in self.sehs}
-        self.ward_occupied = {w.id: 0 for w in self.wards}
-        self.staffed = {loc.id: loc.staffed_beds for loc in reg.locations.values()}
-        self.staff_delta = {loc.id: 0 for loc in reg.locations.values()}
-
-        # Where each SEH admits to: wards of the same site first, else of the hospital.
-        self.ward_choice: dict[tuple[str, str], list[Location]] = {}
-        for s in self.sehs:
-            site = s.id[: -len("-seh")] if s.id.endswith("-seh") else s.id
-            same_hosp = [w for w in self.wards if w.partner == s.partner]
-            for bt in ("clinical", "mc", "ic"):
-                of_type = [w for w in same_hosp if w.bed_type == bt]
-                on_site = [w for w in of_type if w.id.startswith(site + "-")]
-                cands = on_site or of_type
-                if not cands and bt != "clinical":
-                    cands = [w for w in same_hosp if w.bed_type == "clinical"]
-                if not cands:
-                    cands = same_hosp
-                self.ward_choice[(s.id, bt)] = cands
-        self.clinical_of_hospital = {
-            p.id: [w for w in self.wards if w.partner == p.id and w.bed_type == "clinical"]
-            for p in reg.hospitals()
-        }
 
         # HAP referral destinations (same-named town preferred) and first-line shares.
         self.hap_dest: dict[str, tuple[list[str], list[float]]] = {}
@@ -196,44 +145,37 @@ class Simulation(Engine):
         # Elective admissions per ward: top up the acute bed-days to the target occupancy.
         p_admit = 0.37
         bt_mix = {"clinical": 0.85, "mc": 0.09, "ic": 0.06}
-        acute_days = {w.id: 0.0 for w in self.wards}
+        acute_days = {w.id: 0.0 for w in self.wards.locations}
         for s in self.sehs:
             for bt, share in bt_mix.items():
-                cands = self.ward_choice[(s.id, bt)]
+                cands = self.wards.ward_choice[(s.id, bt)]
                 if not cands:
                     continue
                 inflow = self.target[s.id] * p_admit * share
                 beds = sum(c.staffed_beds for c in cands) or 1
                 for c in cands:
                     c_bt = c.bed_type or "clinical"
-                    acute_days[c.id] += inflow * c.staffed_beds / beds * self._mean_stay_days(c_bt)
+                    acute_days[c.id] += inflow * c.staffed_beds / beds * self.wards.mean_stay_days(c_bt)
                     # IC/MC patients mostly move on to a clinical ward of the hospital.
                     p_move = {"ic": 0.75, "mc": 0.55}.get(c_bt, 0.0)
-                    clin = self.clinical_of_hospital.get(c.partner) or []
+                    clin = self.wards.clinical_of_hospital.get(c.partner) or []
                     clin_beds = sum(w.staffed_beds for w in clin) or 1
                     for w in clin:
                         acute_days[w.id] += (inflow * c.staffed_beds / beds * p_move * w.staffed_beds
-                                             / clin_beds * 0.8 * self._mean_stay_days("clinical"))
+                                             / clin_beds * 0.8 * self.wards.mean_stay_days("clinical"))
         # IC/MC first: their electives (post-operative care) move on to clinical wards too.
         self.elective_per_day = {}
-        for w in sorted(self.wards, key=lambda w: w.bed_type == "clinical"):
+        for w in sorted(self.wards.locations, key=lambda w: w.bed_type == "clinical"):
             bt = w.bed_type or "clinical"
             need = cal.ward_target_occupancy * w.staffed_beds - acute_days[w.id]
-            rate = max(0.0, need / self._mean_stay_days(bt))
+            rate = max(0.0, need / self.wards.mean_stay_days(bt))
             self.elective_per_day[w.id] = rate
             p_move = {"ic": 0.75, "mc": 0.55}.get(bt, 0.0)
-            clin = self.clinical_of_hospital.get(w.partner) or []
+            clin = self.wards.clinical_of_hospital.get(w.partner) or []
             clin_beds = sum(c.staffed_beds for c in clin) or 1
             for c in clin:
-                acute_days[c.id] += rate * p_move * c.staffed_beds / clin_beds * 0.8 * self._mean_stay_days("clinical")
-        self.elective_per_day = {w.id: self.elective_per_day[w.id] for w in self.wards}
-
-    def _mean_stay_days(self, bed_type: str) -> float:
-        mean, _ = self.cal.ward_los_days.get(bed_type, (5.0, 0.8))
-        if bed_type == "clinical":
-            waits = self.cal.follow_up_wait_days
-            mean += self.cal.follow_up_share * self.sc.vvt_shortage * sum(waits.values()) / len(waits)
-        return mean
+                acute_days[c.id] += rate * p_move * c.staffed_beds / clin_beds * 0.8 * self.wards.mean_stay_days("clinical")
+        self.elective_per_day = {w.id: self.elective_per_day[w.id] for w in self.wards.locations}
 
     def _hap_outcome_shares(self, hap: str) -> tuple[float, float, list[str], list[float]]:
         f = self.hap_first_line[hap]
@@ -244,9 +186,9 @@ class Simulation(Engine):
 
     # ------------------------------------------------------------------ start
     def _begin(self) -> None:
-        self.at(self.start, self._capacity_round)
+        self.at(self.start, self.capacity.report_round)
         if self.sc.start_occupancy > 0:
-            self.at(self.start, self._initial_occupancy)
+            self.at(self.start, self.wards.initial_occupancy)
         t0 = float(self.start)
         for s in self.sehs:
             if self.walk_in[s.id] > 0:
@@ -263,51 +205,18 @@ class Simulation(Engine):
         for z in self.zccs:
             self.start_process(0.15 * self.total_target / len(self.zccs), self.diurnal_surge, max(DIURNAL),
                                 lambda z=z: self._simple_call(z, "zcc"), t0)
-        for w in self.wards:
+        for w in self.wards.locations:
             if self.elective_per_day[w.id] > 0:
-                self.start_process(self.elective_per_day[w.id], self.elective_shape,
-                                    max(_ELECTIVE_RAW) * self._elective_norm,
-                                    lambda w=w: self._elective(w), t0, surge=False)
+                self.start_process(self.elective_per_day[w.id], self.wards.elective_shape,
+                                    self.wards.elective_shape_max,
+                                    lambda w=w: self.wards.elective(w), t0, surge=False)
         inc = self.sc.major_incident
         if inc is not None and self.ambulances and self.sehs:
             self.at(inc.at_ms, self._incident, inc.count)
 
-    # ------------------------------------------------------------------ capacity
-    def _capacity_round(self) -> None:
-        rng = self.rng
-        for loc in self.reg.locations.values():
-            if loc.kind in ("ward", "elv", "vvt", "grz") and self.now > self.start and rng.random() < 0.02:
-                # Small staffing variation: a few beds closed for lack of staff, or one extra.
-                span = max(1, round(0.03 * loc.staffed_beds))
-                self.staff_delta[loc.id] = rng.randint(-span, 1) if loc.staffed_beds > 0 else 0
-            beds = max(0, loc.staffed_beds + self.staff_delta[loc.id])
-            self.staffed[loc.id] = beds
-            self.emit(loc.partner, "capacity.reported", {"location": loc.id, "staffed_beds": beds})
-        self.at(self.now + self.cal.capacity_interval_ms, self._capacity_round)
-
-    def _initial_occupancy(self) -> None:
-        rng, occ = self.rng, self.sc.start_occupancy
-        for w in self.wards:
-            n = round(occ * w.staffed_beds * rng.uniform(0.95, 1.05))
-            bt = w.bed_type or "clinical"
-            mean, sigma = self.cal.ward_los_days.get(bt, (5.0, 0.8))
-            mu = math.log(mean) - sigma * sigma / 2
-            for _ in range(n):
-                enc = _Enc(self.new_id("E"), w.partner, None, self.now, "initial")
-                enc.ward = w
-                self.ward_occupied[w.id] += 1
-                self.emit(w.partner, "ward.admitted", {"encounter_id": enc.id, "location": w.id,
-                                                       "acute": rng.random() < 0.7})
-                # A patient present now has a length-biased stay; the rest of it is uniform.
-                if bt == "clinical" and rng.random() < 0.06:
-                    self._discharge_ready(enc)
-                    continue
-                total = rng.lognormvariate(mu + sigma * sigma, sigma) * DAY
-                self._schedule_stay_end(enc, self.now + rng.random() * total)
-
     # ------------------------------------------------------------------ SEH
     def _seh_occupancy(self, sid: str) -> float:
-        beds = self.staffed.get(sid, 0)
+        beds = self.capacity.staffed.get(sid, 0)
         return self.seh_patients[sid] / beds if beds else 0.0
 
     def _walk_in(self, seh: Location) -> None:
@@ -317,7 +226,7 @@ class Simulation(Engine):
     def _arrive(self, seh: Location, mode: str, ride_id: str | None = None,
                 call_id: str | None = None, ride_urgency: str | None = None) -> None:
         rng = self.rng
-        enc = _Enc(self.new_id("E"), seh.partner, seh, self.now, mode)
+        enc = Encounter(self.new_id("E"), seh.partner, seh, self.now, mode)
         data: dict[str, Any] = {"encounter_id": enc.id, "location": seh.id, "arrival_mode": mode}
         if ride_id:
             data["ride_id"] = ride_id
@@ -335,7 +244,7 @@ class Simulation(Engine):
         triage_min = rng.uniform(0.5, 3) if fast else min(30.0, lognormal_median(rng, 6.0, 0.5))
         self.at(self.now + triage_min * MINUTE, self._seh_triaged, enc)
 
-    def _seh_triaged(self, enc: _Enc) -> None:
+    def _seh_triaged(self, enc: Encounter) -> None:
         rng = self.rng
         self.emit(enc.hospital, "seh.triaged", {"encounter_id": enc.id, "urgency": enc.urgency})
         assert enc.seh is not None
@@ -347,11 +256,11 @@ class Simulation(Engine):
             return
         self.at(max(self.now, enc.arrived + wait), self._seh_treatment, enc)
 
-    def _seh_treatment(self, enc: _Enc) -> None:
+    def _seh_treatment(self, enc: Encounter) -> None:
         rng = self.rng
         enc.treated = True
         self.emit(enc.hospital, "seh.treatment_started", {"encounter_id": enc.id})
-        if enc.admit and self.ward_choice.get((enc.seh.id if enc.seh else "", "clinical")):
+        if enc.admit and self.wards.ward_choice.get((enc.seh.id if enc.seh else "", "clinical")):
             decide = lognormal_mean(rng, self.cal.los_admitted_mean_min - 36.0, 0.45) * MINUTE
             self.at(max(self.now + 15 * MINUTE, enc.arrived + decide), self._admission_requested, enc)
         else:
@@ -367,12 +276,12 @@ class Simulation(Engine):
                 disp = "deceased"
             self.at(max(self.now + 10 * MINUTE, enc.arrived + los), self._seh_departed, enc, disp)
 
-    def _seh_departed(self, enc: _Enc, disposition: str) -> None:
+    def _seh_departed(self, enc: Encounter, disposition: str) -> None:
         self.emit(enc.hospital, "seh.departed", {"encounter_id": enc.id, "disposition": disposition})
         if enc.seh is not None:
             self.seh_patients[enc.seh.id] -= 1
 
-    def _admission_requested(self, enc: _Enc) -> None:
+    def _admission_requested(self, enc: Encounter) -> None:
         rng = self.rng
         u = enc.urgency
         if u == "U0":
@@ -388,55 +297,22 @@ class Simulation(Engine):
         board = lognormal_mean(rng, 30.0, 0.6) * MINUTE
         self.at(self.now + board, self._try_admit, enc)
 
-    def _free(self, w: Location) -> int:
-        return self.staffed[w.id] - self.ward_occupied[w.id]
-
-    def _try_admit(self, enc: _Enc) -> None:
+    def _try_admit(self, enc: Encounter) -> None:
         assert enc.seh is not None
-        cands = self.ward_choice[(enc.seh.id, enc.bed_type)]
-        free = [w for w in cands if self._free(w) > 0]
+        cands = self.wards.ward_choice[(enc.seh.id, enc.bed_type)]
+        free = [w for w in cands if self.wards.free(w) > 0]
         if not free:  # another ward of the hospital with that bed type
-            free = [w for w in self.wards if w.partner == enc.hospital
-                    and w.bed_type == enc.bed_type and self._free(w) > 0]
+            free = [w for w in self.wards.locations if w.partner == enc.hospital
+                    and w.bed_type == enc.bed_type and self.wards.free(w) > 0]
         if not free and self.now - enc.boarding_since < 10 * HOUR:
             # No bed: keep boarding and look again (bed managers free a bed or overflow).
             self.at(self.now + self.rng.uniform(15, 30) * MINUTE, self._try_admit, enc)
             return
         pool = free or cands
-        ward = self.rng.choices(pool, [max(self._free(w), 0) + 1 for w in pool])[0]
+        ward = self.rng.choices(pool, [max(self.wards.free(w), 0) + 1 for w in pool])[0]
         self.emit(enc.hospital, "seh.departed", {"encounter_id": enc.id, "disposition": "admitted"})
         self.seh_patients[enc.seh.id] -= 1
-        self._admit_to_ward(enc, ward, acute=True)
-
-    def _admit_to_ward(self, enc: _Enc, ward: Location, acute: bool) -> None:
-        rng = self.rng
-        enc.ward = ward
-        self.ward_occupied[ward.id] += 1
-        self.emit(enc.hospital, "ward.admitted", {"encounter_id": enc.id, "location": ward.id, "acute": acute})
-        if rng.random() < 0.002:
-            # Entered in error (wrong ward): cancelled and re-done a little later.
-            self.at(self.now + rng.uniform(5, 30) * MINUTE, self._cancel_admission, enc, acute)
-        self._start_stay(enc, ward.bed_type or "clinical")
-
-    def _cancel_admission(self, enc: _Enc, acute: bool) -> None:
-        if enc.ward is None:
-            return
-        self.emit(enc.hospital, "encounter.cancelled", {"encounter_id": enc.id, "cancelled_type": "ward.admitted"})
-        self.ward_occupied[enc.ward.id] -= 1
-        old = enc.ward
-        enc.ward = None
-        enc.stay_gen += 1
-        cands = self.clinical_of_hospital.get(enc.hospital) or [old]
-        if old.bed_type != "clinical":
-            cands = [w for w in self.wards if w.partner == enc.hospital and w.bed_type == old.bed_type] or [old]
-        new = self.rng.choice(cands)
-        self.at(self.now + self.rng.uniform(1, 5) * MINUTE, self._readmit, enc, new, acute)
-
-    def _readmit(self, enc: _Enc, ward: Location, acute: bool) -> None:
-        enc.ward = ward
-        self.ward_occupied[ward.id] += 1
-        self.emit(enc.hospital, "ward.admitted", {"encounter_id": enc.id, "location": ward.id, "acute": acute})
-        self._start_stay(enc, ward.bed_type or "clinical")
+        self.wards.admit(enc, ward, acute=True)
 
     def _check_stop(self, seh: Location) -> None:
         sid = seh.id
@@ -460,77 +336,6 @@ class Simulation(Engine):
             self.emit(seh.partner, "seh.status_changed", {"location": sid, "status": "open"})
         else:
             self.at(self.now + 30 * MINUTE, self._stop_review, seh)
-
-    # ------------------------------------------------------------------ wards
-    def _elective(self, w: Location) -> None:
-        enc = _Enc(self.new_id("E"), w.partner, None, self.now, "elective")
-        self._admit_to_ward(enc, w, acute=False)
-
-    def _start_stay(self, enc: _Enc, bed_type: str) -> None:
-        mean, sigma = self.cal.ward_los_days.get(bed_type, (5.0, 0.8))
-        los = max(2 * HOUR, lognormal_mean(self.rng, mean, sigma) * DAY)
-        self._schedule_stay_end(enc, self.now + los)
-
-    def _schedule_stay_end(self, enc: _Enc, t: float) -> None:
-        enc.stay_gen += 1
-        self.at(t, self._stay_end, enc, enc.stay_gen)
-
-    def _stay_end(self, enc: _Enc, gen: int) -> None:
-        if gen != enc.stay_gen or enc.ward is None:
-            return
-        rng = self.rng
-        ward = enc.ward
-        bt = ward.bed_type or "clinical"
-        if bt in ("ic", "mc") and rng.random() < (0.75 if bt == "ic" else 0.55):
-            cands = self.clinical_of_hospital.get(enc.hospital) or []
-            if cands:
-                new = rng.choices(cands, [max(self._free(w), 0) + 1 for w in cands])[0]
-                self.ward_occupied[ward.id] -= 1
-                self.ward_occupied[new.id] += 1
-                enc.ward = new
-                self.emit(enc.hospital, "ward.transferred", {"encounter_id": enc.id, "location": new.id})
-                mean, sigma = self.cal.ward_los_days.get("clinical", (5.0, 0.8))
-                los = max(2 * HOUR, lognormal_mean(rng, mean * 0.8, sigma) * DAY)
-                self._schedule_stay_end(enc, self.now + los)
-                return
-        if bt == "clinical" and rng.random() < self.cal.follow_up_share:
-            self._discharge_ready(enc)
-            return
-        r = rng.random()
-        dest = "home" if r < 0.90 else "other_hospital" if r < 0.93 else "deceased" if r < 0.96 else "other"
-        self._discharge(enc, dest)
-
-    def _discharge_ready(self, enc: _Enc) -> None:
-        rng = self.rng
-        waiting = rng.choices(("vvt", "elv", "grz", "wijkverpleging", "ggz"), (0.35, 0.25, 0.2, 0.15, 0.05))[0]
-        self.emit(enc.hospital, "ward.discharge_ready", {"encounter_id": enc.id, "waiting_for": waiting})
-        enc.stay_gen += 1
-        if rng.random() < 0.02:
-            # Not medically ready after all: the readiness is cancelled, the stay goes on.
-            self.at(self.now + rng.uniform(0.2, 1.0) * DAY, self._cancel_ready, enc, enc.stay_gen)
-            return
-        mean = self.cal.follow_up_wait_days.get(waiting, 2.0) * self.sc.vvt_shortage
-        wait = lognormal_mean(rng, mean, 0.7) * DAY
-        dest = {"wijkverpleging": "home"}.get(waiting, waiting)
-        self.at(self.now + wait, self._ready_discharge, enc, enc.stay_gen, dest)
-
-    def _cancel_ready(self, enc: _Enc, gen: int) -> None:
-        if gen != enc.stay_gen or enc.ward is None:
-            return
-        self.emit(enc.hospital, "encounter.cancelled", {"encounter_id": enc.id, "cancelled_type": "ward.discharge_ready"})
-        self._schedule_stay_end(enc, self.now + self.rng.uniform(1, 3) * DAY)
-
-    def _ready_discharge(self, enc: _Enc, gen: int, dest: str) -> None:
-        if gen != enc.stay_gen or enc.ward is None:
-            return
-        self._discharge(enc, dest)
-
-    def _discharge(self, enc: _Enc, dest: str) -> None:
-        assert enc.ward is not None
-        self.emit(enc.hospital, "ward.discharged", {"encounter_id": enc.id, "destination": dest})
-        self.ward_occupied[enc.ward.id] -= 1
-        enc.ward = None
-        enc.stay_gen += 1
 
     # ------------------------------------------------------------------ calls
     def _call_urgency(self, service: str) -> str:
