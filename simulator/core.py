@@ -23,32 +23,21 @@ from topics.codec import format_time
 from topics.registry import Location, Registry
 
 from simulator.capacity import Capacity
-from simulator.encounter import Encounter
 from simulator.engine import (
-    DAY,
     DIURNAL,
-    HOUR,
     MINUTE,
     Engine,
     Item,
     envelope,
-    lognormal_mean,
     lognormal_median,
     topic_of,
 )
 from simulator.scenario import Calibration, Scenario
+from simulator.seh import URGENCY, Sehs
 from simulator.wards import Wards
 
 __all__ = ["Item", "Simulation", "envelope", "generate", "topic_of"]
 
-# SEH triage urgency mix: (ambulance arrivals, others).
-_SEH_URGENCY = ("U0", "U1", "U2", "U3", "U4", "U5")
-_SEH_URGENCY_W_AMB = (0.02, 0.10, 0.35, 0.40, 0.12, 0.01)
-_SEH_URGENCY_W_OTHER = (0.003, 0.02, 0.18, 0.45, 0.28, 0.067)
-# Probability of admission by urgency (gives ~37% overall with the mixes above).
-_P_ADMIT = {"U0": 0.85, "U1": 0.75, "U2": 0.58, "U3": 0.40, "U4": 0.15, "U5": 0.05}
-# Median wait from arrival to treatment start (minutes) by urgency.
-_WAIT_MEDIAN_MIN = {"U0": 1.0, "U1": 3.0, "U2": 12.0, "U3": 30.0, "U4": 45.0, "U5": 55.0}
 # Ride urgency mix and the share transported to an SEH.
 _RIDE_URGENCY = ("A0", "A1", "A2", "B")
 _RIDE_URGENCY_W = (0.03, 0.45, 0.40, 0.12)
@@ -75,6 +64,7 @@ class Simulation(Engine):
         super().__init__(start_ms=start_ms, duration_ms=duration_ms, seed=seed, scenario=scenario or Scenario())
         self.capacity = Capacity(self, registry, self.cal)
         self.wards = Wards(self, registry, self.cal, self.capacity)
+        self.sehs = Sehs(self, registry, self.cal, self.capacity, self.wards)
         self._layout()
 
     def run(self) -> Iterator[Item]:
@@ -84,36 +74,30 @@ class Simulation(Engine):
     # ------------------------------------------------------------------ layout
     def _layout(self) -> None:
         reg, cal = self.reg, self.cal
-        self.sehs = reg.sehs()
         kinds = lambda k: [p.id for p in reg.partners.values() if p.kind == k]  # noqa: E731
         self.ambulances, self.haps = kinds("ambulance"), kinds("hap")
         self.ggzs, self.zccs = kinds("ggz"), kinds("zcc")
-        self.target = {s.id: cal.seh_visits_per_day * s.staffed_beds / cal.reference_seh_beds for s in self.sehs}
+        self.target = {s.id: cal.seh_visits_per_day * s.staffed_beds / cal.reference_seh_beds for s in self.sehs.locations}
         total = sum(self.target.values())
         self.total_target = total
-        beds_total = sum(s.staffed_beds for s in self.sehs) or 1
-        self.seh_weight = {s.id: s.staffed_beds / beds_total for s in self.sehs}
-
-        # Occupancy state.
-        self.seh_patients = {s.id: 0 for s in self.sehs}
-        self.seh_status = {s.id: "open" for s in self.sehs}
-        self.seh_status_since = {s.id: -DAY for s in self.sehs}
+        beds_total = sum(s.staffed_beds for s in self.sehs.locations) or 1
+        self.seh_weight = {s.id: s.staffed_beds / beds_total for s in self.sehs.locations}
 
         # HAP referral destinations (same-named town preferred) and first-line shares.
         self.hap_dest: dict[str, tuple[list[str], list[float]]] = {}
         self.hap_first_line: dict[str, float] = {}
         for h in self.haps:
-            ids = [s.id for s in self.sehs]
-            w = [s.staffed_beds * (4.0 if _tokens(h) & _tokens(s.id) else 1.0) for s in self.sehs]
+            ids = [s.id for s in self.sehs.locations]
+            w = [s.staffed_beds * (4.0 if _tokens(h) & _tokens(s.id) else 1.0) for s in self.sehs.locations]
             self.hap_dest[h] = (ids, w)
             self.hap_first_line[h] = cal.hap_first_line_share.get(h, cal.hap_first_line_default)
 
         # Split the calibrated visits into flows so each SEH's expected total is its target.
-        hap_in = {s.id: 0.0 for s in self.sehs}
+        hap_in = {s.id: 0.0 for s in self.sehs.locations}
         self.hap_calls_per_day: dict[str, float] = {}
         hap_ride_transported = 0.0
         p_tr_hap = sum(w * _P_TRANSPORT[u] for u, w in zip(_RIDE_URGENCY, _HAP_RIDE_URGENCY_W)) * (1 - _P_RIDE_CANCELLED)
-        if self.haps and self.sehs:
+        if self.haps and self.sehs.locations:
             per_hap = cal.hap_referral_share * total / len(self.haps)
             for h in self.haps:
                 r_share, amb_share = self._hap_outcome_shares(h)[0:2]
@@ -146,7 +130,7 @@ class Simulation(Engine):
         p_admit = 0.37
         bt_mix = {"clinical": 0.85, "mc": 0.09, "ic": 0.06}
         acute_days = {w.id: 0.0 for w in self.wards.locations}
-        for s in self.sehs:
+        for s in self.sehs.locations:
             for bt, share in bt_mix.items():
                 cands = self.wards.ward_choice[(s.id, bt)]
                 if not cands:
@@ -190,10 +174,10 @@ class Simulation(Engine):
         if self.sc.start_occupancy > 0:
             self.at(self.start, self.wards.initial_occupancy)
         t0 = float(self.start)
-        for s in self.sehs:
+        for s in self.sehs.locations:
             if self.walk_in[s.id] > 0:
                 self.start_process(self.walk_in[s.id], self.diurnal_surge, max(DIURNAL),
-                                    lambda s=s: self._walk_in(s), t0)
+                                    lambda s=s: self.sehs.walk_in(s, self.walk_modes, self.walk_weights), t0)
         if self.ambulances and self.rides_112_per_day > 0:
             self.start_process(self.rides_112_per_day, self.diurnal_surge, max(DIURNAL), self._ride_112, t0)
         for h in self.haps:
@@ -211,137 +195,14 @@ class Simulation(Engine):
                                     self.wards.elective_shape_max,
                                     lambda w=w: self.wards.elective(w), t0, surge=False)
         inc = self.sc.major_incident
-        if inc is not None and self.ambulances and self.sehs:
+        if inc is not None and self.ambulances and self.sehs.locations:
             self.at(inc.at_ms, self._incident, inc.count)
-
-    # ------------------------------------------------------------------ SEH
-    def _seh_occupancy(self, sid: str) -> float:
-        beds = self.capacity.staffed.get(sid, 0)
-        return self.seh_patients[sid] / beds if beds else 0.0
-
-    def _walk_in(self, seh: Location) -> None:
-        mode = self.rng.choices(self.walk_modes, self.walk_weights)[0]
-        self._arrive(seh, mode)
-
-    def _arrive(self, seh: Location, mode: str, ride_id: str | None = None,
-                call_id: str | None = None, ride_urgency: str | None = None) -> None:
-        rng = self.rng
-        enc = Encounter(self.new_id("E"), seh.partner, seh, self.now, mode)
-        data: dict[str, Any] = {"encounter_id": enc.id, "location": seh.id, "arrival_mode": mode}
-        if ride_id:
-            data["ride_id"] = ride_id
-        if call_id:
-            data["call_id"] = call_id
-        self.emit(seh.partner, "seh.arrived", data)
-        self.seh_patients[seh.id] += 1
-        self._check_stop(seh)
-        weights = _SEH_URGENCY_W_AMB if mode == "ambulance" else _SEH_URGENCY_W_OTHER
-        enc.urgency = rng.choices(_SEH_URGENCY, weights)[0]
-        if ride_urgency in ("A0", "A1") and enc.urgency > "U2":
-            enc.urgency = "U2" if ride_urgency == "A1" else "U1"
-        enc.admit = rng.random() < _P_ADMIT[enc.urgency]
-        fast = enc.urgency in ("U0", "U1")
-        triage_min = rng.uniform(0.5, 3) if fast else min(30.0, lognormal_median(rng, 6.0, 0.5))
-        self.at(self.now + triage_min * MINUTE, self._seh_triaged, enc)
-
-    def _seh_triaged(self, enc: Encounter) -> None:
-        rng = self.rng
-        self.emit(enc.hospital, "seh.triaged", {"encounter_id": enc.id, "urgency": enc.urgency})
-        assert enc.seh is not None
-        occ = self._seh_occupancy(enc.seh.id)
-        crowd = 1.0 + 2.5 * max(0.0, occ - 0.7)
-        wait = lognormal_median(rng, _WAIT_MEDIAN_MIN[enc.urgency], 0.6) * crowd * MINUTE
-        if enc.urgency in ("U4", "U5") and enc.mode != "ambulance" and rng.random() < 0.03 * crowd:
-            self.at(self.now + rng.uniform(30, 150) * MINUTE, self._seh_departed, enc, "left_without_being_seen")
-            return
-        self.at(max(self.now, enc.arrived + wait), self._seh_treatment, enc)
-
-    def _seh_treatment(self, enc: Encounter) -> None:
-        rng = self.rng
-        enc.treated = True
-        self.emit(enc.hospital, "seh.treatment_started", {"encounter_id": enc.id})
-        if enc.admit and self.wards.ward_choice.get((enc.seh.id if enc.seh else "", "clinical")):
-            decide = lognormal_mean(rng, self.cal.los_admitted_mean_min - 36.0, 0.45) * MINUTE
-            self.at(max(self.now + 15 * MINUTE, enc.arrived + decide), self._admission_requested, enc)
-        else:
-            # x0.96: the floor below (treatment + 10 min) lengthens a few stays.
-            los = lognormal_mean(rng, self.cal.los_discharged_mean_min * 0.96, 0.55) * MINUTE
-            r = rng.random()
-            disp = "home"
-            if enc.admit or r < 0.015:
-                disp = "transferred"
-            elif r < 0.025:
-                disp = "other"
-            elif enc.urgency in ("U0", "U1") and r < 0.05:
-                disp = "deceased"
-            self.at(max(self.now + 10 * MINUTE, enc.arrived + los), self._seh_departed, enc, disp)
-
-    def _seh_departed(self, enc: Encounter, disposition: str) -> None:
-        self.emit(enc.hospital, "seh.departed", {"encounter_id": enc.id, "disposition": disposition})
-        if enc.seh is not None:
-            self.seh_patients[enc.seh.id] -= 1
-
-    def _admission_requested(self, enc: Encounter) -> None:
-        rng = self.rng
-        u = enc.urgency
-        if u == "U0":
-            bt = rng.choices(("ic", "mc", "clinical"), (0.5, 0.3, 0.2))[0]
-        elif u == "U1":
-            bt = rng.choices(("ic", "mc", "clinical"), (0.25, 0.3, 0.45))[0]
-        else:
-            bt = rng.choices(("ic", "mc", "clinical"), (0.03, 0.07, 0.90))[0]
-        enc.bed_type = bt
-        enc.boarding_since = self.now
-        self.emit(enc.hospital, "seh.admission_requested", {"encounter_id": enc.id, "bed_type": bt})
-        # Boarding until a bed is ready (longer when the wards are full: _try_admit).
-        board = lognormal_mean(rng, 30.0, 0.6) * MINUTE
-        self.at(self.now + board, self._try_admit, enc)
-
-    def _try_admit(self, enc: Encounter) -> None:
-        assert enc.seh is not None
-        cands = self.wards.ward_choice[(enc.seh.id, enc.bed_type)]
-        free = [w for w in cands if self.wards.free(w) > 0]
-        if not free:  # another ward of the hospital with that bed type
-            free = [w for w in self.wards.locations if w.partner == enc.hospital
-                    and w.bed_type == enc.bed_type and self.wards.free(w) > 0]
-        if not free and self.now - enc.boarding_since < 10 * HOUR:
-            # No bed: keep boarding and look again (bed managers free a bed or overflow).
-            self.at(self.now + self.rng.uniform(15, 30) * MINUTE, self._try_admit, enc)
-            return
-        pool = free or cands
-        ward = self.rng.choices(pool, [max(self.wards.free(w), 0) + 1 for w in pool])[0]
-        self.emit(enc.hospital, "seh.departed", {"encounter_id": enc.id, "disposition": "admitted"})
-        self.seh_patients[enc.seh.id] -= 1
-        self.wards.admit(enc, ward, acute=True)
-
-    def _check_stop(self, seh: Location) -> None:
-        sid = seh.id
-        if (self.seh_status[sid] == "open" and self._seh_occupancy(sid) >= self.cal.stop_occupancy
-                and self.now - self.seh_status_since[sid] >= HOUR):
-            until = self.now + int(self.rng.uniform(60, 120)) * MINUTE
-            self.seh_status[sid] = "stop"
-            self.seh_status_since[sid] = self.now
-            self.emit(seh.partner, "seh.status_changed", {
-                "location": sid, "status": "stop", "reason": "crowding", "expected_until": format_time(until)})
-            self.at(until, self._stop_review, seh)
-
-    def _stop_review(self, seh: Location) -> None:
-        """Reopen at the planned time once the SEH has emptied (or after 4 h at most)."""
-        sid = seh.id
-        if self.seh_status[sid] != "stop":
-            return
-        if self._seh_occupancy(sid) < self.cal.reopen_occupancy or self.now - self.seh_status_since[sid] >= 4 * HOUR:
-            self.seh_status[sid] = "open"
-            self.seh_status_since[sid] = self.now
-            self.emit(seh.partner, "seh.status_changed", {"location": sid, "status": "open"})
-        else:
-            self.at(self.now + 30 * MINUTE, self._stop_review, seh)
 
     # ------------------------------------------------------------------ calls
     def _call_urgency(self, service: str) -> str:
         w = {"hap": (0.0, 0.01, 0.08, 0.27, 0.40, 0.24), "ggz": (0.0, 0.02, 0.25, 0.45, 0.23, 0.05),
              "zcc": (0.0, 0.0, 0.10, 0.45, 0.35, 0.10)}[service]
-        return self.rng.choices(_SEH_URGENCY, w)[0]
+        return self.rng.choices(URGENCY, w)[0]
 
     def _hap_call(self, hap: str) -> None:
         rng = self.rng
@@ -371,7 +232,7 @@ class Simulation(Engine):
             outcome = rng.choices(("appointment", "home_visit", "self_care", "other"), (0.3, 0.3, 0.1, 0.3))[0]
         if outcome == "ambulance" and not self.ambulances:
             outcome = "other"
-        if outcome == "seh_referral" and not self.sehs:
+        if outcome == "seh_referral" and not self.sehs.locations:
             outcome = "other"
         done = self.now + (rng.uniform(1, 5) if outcome == "ambulance" else rng.uniform(3, 30)) * MINUTE
         self.at(done, self._call_completed, partner, call_id, outcome)
@@ -380,12 +241,12 @@ class Simulation(Engine):
         rng = self.rng
         data: dict[str, Any] = {"call_id": call_id, "outcome": outcome}
         if outcome == "seh_referral":
-            ids, w = self.hap_dest.get(partner) or ([s.id for s in self.sehs], [s.staffed_beds for s in self.sehs])
+            ids, w = self.hap_dest.get(partner) or ([s.id for s in self.sehs.locations], [s.staffed_beds for s in self.sehs.locations])
             dest = rng.choices(ids, w)[0]
             data["destination"] = dest
             self.emit(partner, "call.completed", data)
             travel = max(10.0, lognormal_median(rng, 40.0, 0.5)) * MINUTE
-            self.at(self.now + travel, self._arrive, self.reg.locations[dest], "hap_referral", None, call_id)
+            self.at(self.now + travel, self.sehs.arrive, self.reg.locations[dest], "hap_referral", None, call_id)
             return
         self.emit(partner, "call.completed", data)
         if outcome == "ambulance":
@@ -452,13 +313,13 @@ class Simulation(Engine):
 
     def _ride_destination(self, urgency: str, incident: bool) -> Location:
         rng = self.rng
-        sehs = self.sehs
+        sehs = self.sehs.locations
         if incident:
             # "Nearest" SEHs: without geography, the largest ones (trauma-capable sites).
             ranked = sorted(sehs, key=lambda s: (-s.staffed_beds, s.id))
             sehs = ranked[: max(1, math.ceil(len(ranked) / 2))]
         elif urgency in ("A2", "B"):
-            open_ = [s for s in sehs if self.seh_status[s.id] == "open"]
+            open_ = [s for s in sehs if self.sehs.status[s.id] == "open"]
             sehs = open_ or sehs
         return rng.choices(sehs, [s.staffed_beds for s in sehs])[0]
 
@@ -474,8 +335,8 @@ class Simulation(Engine):
     def _ride_at_hospital(self, rav: str, ride_id: str, urgency: str, dest: Location) -> None:
         rng = self.rng
         self.emit(rav, "dispatch.at_hospital", {"ride_id": ride_id, "location": dest.id})
-        self._arrive(dest, "ambulance", ride_id=ride_id, ride_urgency=urgency)
-        occ = self._seh_occupancy(dest.id)
+        self.sehs.arrive(dest, "ambulance", ride_id=ride_id, ride_urgency=urgency)
+        occ = self.sehs.occupancy(dest.id)
         handover = lognormal_median(rng, 15.0, 0.49) * (1.0 + 1.5 * max(0.0, occ - 0.8)) * MINUTE
         self.at(self.now + handover, self._ride_handover, rav, ride_id)
 
