@@ -15,13 +15,12 @@ top them up to the calibrated steady state.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Any
 
-from topics.codec import format_time
-from topics.registry import Location, Registry
+from topics.registry import Registry
 
+from simulator.ambulance import HAP_RIDE_URGENCY_W, RIDE_URGENCY_W, Ambulances, transported_share
 from simulator.capacity import Capacity
 from simulator.engine import (
     DIURNAL,
@@ -38,18 +37,6 @@ from simulator.wards import Wards
 
 __all__ = ["Item", "Simulation", "envelope", "generate", "topic_of"]
 
-# Ride urgency mix and the share transported to an SEH.
-_RIDE_URGENCY = ("A0", "A1", "A2", "B")
-_RIDE_URGENCY_W = (0.03, 0.45, 0.40, 0.12)
-_HAP_RIDE_URGENCY_W = (0.0, 0.35, 0.65, 0.0)
-_P_TRANSPORT = {"A0": 0.92, "A1": 0.85, "A2": 0.72, "B": 0.95}
-_P_RIDE_CANCELLED = 0.02
-# Response time (call accepted -> on scene), lognormal (median minutes, sigma):
-# A1 median 10 min with ~93% within 15 min (domain.md: 92.4% in 2018, norm 95%).
-_RESPONSE = {"A0": (8.5, 0.27), "A1": (10.0, 0.27), "A2": (16.0, 0.35), "B": (25.0, 0.4)}
-_RIDE_TO_U = {"A0": "U0", "A1": "U1", "A2": "U2", "B": "U3"}
-
-
 def _tokens(ident: str) -> set[str]:
     return {t for t in ident.split("-") if t not in ("seh", "hap", "ggz", "zcc", "rav")}
 
@@ -65,6 +52,7 @@ class Simulation(Engine):
         self.capacity = Capacity(self, registry, self.cal)
         self.wards = Wards(self, registry, self.cal, self.capacity)
         self.sehs = Sehs(self, registry, self.cal, self.capacity, self.wards)
+        self.ambulances = Ambulances(self, registry, self.sehs)
         self._layout()
 
     def run(self) -> Iterator[Item]:
@@ -75,7 +63,7 @@ class Simulation(Engine):
     def _layout(self) -> None:
         reg, cal = self.reg, self.cal
         kinds = lambda k: [p.id for p in reg.partners.values() if p.kind == k]  # noqa: E731
-        self.ambulances, self.haps = kinds("ambulance"), kinds("hap")
+        self.haps = kinds("hap")
         self.ggzs, self.zccs = kinds("ggz"), kinds("zcc")
         self.target = {s.id: cal.seh_visits_per_day * s.staffed_beds / cal.reference_seh_beds for s in self.sehs.locations}
         total = sum(self.target.values())
@@ -96,7 +84,7 @@ class Simulation(Engine):
         hap_in = {s.id: 0.0 for s in self.sehs.locations}
         self.hap_calls_per_day: dict[str, float] = {}
         hap_ride_transported = 0.0
-        p_tr_hap = sum(w * _P_TRANSPORT[u] for u, w in zip(_RIDE_URGENCY, _HAP_RIDE_URGENCY_W)) * (1 - _P_RIDE_CANCELLED)
+        p_tr_hap = transported_share(HAP_RIDE_URGENCY_W)
         if self.haps and self.sehs.locations:
             per_hap = cal.hap_referral_share * total / len(self.haps)
             for h in self.haps:
@@ -106,10 +94,10 @@ class Simulation(Engine):
                 ids, w = self.hap_dest[h]
                 for sid, wi in zip(ids, w):
                     hap_in[sid] += per_hap * wi / sum(w)
-                if self.ambulances:
+                if self.ambulances.ids:
                     hap_ride_transported += calls * amb_share * p_tr_hap
-        amb_total = cal.ambulance_share * total if self.ambulances else 0.0
-        p_tr = sum(w * _P_TRANSPORT[u] for u, w in zip(_RIDE_URGENCY, _RIDE_URGENCY_W)) * (1 - _P_RIDE_CANCELLED)
+        amb_total = cal.ambulance_share * total if self.ambulances.ids else 0.0
+        p_tr = transported_share(RIDE_URGENCY_W)
         self.rides_112_per_day = max(0.0, amb_total - hap_ride_transported) / p_tr
         amb_in = {sid: amb_total * self.seh_weight[sid] for sid in hap_in}
         walk_modes = {
@@ -120,7 +108,7 @@ class Simulation(Engine):
         walk_modes["self_referral"] = max(
             0.0, 1 - cal.ambulance_share - cal.hap_referral_share - cal.gp_referral_share
             - cal.specialist_referral_share - cal.other_share,
-        ) + (0 if self.ambulances else cal.ambulance_share)
+        ) + (0 if self.ambulances.ids else cal.ambulance_share)
         wsum = sum(walk_modes.values())
         self.walk_modes = list(walk_modes)
         self.walk_weights = [v / wsum for v in walk_modes.values()]
@@ -178,8 +166,8 @@ class Simulation(Engine):
             if self.walk_in[s.id] > 0:
                 self.start_process(self.walk_in[s.id], self.diurnal_surge, max(DIURNAL),
                                     lambda s=s: self.sehs.walk_in(s, self.walk_modes, self.walk_weights), t0)
-        if self.ambulances and self.rides_112_per_day > 0:
-            self.start_process(self.rides_112_per_day, self.diurnal_surge, max(DIURNAL), self._ride_112, t0)
+        if self.ambulances.ids and self.rides_112_per_day > 0:
+            self.start_process(self.rides_112_per_day, self.diurnal_surge, max(DIURNAL), self.ambulances.ride_112, t0)
         for h in self.haps:
             self.start_process(self.hap_calls_per_day[h], self.diurnal_surge, max(DIURNAL),
                                 lambda h=h: self._hap_call(h), t0)
@@ -195,8 +183,8 @@ class Simulation(Engine):
                                     self.wards.elective_shape_max,
                                     lambda w=w: self.wards.elective(w), t0, surge=False)
         inc = self.sc.major_incident
-        if inc is not None and self.ambulances and self.sehs.locations:
-            self.at(inc.at_ms, self._incident, inc.count)
+        if inc is not None and self.ambulances.ids and self.sehs.locations:
+            self.at(inc.at_ms, self.ambulances.incident, inc.count)
 
     # ------------------------------------------------------------------ calls
     def _call_urgency(self, service: str) -> str:
@@ -223,14 +211,14 @@ class Simulation(Engine):
         if service == "hap":
             _, _, outcomes, weights = self._hap_outcome_shares(partner)
             outcome = rng.choices(outcomes, weights)[0]
-            if urgency in ("U0", "U1") and self.ambulances:
+            if urgency in ("U0", "U1") and self.ambulances.ids:
                 outcome = "ambulance"
         elif service == "ggz":
             outcome = rng.choices(("ggz_referral", "home_visit", "appointment", "self_care", "other"),
                                   (0.40, 0.20, 0.20, 0.15, 0.05))[0]
         else:
             outcome = rng.choices(("appointment", "home_visit", "self_care", "other"), (0.3, 0.3, 0.1, 0.3))[0]
-        if outcome == "ambulance" and not self.ambulances:
+        if outcome == "ambulance" and not self.ambulances.ids:
             outcome = "other"
         if outcome == "seh_referral" and not self.sehs.locations:
             outcome = "other"
@@ -250,105 +238,8 @@ class Simulation(Engine):
             return
         self.emit(partner, "call.completed", data)
         if outcome == "ambulance":
-            urgency = rng.choices(_RIDE_URGENCY, _HAP_RIDE_URGENCY_W)[0]
-            self._start_ride(urgency, call_id=call_id)
+            self.ambulances.hap_ride(call_id)
 
-    # ------------------------------------------------------------------ ambulance
-    def _ride_112(self) -> None:
-        urgency = self.rng.choices(_RIDE_URGENCY, _RIDE_URGENCY_W)[0]
-        self._call_112(urgency)
-
-    def _call_112(self, urgency: str, incident: bool = False) -> None:
-        rng = self.rng
-        rav = self.ambulances[0] if len(self.ambulances) == 1 else rng.choice(self.ambulances)
-        call_id = self.new_id("C")
-        self.emit(rav, "call.received", {"call_id": call_id, "service": "112"})
-        triage = self.now + rng.uniform(0.3, 1.0) * MINUTE
-        self.at(triage, self._call_112_triaged, rav, call_id, urgency, self.now, incident)
-
-    def _call_112_triaged(self, rav: str, call_id: str, urgency: str, received: int, incident: bool) -> None:
-        self.emit(rav, "call.triaged", {"call_id": call_id, "urgency": _RIDE_TO_U[urgency]})
-        self.emit(rav, "call.completed", {"call_id": call_id, "outcome": "ambulance"})
-        self._start_ride(urgency, call_id=call_id, received=received, rav=rav, incident=incident)
-
-    def _start_ride(self, urgency: str, *, call_id: str | None = None, received: int | None = None,
-                    rav: str | None = None, incident: bool = False) -> None:
-        rng = self.rng
-        rav = rav or (self.ambulances[0] if len(self.ambulances) == 1 else rng.choice(self.ambulances))
-        received = self.now if received is None else received
-        ride_id = self.new_id("R")
-        median, sigma = _RESPONSE[urgency]
-        if incident:
-            median *= 1.25
-        response = lognormal_median(rng, median, sigma) * MINUTE
-        assign = min(received + rng.uniform(40, 120) * 1000, received + response * 0.5)
-        self.at(max(self.now, assign), self._ride_assigned, rav, ride_id, urgency, call_id, received,
-                received + response, incident)
-
-    def _ride_assigned(self, rav: str, ride_id: str, urgency: str, call_id: str | None,
-                       received: int, on_scene: float, incident: bool) -> None:
-        rng = self.rng
-        data: dict[str, Any] = {"ride_id": ride_id, "urgency": urgency,
-                                "call_received_at": format_time(received // 1000 * 1000)}
-        if call_id:
-            data["call_id"] = call_id
-        self.emit(rav, "dispatch.assigned", data)
-        if not incident and rng.random() < _P_RIDE_CANCELLED:
-            self.at(self.now + rng.uniform(0.3, 0.9) * (on_scene - self.now), self._ride_simple, rav,
-                    "dispatch.cancelled", ride_id)
-            return
-        self.at(max(on_scene, self.now + 30_000), self._ride_on_scene, rav, ride_id, urgency, incident)
-
-    def _ride_simple(self, rav: str, type_name: str, ride_id: str) -> None:
-        self.emit(rav, type_name, {"ride_id": ride_id})
-
-    def _ride_on_scene(self, rav: str, ride_id: str, urgency: str, incident: bool) -> None:
-        rng = self.rng
-        self.emit(rav, "dispatch.on_scene", {"ride_id": ride_id})
-        scene = lognormal_median(rng, 18.0, 0.35) * MINUTE
-        if not incident and rng.random() >= _P_TRANSPORT[urgency]:
-            self.at(self.now + scene, self._ride_simple, rav, "dispatch.cleared", ride_id)
-            return
-        self.at(self.now + scene, self._ride_transporting, rav, ride_id, urgency, incident)
-
-    def _ride_destination(self, urgency: str, incident: bool) -> Location:
-        rng = self.rng
-        sehs = self.sehs.locations
-        if incident:
-            # "Nearest" SEHs: without geography, the largest ones (trauma-capable sites).
-            ranked = sorted(sehs, key=lambda s: (-s.staffed_beds, s.id))
-            sehs = ranked[: max(1, math.ceil(len(ranked) / 2))]
-        elif urgency in ("A2", "B"):
-            open_ = [s for s in sehs if self.sehs.status[s.id] == "open"]
-            sehs = open_ or sehs
-        return rng.choices(sehs, [s.staffed_beds for s in sehs])[0]
-
-    def _ride_transporting(self, rav: str, ride_id: str, urgency: str, incident: bool) -> None:
-        rng = self.rng
-        dest = self._ride_destination(urgency, incident)
-        drive = max(3.0, lognormal_median(rng, 12.0, 0.45))
-        eta = self.now + int(drive * MINUTE) // 1000 * 1000
-        self.emit(rav, "dispatch.transporting", {"ride_id": ride_id, "destination": dest.id, "eta": format_time(eta)})
-        actual = eta + rng.uniform(-2.0, 3.0) * MINUTE
-        self.at(max(self.now + 2 * MINUTE, actual), self._ride_at_hospital, rav, ride_id, urgency, dest)
-
-    def _ride_at_hospital(self, rav: str, ride_id: str, urgency: str, dest: Location) -> None:
-        rng = self.rng
-        self.emit(rav, "dispatch.at_hospital", {"ride_id": ride_id, "location": dest.id})
-        self.sehs.arrive(dest, "ambulance", ride_id=ride_id, ride_urgency=urgency)
-        occ = self.sehs.occupancy(dest.id)
-        handover = lognormal_median(rng, 15.0, 0.49) * (1.0 + 1.5 * max(0.0, occ - 0.8)) * MINUTE
-        self.at(self.now + handover, self._ride_handover, rav, ride_id)
-
-    def _ride_handover(self, rav: str, ride_id: str) -> None:
-        self.emit(rav, "dispatch.handover_completed", {"ride_id": ride_id})
-        self.at(self.now + self.rng.uniform(8, 20) * MINUTE, self._ride_simple, rav, "dispatch.cleared", ride_id)
-
-    def _incident(self, count: int) -> None:
-        rng = self.rng
-        for _ in range(count):
-            urgency = "A0" if rng.random() < 0.3 else "A1"
-            self.at(self.now + rng.uniform(0, 12) * MINUTE, self._call_112, urgency, True)
 
 
 def generate(registry: Registry, *, start_ms: int, duration_ms: int, seed: int,
