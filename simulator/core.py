@@ -16,29 +16,24 @@ top them up to the calibrated steady state.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from topics.registry import Registry
 
 from simulator.ambulance import HAP_RIDE_URGENCY_W, RIDE_URGENCY_W, Ambulances, transported_share
+from simulator.calls import Calls
 from simulator.capacity import Capacity
 from simulator.engine import (
     DIURNAL,
-    MINUTE,
     Engine,
     Item,
     envelope,
-    lognormal_median,
     topic_of,
 )
 from simulator.scenario import Calibration, Scenario
-from simulator.seh import URGENCY, Sehs
+from simulator.seh import Sehs
 from simulator.wards import Wards
 
 __all__ = ["Item", "Simulation", "envelope", "generate", "topic_of"]
-
-def _tokens(ident: str) -> set[str]:
-    return {t for t in ident.split("-") if t not in ("seh", "hap", "ggz", "zcc", "rav")}
 
 
 class Simulation(Engine):
@@ -53,6 +48,7 @@ class Simulation(Engine):
         self.wards = Wards(self, registry, self.cal, self.capacity)
         self.sehs = Sehs(self, registry, self.cal, self.capacity, self.wards)
         self.ambulances = Ambulances(self, registry, self.sehs)
+        self.calls = Calls(self, registry, self.cal, self.sehs, self.ambulances)
         self._layout()
 
     def run(self) -> Iterator[Item]:
@@ -61,37 +57,25 @@ class Simulation(Engine):
 
     # ------------------------------------------------------------------ layout
     def _layout(self) -> None:
-        reg, cal = self.reg, self.cal
-        kinds = lambda k: [p.id for p in reg.partners.values() if p.kind == k]  # noqa: E731
-        self.haps = kinds("hap")
-        self.ggzs, self.zccs = kinds("ggz"), kinds("zcc")
+        cal = self.cal
         self.target = {s.id: cal.seh_visits_per_day * s.staffed_beds / cal.reference_seh_beds for s in self.sehs.locations}
         total = sum(self.target.values())
         self.total_target = total
         beds_total = sum(s.staffed_beds for s in self.sehs.locations) or 1
         self.seh_weight = {s.id: s.staffed_beds / beds_total for s in self.sehs.locations}
 
-        # HAP referral destinations (same-named town preferred) and first-line shares.
-        self.hap_dest: dict[str, tuple[list[str], list[float]]] = {}
-        self.hap_first_line: dict[str, float] = {}
-        for h in self.haps:
-            ids = [s.id for s in self.sehs.locations]
-            w = [s.staffed_beds * (4.0 if _tokens(h) & _tokens(s.id) else 1.0) for s in self.sehs.locations]
-            self.hap_dest[h] = (ids, w)
-            self.hap_first_line[h] = cal.hap_first_line_share.get(h, cal.hap_first_line_default)
-
         # Split the calibrated visits into flows so each SEH's expected total is its target.
         hap_in = {s.id: 0.0 for s in self.sehs.locations}
         self.hap_calls_per_day: dict[str, float] = {}
         hap_ride_transported = 0.0
         p_tr_hap = transported_share(HAP_RIDE_URGENCY_W)
-        if self.haps and self.sehs.locations:
-            per_hap = cal.hap_referral_share * total / len(self.haps)
-            for h in self.haps:
-                r_share, amb_share = self._hap_outcome_shares(h)[0:2]
+        if self.calls.haps and self.sehs.locations:
+            per_hap = cal.hap_referral_share * total / len(self.calls.haps)
+            for h in self.calls.haps:
+                r_share, amb_share = self.calls.hap_outcome_shares(h)[0:2]
                 calls = per_hap / r_share
                 self.hap_calls_per_day[h] = calls
-                ids, w = self.hap_dest[h]
+                ids, w = self.calls.hap_dest[h]
                 for sid, wi in zip(ids, w):
                     hap_in[sid] += per_hap * wi / sum(w)
                 if self.ambulances.ids:
@@ -101,7 +85,7 @@ class Simulation(Engine):
         self.rides_112_per_day = max(0.0, amb_total - hap_ride_transported) / p_tr
         amb_in = {sid: amb_total * self.seh_weight[sid] for sid in hap_in}
         walk_modes = {
-            "gp_referral": cal.gp_referral_share + (0 if self.haps else cal.hap_referral_share),
+            "gp_referral": cal.gp_referral_share + (0 if self.calls.haps else cal.hap_referral_share),
             "specialist_referral": cal.specialist_referral_share,
             "other": cal.other_share,
         }
@@ -149,13 +133,6 @@ class Simulation(Engine):
                 acute_days[c.id] += rate * p_move * c.staffed_beds / clin_beds * 0.8 * self.wards.mean_stay_days("clinical")
         self.elective_per_day = {w.id: self.elective_per_day[w.id] for w in self.wards.locations}
 
-    def _hap_outcome_shares(self, hap: str) -> tuple[float, float, list[str], list[float]]:
-        f = self.hap_first_line[hap]
-        rest = 1 - f
-        outcomes = ["self_care", "appointment", "home_visit", "seh_referral", "ambulance", "ggz_referral", "other"]
-        weights = [f * 0.35, f * 0.50, f * 0.15, rest * 0.67, rest * 0.10, rest * 0.03, rest * 0.20]
-        return rest * 0.67, rest * 0.10, outcomes, weights
-
     # ------------------------------------------------------------------ start
     def _begin(self) -> None:
         self.at(self.start, self.capacity.report_round)
@@ -168,15 +145,15 @@ class Simulation(Engine):
                                     lambda s=s: self.sehs.walk_in(s, self.walk_modes, self.walk_weights), t0)
         if self.ambulances.ids and self.rides_112_per_day > 0:
             self.start_process(self.rides_112_per_day, self.diurnal_surge, max(DIURNAL), self.ambulances.ride_112, t0)
-        for h in self.haps:
+        for h in self.calls.haps:
             self.start_process(self.hap_calls_per_day[h], self.diurnal_surge, max(DIURNAL),
-                                lambda h=h: self._hap_call(h), t0)
-        for g in self.ggzs:
-            self.start_process(0.06 * self.total_target / len(self.ggzs), self.diurnal_surge, max(DIURNAL),
-                                lambda g=g: self._simple_call(g, "ggz"), t0)
-        for z in self.zccs:
-            self.start_process(0.15 * self.total_target / len(self.zccs), self.diurnal_surge, max(DIURNAL),
-                                lambda z=z: self._simple_call(z, "zcc"), t0)
+                                lambda h=h: self.calls.hap_call(h), t0)
+        for g in self.calls.ggzs:
+            self.start_process(0.06 * self.total_target / len(self.calls.ggzs), self.diurnal_surge, max(DIURNAL),
+                                lambda g=g: self.calls.ggz_or_zcc_call(g, "ggz"), t0)
+        for z in self.calls.zccs:
+            self.start_process(0.15 * self.total_target / len(self.calls.zccs), self.diurnal_surge, max(DIURNAL),
+                                lambda z=z: self.calls.ggz_or_zcc_call(z, "zcc"), t0)
         for w in self.wards.locations:
             if self.elective_per_day[w.id] > 0:
                 self.start_process(self.elective_per_day[w.id], self.wards.elective_shape,
@@ -185,61 +162,6 @@ class Simulation(Engine):
         inc = self.sc.major_incident
         if inc is not None and self.ambulances.ids and self.sehs.locations:
             self.at(inc.at_ms, self.ambulances.incident, inc.count)
-
-    # ------------------------------------------------------------------ calls
-    def _call_urgency(self, service: str) -> str:
-        w = {"hap": (0.0, 0.01, 0.08, 0.27, 0.40, 0.24), "ggz": (0.0, 0.02, 0.25, 0.45, 0.23, 0.05),
-             "zcc": (0.0, 0.0, 0.10, 0.45, 0.35, 0.10)}[service]
-        return self.rng.choices(URGENCY, w)[0]
-
-    def _hap_call(self, hap: str) -> None:
-        rng = self.rng
-        call_id = self.new_id("C")
-        self.emit(hap, "call.received", {"call_id": call_id, "service": "hap"})
-        urgency = self._call_urgency("hap")
-        self.at(self.now + rng.uniform(1, 10) * MINUTE, self._call_triaged, hap, call_id, urgency, "hap")
-
-    def _simple_call(self, partner: str, service: str) -> None:
-        call_id = self.new_id("C")
-        self.emit(partner, "call.received", {"call_id": call_id, "service": service})
-        self.at(self.now + self.rng.uniform(2, 15) * MINUTE, self._call_triaged, partner, call_id,
-                self._call_urgency(service), service)
-
-    def _call_triaged(self, partner: str, call_id: str, urgency: str, service: str) -> None:
-        rng = self.rng
-        self.emit(partner, "call.triaged", {"call_id": call_id, "urgency": urgency})
-        if service == "hap":
-            _, _, outcomes, weights = self._hap_outcome_shares(partner)
-            outcome = rng.choices(outcomes, weights)[0]
-            if urgency in ("U0", "U1") and self.ambulances.ids:
-                outcome = "ambulance"
-        elif service == "ggz":
-            outcome = rng.choices(("ggz_referral", "home_visit", "appointment", "self_care", "other"),
-                                  (0.40, 0.20, 0.20, 0.15, 0.05))[0]
-        else:
-            outcome = rng.choices(("appointment", "home_visit", "self_care", "other"), (0.3, 0.3, 0.1, 0.3))[0]
-        if outcome == "ambulance" and not self.ambulances.ids:
-            outcome = "other"
-        if outcome == "seh_referral" and not self.sehs.locations:
-            outcome = "other"
-        done = self.now + (rng.uniform(1, 5) if outcome == "ambulance" else rng.uniform(3, 30)) * MINUTE
-        self.at(done, self._call_completed, partner, call_id, outcome)
-
-    def _call_completed(self, partner: str, call_id: str, outcome: str) -> None:
-        rng = self.rng
-        data: dict[str, Any] = {"call_id": call_id, "outcome": outcome}
-        if outcome == "seh_referral":
-            ids, w = self.hap_dest.get(partner) or ([s.id for s in self.sehs.locations], [s.staffed_beds for s in self.sehs.locations])
-            dest = rng.choices(ids, w)[0]
-            data["destination"] = dest
-            self.emit(partner, "call.completed", data)
-            travel = max(10.0, lognormal_median(rng, 40.0, 0.5)) * MINUTE
-            self.at(self.now + travel, self.sehs.arrive, self.reg.locations[dest], "hap_referral", None, call_id)
-            return
-        self.emit(partner, "call.completed", data)
-        if outcome == "ambulance":
-            self.ambulances.hap_ride(call_id)
-
 
 
 def generate(registry: Registry, *, start_ms: int, duration_ms: int, seed: int,
