@@ -6,7 +6,8 @@ discrete-event engine and one model per kind of partner, wires them together and
 the arrival processes; the engine then runs the pending actions in time order, each
 emitting the events of its moment and scheduling what follows. The only source of
 randomness is the engine's `random.Random(seed)` and nothing reads the wall clock, so a
-seed always gives the same stream.
+seed always gives the same stream. Moving code between the models must keep the order of
+the random draws: the golden digests (tests/processors/test_proc_golden.py) hash the events.
 
 The parts, each in its own module (none imports this one):
 
@@ -51,9 +52,9 @@ class Simulation:
         self.reg = registry
         self.sc = scenario or Scenario()
         self.cal = cal = calibration or Calibration()
-        self.engine = engine = Engine(start_ms=start_ms, duration_ms=duration_ms, seed=seed, scenario=self.sc)
+        self.engine = engine = Engine(start_ms=start_ms, duration_ms=duration_ms, seed=seed, surge=self.sc.surge)
         self.capacity = Capacity(engine, registry, cal)
-        self.wards = Wards(engine, registry, cal, self.capacity)
+        self.wards = Wards(engine, registry, self.sc, cal, self.capacity)
         self.sehs = Sehs(engine, registry, cal, self.capacity, self.wards)
         self.ambulances = Ambulances(engine, registry, self.sehs)
         self.calls = Calls(engine, registry, cal, self.sehs, self.ambulances)

@@ -9,7 +9,7 @@ stream, and the order of the random draws is the order in which actions run.
 
 Arrivals (SEH visits, calls, rides, elective admissions) are non-homogeneous Poisson
 processes sampled by thinning (`start_process`), shaped by the hour of day and the
-scenario's surge.
+scenario's surge (the only part of the scenario the engine knows).
 
 Also here, because every model needs them: the time units, the CloudEvent helpers
 (`topic_of`, `envelope`) and the lognormal draws.
@@ -27,7 +27,7 @@ from typing import Any
 from topics.catalogue import TOPIC_OF_TYPE
 from topics.envelope import partner_event
 
-from simulator.scenario import AMSTERDAM, Scenario
+from simulator.scenario import AMSTERDAM, Surge
 
 MINUTE = 60_000
 HOUR = 3_600_000
@@ -82,14 +82,14 @@ class _Process:
 class Engine:
     """The clock, the pending actions, the random source and the event output of one run."""
 
-    def __init__(self, *, start_ms: int, duration_ms: int, seed: int, scenario: Scenario) -> None:
-        self.sc = scenario
+    def __init__(self, *, start_ms: int, duration_ms: int, seed: int, surge: Surge | None = None) -> None:
+        self.surge = surge
         self.rng = random.Random(seed)
         self.tag = f"{self.rng.getrandbits(24):06x}"
         self.start = int(start_ms)
         self.end = int(start_ms) + int(duration_ms)
         self.now = self.start
-        self.surge_max = max(1.0, scenario.surge.factor if scenario.surge else 1.0)
+        self.surge_max = max(1.0, surge.factor if surge else 1.0)
         self._heap: list[tuple[int, int, Callable[..., None], tuple[Any, ...]]] = []
         self._seq = 0
         self._out: list[Item] = []
@@ -128,7 +128,8 @@ class Engine:
         return hit
 
     def surge_factor(self, t: int) -> float:
-        s = self.sc.surge
+        """The scenario's surge factor at `t` (1.0 outside the surge)."""
+        s = self.surge
         if s is not None and s.start_ms <= t < s.end_ms:
             return s.factor
         return 1.0

@@ -22,7 +22,7 @@ from topics.registry import Location, Registry
 from simulator.capacity import Capacity
 from simulator.encounter import Encounter
 from simulator.engine import DAY, HOUR, MINUTE, Engine, lognormal_mean
-from simulator.scenario import Calibration
+from simulator.scenario import Calibration, Scenario
 
 # Elective admissions: weekday office hours.
 _ELECTIVE_RAW = tuple(1.0 if 8 <= h < 17 else 0.05 for h in range(24))
@@ -31,9 +31,11 @@ _ELECTIVE_RAW = tuple(1.0 if 8 <= h < 17 else 0.05 for h in range(24))
 class Wards:
     """The region's hospital wards and the patients in them."""
 
-    def __init__(self, engine: Engine, registry: Registry, calibration: Calibration, capacity: Capacity) -> None:
+    def __init__(self, engine: Engine, registry: Registry, scenario: Scenario, calibration: Calibration,
+                 capacity: Capacity) -> None:
         self.engine = engine
         self.rng = engine.rng
+        self.sc = scenario
         self.cal = calibration
         self.staffed = capacity.staffed
         self.locations = [loc for loc in registry.locations.values() if loc.kind == "ward"]
@@ -72,7 +74,7 @@ class Wards:
         mean, _ = self.cal.ward_los_days.get(bed_type, (5.0, 0.8))
         if bed_type == "clinical":
             waits = self.cal.follow_up_wait_days
-            mean += self.cal.follow_up_share * self.engine.sc.vvt_shortage * sum(waits.values()) / len(waits)
+            mean += self.cal.follow_up_share * self.sc.vvt_shortage * sum(waits.values()) / len(waits)
         return mean
 
     def free(self, w: Location) -> int:
@@ -83,7 +85,7 @@ class Wards:
     def initial_occupancy(self) -> None:
         """Fill the wards to the scenario's `start_occupancy` with patients mid-stay."""
         e = self.engine
-        rng, occ = self.rng, e.sc.start_occupancy
+        rng, occ = self.rng, self.sc.start_occupancy
         for w in self.locations:
             n = round(occ * w.staffed_beds * rng.uniform(0.95, 1.05))
             bt = w.bed_type or "clinical"
@@ -188,7 +190,7 @@ class Wards:
             # Not medically ready after all: the readiness is cancelled, the stay goes on.
             e.at(e.now + rng.uniform(0.2, 1.0) * DAY, self._cancel_ready, enc, enc.stay_gen)
             return
-        mean = self.cal.follow_up_wait_days.get(waiting, 2.0) * e.sc.vvt_shortage
+        mean = self.cal.follow_up_wait_days.get(waiting, 2.0) * self.sc.vvt_shortage
         wait = lognormal_mean(rng, mean, 0.7) * DAY
         dest = {"wijkverpleging": "home"}.get(waiting, waiting)
         e.at(e.now + wait, self._ready_discharge, enc, enc.stay_gen, dest)
