@@ -1,127 +1,47 @@
-"""The generator core: a seeded discrete-event simulation of a region's partners.
+"""The simulator's driver: one seeded run over a region's partners, and `generate`.
 
 `generate(registry, start_ms=..., duration_ms=..., seed=...)` yields
-`(topic, key, cloudevent_dict)` in non-decreasing event time. A heap holds the pending
-future actions (an arrival, a triage, a discharge...); popping it in time order runs each
-action, which emits the events of that moment and schedules what follows. The only
-source of randomness is one `random.Random(seed)` and nothing reads the wall clock, so a
-seed always gives the same stream.
+`(topic, key, cloudevent_dict)` in non-decreasing event time. A `Simulation` builds the
+discrete-event engine and one model per kind of partner, wires them together and starts
+the arrival processes; the engine then runs the pending actions in time order, each
+emitting the events of its moment and scheduling what follows. The only source of
+randomness is the engine's `random.Random(seed)` and nothing reads the wall clock, so a
+seed always gives the same stream. Moving code between the models must keep the order of
+the random draws: the golden digests (tests/processors/test_proc_golden.py) hash the events.
 
-Rates scale with the registry: each SEH gets `60 * staffed_beds / 22` visits/day
-(calibration), split over arrival modes so that ambulance, HAP-referred and walk-in
-patients add up to that target per SEH. Wards start `start_occupancy` full and electives
-top them up to the calibrated steady state.
+The parts, each in its own module (none imports this one):
+
+- `engine`: clock, pending actions, random source, event ids, Poisson arrival
+  processes; the time units, `topic_of`, `envelope` and the lognormal draws.
+- `capacity`: staffed beds per location and the `capacity.reported` rounds.
+- `wards`: hospital wards (admissions, stays, transfers, discharges, electives, the
+  start occupancy); `encounter`: the patient record the SEH hands to a ward.
+- `seh`: the SEHs (arrival to departure or admission, stop and reopen).
+- `ambulance`: 112 dispatch and ambulance rides.
+- `calls`: the HAP, GGZ crisis and ZCC triage lines.
+- `rates`: the calibration split into the rate of every arrival process (each SEH gets
+  `60 * staffed_beds / 22` visits/day from ambulance, HAP-referred and walk-in patients;
+  electives top the wards up to the calibrated occupancy).
+
+`topic_of`, `envelope` and `Item` are re-exported here, where callers import them.
 """
 
 from __future__ import annotations
 
-import heapq
-import math
-import random
-from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Iterator
 
-from topics.codec import format_time
-from topics.catalogue import TOPIC_OF_TYPE
-from topics.envelope import partner_event
-from topics.registry import Location, Registry
+from topics.registry import Registry
 
-from simulator.scenario import AMSTERDAM, Calibration, Scenario
+from simulator.ambulance import Ambulances
+from simulator.calls import Calls
+from simulator.capacity import Capacity
+from simulator.engine import DIURNAL, Engine, Item, envelope, topic_of
+from simulator.rates import Rates
+from simulator.scenario import Calibration, Scenario
+from simulator.seh import Sehs
+from simulator.wards import Wards
 
-MINUTE = 60_000
-HOUR = 3_600_000
-DAY = 86_400_000
-
-Item = tuple[str, str, dict[str, Any]]
-
-
-def topic_of(type_name: str) -> str:
-    """The input topic of a short event type (events.md table)."""
-    return TOPIC_OF_TYPE[type_name]
-
-
-def envelope(type_name: str, partner: str, event_id: str, time_ms: int, data: dict[str, Any]) -> dict[str, Any]:
-    """A structured CloudEvent from a partner."""
-    return partner_event(type_name, partner, event_id, time_ms, data)
-
-
-# Relative arrival intensity by local hour (Europe/Amsterdam), busiest 12:00-20:00.
-_DIURNAL_RAW = (
-    0.55, 0.45, 0.38, 0.33, 0.30, 0.32, 0.42, 0.60, 0.85, 1.05, 1.20, 1.30,
-    1.45, 1.50, 1.50, 1.48, 1.45, 1.45, 1.42, 1.38, 1.25, 1.05, 0.85, 0.68,
-)
-DIURNAL = tuple(w * 24 / sum(_DIURNAL_RAW) for w in _DIURNAL_RAW)
-# Elective admissions: weekday office hours.
-_ELECTIVE_RAW = tuple(1.0 if 8 <= h < 17 else 0.05 for h in range(24))
-
-# SEH triage urgency mix: (ambulance arrivals, others).
-_SEH_URGENCY = ("U0", "U1", "U2", "U3", "U4", "U5")
-_SEH_URGENCY_W_AMB = (0.02, 0.10, 0.35, 0.40, 0.12, 0.01)
-_SEH_URGENCY_W_OTHER = (0.003, 0.02, 0.18, 0.45, 0.28, 0.067)
-# Probability of admission by urgency (gives ~37% overall with the mixes above).
-_P_ADMIT = {"U0": 0.85, "U1": 0.75, "U2": 0.58, "U3": 0.40, "U4": 0.15, "U5": 0.05}
-# Median wait from arrival to treatment start (minutes) by urgency.
-_WAIT_MEDIAN_MIN = {"U0": 1.0, "U1": 3.0, "U2": 12.0, "U3": 30.0, "U4": 45.0, "U5": 55.0}
-# Ride urgency mix and the share transported to an SEH.
-_RIDE_URGENCY = ("A0", "A1", "A2", "B")
-_RIDE_URGENCY_W = (0.03, 0.45, 0.40, 0.12)
-_HAP_RIDE_URGENCY_W = (0.0, 0.35, 0.65, 0.0)
-_P_TRANSPORT = {"A0": 0.92, "A1": 0.85, "A2": 0.72, "B": 0.95}
-_P_RIDE_CANCELLED = 0.02
-# Response time (call accepted -> on scene), lognormal (median minutes, sigma):
-# A1 median 10 min with ~93% within 15 min (domain.md: 92.4% in 2018, norm 95%).
-_RESPONSE = {"A0": (8.5, 0.27), "A1": (10.0, 0.27), "A2": (16.0, 0.35), "B": (25.0, 0.4)}
-_RIDE_TO_U = {"A0": "U0", "A1": "U1", "A2": "U2", "B": "U3"}
-
-
-def _lognormal_mean(rng: random.Random, mean: float, sigma: float) -> float:
-    return rng.lognormvariate(math.log(mean) - sigma * sigma / 2, sigma)
-
-
-def _lognormal_median(rng: random.Random, median: float, sigma: float) -> float:
-    return rng.lognormvariate(math.log(median), sigma)
-
-
-def _tokens(ident: str) -> set[str]:
-    return {t for t in ident.split("-") if t not in ("seh", "hap", "ggz", "zcc", "rav")}
-
-
-class _Enc:
-    """A simulated hospital encounter (SEH visit and/or ward stay)."""
-
-    __slots__ = (
-        "id", "hospital", "seh", "arrived", "mode", "urgency", "admit", "bed_type",
-        "ward", "boarding_since", "stay_gen", "treated",
-    )
-
-    def __init__(self, eid: str, hospital: str, seh: Location | None, arrived: int, mode: str) -> None:
-        self.id = eid
-        self.hospital = hospital
-        self.seh = seh
-        self.arrived = arrived
-        self.mode = mode
-        self.urgency = "U3"
-        self.admit = False
-        self.bed_type = "clinical"
-        self.ward: Location | None = None
-        self.boarding_since = 0
-        self.stay_gen = 0  # bumped when a scheduled stay end is superseded
-        self.treated = False
-
-
-class _Process:
-    """A non-homogeneous Poisson arrival process, sampled by thinning."""
-
-    __slots__ = ("rate_per_day", "shape", "fire", "t", "max_rate")
-
-    def __init__(self, rate_per_day: float, shape: Callable[[int], float], shape_max: float,
-                 fire: Callable[[], None], surge_max: float, t0: float) -> None:
-        self.rate_per_day = rate_per_day
-        self.shape = shape
-        self.fire = fire
-        self.max_rate = rate_per_day * shape_max * surge_max / DAY  # per ms
-        self.t = t0
+__all__ = ["Item", "Simulation", "envelope", "generate", "topic_of"]
 
 
 class Simulation:
@@ -131,668 +51,51 @@ class Simulation:
                  scenario: Scenario | None = None, calibration: Calibration | None = None) -> None:
         self.reg = registry
         self.sc = scenario or Scenario()
-        self.cal = calibration or Calibration()
-        self.rng = random.Random(seed)
-        self.tag = f"{self.rng.getrandbits(24):06x}"
-        self.start = int(start_ms)
-        self.end = int(start_ms) + int(duration_ms)
-        self.now = self.start
-        self._heap: list[tuple[int, int, Callable[..., None], tuple[Any, ...]]] = []
-        self._seq = 0
-        self._out: list[Item] = []
-        self._event_counter: dict[str, int] = {}
-        self._id_counter = {"E": 0, "R": 0, "C": 0}
-        self._hour_cache: dict[int, tuple[int, int]] = {}
-        self._layout()
-
-    # ------------------------------------------------------------------ plumbing
-    def at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
-        """Schedule `fn(*args)` at event time `t` (whole seconds, never in the past)."""
-        ti = max(self.now, int(t) // 1000 * 1000)
-        if ti >= self.end:
-            return
-        heapq.heappush(self._heap, (ti, self._seq, fn, args))
-        self._seq += 1
-
-    def emit(self, partner: str, type_name: str, data: dict[str, Any]) -> None:
-        n = self._event_counter.get(partner, 0) + 1
-        self._event_counter[partner] = n
-        ev = envelope(type_name, partner, f"{self.tag}-{n}", self.now, data)
-        self._out.append((topic_of(type_name), partner, ev))
-
-    def new_id(self, prefix: str) -> str:
-        self._id_counter[prefix] += 1
-        return f"{prefix}{self.tag}-{self._id_counter[prefix]}"
-
-    def local(self, t: int) -> tuple[int, int]:
-        """(local hour, weekday) in Europe/Amsterdam; cached per UTC hour."""
-        key = t // HOUR
-        hit = self._hour_cache.get(key)
-        if hit is None:
-            d = datetime.fromtimestamp(key * 3600, tz=timezone.utc).astimezone(AMSTERDAM)
-            hit = (d.hour, d.weekday())
-            self._hour_cache[key] = hit
-        return hit
-
-    def surge_factor(self, t: int) -> float:
-        s = self.sc.surge
-        if s is not None and s.start_ms <= t < s.end_ms:
-            return s.factor
-        return 1.0
-
-    def diurnal(self, t: int) -> float:
-        return DIURNAL[self.local(t)[0]]
-
-    def elective_shape(self, t: int) -> float:
-        hour, wd = self.local(t)
-        return _ELECTIVE_RAW[hour] * (1.0 if wd < 5 else 0.15) * self._elective_norm
+        self.cal = cal = calibration or Calibration()
+        self.engine = engine = Engine(start_ms=start_ms, duration_ms=duration_ms, seed=seed, surge=self.sc.surge)
+        self.capacity = Capacity(engine, registry, cal)
+        self.wards = Wards(engine, registry, self.sc, cal, self.capacity)
+        self.sehs = Sehs(engine, registry, cal, self.capacity, self.wards)
+        self.ambulances = Ambulances(engine, registry, self.sehs)
+        self.calls = Calls(engine, registry, cal, self.sehs, self.ambulances)
+        self.rates = Rates(cal, self.sehs, self.wards, self.ambulances, self.calls)
 
     def run(self) -> Iterator[Item]:
+        """Start the run and yield its events (lazily: nothing happens before the first)."""
         self._begin()
-        while self._heap:
-            t, _, fn, args = heapq.heappop(self._heap)
-            self.now = t
-            fn(*args)
-            if self._out:
-                out, self._out = self._out, []
-                yield from out
+        yield from self.engine.run()
 
-    # ------------------------------------------------------------------ layout
-    def _layout(self) -> None:
-        reg, cal = self.reg, self.cal
-        self.sehs = reg.sehs()
-        self.wards = [loc for loc in reg.locations.values() if loc.kind == "ward"]
-        self.follow_up = [loc for loc in reg.locations.values() if loc.kind in ("elv", "vvt", "grz")]
-        kinds = lambda k: [p.id for p in reg.partners.values() if p.kind == k]  # noqa: E731
-        self.ambulances, self.haps = kinds("ambulance"), kinds("hap")
-        self.ggzs, self.zccs = kinds("ggz"), kinds("zcc")
-        self.target = {s.id: cal.seh_visits_per_day * s.staffed_beds / cal.reference_seh_beds for s in self.sehs}
-        total = sum(self.target.values())
-        self.total_target = total
-        beds_total = sum(s.staffed_beds for s in self.sehs) or 1
-        self.seh_weight = {s.id: s.staffed_beds / beds_total for s in self.sehs}
-        self.surge_max = max(1.0, self.sc.surge.factor if self.sc.surge else 1.0)
-        en = sum(_ELECTIVE_RAW[h] * (1.0 if wd < 5 else 0.15) for h in range(24) for wd in range(7)) / 168
-        self._elective_norm = 1.0 / en
-
-        # Occupancy state.
-        self.seh_patients = {s.id: 0 for s in self.sehs}
-        self.seh_status = {s.id: "open" for s in self.sehs}
-        self.seh_status_since = {s.id: -DAY for s in self.sehs}
-        self.ward_occupied = {w.id: 0 for w in self.wards}
-        self.staffed = {loc.id: loc.staffed_beds for loc in reg.locations.values()}
-        self.staff_delta = {loc.id: 0 for loc in reg.locations.values()}
-
-        # Where each SEH admits to: wards of the same site first, else of the hospital.
-        self.ward_choice: dict[tuple[str, str], list[Location]] = {}
-        for s in self.sehs:
-            site = s.id[: -len("-seh")] if s.id.endswith("-seh") else s.id
-            same_hosp = [w for w in self.wards if w.partner == s.partner]
-            for bt in ("clinical", "mc", "ic"):
-                of_type = [w for w in same_hosp if w.bed_type == bt]
-                on_site = [w for w in of_type if w.id.startswith(site + "-")]
-                cands = on_site or of_type
-                if not cands and bt != "clinical":
-                    cands = [w for w in same_hosp if w.bed_type == "clinical"]
-                if not cands:
-                    cands = same_hosp
-                self.ward_choice[(s.id, bt)] = cands
-        self.clinical_of_hospital = {
-            p.id: [w for w in self.wards if w.partner == p.id and w.bed_type == "clinical"]
-            for p in reg.hospitals()
-        }
-
-        # HAP referral destinations (same-named town preferred) and first-line shares.
-        self.hap_dest: dict[str, tuple[list[str], list[float]]] = {}
-        self.hap_first_line: dict[str, float] = {}
-        for h in self.haps:
-            ids = [s.id for s in self.sehs]
-            w = [s.staffed_beds * (4.0 if _tokens(h) & _tokens(s.id) else 1.0) for s in self.sehs]
-            self.hap_dest[h] = (ids, w)
-            self.hap_first_line[h] = cal.hap_first_line_share.get(h, cal.hap_first_line_default)
-
-        # Split the calibrated visits into flows so each SEH's expected total is its target.
-        hap_in = {s.id: 0.0 for s in self.sehs}
-        self.hap_calls_per_day: dict[str, float] = {}
-        hap_ride_transported = 0.0
-        p_tr_hap = sum(w * _P_TRANSPORT[u] for u, w in zip(_RIDE_URGENCY, _HAP_RIDE_URGENCY_W)) * (1 - _P_RIDE_CANCELLED)
-        if self.haps and self.sehs:
-            per_hap = cal.hap_referral_share * total / len(self.haps)
-            for h in self.haps:
-                r_share, amb_share = self._hap_outcome_shares(h)[0:2]
-                calls = per_hap / r_share
-                self.hap_calls_per_day[h] = calls
-                ids, w = self.hap_dest[h]
-                for sid, wi in zip(ids, w):
-                    hap_in[sid] += per_hap * wi / sum(w)
-                if self.ambulances:
-                    hap_ride_transported += calls * amb_share * p_tr_hap
-        amb_total = cal.ambulance_share * total if self.ambulances else 0.0
-        p_tr = sum(w * _P_TRANSPORT[u] for u, w in zip(_RIDE_URGENCY, _RIDE_URGENCY_W)) * (1 - _P_RIDE_CANCELLED)
-        self.rides_112_per_day = max(0.0, amb_total - hap_ride_transported) / p_tr
-        amb_in = {sid: amb_total * self.seh_weight[sid] for sid in hap_in}
-        walk_modes = {
-            "gp_referral": cal.gp_referral_share + (0 if self.haps else cal.hap_referral_share),
-            "specialist_referral": cal.specialist_referral_share,
-            "other": cal.other_share,
-        }
-        walk_modes["self_referral"] = max(
-            0.0, 1 - cal.ambulance_share - cal.hap_referral_share - cal.gp_referral_share
-            - cal.specialist_referral_share - cal.other_share,
-        ) + (0 if self.ambulances else cal.ambulance_share)
-        wsum = sum(walk_modes.values())
-        self.walk_modes = list(walk_modes)
-        self.walk_weights = [v / wsum for v in walk_modes.values()]
-        self.walk_in = {sid: max(0.0, self.target[sid] - amb_in[sid] - hap_in[sid]) for sid in hap_in}
-
-        # Elective admissions per ward: top up the acute bed-days to the target occupancy.
-        p_admit = 0.37
-        bt_mix = {"clinical": 0.85, "mc": 0.09, "ic": 0.06}
-        acute_days = {w.id: 0.0 for w in self.wards}
-        for s in self.sehs:
-            for bt, share in bt_mix.items():
-                cands = self.ward_choice[(s.id, bt)]
-                if not cands:
-                    continue
-                inflow = self.target[s.id] * p_admit * share
-                beds = sum(c.staffed_beds for c in cands) or 1
-                for c in cands:
-                    c_bt = c.bed_type or "clinical"
-                    acute_days[c.id] += inflow * c.staffed_beds / beds * self._mean_stay_days(c_bt)
-                    # IC/MC patients mostly move on to a clinical ward of the hospital.
-                    p_move = {"ic": 0.75, "mc": 0.55}.get(c_bt, 0.0)
-                    clin = self.clinical_of_hospital.get(c.partner) or []
-                    clin_beds = sum(w.staffed_beds for w in clin) or 1
-                    for w in clin:
-                        acute_days[w.id] += (inflow * c.staffed_beds / beds * p_move * w.staffed_beds
-                                             / clin_beds * 0.8 * self._mean_stay_days("clinical"))
-        # IC/MC first: their electives (post-operative care) move on to clinical wards too.
-        self.elective_per_day = {}
-        for w in sorted(self.wards, key=lambda w: w.bed_type == "clinical"):
-            bt = w.bed_type or "clinical"
-            need = cal.ward_target_occupancy * w.staffed_beds - acute_days[w.id]
-            rate = max(0.0, need / self._mean_stay_days(bt))
-            self.elective_per_day[w.id] = rate
-            p_move = {"ic": 0.75, "mc": 0.55}.get(bt, 0.0)
-            clin = self.clinical_of_hospital.get(w.partner) or []
-            clin_beds = sum(c.staffed_beds for c in clin) or 1
-            for c in clin:
-                acute_days[c.id] += rate * p_move * c.staffed_beds / clin_beds * 0.8 * self._mean_stay_days("clinical")
-        self.elective_per_day = {w.id: self.elective_per_day[w.id] for w in self.wards}
-
-    def _mean_stay_days(self, bed_type: str) -> float:
-        mean, _ = self.cal.ward_los_days.get(bed_type, (5.0, 0.8))
-        if bed_type == "clinical":
-            waits = self.cal.follow_up_wait_days
-            mean += self.cal.follow_up_share * self.sc.vvt_shortage * sum(waits.values()) / len(waits)
-        return mean
-
-    def _hap_outcome_shares(self, hap: str) -> tuple[float, float, list[str], list[float]]:
-        f = self.hap_first_line[hap]
-        rest = 1 - f
-        outcomes = ["self_care", "appointment", "home_visit", "seh_referral", "ambulance", "ggz_referral", "other"]
-        weights = [f * 0.35, f * 0.50, f * 0.15, rest * 0.67, rest * 0.10, rest * 0.03, rest * 0.20]
-        return rest * 0.67, rest * 0.10, outcomes, weights
-
-    # ------------------------------------------------------------------ start
     def _begin(self) -> None:
-        self.at(self.start, self._capacity_round)
+        """The first capacity round, the start occupancy, every arrival process and the
+        scenario's major incident (in this order: it fixes the order of the random draws)."""
+        e, rates = self.engine, self.rates
+        sehs, ambulances, calls, wards = self.sehs, self.ambulances, self.calls, self.wards
+        e.at(e.start, self.capacity.report_round)
         if self.sc.start_occupancy > 0:
-            self.at(self.start, self._initial_occupancy)
-        t0 = float(self.start)
-        for s in self.sehs:
-            if self.walk_in[s.id] > 0:
-                self._start_process(self.walk_in[s.id], self._diurnal_surge, max(DIURNAL),
-                                    lambda s=s: self._walk_in(s), t0)
-        if self.ambulances and self.rides_112_per_day > 0:
-            self._start_process(self.rides_112_per_day, self._diurnal_surge, max(DIURNAL), self._ride_112, t0)
-        for h in self.haps:
-            self._start_process(self.hap_calls_per_day[h], self._diurnal_surge, max(DIURNAL),
-                                lambda h=h: self._hap_call(h), t0)
-        for g in self.ggzs:
-            self._start_process(0.06 * self.total_target / len(self.ggzs), self._diurnal_surge, max(DIURNAL),
-                                lambda g=g: self._simple_call(g, "ggz"), t0)
-        for z in self.zccs:
-            self._start_process(0.15 * self.total_target / len(self.zccs), self._diurnal_surge, max(DIURNAL),
-                                lambda z=z: self._simple_call(z, "zcc"), t0)
-        for w in self.wards:
-            if self.elective_per_day[w.id] > 0:
-                self._start_process(self.elective_per_day[w.id], self.elective_shape,
-                                    max(_ELECTIVE_RAW) * self._elective_norm,
-                                    lambda w=w: self._elective(w), t0, surge=False)
+            e.at(e.start, wards.initial_occupancy)
+        t0 = float(e.start)
+        for s in sehs.locations:
+            if rates.walk_in[s.id] > 0:
+                e.start_process(rates.walk_in[s.id], e.diurnal_surge, max(DIURNAL),
+                                lambda s=s: sehs.walk_in(s, rates.walk_modes, rates.walk_weights), t0)
+        if ambulances.ids and rates.rides_112_per_day > 0:
+            e.start_process(rates.rides_112_per_day, e.diurnal_surge, max(DIURNAL), ambulances.ride_112, t0)
+        for h in calls.haps:
+            e.start_process(rates.hap_calls_per_day[h], e.diurnal_surge, max(DIURNAL),
+                            lambda h=h: calls.hap_call(h), t0)
+        for g in calls.ggzs:
+            e.start_process(rates.ggz_calls_per_day, e.diurnal_surge, max(DIURNAL),
+                            lambda g=g: calls.ggz_or_zcc_call(g, "ggz"), t0)
+        for z in calls.zccs:
+            e.start_process(rates.zcc_calls_per_day, e.diurnal_surge, max(DIURNAL),
+                            lambda z=z: calls.ggz_or_zcc_call(z, "zcc"), t0)
+        for w in wards.locations:
+            if rates.elective_per_day[w.id] > 0:
+                e.start_process(rates.elective_per_day[w.id], wards.elective_shape, wards.elective_shape_max,
+                                lambda w=w: wards.elective(w), t0, surge=False)
         inc = self.sc.major_incident
-        if inc is not None and self.ambulances and self.sehs:
-            self.at(inc.at_ms, self._incident, inc.count)
-
-    def _diurnal_surge(self, t: int) -> float:
-        return self.diurnal(t) * self.surge_factor(t)
-
-    def _start_process(self, rate_per_day: float, shape: Callable[[int], float], shape_max: float,
-                       fire: Callable[[], None], t0: float, surge: bool = True) -> None:
-        p = _Process(rate_per_day, shape, shape_max, fire, self.surge_max if surge else 1.0, t0)
-        self._next_candidate(p)
-
-    def _next_candidate(self, p: _Process) -> None:
-        p.t += self.rng.expovariate(p.max_rate)
-        self.at(p.t, self._candidate, p)
-
-    def _candidate(self, p: _Process) -> None:
-        t = int(p.t)
-        if self.rng.random() * p.max_rate <= p.rate_per_day * p.shape(t) / DAY:
-            p.fire()
-        self._next_candidate(p)
-
-    # ------------------------------------------------------------------ capacity
-    def _capacity_round(self) -> None:
-        rng = self.rng
-        for loc in self.reg.locations.values():
-            if loc.kind in ("ward", "elv", "vvt", "grz") and self.now > self.start and rng.random() < 0.02:
-                # Small staffing variation: a few beds closed for lack of staff, or one extra.
-                span = max(1, round(0.03 * loc.staffed_beds))
-                self.staff_delta[loc.id] = rng.randint(-span, 1) if loc.staffed_beds > 0 else 0
-            beds = max(0, loc.staffed_beds + self.staff_delta[loc.id])
-            self.staffed[loc.id] = beds
-            self.emit(loc.partner, "capacity.reported", {"location": loc.id, "staffed_beds": beds})
-        self.at(self.now + self.cal.capacity_interval_ms, self._capacity_round)
-
-    def _initial_occupancy(self) -> None:
-        rng, occ = self.rng, self.sc.start_occupancy
-        for w in self.wards:
-            n = round(occ * w.staffed_beds * rng.uniform(0.95, 1.05))
-            bt = w.bed_type or "clinical"
-            mean, sigma = self.cal.ward_los_days.get(bt, (5.0, 0.8))
-            mu = math.log(mean) - sigma * sigma / 2
-            for _ in range(n):
-                enc = _Enc(self.new_id("E"), w.partner, None, self.now, "initial")
-                enc.ward = w
-                self.ward_occupied[w.id] += 1
-                self.emit(w.partner, "ward.admitted", {"encounter_id": enc.id, "location": w.id,
-                                                       "acute": rng.random() < 0.7})
-                # A patient present now has a length-biased stay; the rest of it is uniform.
-                if bt == "clinical" and rng.random() < 0.06:
-                    self._discharge_ready(enc)
-                    continue
-                total = rng.lognormvariate(mu + sigma * sigma, sigma) * DAY
-                self._schedule_stay_end(enc, self.now + rng.random() * total)
-
-    # ------------------------------------------------------------------ SEH
-    def _seh_occupancy(self, sid: str) -> float:
-        beds = self.staffed.get(sid, 0)
-        return self.seh_patients[sid] / beds if beds else 0.0
-
-    def _walk_in(self, seh: Location) -> None:
-        mode = self.rng.choices(self.walk_modes, self.walk_weights)[0]
-        self._arrive(seh, mode)
-
-    def _arrive(self, seh: Location, mode: str, ride_id: str | None = None,
-                call_id: str | None = None, ride_urgency: str | None = None) -> None:
-        rng = self.rng
-        enc = _Enc(self.new_id("E"), seh.partner, seh, self.now, mode)
-        data: dict[str, Any] = {"encounter_id": enc.id, "location": seh.id, "arrival_mode": mode}
-        if ride_id:
-            data["ride_id"] = ride_id
-        if call_id:
-            data["call_id"] = call_id
-        self.emit(seh.partner, "seh.arrived", data)
-        self.seh_patients[seh.id] += 1
-        self._check_stop(seh)
-        weights = _SEH_URGENCY_W_AMB if mode == "ambulance" else _SEH_URGENCY_W_OTHER
-        enc.urgency = rng.choices(_SEH_URGENCY, weights)[0]
-        if ride_urgency in ("A0", "A1") and enc.urgency > "U2":
-            enc.urgency = "U2" if ride_urgency == "A1" else "U1"
-        enc.admit = rng.random() < _P_ADMIT[enc.urgency]
-        fast = enc.urgency in ("U0", "U1")
-        triage_min = rng.uniform(0.5, 3) if fast else min(30.0, _lognormal_median(rng, 6.0, 0.5))
-        self.at(self.now + triage_min * MINUTE, self._seh_triaged, enc)
-
-    def _seh_triaged(self, enc: _Enc) -> None:
-        rng = self.rng
-        self.emit(enc.hospital, "seh.triaged", {"encounter_id": enc.id, "urgency": enc.urgency})
-        assert enc.seh is not None
-        occ = self._seh_occupancy(enc.seh.id)
-        crowd = 1.0 + 2.5 * max(0.0, occ - 0.7)
-        wait = _lognormal_median(rng, _WAIT_MEDIAN_MIN[enc.urgency], 0.6) * crowd * MINUTE
-        if enc.urgency in ("U4", "U5") and enc.mode != "ambulance" and rng.random() < 0.03 * crowd:
-            self.at(self.now + rng.uniform(30, 150) * MINUTE, self._seh_departed, enc, "left_without_being_seen")
-            return
-        self.at(max(self.now, enc.arrived + wait), self._seh_treatment, enc)
-
-    def _seh_treatment(self, enc: _Enc) -> None:
-        rng = self.rng
-        enc.treated = True
-        self.emit(enc.hospital, "seh.treatment_started", {"encounter_id": enc.id})
-        if enc.admit and self.ward_choice.get((enc.seh.id if enc.seh else "", "clinical")):
-            decide = _lognormal_mean(rng, self.cal.los_admitted_mean_min - 36.0, 0.45) * MINUTE
-            self.at(max(self.now + 15 * MINUTE, enc.arrived + decide), self._admission_requested, enc)
-        else:
-            # x0.96: the floor below (treatment + 10 min) lengthens a few stays.
-            los = _lognormal_mean(rng, self.cal.los_discharged_mean_min * 0.96, 0.55) * MINUTE
-            r = rng.random()
-            disp = "home"
-            if enc.admit or r < 0.015:
-                disp = "transferred"
-            elif r < 0.025:
-                disp = "other"
-            elif enc.urgency in ("U0", "U1") and r < 0.05:
-                disp = "deceased"
-            self.at(max(self.now + 10 * MINUTE, enc.arrived + los), self._seh_departed, enc, disp)
-
-    def _seh_departed(self, enc: _Enc, disposition: str) -> None:
-        self.emit(enc.hospital, "seh.departed", {"encounter_id": enc.id, "disposition": disposition})
-        if enc.seh is not None:
-            self.seh_patients[enc.seh.id] -= 1
-
-    def _admission_requested(self, enc: _Enc) -> None:
-        rng = self.rng
-        u = enc.urgency
-        if u == "U0":
-            bt = rng.choices(("ic", "mc", "clinical"), (0.5, 0.3, 0.2))[0]
-        elif u == "U1":
-            bt = rng.choices(("ic", "mc", "clinical"), (0.25, 0.3, 0.45))[0]
-        else:
-            bt = rng.choices(("ic", "mc", "clinical"), (0.03, 0.07, 0.90))[0]
-        enc.bed_type = bt
-        enc.boarding_since = self.now
-        self.emit(enc.hospital, "seh.admission_requested", {"encounter_id": enc.id, "bed_type": bt})
-        # Boarding until a bed is ready (longer when the wards are full: _try_admit).
-        board = _lognormal_mean(rng, 30.0, 0.6) * MINUTE
-        self.at(self.now + board, self._try_admit, enc)
-
-    def _free(self, w: Location) -> int:
-        return self.staffed[w.id] - self.ward_occupied[w.id]
-
-    def _try_admit(self, enc: _Enc) -> None:
-        assert enc.seh is not None
-        cands = self.ward_choice[(enc.seh.id, enc.bed_type)]
-        free = [w for w in cands if self._free(w) > 0]
-        if not free:  # another ward of the hospital with that bed type
-            free = [w for w in self.wards if w.partner == enc.hospital
-                    and w.bed_type == enc.bed_type and self._free(w) > 0]
-        if not free and self.now - enc.boarding_since < 10 * HOUR:
-            # No bed: keep boarding and look again (bed managers free a bed or overflow).
-            self.at(self.now + self.rng.uniform(15, 30) * MINUTE, self._try_admit, enc)
-            return
-        pool = free or cands
-        ward = self.rng.choices(pool, [max(self._free(w), 0) + 1 for w in pool])[0]
-        self.emit(enc.hospital, "seh.departed", {"encounter_id": enc.id, "disposition": "admitted"})
-        self.seh_patients[enc.seh.id] -= 1
-        self._admit_to_ward(enc, ward, acute=True)
-
-    def _admit_to_ward(self, enc: _Enc, ward: Location, acute: bool) -> None:
-        rng = self.rng
-        enc.ward = ward
-        self.ward_occupied[ward.id] += 1
-        self.emit(enc.hospital, "ward.admitted", {"encounter_id": enc.id, "location": ward.id, "acute": acute})
-        if rng.random() < 0.002:
-            # Entered in error (wrong ward): cancelled and re-done a little later.
-            self.at(self.now + rng.uniform(5, 30) * MINUTE, self._cancel_admission, enc, acute)
-        self._start_stay(enc, ward.bed_type or "clinical")
-
-    def _cancel_admission(self, enc: _Enc, acute: bool) -> None:
-        if enc.ward is None:
-            return
-        self.emit(enc.hospital, "encounter.cancelled", {"encounter_id": enc.id, "cancelled_type": "ward.admitted"})
-        self.ward_occupied[enc.ward.id] -= 1
-        old = enc.ward
-        enc.ward = None
-        enc.stay_gen += 1
-        cands = self.clinical_of_hospital.get(enc.hospital) or [old]
-        if old.bed_type != "clinical":
-            cands = [w for w in self.wards if w.partner == enc.hospital and w.bed_type == old.bed_type] or [old]
-        new = self.rng.choice(cands)
-        self.at(self.now + self.rng.uniform(1, 5) * MINUTE, self._readmit, enc, new, acute)
-
-    def _readmit(self, enc: _Enc, ward: Location, acute: bool) -> None:
-        enc.ward = ward
-        self.ward_occupied[ward.id] += 1
-        self.emit(enc.hospital, "ward.admitted", {"encounter_id": enc.id, "location": ward.id, "acute": acute})
-        self._start_stay(enc, ward.bed_type or "clinical")
-
-    def _check_stop(self, seh: Location) -> None:
-        sid = seh.id
-        if (self.seh_status[sid] == "open" and self._seh_occupancy(sid) >= self.cal.stop_occupancy
-                and self.now - self.seh_status_since[sid] >= HOUR):
-            until = self.now + int(self.rng.uniform(60, 120)) * MINUTE
-            self.seh_status[sid] = "stop"
-            self.seh_status_since[sid] = self.now
-            self.emit(seh.partner, "seh.status_changed", {
-                "location": sid, "status": "stop", "reason": "crowding", "expected_until": format_time(until)})
-            self.at(until, self._stop_review, seh)
-
-    def _stop_review(self, seh: Location) -> None:
-        """Reopen at the planned time once the SEH has emptied (or after 4 h at most)."""
-        sid = seh.id
-        if self.seh_status[sid] != "stop":
-            return
-        if self._seh_occupancy(sid) < self.cal.reopen_occupancy or self.now - self.seh_status_since[sid] >= 4 * HOUR:
-            self.seh_status[sid] = "open"
-            self.seh_status_since[sid] = self.now
-            self.emit(seh.partner, "seh.status_changed", {"location": sid, "status": "open"})
-        else:
-            self.at(self.now + 30 * MINUTE, self._stop_review, seh)
-
-    # ------------------------------------------------------------------ wards
-    def _elective(self, w: Location) -> None:
-        enc = _Enc(self.new_id("E"), w.partner, None, self.now, "elective")
-        self._admit_to_ward(enc, w, acute=False)
-
-    def _start_stay(self, enc: _Enc, bed_type: str) -> None:
-        mean, sigma = self.cal.ward_los_days.get(bed_type, (5.0, 0.8))
-        los = max(2 * HOUR, _lognormal_mean(self.rng, mean, sigma) * DAY)
-        self._schedule_stay_end(enc, self.now + los)
-
-    def _schedule_stay_end(self, enc: _Enc, t: float) -> None:
-        enc.stay_gen += 1
-        self.at(t, self._stay_end, enc, enc.stay_gen)
-
-    def _stay_end(self, enc: _Enc, gen: int) -> None:
-        if gen != enc.stay_gen or enc.ward is None:
-            return
-        rng = self.rng
-        ward = enc.ward
-        bt = ward.bed_type or "clinical"
-        if bt in ("ic", "mc") and rng.random() < (0.75 if bt == "ic" else 0.55):
-            cands = self.clinical_of_hospital.get(enc.hospital) or []
-            if cands:
-                new = rng.choices(cands, [max(self._free(w), 0) + 1 for w in cands])[0]
-                self.ward_occupied[ward.id] -= 1
-                self.ward_occupied[new.id] += 1
-                enc.ward = new
-                self.emit(enc.hospital, "ward.transferred", {"encounter_id": enc.id, "location": new.id})
-                mean, sigma = self.cal.ward_los_days.get("clinical", (5.0, 0.8))
-                los = max(2 * HOUR, _lognormal_mean(rng, mean * 0.8, sigma) * DAY)
-                self._schedule_stay_end(enc, self.now + los)
-                return
-        if bt == "clinical" and rng.random() < self.cal.follow_up_share:
-            self._discharge_ready(enc)
-            return
-        r = rng.random()
-        dest = "home" if r < 0.90 else "other_hospital" if r < 0.93 else "deceased" if r < 0.96 else "other"
-        self._discharge(enc, dest)
-
-    def _discharge_ready(self, enc: _Enc) -> None:
-        rng = self.rng
-        waiting = rng.choices(("vvt", "elv", "grz", "wijkverpleging", "ggz"), (0.35, 0.25, 0.2, 0.15, 0.05))[0]
-        self.emit(enc.hospital, "ward.discharge_ready", {"encounter_id": enc.id, "waiting_for": waiting})
-        enc.stay_gen += 1
-        if rng.random() < 0.02:
-            # Not medically ready after all: the readiness is cancelled, the stay goes on.
-            self.at(self.now + rng.uniform(0.2, 1.0) * DAY, self._cancel_ready, enc, enc.stay_gen)
-            return
-        mean = self.cal.follow_up_wait_days.get(waiting, 2.0) * self.sc.vvt_shortage
-        wait = _lognormal_mean(rng, mean, 0.7) * DAY
-        dest = {"wijkverpleging": "home"}.get(waiting, waiting)
-        self.at(self.now + wait, self._ready_discharge, enc, enc.stay_gen, dest)
-
-    def _cancel_ready(self, enc: _Enc, gen: int) -> None:
-        if gen != enc.stay_gen or enc.ward is None:
-            return
-        self.emit(enc.hospital, "encounter.cancelled", {"encounter_id": enc.id, "cancelled_type": "ward.discharge_ready"})
-        self._schedule_stay_end(enc, self.now + self.rng.uniform(1, 3) * DAY)
-
-    def _ready_discharge(self, enc: _Enc, gen: int, dest: str) -> None:
-        if gen != enc.stay_gen or enc.ward is None:
-            return
-        self._discharge(enc, dest)
-
-    def _discharge(self, enc: _Enc, dest: str) -> None:
-        assert enc.ward is not None
-        self.emit(enc.hospital, "ward.discharged", {"encounter_id": enc.id, "destination": dest})
-        self.ward_occupied[enc.ward.id] -= 1
-        enc.ward = None
-        enc.stay_gen += 1
-
-    # ------------------------------------------------------------------ calls
-    def _call_urgency(self, service: str) -> str:
-        w = {"hap": (0.0, 0.01, 0.08, 0.27, 0.40, 0.24), "ggz": (0.0, 0.02, 0.25, 0.45, 0.23, 0.05),
-             "zcc": (0.0, 0.0, 0.10, 0.45, 0.35, 0.10)}[service]
-        return self.rng.choices(_SEH_URGENCY, w)[0]
-
-    def _hap_call(self, hap: str) -> None:
-        rng = self.rng
-        call_id = self.new_id("C")
-        self.emit(hap, "call.received", {"call_id": call_id, "service": "hap"})
-        urgency = self._call_urgency("hap")
-        self.at(self.now + rng.uniform(1, 10) * MINUTE, self._call_triaged, hap, call_id, urgency, "hap")
-
-    def _simple_call(self, partner: str, service: str) -> None:
-        call_id = self.new_id("C")
-        self.emit(partner, "call.received", {"call_id": call_id, "service": service})
-        self.at(self.now + self.rng.uniform(2, 15) * MINUTE, self._call_triaged, partner, call_id,
-                self._call_urgency(service), service)
-
-    def _call_triaged(self, partner: str, call_id: str, urgency: str, service: str) -> None:
-        rng = self.rng
-        self.emit(partner, "call.triaged", {"call_id": call_id, "urgency": urgency})
-        if service == "hap":
-            _, _, outcomes, weights = self._hap_outcome_shares(partner)
-            outcome = rng.choices(outcomes, weights)[0]
-            if urgency in ("U0", "U1") and self.ambulances:
-                outcome = "ambulance"
-        elif service == "ggz":
-            outcome = rng.choices(("ggz_referral", "home_visit", "appointment", "self_care", "other"),
-                                  (0.40, 0.20, 0.20, 0.15, 0.05))[0]
-        else:
-            outcome = rng.choices(("appointment", "home_visit", "self_care", "other"), (0.3, 0.3, 0.1, 0.3))[0]
-        if outcome == "ambulance" and not self.ambulances:
-            outcome = "other"
-        if outcome == "seh_referral" and not self.sehs:
-            outcome = "other"
-        done = self.now + (rng.uniform(1, 5) if outcome == "ambulance" else rng.uniform(3, 30)) * MINUTE
-        self.at(done, self._call_completed, partner, call_id, outcome)
-
-    def _call_completed(self, partner: str, call_id: str, outcome: str) -> None:
-        rng = self.rng
-        data: dict[str, Any] = {"call_id": call_id, "outcome": outcome}
-        if outcome == "seh_referral":
-            ids, w = self.hap_dest.get(partner) or ([s.id for s in self.sehs], [s.staffed_beds for s in self.sehs])
-            dest = rng.choices(ids, w)[0]
-            data["destination"] = dest
-            self.emit(partner, "call.completed", data)
-            travel = max(10.0, _lognormal_median(rng, 40.0, 0.5)) * MINUTE
-            self.at(self.now + travel, self._arrive, self.reg.locations[dest], "hap_referral", None, call_id)
-            return
-        self.emit(partner, "call.completed", data)
-        if outcome == "ambulance":
-            urgency = rng.choices(_RIDE_URGENCY, _HAP_RIDE_URGENCY_W)[0]
-            self._start_ride(urgency, call_id=call_id)
-
-    # ------------------------------------------------------------------ ambulance
-    def _ride_112(self) -> None:
-        urgency = self.rng.choices(_RIDE_URGENCY, _RIDE_URGENCY_W)[0]
-        self._call_112(urgency)
-
-    def _call_112(self, urgency: str, incident: bool = False) -> None:
-        rng = self.rng
-        rav = self.ambulances[0] if len(self.ambulances) == 1 else rng.choice(self.ambulances)
-        call_id = self.new_id("C")
-        self.emit(rav, "call.received", {"call_id": call_id, "service": "112"})
-        triage = self.now + rng.uniform(0.3, 1.0) * MINUTE
-        self.at(triage, self._call_112_triaged, rav, call_id, urgency, self.now, incident)
-
-    def _call_112_triaged(self, rav: str, call_id: str, urgency: str, received: int, incident: bool) -> None:
-        self.emit(rav, "call.triaged", {"call_id": call_id, "urgency": _RIDE_TO_U[urgency]})
-        self.emit(rav, "call.completed", {"call_id": call_id, "outcome": "ambulance"})
-        self._start_ride(urgency, call_id=call_id, received=received, rav=rav, incident=incident)
-
-    def _start_ride(self, urgency: str, *, call_id: str | None = None, received: int | None = None,
-                    rav: str | None = None, incident: bool = False) -> None:
-        rng = self.rng
-        rav = rav or (self.ambulances[0] if len(self.ambulances) == 1 else rng.choice(self.ambulances))
-        received = self.now if received is None else received
-        ride_id = self.new_id("R")
-        median, sigma = _RESPONSE[urgency]
-        if incident:
-            median *= 1.25
-        response = _lognormal_median(rng, median, sigma) * MINUTE
-        assign = min(received + rng.uniform(40, 120) * 1000, received + response * 0.5)
-        self.at(max(self.now, assign), self._ride_assigned, rav, ride_id, urgency, call_id, received,
-                received + response, incident)
-
-    def _ride_assigned(self, rav: str, ride_id: str, urgency: str, call_id: str | None,
-                       received: int, on_scene: float, incident: bool) -> None:
-        rng = self.rng
-        data: dict[str, Any] = {"ride_id": ride_id, "urgency": urgency,
-                                "call_received_at": format_time(received // 1000 * 1000)}
-        if call_id:
-            data["call_id"] = call_id
-        self.emit(rav, "dispatch.assigned", data)
-        if not incident and rng.random() < _P_RIDE_CANCELLED:
-            self.at(self.now + rng.uniform(0.3, 0.9) * (on_scene - self.now), self._ride_simple, rav,
-                    "dispatch.cancelled", ride_id)
-            return
-        self.at(max(on_scene, self.now + 30_000), self._ride_on_scene, rav, ride_id, urgency, incident)
-
-    def _ride_simple(self, rav: str, type_name: str, ride_id: str) -> None:
-        self.emit(rav, type_name, {"ride_id": ride_id})
-
-    def _ride_on_scene(self, rav: str, ride_id: str, urgency: str, incident: bool) -> None:
-        rng = self.rng
-        self.emit(rav, "dispatch.on_scene", {"ride_id": ride_id})
-        scene = _lognormal_median(rng, 18.0, 0.35) * MINUTE
-        if not incident and rng.random() >= _P_TRANSPORT[urgency]:
-            self.at(self.now + scene, self._ride_simple, rav, "dispatch.cleared", ride_id)
-            return
-        self.at(self.now + scene, self._ride_transporting, rav, ride_id, urgency, incident)
-
-    def _ride_destination(self, urgency: str, incident: bool) -> Location:
-        rng = self.rng
-        sehs = self.sehs
-        if incident:
-            # "Nearest" SEHs: without geography, the largest ones (trauma-capable sites).
-            ranked = sorted(sehs, key=lambda s: (-s.staffed_beds, s.id))
-            sehs = ranked[: max(1, math.ceil(len(ranked) / 2))]
-        elif urgency in ("A2", "B"):
-            open_ = [s for s in sehs if self.seh_status[s.id] == "open"]
-            sehs = open_ or sehs
-        return rng.choices(sehs, [s.staffed_beds for s in sehs])[0]
-
-    def _ride_transporting(self, rav: str, ride_id: str, urgency: str, incident: bool) -> None:
-        rng = self.rng
-        dest = self._ride_destination(urgency, incident)
-        drive = max(3.0, _lognormal_median(rng, 12.0, 0.45))
-        eta = self.now + int(drive * MINUTE) // 1000 * 1000
-        self.emit(rav, "dispatch.transporting", {"ride_id": ride_id, "destination": dest.id, "eta": format_time(eta)})
-        actual = eta + rng.uniform(-2.0, 3.0) * MINUTE
-        self.at(max(self.now + 2 * MINUTE, actual), self._ride_at_hospital, rav, ride_id, urgency, dest)
-
-    def _ride_at_hospital(self, rav: str, ride_id: str, urgency: str, dest: Location) -> None:
-        rng = self.rng
-        self.emit(rav, "dispatch.at_hospital", {"ride_id": ride_id, "location": dest.id})
-        self._arrive(dest, "ambulance", ride_id=ride_id, ride_urgency=urgency)
-        occ = self._seh_occupancy(dest.id)
-        handover = _lognormal_median(rng, 15.0, 0.49) * (1.0 + 1.5 * max(0.0, occ - 0.8)) * MINUTE
-        self.at(self.now + handover, self._ride_handover, rav, ride_id)
-
-    def _ride_handover(self, rav: str, ride_id: str) -> None:
-        self.emit(rav, "dispatch.handover_completed", {"ride_id": ride_id})
-        self.at(self.now + self.rng.uniform(8, 20) * MINUTE, self._ride_simple, rav, "dispatch.cleared", ride_id)
-
-    def _incident(self, count: int) -> None:
-        rng = self.rng
-        for _ in range(count):
-            urgency = "A0" if rng.random() < 0.3 else "A1"
-            self.at(self.now + rng.uniform(0, 12) * MINUTE, self._call_112, urgency, True)
+        if inc is not None and ambulances.ids and sehs.locations:
+            e.at(inc.at_ms, ambulances.incident, inc.count)
 
 
 def generate(registry: Registry, *, start_ms: int, duration_ms: int, seed: int,
