@@ -110,6 +110,14 @@ class Pipeline(Ingest, Regions, Outputs):
         self._wire()
 
     # ------------------------------------------------------------------ app
+    def _store_options(self) -> dict[str, Any] | None:
+        """RocksDB's memory per partition of the state table (`rocksdb://` only)."""
+        s = self.settings
+        if not s.store.startswith("rocksdb"):
+            return None
+        return {"write_buffer_size": s.rocksdb_write_buffer_bytes, "max_write_buffer_number": s.rocksdb_write_buffers,
+                "block_cache_size": s.rocksdb_block_cache_bytes}
+
     def _make_app(self) -> faust.App:
         s = self.settings
         brokers = [f"kafka://{hp.strip()}" for hp in s.bootstrap_servers.split(",") if hp.strip()]
@@ -165,7 +173,7 @@ class Pipeline(Ingest, Regions, Outputs):
         self.metrics_topic = app.topic(catalogue.METRICS, **raw)
         self.alerts_topic = app.topic(catalogue.ALERTS, **raw)
         self.table = app.Table(STATE_TABLE, default=None, partitions=self.settings.internal_partitions,
-                               key_type=bytes, value_type=bytes)
+                               key_type=bytes, value_type=bytes, options=self._store_options())
 
         @app.agent(self.inputs, name="ingest")
         async def ingest(stream: faust.StreamT) -> None:

@@ -112,6 +112,13 @@ class Settings:
     replication_factor: int = 1
     #: Faust table store: `memory://` or `rocksdb://` (rocksdict, production extra).
     store: str = "memory://"
+    #: `rocksdb://` only: bytes of a RocksDB memtable per partition of the state table
+    #: (writes are held in memory up to this size before going to disk) ...
+    rocksdb_write_buffer_bytes: int = 64 * 1024 * 1024
+    #: ... memtables per partition at most ...
+    rocksdb_write_buffers: int = 3
+    #: ... and the block cache per partition for reads from disk.
+    rocksdb_block_cache_bytes: int = 2 * 1024 * 1024 * 1024
     #: Short rebalance timeout for the embedded broker (seconds); raise for Apache Kafka.
     rebalance_timeout: float = 3.0
     #: The broker is the embedded Tansu (`dev up`, tests, demo). Tansu reports a
