@@ -93,6 +93,7 @@ class Pipeline(Ingest, Regions, Outputs):
         self.runtimes: dict[str, RegionRuntime] = {}
         self.deliveries: list[Any] = []
         self.unloaded_entries: dict[str, dict[str, bytes]] = {}
+        self.unloaded_alerts: dict[str, set[tuple[str, str]]] = {}
         self.flush_policy = persistence.FlushPolicy(settings.journal_flush_bytes, settings.journal_flush_records)
         self.nation_runtime = NationRuntime(self) if self.nation.national else None
         self.sinks = self.output_sinks()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -33,15 +34,17 @@ log = logging.getLogger(__name__)
 ALERTS_TOPIC = catalogue.ALERTS
 
 
-async def published_alerts(settings: Settings, region: str, timeout_s: float = 15.0) -> set[tuple[str, str]]:
-    """(alert id, CloudEvents type) of the region's alert events in the topic's tail.
+async def published_alerts(settings: Settings, regions: Collection[str],
+                           timeout_s: float = 15.0) -> dict[str, set[tuple[str, str]]]:
+    """Per region of `regions`: (alert id, CloudEvents type) of its alert events in the
+    topic's tail. One read for all of them: a worker that takes over several regions at
+    once (a restart) reads the tail once, not once per region.
 
     On failure (broker unreachable within `timeout_s`) it logs and returns what it has:
     the worker then falls back to at-least-once, it never waits forever."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    prefix = f"{region}:".encode()
-    seen: set[tuple[str, str]] = set()
+    seen: dict[str, set[tuple[str, str]]] = {region: set() for region in regions}
     consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, client_id="spoedstroom-alert-tail",
                                 **settings.kafka_client_options())
     deadline = time.monotonic() + timeout_s
@@ -61,8 +64,12 @@ async def published_alerts(settings: Settings, region: str, timeout_s: float = 1
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
                 for record in records:
-                    if record.key and record.key.startswith(prefix) and record.value:
-                        seen.add((record.key.decode(), orjson.loads(record.value)["type"]))
+                    if not (record.key and record.value):
+                        continue
+                    alert_id = record.key.decode("utf-8", "replace")
+                    own = seen.get(alert_id.partition(":")[0])  # alert ids begin with the region
+                    if own is not None:
+                        own.add((alert_id, orjson.loads(record.value)["type"]))
             # An empty poll with every position at the end: nothing more (a broker that
             # under-reports the end offset still delivers the rest in the same fetch).
             if not batches and all([await consumer.position(tp) >= end[tp] for tp in tps]):

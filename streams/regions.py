@@ -56,6 +56,7 @@ class Regions:
     flush_policy: persistence.FlushPolicy
     deliveries: list[Any]
     unloaded_entries: dict[str, dict[str, bytes]]  # see _stored_entries
+    unloaded_alerts: dict[str, set[tuple[str, str]]]  # see _published_alerts
 
     def _stored_entries(self, region: str) -> dict[str, bytes]:
         """A region's entries in the table (names without the region prefix).
@@ -78,8 +79,26 @@ class Regions:
                                  if rid in self.regions and rid not in self.runtimes}
         return mine
 
+    async def _published_alerts(self, region: str) -> set[tuple[str, str]]:
+        """The region's alert events on `acute.alerts` (streams/readback.py), read once
+        for all the regions this worker has not loaded yet, like `_stored_entries`: a
+        read per region cost ~0.5 s each (a consumer started, the tail fetched, an
+        empty poll), one region after another after a restart. What is kept for the
+        others stays right because only a region's owner publishes its alerts, and it
+        is dropped whenever partitions move."""
+        kept = self.unloaded_alerts.pop(region, None)
+        if kept is not None:
+            return kept
+        waiting = [rid for rid in self.regions if rid != region and rid not in self.runtimes]
+        by_region = await published_alerts(self.settings, [region, *waiting])
+        mine = by_region.pop(region)
+        self.unloaded_alerts = by_region
+        return mine
+
     def forget_stored_entries(self) -> None:
+        """Partitions moved: what was read for regions not loaded yet may be stale."""
         self.unloaded_entries = {}
+        self.unloaded_alerts = {}
 
     async def _load_runtime(self, region: str, partition: int) -> RegionRuntime:
         stored = self._stored_entries(region)
@@ -100,7 +119,7 @@ class Regions:
         log.info("region %s: state rebuilt from %d table entries (stream time %s)", region, len(entries),
                  format_time(processor.now) if processor.now else "-")
         runtime = RegionRuntime(region=region, partition=partition, processor=processor, marks=marks,
-                                journal=journal, published=await published_alerts(self.settings, region))
+                                journal=journal, published=await self._published_alerts(region))
         # Snapshots the state counts as emitted but the throttle may not have sent before
         # the last worker stopped: send them again (same ids, so consumers see one).
         current = processor.snapshots()
