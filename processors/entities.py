@@ -13,13 +13,14 @@ leaves the state as if it never came.
 from __future__ import annotations
 
 from bisect import insort
+from sys import intern
 from typing import Any, NamedTuple
 
 from processors.contribution import Contribution
 from processors.doorstroom import effective_transitions, encounter_contribution
 from processors.instroom import call_contribution, localise_call, localise_ride, ride_contribution
 from topics.codec import format_time
-from topics.event import Event, Reason, Rejected
+from topics.event import Event, Reason, Rejected, shared_data
 from topics.registry import Registry
 
 # Events kept per call, ride or encounter. A real one has a few to a few dozen (a long
@@ -52,6 +53,15 @@ def contribution(ekey: str, h: list[list[Any]], registry: Registry) -> Contribut
         return localise_ride(ride_contribution(h), registry.locations, partner in registry.partners)
     partner = ekey[len("call:"):].partition("/")[0]
     return localise_call(call_contribution(h), registry.locations, partner in registry.partners)
+
+
+def share_history(h: list[list[Any]]) -> None:
+    """A history read back from the state, its repeated strings shared as the decoder
+    shares them (topics.event.shared_data): a restarted worker holds no more than the
+    one that applied the events."""
+    for row in h:
+        row[1], row[3] = intern(row[1]), intern(row[3])
+        shared_data(row[4])
 
 
 class EntityChange(NamedTuple):

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from topics.event import Event
+from topics.event import Event, shared_event
 
 DEDUP_HORIZON_MS = 86_400_000
 MINUTE_MS = 60_000
@@ -36,7 +36,7 @@ def event_to_entry(ev: Event) -> list[Any]:
 
 
 def entry_to_event(e: list[Any]) -> Event:
-    return Event(id=e[2], source=e[1], partner=e[3], type=e[4], time=e[0], data=e[5])
+    return shared_event(e[2], e[1], e[3], e[4], e[0], e[5])
 
 
 BUFFER_PART = 200  # events per `buf:` entry at most (a census minute can hold thousands) ...

@@ -85,6 +85,7 @@ def load(p: RegionProcessor, entries: dict[str, Any]) -> None:
             if p.ingress.guard is not None:
                 p.ingress.guard.load_core(v.get("guard"))
         elif prefix in ("enc", "ride", "call"):
+            entities.share_history(v["h"])
             p.ents[k] = v
         elif prefix == "loc":
             p.locs[rest] = v

@@ -29,7 +29,7 @@ from streams.readback import published_alerts
 from streams.region_runtime import RegionRuntime
 from streams.watermark import RELEASE_ALL, event_clock_horizon, merge_mark
 from topics.codec import format_time, parse_time
-from topics.event import Event, Rejected
+from topics.event import Event, Rejected, shared_event
 
 if TYPE_CHECKING:
     from streams.settings import Settings
@@ -195,7 +195,7 @@ class Regions:
         oldest_ts: list[float] = []
         refused: list[tuple[Event, Rejected, tuple[str, int, int]]] = []
         for item in body.get("events", ()):
-            e = Event(item[0], item[1], item[2], item[3], item[4], item[5])
+            e = shared_event(item[0], item[1], item[2], item[3], item[4], item[5])
             try:
                 _status, outs = proc.offer(e)
             except Rejected as exc:

