@@ -177,8 +177,8 @@ def metric(text: str, name: str, **match: str) -> float:
     return sum(v for labels, v in samples(text, name) if all(labels.get(k) == w for k, w in match.items()))
 
 
-def metrics_text(port: int, token: str | None = None, timeout: float = 10) -> str:
-    status, body = http(port, "/metrics", token=token, timeout=timeout)
+def metrics_text(port: int, token: str | None = None, timeout: float = 10, path: str = "/metrics") -> str:
+    status, body = http(port, path, token=token, timeout=timeout)
     assert status == 200, (status, body[:200])
     return body
 
