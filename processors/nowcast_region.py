@@ -149,6 +149,13 @@ class RegionNowcast:
         self.mark_changed(REGION_ENTRY)
         for old in [k for k in self.arrivals if k < hour - 48]:
             del self.arrivals[old]  # only the current and the last hour are read
+        # A referral past the horizon adds nothing to a forecast (nowcast.referral_chance)
+        # but stays until its call is forgotten (days): the forecasts, every minute for
+        # every SEH, need not look at it again. (`refs` keeps it for the hour it expires.)
+        horizon = now - self.params.referral_max_ms
+        for pending in self.refs_to.values():
+            for call in [call for call, issued in pending.items() if issued <= horizon]:
+                del pending[call]
 
     def _close_hour(self, h: int, buckets: dict[int, dict[str, Any]], beds: Callable[[str], int]) -> None:
         pr = self.params
