@@ -206,6 +206,11 @@ class Pipeline(Ingest, Regions, Outputs):
             for rt in list(self.runtimes.values()):
                 await self.flush_snapshots(rt)
 
+        if self.settings.malloc_trim_s > 0:
+            @app.timer(self.settings.malloc_trim_s)
+            async def trim_memory() -> None:
+                collector.trim()
+
         @app.timer(5.0)
         async def telemetry() -> None:
             self._observe_lag()

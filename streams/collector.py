@@ -1,5 +1,6 @@
-"""Python's cyclic garbage collector, tuned for the processes that hold regions' state
-(the worker, `replay`, `backtest`, `bench --core`).
+"""Memory housekeeping of the processes that hold regions' state (the worker, `replay`,
+`backtest`, `bench --core`): Python's cyclic garbage collector (`relax`) and, in the
+worker, memory the C allocator keeps after bulk work (`trim`).
 
 The domain core makes no reference cycles: reference counting frees everything it
 drops. Measured on a replay of a national day (194,489 events, `deploy/regions/
@@ -16,6 +17,8 @@ the passes altogether.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 
 #: Net allocations between passes over the young generation (Python's default: 700).
@@ -30,3 +33,27 @@ def relax(young_threshold: int = YOUNG_THRESHOLD) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(young_threshold, 20, 100)
+
+
+def _malloc_trim() -> object | None:
+    """glibc's `malloc_trim`, or None (another C library: trimming is left out)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    except OSError:
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def trim() -> None:
+    """Give the pages the C allocator holds free back to the operating system.
+
+    Applying a backlog allocates and frees large values (records, state entries)
+    between the long-lived state, and glibc keeps the freed space inside its heap: at
+    100,000 open encounters the worker's heap held 90 MB free next to 61 MB in use.
+    `malloc_trim(0)` releases the free pages wherever they are (a few milliseconds);
+    the worker calls it on a timer (`Settings.malloc_trim_s`)."""
+    if _TRIM is not None:
+        _TRIM(0)  # type: ignore[operator]

@@ -82,6 +82,9 @@ class Settings:
     #: young objects (streams/collector.py: the state makes no cycles, and the default
     #: 700 spent a seventh of the domain core's time walking it); 0: Python's default.
     gc_young_threshold: int = 50_000
+    #: How often the worker gives memory the C allocator holds free back to the OS
+    #: (streams/collector.py `trim`, glibc only); 0: never.
+    malloc_trim_s: float = 10.0
     #: How often the snapshots held back by the throttle are checked for being due.
     snapshot_flush_s: float = 0.1
     #: How often the nation's snapshot is rebuilt while no region snapshot arrives.
