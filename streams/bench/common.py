@@ -68,10 +68,6 @@ class BenchOptions:
     # under the state dir, and (as a StatefulSet pod) one stable group instance name.
     state_store: str = "rocksdb://"
     static_membership: bool = True
-    # The embedded broker holds a group's JoinGroup and SyncGroup for the rebalance
-    # timeout (SPOEDSTROOM_REBALANCE_TIMEOUT of every worker), even for one member
-    # rejoining under its static name: 6 s of a restart at 3 s.
-    rebalance_timeout: float = 3.0
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -115,9 +115,6 @@ def latest_markdown(r: dict[str, Any]) -> str:
     opts = r.get("options", {})
     setup = f"{opts.get('state_store', 'memory://')}, " + (
         "static membership" if opts.get("static_membership") else "dynamic membership")
-    if opts.get("bootstrap", "embedded") == "embedded":
-        setup += f", rebalance timeout {opts.get('rebalance_timeout', 3.0):g} s"
-
     for run in rec.get("runs", []):
         lines.append(
             f"| recovery after {run['signal']} ({setup}): ready / `{rec.get('region')}` restored / every region restored / "
@@ -198,8 +195,6 @@ def _cli_args(opts: dict[str, Any]) -> list[str]:
         args.append(f"--state-store {opts['state_store']}")
     if opts.get("static_membership") is False:
         args.append("--dynamic-membership")
-    if opts.get("rebalance_timeout", 3.0) != 3.0:
-        args.append(f"--rebalance-timeout {opts['rebalance_timeout']:g}")
     return args
 
 

@@ -38,7 +38,7 @@ class Bench(ThroughputPhases, WorkersPhase, FreshnessPhase, StatePhases):
                 "events": o.events, "freshness_seconds": o.freshness_seconds, "rates": list(o.rates),
                 "open_encounters": o.open_encounters, "freshness": o.freshness, "memory": o.memory,
                 "recovery": o.recovery, "sigkill": o.sigkill, "state_store": o.state_store,
-                "static_membership": o.static_membership, "rebalance_timeout": o.rebalance_timeout, "profile": o.profile, "seed": o.seed,
+                "static_membership": o.static_membership, "profile": o.profile, "seed": o.seed,
                 "workers": o.workers, "registry": o.registry, "phase_timeout": o.phase_timeout, "bootstrap": o.bootstrap or "embedded",
             },
             "registry": {

@@ -177,7 +177,7 @@ class BenchBase:
         })
         env.update(extra_env or {})
         if self.embedded is not None:
-            env["SPOEDSTROOM_REBALANCE_TIMEOUT"] = str(self.o.rebalance_timeout)
+            env["SPOEDSTROOM_REBALANCE_TIMEOUT"] = "3"
             env["SPOEDSTROOM_EMBEDDED_BROKER"] = "true"  # see Settings.embedded_broker
         log = self.state_dir / f"worker-{name}.log"
         with open(log, "ab") as fh:

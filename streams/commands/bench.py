@@ -49,9 +49,6 @@ def bench(
     static_membership: bool = typer.Option(True, "--static-membership/--dynamic-membership",
                                            help="The memory/recovery worker restarts under one group instance name "
                                            "(as a StatefulSet pod), or joins anew each time."),
-    rebalance_timeout: float = typer.Option(3.0, "--rebalance-timeout", min=0.5,
-                                            help="Embedded broker: seconds it holds a group's join and sync "
-                                            "(SPOEDSTROOM_REBALANCE_TIMEOUT of every worker)."),
     core: bool = typer.Option(False, "--core", help="Only the domain core, no Kafka: replay vs a plain decode loop "
                               "over a simulated national day, state per open encounter, peak RSS."),
     hours: float = typer.Option(24.0, "--hours", min=0.1, help="With --core: simulated hours."),
@@ -73,7 +70,6 @@ def bench(
         sigkill=sigkill, profile=profile, profile_seconds=profile_seconds, bootstrap=bootstrap, redis_url=redis_url,
         registry=registry, seed=seed, out=out, doc=None if no_doc else (doc or DEFAULT_DOC), state_dir=state_dir,
         phase_timeout=phase_timeout, state_store=state_store, static_membership=static_membership,
-        rebalance_timeout=rebalance_timeout,
     )
     try:
         run_bench(options, console)
