@@ -259,10 +259,11 @@ class RegionProcessor:
         return state.take_changes(self)
 
     @classmethod
-    def restore(cls, registry: Registry, entries: dict[str, Any], **kw: Any) -> "RegionProcessor":
-        """A processor rebuilt from its entries (processors.state)."""
+    def restore(cls, registry: Registry, entries: dict[str, Any], owned: bool = False, **kw: Any) -> "RegionProcessor":
+        """A processor rebuilt from its entries (processors.state; `owned`: decoded for
+        this restore alone, they become the processor's own without a copy)."""
         p = cls(registry, **kw)
-        state.load(p, entries)
+        state.load(p, entries, owned)
         return p
 
     # ==================================================================== applying

@@ -67,12 +67,14 @@ def take_changes(p: RegionProcessor) -> dict[str, Any]:
     return out
 
 
-def load(p: RegionProcessor, entries: dict[str, Any]) -> None:
+def load(p: RegionProcessor, entries: dict[str, Any], owned: bool = False) -> None:
     """Load `entries` into a new processor `p`, then rebuild what is derived (the index
     with the contributions, the retention queue, the window totals, the last emitted
-    snapshots)."""
-    # Own copies: the entries are mutated in place from here on.
-    entries = orjson.loads(orjson.dumps(entries))
+    snapshots). `owned`: the entries were decoded for this load alone and become the
+    processor's own (no copy)."""
+    if not owned:
+        # Own copies: the entries are mutated in place from here on.
+        entries = orjson.loads(orjson.dumps(entries))
     snap_entries: dict[str, dict[str, Any]] = {}
     for k, v in entries.items():
         if v is None:

@@ -60,3 +60,14 @@ def test_incremental_figures_equal_their_definitions() -> None:
 
 def vars_of(c: object) -> tuple[int, ...]:
     return tuple(getattr(c, f) for f in ("patients", "waiting", "boarders", "critical"))
+
+
+def test_a_restore_that_owns_its_entries_equals_one_that_copies_them() -> None:
+    """The worker hands a restore entries decoded for it alone (`owned`: no copy)."""
+    p = _run(2)
+    state = orjson.loads(orjson.dumps(p.dump()))
+    copied = RegionProcessor.restore(p.registry, state)
+    owned = RegionProcessor.restore(p.registry, orjson.loads(orjson.dumps(p.dump())), owned=True)
+    assert owned.snapshots() == copied.snapshots() == p.snapshots()
+    assert orjson.dumps(owned.dump(), option=orjson.OPT_SORT_KEYS) == orjson.dumps(copied.dump(), option=orjson.OPT_SORT_KEYS)
+    assert state == orjson.loads(orjson.dumps(p.dump())), "a restore that copies leaves its input alone"
