@@ -13,14 +13,13 @@ leaves the state as if it never came.
 from __future__ import annotations
 
 from bisect import insort
-from sys import intern
 from typing import Any, NamedTuple
 
 from processors.contribution import Contribution
 from processors.doorstroom import effective_transitions, encounter_contribution
 from processors.instroom import call_contribution, localise_call, localise_ride, ride_contribution
 from topics.codec import format_time
-from topics.event import Event, Reason, Rejected, shared_data
+from topics.event import Event, Reason, Rejected, shared, shared_data
 from topics.registry import Registry
 
 # Events kept per call, ride or encounter. A real one has a few to a few dozen (a long
@@ -60,8 +59,9 @@ def share_history(h: list[list[Any]]) -> None:
     shares them (topics.event.shared_data): a restarted worker holds no more than the
     one that applied the events."""
     for row in h:
-        row[1], row[3] = intern(row[1]), intern(row[3])
-        shared_data(row[4])
+        row[1], row[3] = shared(row[1]), shared(row[3])
+        if type(row[4]) is dict:
+            shared_data(row[4])
 
 
 class EntityChange(NamedTuple):

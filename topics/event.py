@@ -105,7 +105,15 @@ def shared_data(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def shared(value: Any) -> Any:
+    """`value`'s one shared copy if it is a string; anything else as it is (sharing never
+    refuses a value: judging it is the validator's and the region's business)."""
+    return intern(value) if type(value) is str else value
+
+
 def shared_event(event_id: str, source: str, partner: str, type_name: str, time: int,
                  data: dict[str, Any]) -> Event:
     """An Event decoded from JSON, its repeated strings shared (see `shared_data`)."""
-    return Event(event_id, intern(source), intern(partner), intern(type_name), time, shared_data(data))
+    if type(data) is dict:
+        shared_data(data)
+    return Event(event_id, shared(source), shared(partner), shared(type_name), time, data)

@@ -54,7 +54,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from sys import intern
 from typing import Any
 
 import fastjsonschema
@@ -71,7 +70,7 @@ from topics.catalogue import (
     LocationField,
 )
 from topics.codec import parse_time
-from topics.event import TYPE_PREFIX, TYPE_SUFFIX, Event, Reason, Rejected, shared_data
+from topics.event import TYPE_PREFIX, TYPE_SUFFIX, Event, Reason, Rejected, shared, shared_data
 from topics.registry import Registry
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -428,7 +427,7 @@ class Validator:
                 f"time {time_s} is {(t - wall_now_ms) / 1000:.0f} s ahead of the wall clock "
                 f"(allowed {self.future_ms / 1000:.0f} s)",
             )
-        return _event(eid, intern(source), intern(partner_id), rule.name, t, shared_data(data))
+        return _event(eid, shared(source), shared(partner_id), rule.name, t, shared_data(data))
 
 
 def _data_of(obj: dict[str, Any]) -> dict[str, Any]:
