@@ -466,6 +466,16 @@ def seh_deadline(p: RegionView, lid: str, core: SehFigures, oldest_ho: int | Non
             at(st["p"] + raise_crowd_ms)
         if st["c"] is not None:
             at(st["c"] + clear_crowd_ms)
+    # The forecast's own "for N min" timers: the prediction moves only at a new minute
+    # or a touch, but a pending raise or clear falls due at any instant, and fires at
+    # the first evaluation from then on (metrics.md), not at the next minute.
+    st = p.rules.get(f"rule:seh_crowding_forecast:{lid}")
+    if st is not None:
+        th = p.th
+        if st["p"] is not None:
+            at(st["p"] + int(th.forecast_for_minutes * MINUTE_MS))
+        if st["c"] is not None:
+            at(st["c"] + int(th.forecast_clear_minutes * MINUTE_MS))
     return dl
 
 
