@@ -48,6 +48,7 @@ from streams.regions import Regions
 from streams.settings import Settings
 from streams.sinks import RedisSink, WebhookSink
 from streams.telemetry import Telemetry
+from streams.transport import Transport
 from topics import catalogue
 from topics.catalogue import INPUT_TOPICS, INPUT_TYPES
 from topics.event import Reason
@@ -132,7 +133,7 @@ class Pipeline(Ingest, Regions, Outputs):
                 mechanism=s.sasl_mechanism or "SCRAM-SHA-512",
                 ssl_context=ssl.create_default_context() if s.security_protocol.upper() == "SASL_SSL" else None,
             )
-        return faust.App(
+        app = faust.App(
             s.app_id,
             broker=brokers,
             store=s.store,
@@ -163,6 +164,9 @@ class Pipeline(Ingest, Regions, Outputs):
             web_metrics_enabled=False,
             **options,
         )
+        # The consumer's fetch wait is not a Faust setting (streams/transport.py).
+        app.transport = Transport(app.conf.broker_consumer, app, fetch_wait_ms=s.consumer_fetch_wait_ms)
+        return app
 
     def _wire(self) -> None:
         app = self.app

@@ -107,6 +107,10 @@ class Settings:
     #: 10.9 s to every region). Raise it for `memory://`, whose restart reads the whole
     #: changelog, one round trip per fetch.
     consumer_fetch_bytes: int = 1024 * 1024
+    #: Longest a fetch waits for records (ms; Faust's own is 1,500). Apache Kafka answers
+    #: as soon as a record arrives; the embedded broker answers when the wait is over,
+    #: so on it this is freshness lost per consumer hop (streams/transport.py).
+    consumer_fetch_wait_ms: int = 50
     #: Static group membership (Kafka's group.instance.id): a stable name per worker
     #: (the pod name of a StatefulSet). A worker restarted under the same name takes
     #: its partitions back at once instead of waiting for the group to notice the old

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from streams.app import Pipeline
 from streams.settings import Settings
 from topics.registry import load_registry
@@ -33,3 +36,22 @@ def test_the_worker_logs_at_its_level_not_at_debug() -> None:
     finally:
         root.setLevel(level)
         root.handlers[:] = handlers
+
+
+def test_the_consumer_fetch_wait_reaches_the_worker_consumer() -> None:
+    """Faust builds its consumer with a 1.5 s fetch wait and no setting for it; on the
+    embedded broker that wait was most of an event's freshness (streams/transport.py)."""
+    from streams.transport import Transport
+
+    registry = load_registry("deploy/regions/haaglanden.yaml")
+    app = Pipeline(Settings(consumer_fetch_wait_ms=40), registry).app
+    assert isinstance(app.transport, Transport)
+    thread = app.consumer._thread  # built, not started: nothing connects
+
+    async def build() -> Any:
+        return thread._create_worker_consumer(app.transport)
+
+    consumer = asyncio.run(build())
+    assert consumer._fetch_max_wait_ms == 40
+    # the producer stays Faust's own
+    assert not isinstance(app.producer_transport, Transport)
