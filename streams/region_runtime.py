@@ -33,6 +33,9 @@ class RegionRuntime:
     # (alert id, event type) already on acute.alerts when this worker took over (readback)
     published: set[tuple[str, str]] = field(default_factory=set)
     sentinel: int = 0
+    # entry -> serialised value changed by quiet records and not written yet (see
+    # streams.regions.Regions._persist)
+    unwritten: dict[str, bytes | None] = field(default_factory=dict)
     journal: persistence.Journal = field(default_factory=persistence.Journal)
     last_record: float = 0.0  # monotonic time a repartition record with events was last applied
     # Snapshots go out in the order they were taken from `pending`: the agent and the

@@ -41,6 +41,9 @@ log = logging.getLogger("streams.app")
 MARKS_ENTRY = "~marks"
 SENTINEL_ENTRY = "~sentinel"
 PENDING_ENTRY = "~pending"  # keys whose newest snapshot the throttle had not sent yet
+# What a record that only moved the region's clock changes (processors.state: `core`
+# holds the clock, the counters and the guard; the counters move only with events).
+CLOCK_ONLY = frozenset({"core"})
 
 
 class Regions:
@@ -179,7 +182,8 @@ class Regions:
         # Outputs acknowledged before the state that says they were sent: a crash in
         # between sends them again (same ids), never loses them.
         await self._drain_producer()
-        self._persist(rt)
+        if not self._persist(rt, quiet=not outputs and not refused and not body.get("events")):
+            return
         await self._drain_producer()
         if self.settings.embedded_broker:
             # See Settings.embedded_broker: after the writes above, one record alone in its
@@ -207,11 +211,12 @@ class Regions:
             outputs.extend(outs)
             if item[6]:
                 oldest_ts.append(item[6])
-        clock = time.monotonic()
-        for tp, report in body.get("marks", {}).items():
-            rt.marks[tp] = merge_mark(rt.marks.get(tp), report)
-            if report[1] is not None:  # from the partition's reader
-                rt.reported[tp] = clock
+        if not self.wall_clock:  # the marks move only the event clock
+            clock = time.monotonic()
+            for tp, report in body.get("marks", {}).items():
+                rt.marks[tp] = merge_mark(rt.marks.get(tp), report)
+                if report[1] is not None:  # from the partition's reader
+                    rt.reported[tp] = clock
         if self.wall_clock:
             horizon = wall - self.settings.reorder_lateness_live_ms
             outputs.extend(proc.release(horizon))
@@ -251,14 +256,25 @@ class Regions:
             return rt.processor.release_all()
         return rt.processor.release(int(horizon))
 
-    def _persist(self, rt: RegionRuntime) -> None:
+    def _persist(self, rt: RegionRuntime, quiet: bool = False) -> bool:
         """Write what this record changed, as one atomic step (streams/persistence.py:
-        a journal per record, the changed entries themselves now and then)."""
+        a journal per record, the changed entries themselves now and then). Returns
+        whether anything was written.
+
+        A `quiet` record (no event, no output, no refusal: a tick, ten a second per
+        region on the wall clock) that moved only the region's clock writes nothing:
+        its change rides with the next write. Lost in a crash, it costs nothing: the
+        next record moves the clock on from the stored one, as if the worker had
+        paused, and nothing was published that the state would have to account for.
+        Two acknowledged writes per tick were most of a wall-clock worker's time."""
         prefix = rt.region + "|"
-        changes: dict[str, bytes | None] = {
-            name: None if value is None else orjson.dumps(value)
-            for name, value in rt.processor.take_changes().items()
-        }
+        changes: dict[str, bytes | None] = rt.unwritten
+        rt.unwritten = {}
+        for name, value in rt.processor.take_changes().items():
+            changes[name] = None if value is None else orjson.dumps(value)
+        if quiet and changes.keys() <= CLOCK_ONLY:
+            rt.unwritten = changes
+            return False
         for name, value in ((MARKS_ENTRY, orjson.dumps(rt.marks)), (PENDING_ENTRY, orjson.dumps(sorted(rt.pending)))):
             if rt.persisted.get(name) != value:
                 changes[name] = value
@@ -270,4 +286,5 @@ class Regions:
                 table.pop(key, None)
             else:
                 table[key] = value
+        return True
 
