@@ -71,6 +71,20 @@ def test_restore_applies_the_chain_after_the_marker_up_to_the_first_gap() -> Non
     assert journal.seq == 7 and journal.records == 1 and journal.unflushed == {"enc:a": b'{"n":7}', "buf:x": None}
 
 
+def test_restore_decodes_only_the_chain_after_the_marker() -> None:
+    """Slots a flush covers stay in the table until a chain overwrites them (after a bulk
+    load as many bytes as the entries): a restore never decodes them."""
+    table: dict[str, bytes] = {"enc:a": orjson.dumps({"n": 0}), "~flushed": orjson.dumps({"seq": 9})}
+    table["~journal1"] = orjson.dumps({"seq": 10, "parts": 1, "changes": {"enc:a": {"n": 10}}})
+    table["~journal2"] = orjson.dumps({"seq": 8, "parts": 1, "changes": {"enc:a": {"n": 8}}})  # covered: ends the chain
+    for slot in range(3, 200):  # never read: not JSON at all
+        table[f"~journal{slot}"] = b"\xff stale"
+        table[f"~journal{slot}/1"] = b"\xff stale"
+    entries, journal = restore(table)
+    assert entries == {"enc:a": {"n": 10}}
+    assert journal.seq == 10 and journal.records == 1
+
+
 def test_a_kill_at_any_write_restores_the_last_whole_record() -> None:
     """Records with random changes (deletes included, flushes by count and by size);
     the writes cut after every single one of them: a restore always gives the state
