@@ -18,7 +18,6 @@ from typing import List, Optional
 import orjson
 import typer
 
-from adapters import fhir, hl7
 from adapters.outcome import Mapped, Outcome, Refused
 from adapters.pseudonym import PseudonymKeyError, load_key
 from topics.registry import RegistryError, load_registry
@@ -30,6 +29,10 @@ class Format(str, Enum):
 
 
 def _outcomes(fmt: Format, data: bytes, registry, key: bytes, partner: str) -> list[Outcome]:
+    # Imported here: the FHIR models take ~0.3 s to import, which every other command
+    # (the worker's restart among them) would pay.
+    from adapters import fhir, hl7
+
     if fmt is Format.hl7:
         return hl7.map_file(data, registry, key, partner)
     obj = fhir.loads(data)
