@@ -182,12 +182,16 @@ class Regions:
         # Outputs acknowledged before the state that says they were sent: a crash in
         # between sends them again (same ids), never loses them.
         await self._drain_producer()
-        if not self._persist(rt, quiet=not outputs and not refused and not body.get("events")):
+        written = self._persist(rt, quiet=not outputs and not refused and not body.get("events"))
+        if not written:
             return
         await self._drain_producer()
-        if self.settings.embedded_broker:
+        if self.settings.embedded_broker and written > 1:
             # See Settings.embedded_broker: after the writes above, one record alone in its
-            # batch, so the changelog's reported end offset covers them all.
+            # batch, so the changelog's reported end offset covers them all. A record that
+            # wrote one (its journal, the common live case) was alone in its batch already:
+            # everything sent before it was acknowledged first, and the region records of
+            # this worker are applied one at a time.
             rt.sentinel += 1
             self.table[(region + "|" + SENTINEL_ENTRY).encode()] = str(rt.sentinel).encode()
             await self._drain_producer()
@@ -256,10 +260,10 @@ class Regions:
             return rt.processor.release_all()
         return rt.processor.release(int(horizon))
 
-    def _persist(self, rt: RegionRuntime, quiet: bool = False) -> bool:
+    def _persist(self, rt: RegionRuntime, quiet: bool = False) -> int:
         """Write what this record changed, as one atomic step (streams/persistence.py:
         a journal per record, the changed entries themselves now and then). Returns
-        whether anything was written.
+        how many table writes it made.
 
         A `quiet` record (no event, no output, no refusal: a tick, ten a second per
         region on the wall clock) that moved only the region's clock writes nothing:
@@ -274,17 +278,18 @@ class Regions:
             changes[name] = None if value is None else orjson.dumps(value)
         if quiet and changes.keys() <= CLOCK_ONLY:
             rt.unwritten = changes
-            return False
+            return 0
         for name, value in ((MARKS_ENTRY, orjson.dumps(rt.marks)), (PENDING_ENTRY, orjson.dumps(sorted(rt.pending)))):
             if rt.persisted.get(name) != value:
                 changes[name] = value
                 rt.persisted[name] = value
         table = self.table
-        for name, value in persistence.journal_writes(rt.journal, changes):
+        writes = persistence.journal_writes(rt.journal, changes)
+        for name, value in writes:
             key = (prefix + name).encode()
             if value is None:
                 table.pop(key, None)
             else:
                 table[key] = value
-        return True
+        return len(writes)
 

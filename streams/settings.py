@@ -140,9 +140,9 @@ class Settings:
     #: The broker is the embedded Tansu (`dev up`, tests, demo). Tansu reports a
     #: partition's end offset as the last batch's base offset + 1, not the last
     #: offset + 1, so Faust's changelog recovery would stop short of the last batch. With
-    #: this on, each state write ends with a single-record sentinel batch (so the end
-    #: offset is right) and Faust's recovery consistency check is off. Keep it off
-    #: against Apache Kafka.
+    #: this on, a record's state writes end with a single-record batch (its journal when
+    #: that is its only write, else a sentinel after them), so the end offset is right,
+    #: and Faust's recovery consistency check is off. Keep it off against Apache Kafka.
     embedded_broker: bool = False
     #: Bearer token required on /status and /metrics (`Authorization: Bearer <token>`):
     #: at least 16 visible ASCII characters. Required when `web_host` is not loopback;

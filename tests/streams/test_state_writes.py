@@ -1,6 +1,8 @@
-"""A wall-clock worker's ticks (ten a second per region) write no state while they only
-move the region's clock (streams.regions.Regions._persist), and a worker killed after
-such ticks restarts from the state written before them. On the real broker."""
+"""What a wall-clock worker writes to its state changelog (streams.regions.Regions): ticks
+(ten a second per region) write nothing while they only move the region's clock; a
+record whose changes fit one journal writes that journal alone, with no sentinel after it
+(Settings.embedded_broker); and a worker killed after quiet ticks restarts from the state
+written before them. On the real broker."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import time
 
 import redis
 
-from tests.reliability.rel import CE_HEADERS, Record, produce
+from tests.reliability.rel import CE_HEADERS, Record, http, produce
 from tests.streams.kafka_io import read_topic
 from tests.support import Stack, wait_until
 from topics.codec import dumps, format_time, loads
@@ -33,7 +35,7 @@ def _staffed_beds(stack: Stack) -> int | None:
     return (data.get("data", data)).get("staffed_beds")
 
 
-def test_ticks_that_only_move_the_clock_write_no_state_and_a_restart_resumes(stack: Stack) -> None:
+def test_quiet_ticks_write_nothing_one_journal_needs_no_sentinel_and_a_restart_resumes(stack: Stack) -> None:
     worker, _port = stack.start_worker(clock="wall")
     produce(stack, [_capacity("quiet-1", 41)])
     wait_until(lambda: _staffed_beds(stack) == 41, 90, f"the first snapshot in Redis; log:\n{stack.log()}")
@@ -46,8 +48,29 @@ def test_ticks_that_only_move_the_clock_write_no_state_and_a_restart_resumes(sta
     # ~30 ticks; a minute boundary in the window may move time-driven figures (a write)
     assert written <= 8, f"{written} state records written by 3 s of idle ticks"
 
+    # Five events, one record each: a journal when it is offered (the reorder buffer) and
+    # one when it is applied; before, each journal was followed by a sentinel (~20).
+    before = len(read_topic(stack.bootstrap, CHANGELOG))
+    for i in range(5):
+        produce(stack, [_capacity(f"one-{i}", 50 + i)])
+        wait_until(lambda i=i: _staffed_beds(stack) == 50 + i, 30, f"event {i} applied")
+    time.sleep(0.5)
+    written = len(read_topic(stack.bootstrap, CHANGELOG)) - before
+    assert written <= 13, f"{written} state records written for 5 events"
+
     stack.stop_worker(worker, signal.SIGKILL)
-    stack.start_worker("w2", clock="wall")
+    _w2, port = stack.start_worker("w2", clock="wall")
+
+    def restored_beds() -> int | None:
+        code, body = http(port, "/status/haaglanden")
+        status = loads(body) if code == 200 else {}
+        if not status.get("owner"):
+            return None
+        return status["snapshots"].get(f"location:{LOCATION}", {}).get("staffed_beds")
+
+    # the last event's journal, written alone with no sentinel after it, is in the state
+    # the restarted worker rebuilt (the embedded broker's end offset covers it)
+    wait_until(lambda: restored_beds() == 54, 90, f"the restored state; log:\n{stack.log('w2')}")
     produce(stack, [_capacity("quiet-2", 42)])
     wait_until(lambda: _staffed_beds(stack) == 42, 90, f"the restarted worker's snapshot; log:\n{stack.log('w2')}")
     assert "Traceback" not in stack.log("w2")
