@@ -146,9 +146,9 @@ class Pipeline(Ingest, Regions, Outputs):
             consumer_auto_offset_reset="earliest",
             broker_rebalance_timeout=s.rebalance_timeout,
             broker_session_timeout=max(6.0, s.rebalance_timeout * 2),
-            broker_heartbeat_interval=1.0,
-            broker_commit_interval=1.0,
-            stream_buffer_maxsize=16384,
+            broker_heartbeat_interval=s.heartbeat_interval_s,
+            broker_commit_interval=s.commit_interval_s,
+            stream_buffer_maxsize=s.stream_buffer_records,
             consumer_max_fetch_size=s.consumer_fetch_bytes,
             consumer_group_instance_id=s.group_instance_id or None,
             stream_wait_empty=False,
@@ -215,7 +215,7 @@ class Pipeline(Ingest, Regions, Outputs):
             async def trim_memory() -> None:
                 collector.trim()
 
-        @app.timer(5.0)
+        @app.timer(self.settings.telemetry_interval_s)
         async def telemetry() -> None:
             self._observe_lag()
             for rt in list(self.runtimes.values()):
@@ -223,9 +223,8 @@ class Pipeline(Ingest, Regions, Outputs):
 
         @app.task
         async def start_sinks() -> None:
-            # Table changelog writes go through this buffer; Faust's default of 100
-            # messages stalls a record that changes a few hundred state entries.
-            self.app.producer.buffer.max_messages = 10_000
+            # Table changelog writes go through this buffer (Settings.producer_buffer_messages).
+            self.app.producer.buffer.max_messages = self.settings.producer_buffer_messages
             self.redis.start()
             for sink in self.webhooks.values():
                 sink.start()

@@ -89,6 +89,20 @@ class Settings:
     snapshot_flush_s: float = 0.1
     #: How often the nation's snapshot is rebuilt while no region snapshot arrives.
     nation_tick_s: float = 1.0
+    #: How often the consumer lag and the partners' silence gauges are refreshed.
+    telemetry_interval_s: float = 5.0
+    #: How often the consumer commits the offsets of records fully handled (Faust's
+    #: broker_commit_interval). Each record's writes are acknowledged before it counts
+    #: as handled, so this bounds only how much a restart reads again.
+    commit_interval_s: float = 1.0
+    #: How often the consumer tells the group it is alive (Faust's broker_heartbeat_interval).
+    heartbeat_interval_s: float = 1.0
+    #: Records Faust buffers per stream before the consumer pauses fetching (its
+    #: stream_buffer_maxsize).
+    stream_buffer_records: int = 16_384
+    #: Messages the producer's send buffer holds (Faust's default, 100, stalls a record
+    #: that changes a few hundred state entries, each one table write).
+    producer_buffer_messages: int = 10_000
     #: Alert events read back per partition of `acute.alerts` when a worker takes a
     #: region over (so what its predecessor sent is not sent again).
     alert_tail_records: int = 1000

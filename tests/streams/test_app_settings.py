@@ -55,3 +55,12 @@ def test_the_consumer_fetch_wait_reaches_the_worker_consumer() -> None:
     assert consumer._fetch_max_wait_ms == 40
     # the producer stays Faust's own
     assert not isinstance(app.producer_transport, Transport)
+
+
+def test_the_consumer_and_stream_tuning_reach_faust(monkeypatch) -> None:
+    monkeypatch.setenv("SPOEDSTROOM_COMMIT_INTERVAL_S", "2.5")
+    monkeypatch.setenv("SPOEDSTROOM_HEARTBEAT_INTERVAL_S", "0.5")
+    monkeypatch.setenv("SPOEDSTROOM_STREAM_BUFFER_RECORDS", "4096")
+    registry = load_registry("deploy/regions/haaglanden.yaml")
+    conf = Pipeline(Settings.from_env(), registry).app.conf
+    assert (conf.broker_commit_interval, conf.broker_heartbeat_interval, conf.stream_buffer_maxsize) == (2.5, 0.5, 4096)
