@@ -266,7 +266,8 @@ class Regions:
         how many table writes it made.
 
         A `quiet` record (no event, no output, no refusal: a tick, ten a second per
-        region on the wall clock) that moved only the region's clock writes nothing:
+        region on the wall clock) that moved only the region's clock (not its read
+        marks, not the throttle's pending keys) writes nothing:
         its change rides with the next write. Lost in a crash, it costs nothing: the
         next record moves the clock on from the stored one, as if the worker had
         paused, and nothing was published that the state would have to account for.
@@ -276,13 +277,17 @@ class Regions:
         rt.unwritten = {}
         for name, value in rt.processor.take_changes().items():
             changes[name] = None if value is None else orjson.dumps(value)
+        # The shell's entries count as changes too: on the event clock a tick carries
+        # read marks (a region without events of its own hears of its input only so),
+        # and the throttle's pending keys move when the flush timer sends.
+        shell = {name: value for name, value in ((MARKS_ENTRY, orjson.dumps(rt.marks)),
+                                                 (PENDING_ENTRY, orjson.dumps(sorted(rt.pending))))
+                 if rt.persisted.get(name) != value}
+        changes.update(shell)
         if quiet and changes.keys() <= CLOCK_ONLY:
             rt.unwritten = changes
             return 0
-        for name, value in ((MARKS_ENTRY, orjson.dumps(rt.marks)), (PENDING_ENTRY, orjson.dumps(sorted(rt.pending)))):
-            if rt.persisted.get(name) != value:
-                changes[name] = value
-                rt.persisted[name] = value
+        rt.persisted.update(shell)
         table = self.table
         writes = persistence.journal_writes(rt.journal, changes)
         for name, value in writes:

@@ -14,7 +14,7 @@ import redis
 from tests.reliability.rel import CE_HEADERS, Record, http, produce
 from tests.streams.kafka_io import read_topic
 from tests.support import Stack, wait_until
-from topics.codec import dumps, format_time, loads
+from topics.codec import dumps, format_time, loads, parse_time
 
 CHANGELOG = "spoedstroom-region-state-changelog"
 LOCATION = "hmc-westeinde-interne"
@@ -74,3 +74,33 @@ def test_quiet_ticks_write_nothing_one_journal_needs_no_sentinel_and_a_restart_r
     produce(stack, [_capacity("quiet-2", 42)])
     wait_until(lambda: _staffed_beds(stack) == 42, 90, f"the restarted worker's snapshot; log:\n{stack.log('w2')}")
     assert "Traceback" not in stack.log("w2")
+
+
+def test_a_region_without_events_writes_its_read_marks_on_the_event_clock(stack: Stack, tmp_path) -> None:
+    """On the event clock a region hears how far every input partition was read only
+    through ticks. A tick that moves its marks is not quiet: the marks are written, or
+    the next owner of the region would start from stale ones (docs/reliability.md, F4)."""
+    from tests.streams.test_nation import _nation_dir
+
+    directory = _nation_dir(tmp_path)
+    stack.start_worker(registry=str(directory))
+    start = parse_time("2026-11-17T08:00:00Z")
+    records = []
+    for i in range(20):  # events of zwolle only
+        event = {"specversion": "1.0", "id": f"zwo-{i}", "source": "/partners/zwo1-hmc",
+                 "type": "nl.acutezorg.capacity.reported.v1", "time": format_time(start + i * 60_000),
+                 "datacontenttype": "application/json",
+                 "data": {"location": "zwo1-hmc-westeinde-interne", "staffed_beds": 30 + i}}
+        records.append(("acute.capacity", b"zwo1-hmc", dumps(event), list(CE_HEADERS)))
+    produce(stack, records)
+
+    def marks_written(region: str) -> bool:
+        for record in read_topic(stack.bootstrap, CHANGELOG):
+            if record.key.startswith(f"{region}|~journal".encode()) and record.value:
+                changes = loads(record.value).get("changes") or {}
+                if changes.get("~marks"):
+                    return True
+        return False
+
+    wait_until(lambda: marks_written("zwolle"), 90, f"zwolle's marks; log:\n{stack.log()}")
+    wait_until(lambda: marks_written("noordwest"), 30, "the marks of noordwest, a region without events")
