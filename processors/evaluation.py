@@ -17,6 +17,7 @@ from processors.rules import (
     Alert,
     escalation_rules,
     feed_silent,
+    forecast_deadline,
     forecast_step,
     hospital_deadline,
     hospital_long_stay,
@@ -133,6 +134,9 @@ class Rules:
                 self.seh_due.set(lid, deadline)
             else:
                 level = forecast_step(p, out, lid)
+                # the step may have started the forecast's own timer: look again when
+                # it matures, not at the next minute
+                self.seh_due.at_most(lid, forecast_deadline(p, lid))
             levels[lid] = level
 
     def _hospitals(self, out: list[Alert], now: int, touched: set[str], reported: set[str]) -> None:

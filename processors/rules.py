@@ -466,17 +466,28 @@ def seh_deadline(p: RegionView, lid: str, core: SehFigures, oldest_ho: int | Non
             at(st["p"] + raise_crowd_ms)
         if st["c"] is not None:
             at(st["c"] + clear_crowd_ms)
-    # The forecast's own "for N min" timers: the prediction moves only at a new minute
-    # or a touch, but a pending raise or clear falls due at any instant, and fires at
-    # the first evaluation from then on (metrics.md), not at the next minute.
-    st = p.rules.get(f"rule:seh_crowding_forecast:{lid}")
-    if st is not None:
-        th = p.th
-        if st["p"] is not None:
-            at(st["p"] + int(th.forecast_for_minutes * MINUTE_MS))
-        if st["c"] is not None:
-            at(st["c"] + int(th.forecast_clear_minutes * MINUTE_MS))
+    forecast_due = forecast_deadline(p, lid)
+    if forecast_due is not None:
+        at(forecast_due)
     return dl
+
+
+def forecast_deadline(p: RegionView, lid: str) -> int | None:
+    """When the forecast rule's pending raise or clear of SEH `lid` falls due (None:
+    nothing pending). The prediction moves only at a new minute or a touch, but a "for
+    N min" timer matures at any instant and fires at the first evaluation from then on
+    (metrics.md), not at the next minute."""
+    st = p.rules.get(f"rule:seh_crowding_forecast:{lid}")
+    if st is None:
+        return None
+    th = p.th
+    due: int | None = None
+    if st["p"] is not None:
+        due = st["p"] + int(th.forecast_for_minutes * MINUTE_MS)
+    if st["c"] is not None:
+        clear_due = st["c"] + int(th.forecast_clear_minutes * MINUTE_MS)
+        due = clear_due if due is None else min(due, clear_due)
+    return due
 
 
 def hospital_deadline(p: RegionView, hosp: str, stats: dict[str, Any], now: int) -> int | None:

@@ -34,6 +34,13 @@ class Deadlines:
             self._at[key] = deadline
             heapq.heappush(self._heap, (deadline, key))
 
+    def at_most(self, key: str, deadline: int | None) -> None:
+        """Step `key` again by `deadline` at the latest: its live deadline if earlier."""
+        if deadline is not None:
+            live = self._at.get(key)
+            if live is None or deadline < live:
+                self.set(key, deadline)
+
     def pop_due(self, now: int, into: set[str]) -> None:
         """Add to `into` the subjects whose live deadline is at or before `now`, and
         forget those deadlines."""
