@@ -17,7 +17,6 @@ from processors.rules import (
     Alert,
     escalation_rules,
     feed_silent,
-    forecast_deadline,
     forecast_step,
     hospital_deadline,
     hospital_long_stay,
@@ -133,10 +132,10 @@ class Rules:
                 level, deadline = seh_rules(p, out, lid, now)
                 self.seh_due.set(lid, deadline)
             else:
-                level = forecast_step(p, out, lid)
-                # the step may have started the forecast's own timer: look again when
-                # it matures, not at the next minute
-                self.seh_due.at_most(lid, forecast_deadline(p, lid))
+                level, forecast_due = forecast_step(p, out, lid)
+                # the SEH's other rules keep their deadline; the forecast's timer may
+                # mature before it
+                self.seh_due.at_most(lid, forecast_due)
             levels[lid] = level
 
     def _hospitals(self, out: list[Alert], now: int, touched: set[str], reported: set[str]) -> None:

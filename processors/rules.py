@@ -90,13 +90,14 @@ def seh_rules(p: RegionView, out: list[Alert], lid: str, now: int) -> tuple[int 
     return level, seh_deadline(p, lid, core, oldest, delay_ms, raise_crowd_ms, clear_crowd_ms)
 
 
-def forecast_step(p: RegionView, out: list[Alert], lid: str) -> int | None:
+def forecast_step(p: RegionView, out: list[Alert], lid: str) -> tuple[int | None, int | None]:
     """An SEH whose inputs did not change and whose deadline has not come, at a new
     minute: of its rules only the forecast can move (its span slides with the clock), so
-    only that one is stepped. Returns the NEDOCS level, as `seh_rules` does."""
+    only that one is stepped. Returns the NEDOCS level, as `seh_rules` does, and when
+    the forecast's own timer matures (`forecast_deadline`; the step may have started it)."""
     level = p.seh_core(lid).nedocs.level
     forecast_rule(p, out, lid, level)
-    return level
+    return level, forecast_deadline(p, lid)
 
 
 def forecast_rule(p: RegionView, out: list[Alert], lid: str, level: int | None) -> None:

@@ -139,7 +139,8 @@ def restore(table_entries: dict[str, bytes], policy: FlushPolicy = FlushPolicy()
         head = orjson.loads(raw)
         if head["seq"] != journal.seq + 1:
             break  # covered by the marker, or the chain was cut short here
-        parts = {i: orjson.loads(slots[f"{slot}/{i}"]) for i in range(1, head.get("parts", 1)) if f"{slot}/{i}" in slots}
+        parts = {i: orjson.loads(part) for i in range(1, head.get("parts", 1))
+                 if (part := slots.get(f"{slot}/{i}")) is not None}
         changes = journal_changes(head, parts)
         if changes is None:
             break
