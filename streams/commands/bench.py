@@ -62,7 +62,7 @@ def bench(
     from streams.bench import DEFAULT_DOC, BenchError, BenchOptions, run_bench
     from streams.devstack import StackError
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     options = BenchOptions(
         events=events, freshness_seconds=freshness_seconds, rates=_rates(rates), open_encounters=open_encounters,
         workers=workers,
@@ -83,7 +83,7 @@ def _core(registry: Optional[str], hours: float, repeat: int, open_encounters: i
     from streams.bench import DEFAULT_DOC, NATIONAL_REGISTRY, bench_registry, write_json
     from streams.bench_core import CoreOptions, core_markdown, run_core, write_core_doc
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     options = CoreOptions(hours=hours, repeat=repeat, open_encounters=open_encounters, profile=profile, seed=seed)
     result = run_core(bench_registry(registry), Path(registry) if registry else NATIONAL_REGISTRY, options, console)
     target = out.with_name("core.json") if out == Path("bench-results/bench.json") else out

@@ -9,7 +9,7 @@ from rich.table import Table
 from streams.devstack import EmbeddedStack, StackError, ensure_topics
 from streams.settings import Settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

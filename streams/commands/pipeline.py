@@ -24,7 +24,7 @@ from topics.catalogue import ADMISSIONS
 from topics.nation import Nation, load_nation
 from topics.registry import RegistryError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _registry(path: str | None, settings: Settings):

@@ -79,7 +79,7 @@ def simulate(
              "SPOEDSTROOM_PSEUDONYM_KEY or _FILE, the gateway's)."),
 ) -> None:
     """Generate a seeded, calibrated stream of a region's (or a nation's) partner events."""
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     if (out is None) == (not kafka):
         err.print("[red]give exactly one of --out FILE or --kafka[/red]")
         raise typer.Exit(2)

@@ -45,7 +45,7 @@ def validate(
     max_problems: int = typer.Option(1000, "--max-problems", help="Print at most this many problems."),
 ) -> None:
     """Validate a partner's NDJSON feed line by line and print a summary."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     try:
         # a nation validates against every partner and location of all its regions
         reg = load_nation(registry or _default_registry()).combined()

@@ -61,11 +61,13 @@ def test_registry_from_environment(tmp_path: Path, monkeypatch: object) -> None:
     import pytest
 
     assert isinstance(monkeypatch, pytest.MonkeyPatch)
-    monkeypatch.setenv("SPOEDSTROOM_REGISTRY", str(tmp_path / "missing.yaml"))
+    missing = tmp_path / ("a-long-directory-name-" * 3) / "missing.yaml"  # longer than a terminal line
+    monkeypatch.setenv("SPOEDSTROOM_REGISTRY", str(missing))
     path = _feed(tmp_path, _good_lines())
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 2
-    assert "missing.yaml" in result.output
+    # the whole path on one line, as in a CI log (no wrapping at the console's width)
+    assert str(missing) in result.output
 
 
 def test_wall_clock_flag(tmp_path: Path) -> None:
