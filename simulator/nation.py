@@ -75,6 +75,25 @@ def region_data(region_id: str, name: str, prefix: str, copies: int, template: P
     return out
 
 
+#: Partitions of the pipeline's internal topics the example is placed over (the default
+#: of SPOEDSTROOM_INTERNAL_PARTITIONS).
+EXAMPLE_PARTITIONS = 4
+
+
+def balanced_placement(weights: dict[str, int], partitions: int) -> dict[str, int]:
+    """Regions on partitions, the heaviest first, each on the least loaded partition
+    (the lowest on a tie): no partition ends more than one region's weight above an
+    even share. For the example, weight = copies of the template, which its events
+    follow."""
+    load = [0] * partitions
+    placement: dict[str, int] = {}
+    for region_id in sorted(weights, key=lambda rid: -weights[rid]):  # stable: list order on ties
+        partition = load.index(min(load))
+        placement[region_id] = partition
+        load[partition] += weights[region_id]
+    return {rid: placement[rid] for rid in weights}
+
+
 def write_example_nation(directory: Path = EXAMPLE_NATION_DIR) -> Path:
     """Write the example nation (11 region files and `nation.yaml`) into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -87,9 +106,13 @@ def write_example_nation(directory: Path = EXAMPLE_NATION_DIR) -> Path:
         parse_registry(data, str(path))  # validate before writing
         path.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=200), encoding="utf-8")
         files.append(path.name)
-    index = {"nation": {"id": "nl", "name": "Nederland (synthetisch: 11 ROAZ-regio's)"}, "regions": files}
+    placement = balanced_placement({rid: copies for rid, _name, _prefix, copies in ROAZ_REGIONS}, EXAMPLE_PARTITIONS)
+    index = {"nation": {"id": "nl", "name": "Nederland (synthetisch: 11 ROAZ-regio's)"}, "regions": files,
+             "placement": placement}
     (directory / NATION_FILE).write_text(
         "# The example nation: the 11 ROAZ regions, one registry file each.\n"
+        "# placement: each region's partition of the pipeline's internal topics (of\n"
+        f"# SPOEDSTROOM_INTERNAL_PARTITIONS={EXAMPLE_PARTITIONS}), evened out by size; set it before the first start.\n"
         + yaml.safe_dump(index, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return directory
 

@@ -79,6 +79,8 @@ class Pipeline(Ingest, Regions, Outputs):
         self.settings = settings
         self.nation = nation if isinstance(nation, Nation) else nation_of(nation)
         self.regions = self.nation.regions
+        self.nation.check_placement(settings.internal_partitions)
+        self.placement = self.nation.placement
         self.router = NationRouter(self.nation)
         self.wall_clock = settings.clock == "wall"
         self.validator = Validator(self.nation.combined())
@@ -202,7 +204,7 @@ class Pipeline(Ingest, Regions, Outputs):
             async with self.marks_lock:
                 body = orjson.dumps({"tick": 1, "marks": self._marks_report()})
                 for region in self.regions:
-                    await self.region_events.send(key=region.encode(), value=body)
+                    await self.to_region(region, body)
 
         @app.timer(self.settings.snapshot_flush_s)
         async def flush() -> None:

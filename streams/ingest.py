@@ -43,6 +43,7 @@ class Ingest:
     router: "NationRouter"
     wall_clock: bool
     region_events: Any
+    placement: dict[str, int]  # topics.nation.Nation.placement
     deadletter: Any
     input_names: frozenset[str]
     read_pos: dict[Any, int]
@@ -94,7 +95,7 @@ class Ingest:
         # applied. A region with no event in this batch hears of them with the next tick.
         for region, own in chunks.items():
             for chunk in own[:-1]:
-                await self.region_events.send(key=region.encode(), value=orjson.dumps({"events": chunk}))
+                await self.to_region(region, orjson.dumps({"events": chunk}))
         async with self.marks_lock:  # a tick's report is queued before or after, never between
             clock = time.monotonic()
             self.read_pos.update(pos)
@@ -104,8 +105,12 @@ class Ingest:
                     self.read_time[tp] = t
             marks = self._marks_report()
             for region, own in chunks.items():
-                body = orjson.dumps({"events": own[-1], "marks": marks})
-                await self.region_events.send(key=region.encode(), value=body)
+                await self.to_region(region, orjson.dumps({"events": own[-1], "marks": marks}))
+
+    async def to_region(self, region: str, body: bytes) -> None:
+        """A record for `region`'s agent, on the region's partition of the repartition
+        topic: its placement in the national file, else the hash of its id."""
+        await self.region_events.send(key=region.encode(), value=body, partition=self.placement.get(region))
 
     def _marks_report(self) -> dict[str, list[Any]]:
         """For every input partition assigned here: [latest event time read, caught up,

@@ -6,6 +6,12 @@ before), a national file (`nation: {id, name}` + `regions: [files]`, paths relat
 it), or a directory of region files (a `nation.yaml` in it, if present, names the nation
 and lists its files). Partner and location ids must be unique across the nation: every
 partner belongs to exactly one region, and its events are that region's.
+
+A national file may also place regions on partitions of the pipeline's internal topics
+(`placement: {region id: partition}`). A region's records and state live on one
+partition, owned by one worker; by the hash of its id, as any Kafka key, 11 regions fall
+unevenly into 4 partitions. A placement evens the work out between workers, and, unlike
+a placement computed from the list, it does not move when a region is added.
 """
 
 from __future__ import annotations
@@ -32,10 +38,20 @@ class Nation:
     path: str | None = None
     region_of_partner: dict[str, str] = field(default_factory=dict)
     region_of_location: dict[str, str] = field(default_factory=dict)
+    #: region id -> partition of the repartition and state topics; a region not listed
+    #: goes by the hash of its id (Kafka's default partitioner).
+    placement: dict[str, int] = field(default_factory=dict)
 
     @property
     def region_ids(self) -> list[str]:
         return list(self.regions)
+
+    def check_placement(self, partitions: int) -> None:
+        """Refuse a placement on a partition the internal topics do not have."""
+        for rid, partition in self.placement.items():
+            if partition >= partitions:
+                raise RegistryError(f"{self.path}: placement: region {rid!r} on partition {partition}, but the "
+                                    f"internal topics have {partitions} (SPOEDSTROOM_INTERNAL_PARTITIONS)")
 
     def combined(self) -> Registry:
         """One registry holding every partner and location of the nation: what an input
@@ -54,7 +70,8 @@ def nation_of(registry: Registry) -> Nation:
     return _build(registry.region_id, registry.region_name, [registry], national=False, path=registry.path)
 
 
-def _build(nid: str, name: str, registries: list[Registry], national: bool, path: str | None) -> Nation:
+def _build(nid: str, name: str, registries: list[Registry], national: bool, path: str | None,
+           placement: dict[str, int] | None = None) -> Nation:
     regions: dict[str, Registry] = {}
     partner_region: dict[str, str] = {}
     location_region: dict[str, str] = {}
@@ -73,7 +90,10 @@ def _build(nid: str, name: str, registries: list[Registry], national: bool, path
                 raise RegistryError(f"{where}: location {lid!r} is also in region {location_region[lid]!r} "
                                     "(location ids are unique across the nation)")
             location_region[lid] = reg.region_id
-    return Nation(nid, name, regions, national, path, partner_region, location_region)
+    unknown = sorted(set(placement or {}) - set(regions))
+    if unknown:
+        raise RegistryError(f"{path}: placement: {', '.join(map(repr, unknown))} not a region of this nation")
+    return Nation(nid, name, regions, national, path, partner_region, location_region, dict(placement or {}))
 
 
 def _national_file(raw: dict[str, Any], path: Path) -> Nation:
@@ -83,8 +103,13 @@ def _national_file(raw: dict[str, Any], path: Path) -> Nation:
     files = raw.get("regions")
     if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
         raise RegistryError(f"{path}: regions: expected a non-empty list of region registry files")
+    placement = raw.get("placement") or {}
+    if not isinstance(placement, dict) or not all(
+            isinstance(rid, str) and type(partition) is int and partition >= 0 for rid, partition in placement.items()):
+        raise RegistryError(f"{path}: placement: expected region id: partition (0, 1, ...)")
     registries = [load_registry(path.parent / f) for f in files]
-    return _build(head["id"], str(head.get("name") or head["id"]), registries, national=True, path=str(path))
+    return _build(head["id"], str(head.get("name") or head["id"]), registries, national=True, path=str(path),
+                  placement=placement)
 
 
 def load_nation(path: str | Path) -> Nation:

@@ -29,7 +29,9 @@ console = Console(stderr=True, soft_wrap=True)
 
 def _registry(path: str | None, settings: Settings):
     try:
-        return load_nation(path or settings.registry)
+        nation = load_nation(path or settings.registry)
+        nation.check_placement(settings.internal_partitions)
+        return nation
     except RegistryError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

@@ -16,27 +16,34 @@ from processors.replay import run_replay
 from simulator.nation import generate_nation, region_data
 from tests.streams.kafka_io import last_per_key, read_topic
 from tests.support import Stack, wait_until
+from topics.catalogue import REGION_EVENTS
 from topics.codec import dumps, parse_time
 from topics.nation import NATION_FILE, load_nation
 
 # three small regions whose keys land in three different partitions of the repartition
 # topic (of 4): two workers must split them
 REGIONS = (("zwolle", "zwo"), ("noordwest", "nwe"), ("limburg", "lim"))
+# A placement other than the hash of each id (1, 2, 3), still three partitions
+PLACEMENT = {"zwolle": 0, "noordwest": 3, "limburg": 2}
 START = "2026-11-17T08:00:00Z"
+CHANGELOG = "spoedstroom-region-state-changelog"
 
 
-def _nation_dir(tmp_path: Path) -> Path:
+def _nation_dir(tmp_path: Path, placement: dict[str, int] | None = None) -> Path:
     directory = tmp_path / "nation"
     directory.mkdir()
     for rid, prefix in REGIONS:
         (directory / f"{rid}.yaml").write_text(yaml.safe_dump(region_data(rid, rid.title(), prefix, 1)))
-    (directory / NATION_FILE).write_text(yaml.safe_dump(
-        {"nation": {"id": "nl", "name": "Nederland"}, "regions": [f"{rid}.yaml" for rid, _ in REGIONS]}))
+    index: dict[str, Any] = {"nation": {"id": "nl", "name": "Nederland"}, "regions": [f"{rid}.yaml" for rid, _ in REGIONS]}
+    if placement:
+        index["placement"] = placement
+    (directory / NATION_FILE).write_text(yaml.safe_dump(index))
     return directory
 
 
-def _feed(tmp_path: Path, hours: float, seed: int) -> tuple[Path, list[bytes], dict[str, dict[str, Any]]]:
-    directory = _nation_dir(tmp_path)
+def _feed(tmp_path: Path, hours: float, seed: int,
+          placement: dict[str, int] | None = None) -> tuple[Path, list[bytes], dict[str, dict[str, Any]]]:
+    directory = _nation_dir(tmp_path, placement)
     nation = load_nation(directory)
     items = generate_nation(nation, start_ms=parse_time(START), duration_ms=int(hours * 3_600_000), seed=seed)
     lines = [dumps(ev) for _topic, _key, ev in items]
@@ -76,7 +83,8 @@ def _owners(stack: Stack, port: int) -> set[str]:
 
 
 def test_two_workers_split_the_nation_and_end_equal_to_the_replay(stack: Stack, tmp_path: Path) -> None:
-    directory, lines, expected = _feed(tmp_path, hours=1.5, seed=5)
+    """With the national file's placement: each region's records and state on its partition."""
+    directory, lines, expected = _feed(tmp_path, hours=1.5, seed=5, placement=PLACEMENT)
     assert "nation:nl" in expected and len(expected) > 3 * 10
     _w1, port1 = stack.start_worker("w1", registry=str(directory))
     _w2, port2 = stack.start_worker("w2", registry=str(directory))
@@ -91,6 +99,10 @@ def test_two_workers_split_the_nation_and_end_equal_to_the_replay(stack: Stack, 
     alerts = [orjson.loads(r.value)["id"] for r in read_topic(stack.bootstrap, "acute.alerts")]
     assert len(alerts) == len(set(alerts)), "an alert event was published twice"
     stack.assert_no_offset_gaps()
+    repartitioned = {(r.key.decode(), r.partition) for r in read_topic(stack.bootstrap, REGION_EVENTS)}
+    assert repartitioned == set(PLACEMENT.items())
+    stored = {(r.key.decode().partition("|")[0], r.partition) for r in read_topic(stack.bootstrap, CHANGELOG)}
+    assert stored == set(PLACEMENT.items())
 
 
 # Figures that move with the clock alone, and the time of the last change: after a worker

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulator.nation import EXAMPLE_NATION_DIR, ROAZ_REGIONS, write_example_nation
+from simulator.nation import EXAMPLE_NATION_DIR, EXAMPLE_PARTITIONS, ROAZ_REGIONS, balanced_placement, write_example_nation
 from topics.nation import load_nation
 from topics.registry import RegistryError
 
@@ -80,3 +80,42 @@ def test_the_shipped_example_nation_is_what_the_generator_writes(tmp_path: Path)
     nation = load_nation(EXAMPLE_NATION_DIR)
     assert nation.id == "nl" and len(nation.regions) == len(ROAZ_REGIONS) == 11
     assert sum(len(reg.sehs()) for reg in nation.regions.values()) == 85
+
+
+def _placed(tmp_path: Path, placement: str) -> Path:
+    _region(tmp_path / "a.yaml", "alpha", "ha", "ha-seh")
+    _region(tmp_path / "b.yaml", "beta", "hb", "hb-seh")
+    path = tmp_path / "nl.yaml"
+    path.write_text(f"nation: {{id: nl}}\nregions: [a.yaml, b.yaml]\nplacement: {placement}\n")
+    return path
+
+
+def test_a_national_file_places_regions_on_partitions(tmp_path: Path):
+    nation = load_nation(_placed(tmp_path, "{alpha: 3}"))
+    assert nation.placement == {"alpha": 3}  # beta: by the hash of its id
+    nation.check_placement(4)
+    with pytest.raises(RegistryError, match="region 'alpha' on partition 3, but the internal topics have 2"):
+        nation.check_placement(2)
+    assert load_nation(tmp_path / "a.yaml").placement == {}  # a single region: the hash
+
+
+@pytest.mark.parametrize("placement, error", [
+    ("{alpha: -1}", "expected region id: partition"),
+    ("{alpha: one}", "expected region id: partition"),
+    ("{alpha: true}", "expected region id: partition"),
+    ("[alpha]", "expected region id: partition"),
+    ("{gamma: 0}", "'gamma' not a region of this nation"),
+])
+def test_a_bad_placement_fails_clearly(tmp_path: Path, placement: str, error: str):
+    with pytest.raises(RegistryError, match=error):
+        load_nation(_placed(tmp_path, placement))
+
+
+def test_the_example_is_placed_evenly_over_the_default_partitions():
+    # weights: copies of the template (2 = 10 SEHs, 1 = 5), 17 in all over 4 partitions
+    assert balanced_placement({"a": 2, "b": 1, "c": 2, "d": 1, "e": 1}, 2) == {"a": 0, "b": 0, "c": 1, "d": 1, "e": 0}
+    nation = load_nation(EXAMPLE_NATION_DIR)
+    load = [0] * EXAMPLE_PARTITIONS
+    for rid, _name, _prefix, copies in ROAZ_REGIONS:
+        load[nation.placement[rid]] += copies
+    assert sorted(load) == [4, 4, 4, 5]
