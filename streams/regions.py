@@ -28,6 +28,7 @@ from streams.ingest import now_ms, reencode
 from streams.readback import published_alerts
 from streams.region_runtime import RegionRuntime
 from streams.watermark import RELEASE_ALL, event_clock_horizon, merge_mark
+from topics.catalogue import REGION_EVENTS
 from topics.codec import format_time, parse_time
 from topics.event import Event, Rejected, shared_event
 
@@ -41,6 +42,9 @@ log = logging.getLogger("streams.app")
 MARKS_ENTRY = "~marks"
 SENTINEL_ENTRY = "~sentinel"
 PENDING_ENTRY = "~pending"  # keys whose newest snapshot the throttle had not sent yet
+# The partition of the repartition topic the region's records (and so its state) were on
+# when its state was written: a placement changed under a running deployment shows here.
+PARTITION_ENTRY = "~partition"
 # What a quiet record may leave for the next write (Regions._persist): the region's
 # clock (processors.state's `core`, which also holds the counters and the clock guard:
 # those move only with events) and the throttle's pending keys, which shrink when the
@@ -112,6 +116,16 @@ class Regions:
         entries, journal = persistence.restore(stored, self.flush_policy)
         marks: dict[str, list[Any]] = entries.pop(MARKS_ENTRY, {})
         pending: list[str] = entries.pop(PENDING_ENTRY, [])
+        written_on = entries.pop(PARTITION_ENTRY, partition)
+        if written_on != partition:
+            # Going on would split the region's state over two partitions of the changelog,
+            # mixed again in whatever order a later restore reads them. A setting to put
+            # right, not data: the worker stops (_crash) and says why here.
+            log.critical("region %s: its state was written from partition %s of %s, its records now come on "
+                         "partition %s: the national file's placement (or SPOEDSTROOM_INTERNAL_PARTITIONS) "
+                         "changed under a running deployment; put it back, or start a new SPOEDSTROOM_APP_ID "
+                         "(docs/operations.md, Scaling)", region, written_on, REGION_EVENTS, partition)
+            raise RuntimeError(f"region {region}: placement changed")
         s = self.settings
         lateness = s.reorder_lateness_live_ms if self.wall_clock else s.reorder_lateness_ms
         registry = self.regions[region]
@@ -282,7 +296,8 @@ class Regions:
         # The shell's entries count as changes too: on the event clock a tick carries
         # read marks (a region without events of its own hears of its input only so).
         shell = {name: value for name, value in ((MARKS_ENTRY, orjson.dumps(rt.marks)),
-                                                 (PENDING_ENTRY, orjson.dumps(sorted(rt.pending))))
+                                                 (PENDING_ENTRY, orjson.dumps(sorted(rt.pending))),
+                                                 (PARTITION_ENTRY, orjson.dumps(rt.partition)))
                  if rt.persisted.get(name) != value}
         changes.update(shell)
         if quiet and changes.keys() <= DEFERRABLE:

@@ -103,7 +103,9 @@ def _national_file(raw: dict[str, Any], path: Path) -> Nation:
     files = raw.get("regions")
     if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
         raise RegistryError(f"{path}: regions: expected a non-empty list of region registry files")
-    placement = raw.get("placement") or {}
+    placement = raw.get("placement")
+    if placement is None:
+        placement = {}
     if not isinstance(placement, dict) or not all(
             isinstance(rid, str) and type(partition) is int and partition >= 0 for rid, partition in placement.items()):
         raise RegistryError(f"{path}: placement: expected region id: partition (0, 1, ...)")

@@ -124,7 +124,7 @@ class Bench(ThroughputPhases, WorkersPhase, FreshnessPhase, StatePhases):
         self.results[name] = result
         if self.o.out is not None:  # what is finished so far, should the run stop later
             write_json(self.o.out, {**self.results, "partial": True})
-        self.console.print(render_phase(name, result))
+        self.console.print(render_phase(name, result), soft_wrap=False)
 
 
 class Terminated(BenchError):

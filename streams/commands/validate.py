@@ -105,14 +105,14 @@ def validate(
     for reason in Reason:
         if invalid[reason.value]:
             summary.add_row(f"  invalid: {reason.value}", str(invalid[reason.value]))
-    console.print(summary)
+    console.print(summary, soft_wrap=False)
     if by_type:
         types = Table(title="valid events by type")
         types.add_column("type")
         types.add_column("count", justify="right")
         for name, count in sorted(by_type.items()):
             types.add_row(name, str(count))
-        console.print(types)
+        console.print(types, soft_wrap=False)
     if n_invalid:
         console.print(f"[red]{n_invalid} of {lines} lines invalid[/red]")
         raise typer.Exit(1)

@@ -141,3 +141,28 @@ def test_a_worker_killed_mid_run_leaves_its_regions_to_the_survivor(stack: Stack
     alerts = [orjson.loads(r.value)["id"] for r in read_topic(stack.bootstrap, "acute.alerts")]
     assert len(alerts) == len(set(alerts)), "an alert event was published twice"
     stack.assert_no_offset_gaps()
+
+
+def test_a_changed_placement_stops_the_worker_before_it_splits_a_region(stack: Stack, tmp_path: Path) -> None:
+    """A region's state stays on the partition it was written from: restarted with a
+    placement that moves a region, the worker refuses (exit 70, the reason in its log)
+    instead of writing the region's state on a second partition."""
+    directory, lines, _expected = _feed(tmp_path, hours=0.5, seed=7, placement=PLACEMENT)
+    first, _ = stack.start_worker("first", registry=str(directory))
+    _publish(stack, tmp_path / "feed.ndjson", lines)
+
+    def zwolle_stored() -> bool:
+        return any(r.key.startswith(b"zwolle|") for r in read_topic(stack.bootstrap, CHANGELOG))
+
+    wait_until(zwolle_stored, 120, "zwolle's state on the changelog", interval=1.0)
+    stack.stop_worker(first)
+    index = yaml.safe_load((directory / NATION_FILE).read_text())
+    index["placement"] = {**PLACEMENT, "zwolle": 1}
+    (directory / NATION_FILE).write_text(yaml.safe_dump(index))
+    moved, _ = stack.start_worker("moved", registry=str(directory))
+    _publish(stack, tmp_path / "more.ndjson", lines[-5:])  # a record for every region, duplicates
+    assert moved.wait(timeout=90) == 70
+    log = stack.log("moved")
+    assert "region zwolle: its state was written from partition 0 of spoedstroom-region-events" in log
+    assert {(r.key.decode().partition("|")[0], r.partition) for r in read_topic(stack.bootstrap, CHANGELOG)} \
+        == set(PLACEMENT.items())

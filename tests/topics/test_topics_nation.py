@@ -104,6 +104,8 @@ def test_a_national_file_places_regions_on_partitions(tmp_path: Path):
     ("{alpha: one}", "expected region id: partition"),
     ("{alpha: true}", "expected region id: partition"),
     ("[alpha]", "expected region id: partition"),
+    ("[]", "expected region id: partition"),
+    ("0", "expected region id: partition"),
     ("{gamma: 0}", "'gamma' not a region of this nation"),
 ])
 def test_a_bad_placement_fails_clearly(tmp_path: Path, placement: str, error: str):
