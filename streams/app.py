@@ -80,7 +80,6 @@ class Pipeline(Ingest, Regions, Outputs):
         self.nation = nation if isinstance(nation, Nation) else nation_of(nation)
         self.regions = self.nation.regions
         self.nation.check_placement(settings.internal_partitions)
-        self.placement = self.nation.placement
         self.router = NationRouter(self.nation)
         self.wall_clock = settings.clock == "wall"
         self.validator = Validator(self.nation.combined())

@@ -21,6 +21,7 @@ from topics.validation import deadletter_headers, deadletter_record
 
 if TYPE_CHECKING:
     from processors.nation import NationRouter
+    from topics.nation import Nation
     from streams.settings import Settings
     from streams.telemetry import Telemetry
     from topics.validation import Validator
@@ -43,7 +44,7 @@ class Ingest:
     router: "NationRouter"
     wall_clock: bool
     region_events: Any
-    placement: dict[str, int]  # topics.nation.Nation.placement
+    nation: "Nation"
     deadletter: Any
     input_names: frozenset[str]
     read_pos: dict[Any, int]
@@ -110,7 +111,7 @@ class Ingest:
     async def to_region(self, region: str, body: bytes) -> None:
         """A record for `region`'s agent, on the region's partition of the repartition
         topic: its placement in the national file, else the hash of its id."""
-        await self.region_events.send(key=region.encode(), value=body, partition=self.placement.get(region))
+        await self.region_events.send(key=region.encode(), value=body, partition=self.nation.placement.get(region))
 
     def _marks_report(self) -> dict[str, list[Any]]:
         """For every input partition assigned here: [latest event time read, caught up,

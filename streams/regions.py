@@ -296,9 +296,10 @@ class Regions:
         # The shell's entries count as changes too: on the event clock a tick carries
         # read marks (a region without events of its own hears of its input only so).
         shell = {name: value for name, value in ((MARKS_ENTRY, orjson.dumps(rt.marks)),
-                                                 (PENDING_ENTRY, orjson.dumps(sorted(rt.pending))),
-                                                 (PARTITION_ENTRY, orjson.dumps(rt.partition)))
+                                                 (PENDING_ENTRY, orjson.dumps(sorted(rt.pending))))
                  if rt.persisted.get(name) != value}
+        if PARTITION_ENTRY not in rt.persisted:  # fixed for the runtime's life: once
+            shell[PARTITION_ENTRY] = orjson.dumps(rt.partition)
         changes.update(shell)
         if quiet and changes.keys() <= DEFERRABLE:
             rt.unwritten = changes
