@@ -6,7 +6,7 @@ region's state lives in exactly one place:
 1. `ingest` (streams/ingest.py) reads the five input topics as raw bytes in batches,
    decodes and validates each record (`topics.validation`), sends rejects unchanged to
    `acute.deadletter` with the reason in headers, and forwards the valid events, packed
-   per batch, to the repartition topic `spoedstroom-region-events` keyed by region (the
+   per batch, to the repartition topic `{app id}-region-events` keyed by region (the
    region of the partner, and for a ride into another region's SEH that region too).
 2. `regions` (streams/regions.py) applies them with the domain core (`processors.region.RegionProcessor`):
    reorder buffer, dedup, state, metrics, alerts. Each region is one key, so its records
@@ -58,7 +58,6 @@ from topics.validation import Validator
 
 log = logging.getLogger(__name__)
 
-REGION_EVENTS_TOPIC = catalogue.REGION_EVENTS
 STATE_TABLE = "region-state"
 # Ticks through the repartition topic move the watermark and (wall clock) the rules while
 # no record arrives; on the wall clock they bound how long a due event waits.
@@ -174,7 +173,7 @@ class Pipeline(Ingest, Regions, Outputs):
         raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
         self.input_names = frozenset(t.name for t in INPUT_TOPICS)
         self.inputs = app.topic(*sorted(self.input_names), **raw)
-        self.region_events = app.topic(REGION_EVENTS_TOPIC, partitions=self.settings.internal_partitions, internal=True, **raw)
+        self.region_events = app.topic(catalogue.region_events(self.settings.app_id), partitions=self.settings.internal_partitions, internal=True, **raw)
         self.deadletter = app.topic(catalogue.DEADLETTER, **raw)
         self.metrics_topic = app.topic(catalogue.METRICS, **raw)
         self.alerts_topic = app.topic(catalogue.ALERTS, **raw)
@@ -236,7 +235,7 @@ class Pipeline(Ingest, Regions, Outputs):
             for tp in revoked:  # read here no more: if it comes back, from the committed offset
                 self.read_pos.pop(tp, None)
                 self.read_wall.pop(tp, None)
-            gone = {tp.partition for tp in revoked if tp.topic == REGION_EVENTS_TOPIC}
+            gone = {tp.partition for tp in revoked if tp.topic == self.region_events.get_topic_name()}
             if gone:
                 log.info("region partitions revoked: %s", sorted(gone))
                 for region, rt in list(self.runtimes.items()):

@@ -2,7 +2,7 @@
 
 Regions live on different workers, so the nation is built in one place of its own: every
 region snapshot a worker publishes is also sent to the internal topic
-`spoedstroom-nation` (one partition, keyed by the nation id). Whichever worker owns that
+`{app id}-nation` (one partition, keyed by the nation id). Whichever worker owns that
 partition keeps the latest snapshot per region in the changelogged table `nation-state`
 (one row per region, so a worker taking over starts from them, not from nothing), builds
 the nation's snapshot with `processors.nation.build_nation` and publishes it like any
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NATION_TOPIC = catalogue.NATION
 NATION_TABLE = "nation-state"
 
 
@@ -63,7 +62,8 @@ class NationRuntime:
 
     def wire(self, app: faust.App) -> None:
         raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-        self.topic = app.topic(NATION_TOPIC, partitions=1, internal=True, **raw)
+        self.topic = app.topic(catalogue.nation_topic(self.pipeline.settings.app_id), partitions=1, internal=True, **raw)
+        topic_name = self.topic.get_topic_name()
         self.table = app.Table(NATION_TABLE, default=None, partitions=1, key_type=bytes, value_type=bytes)
 
         @app.agent(self.topic, name="nation")
@@ -76,7 +76,7 @@ class NationRuntime:
                 if not isinstance(body, dict):
                     # only workers write this topic: never a partner's data, but still no
                     # reason to stop the nation (and no content in the log line)
-                    log.warning("a record on %s that is not a JSON object: skipped", NATION_TOPIC)
+                    log.warning("a record on %s that is not a JSON object: skipped", topic_name)
                     continue
                 await self.apply(body)
 
@@ -86,7 +86,7 @@ class NationRuntime:
 
         @app.on_partitions_revoked.connect
         async def revoked(app_: faust.App, revoked: set, **kwargs: Any) -> None:
-            if any(tp.topic == NATION_TOPIC for tp in revoked):
+            if any(tp.topic == topic_name for tp in revoked):
                 self.latest = None  # read from the table again when the partition returns
 
     # ------------------------------------------------------------------ as a sink

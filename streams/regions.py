@@ -28,7 +28,6 @@ from streams.ingest import now_ms, reencode
 from streams.readback import published_alerts
 from streams.region_runtime import RegionRuntime
 from streams.watermark import RELEASE_ALL, event_clock_horizon, merge_mark
-from topics.catalogue import REGION_EVENTS
 from topics.codec import format_time, parse_time
 from topics.event import Event, Rejected, shared_event
 
@@ -58,6 +57,7 @@ class Regions:
     app: faust.App
     settings: "Settings"
     table: Any
+    region_events: Any
     regions: dict[str, "Registry"]
     runtimes: dict[str, RegionRuntime]
     wall_clock: bool
@@ -124,7 +124,7 @@ class Regions:
             log.critical("region %s: its state was written from partition %s of %s, its records now come on "
                          "partition %s: the national file's placement (or SPOEDSTROOM_INTERNAL_PARTITIONS) "
                          "changed under a running deployment; put it back, or start a new SPOEDSTROOM_APP_ID "
-                         "(docs/operations.md, Scaling)", region, written_on, REGION_EVENTS, partition)
+                         "(docs/operations.md, Scaling)", region, written_on, self.region_events.get_topic_name(), partition)
             raise RuntimeError(f"region {region}: placement changed")
         s = self.settings
         lateness = s.reorder_lateness_live_ms if self.wall_clock else s.reorder_lateness_ms

@@ -130,7 +130,8 @@ class Settings:
     #: its partitions back at once instead of waiting for the group to notice the old
     #: process is gone (the session timeout) and rebalancing twice. Empty: dynamic.
     group_instance_id: str = ""
-    #: Faust application id (consumer group and changelog topic prefix).
+    #: Faust application id: the consumer group, and the prefix of the internal topics
+    #: (`{app_id}-region-events`, `{app_id}-nation`) and of the changelogs.
     app_id: str = "spoedstroom"
     #: Partitions of the internal repartition and changelog topics.
     internal_partitions: int = 4

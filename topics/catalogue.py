@@ -37,11 +37,26 @@ METRICS = "acute.metrics"
 ALERTS = "acute.alerts"
 DEADLETTER = "acute.deadletter"
 
-# The runtime's internal topics (Faust creates them, under the app's prefix ACL):
-#: events re-keyed by region (one region's records and state in one partition)
-REGION_EVENTS = "spoedstroom-region-events"
-#: the regions' snapshots for the one worker that builds the nation's (one partition)
-NATION = "spoedstroom-nation"
+# The runtime's internal topics (Faust creates them, under the app's prefix ACL). Named
+# after the app id (`SPOEDSTROOM_APP_ID`), like Faust's changelogs: a deployment under a
+# new app id starts on new internal topics, never on another's records (moving regions,
+# rebuilding the state: docs/operations.md).
+DEFAULT_APP_ID = "spoedstroom"
+
+
+def region_events(app_id: str) -> str:
+    """Events re-keyed by region (one region's records and state in one partition)."""
+    return f"{app_id}-region-events"
+
+
+def nation_topic(app_id: str) -> str:
+    """The regions' snapshots for the one worker that builds the nation's (one partition)."""
+    return f"{app_id}-nation"
+
+
+#: the internal topics' names under the default app id (as deployed)
+REGION_EVENTS = region_events(DEFAULT_APP_ID)
+NATION = nation_topic(DEFAULT_APP_ID)
 
 INPUT_TOPICS: tuple[TopicSpec, ...] = tuple(
     TopicSpec(name, INPUT_PARTITIONS, dict(_DELETE_30D))

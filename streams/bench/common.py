@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.settings import ROOT, Settings
-from topics import catalogue
 
-REGION_EVENTS_TOPIC = catalogue.REGION_EVENTS
 CHANGELOG_SUFFIX = "-region-state-changelog"
 DEFAULT_DOC = ROOT / "docs" / "performance.md"
 LATEST_START = "<!-- bench:latest:start -->"

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from streams.bench.common import LIVE_LATENESS_MS, REGION_EVENTS_TOPIC, summary_ms
+from streams.bench.common import LIVE_LATENESS_MS, summary_ms
 from streams.bench.kafka_io import end_offsets
 from streams.bench.stack import BenchBase, WorkerProc
 from topics import catalogue
@@ -21,7 +21,7 @@ class FreshnessPhase(BenchBase):
 
     # -------------------------------------------------------------- 5. freshness
     def freshness(self) -> dict[str, Any]:
-        offsets = end_offsets(self.bootstrap, self.input_topics + [REGION_EVENTS_TOPIC])
+        offsets = end_offsets(self.bootstrap, self.input_topics)
         w = self.start_worker("freshness", "wall", offsets)
         self._wait("the wall-clock worker to become ready", w.ready, 120, w)
         # The runtime loads on the first tick; a probe before that would measure start-up.

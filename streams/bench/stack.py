@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streams.bench.common import (
-    COUNTER_NAMES, REGION_EVENTS_TOPIC, BenchError, BenchOptions, counter_sums, http_get, proc_cpu_seconds, proc_memory,
+    COUNTER_NAMES, BenchError, BenchOptions, counter_sums, http_get, proc_cpu_seconds, proc_memory,
 )
-from streams.bench.kafka_io import commit_group_offsets, end_offsets, topic_partitions
+from streams.bench.kafka_io import commit_group_offsets, topic_partitions
 from streams.bench.registry import bench_nation, largest_region
 from streams.devstack import EmbeddedStack, ensure_topics, free_port
 from streams.settings import ROOT, Settings
@@ -155,11 +155,10 @@ class BenchBase:
 
     def bench_records_offsets(self) -> dict[Any, int]:
         """Offsets that make a new consumer group read exactly the bench's records: the
-        input topics from where the fill began, the repartition topic from its end."""
+        input topics from where the fill began (its internal topics are its own, new)."""
         offsets = dict(self.start_offsets)
         for tp in topic_partitions(self.bootstrap, self.input_topics):
             offsets.setdefault(tp, 0)
-        offsets.update(end_offsets(self.bootstrap, [REGION_EVENTS_TOPIC]))
         return offsets
 
     def _spawn(self, name: str, clock: str, app_id: str, extra_env: dict[str, str] | None = None) -> WorkerProc:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from streams import persistence
-from streams.bench.common import CHANGELOG_SUFFIX, FILL_START_MS, REGION_EVENTS_TOPIC, BenchError
+from streams.bench.common import CHANGELOG_SUFFIX, FILL_START_MS, BenchError
 from streams.bench.kafka_io import end_offsets, make_producer
 from streams.bench.stack import BenchBase, WorkerProc
 from topics import catalogue
@@ -32,7 +32,7 @@ class StatePhases(BenchBase):
     # ----------------------------------------------------------------- 6. memory
     def memory(self) -> dict[str, Any]:
         n = self.o.open_encounters
-        offsets = end_offsets(self.bootstrap, self.input_topics + [REGION_EVENTS_TOPIC])
+        offsets = end_offsets(self.bootstrap, self.input_topics)
         w = self.start_worker("state", "event", offsets, self.state_worker_env())
         self._wait("the state worker to become ready", w.ready, 120, w)
         base_mem = w.memory()

@@ -7,6 +7,7 @@ from typing import Any
 
 from streams.app import Pipeline
 from streams.settings import Settings
+from topics.nation import load_nation
 from topics.registry import load_registry
 
 
@@ -64,3 +65,17 @@ def test_the_consumer_and_stream_tuning_reach_faust(monkeypatch) -> None:
     registry = load_registry("deploy/regions/haaglanden.yaml")
     conf = Pipeline(Settings.from_env(), registry).app.conf
     assert (conf.broker_commit_interval, conf.broker_heartbeat_interval, conf.stream_buffer_maxsize) == (2.5, 0.5, 4096)
+
+
+def test_the_internal_topics_are_named_after_the_app_id() -> None:
+    # A deployment under a new SPOEDSTROOM_APP_ID (to move regions or rebuild the state)
+    # must start on internal topics of its own: on the old ones a new consumer group
+    # read every forwarded record of the old deployment again, on the old placement.
+    nation = load_nation("deploy/regions/nl")
+    default = Pipeline(Settings(), nation)
+    assert default.region_events.get_topic_name() == "spoedstroom-region-events"
+    assert default.nation_runtime.topic.get_topic_name() == "spoedstroom-nation"
+    moved = Pipeline(Settings(app_id="spoedstroom-v2"), nation)
+    assert moved.region_events.get_topic_name() == "spoedstroom-v2-region-events"
+    assert moved.nation_runtime.topic.get_topic_name() == "spoedstroom-v2-nation"
+    assert moved.table.changelog_topic.get_topic_name() == "spoedstroom-v2-region-state-changelog"
