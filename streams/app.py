@@ -244,6 +244,7 @@ class Pipeline(Ingest, Regions, Outputs):
 
         @app.on_partitions_assigned.connect
         async def assigned(app_: faust.App, assigned: set, **kwargs: Any) -> None:
+            self._check_internal_partitions()
             self.forget_stored_entries()
             inputs = [tp for tp in assigned if tp.topic in self.input_names]
             if inputs and self.settings.embedded_broker:
@@ -256,6 +257,23 @@ class Pipeline(Ingest, Regions, Outputs):
         if self.nation_runtime is not None:
             self.nation_runtime.wire(app)
         web.register(self)  # /healthz, /readyz, /metrics, /status (streams/web.py)
+
+    def _check_internal_partitions(self) -> None:
+        """Stop the worker, with the reason, if the repartition topic exists with other
+        partitions than `SPOEDSTROOM_INTERNAL_PARTITIONS` (made by a first start with
+        another setting): a region placed beyond its partitions failed in the middle of
+        forwarding a batch, and with more of them than the setting Faust sizes the table
+        otherwise. A setting to put right, not data: checked at every assignment, before
+        any record of the new assignment is read."""
+        name = self.region_events.get_topic_name()
+        found = self.app.consumer.topic_partitions(name)
+        wanted = self.settings.internal_partitions
+        if found is not None and found != wanted:
+            log.critical("%s has %d partitions, SPOEDSTROOM_INTERNAL_PARTITIONS says %d: set it to %d, or start a "
+                         "new SPOEDSTROOM_APP_ID, which makes new internal topics (docs/operations.md, Scaling); "
+                         "the worker stops (exit %d)", name, found, wanted, found, CRASH_EXIT_CODE)
+            logging.shutdown()
+            os._exit(CRASH_EXIT_CODE)
 
     async def _probe_ends(self, tps: list[Any]) -> None:
         """Embedded broker: the true end offsets of newly assigned input partitions. Tansu

@@ -3,6 +3,7 @@ and a worker killed mid-run (events.md, "Many regions, one deployment")."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from typing import Any
 
 import orjson
 import yaml
+from aiokafka import AIOKafkaConsumer
 
 from processors.replay import run_replay
 from simulator.nation import generate_nation, region_data
@@ -166,3 +168,39 @@ def test_a_changed_placement_stops_the_worker_before_it_splits_a_region(stack: S
     assert "region zwolle: its state was written from partition 0 of spoedstroom-region-events" in log
     assert {(r.key.decode().partition("|")[0], r.partition) for r in read_topic(stack.bootstrap, CHANGELOG)} \
         == set(PLACEMENT.items())
+
+
+def test_internal_topics_with_other_partitions_than_the_setting_stop_the_worker_with_the_reason(
+        stack: Stack, tmp_path: Path) -> None:
+    """The internal topics exist with 2 partitions (a first start with
+    SPOEDSTROOM_INTERNAL_PARTITIONS=2), the setting now says 4 and the placement names
+    partition 3: the worker stops at its start and says which setting to put right,
+    before a send to a partition the topic does not have fails half-way."""
+    directory, lines, _expected = _feed(tmp_path, hours=0.25, seed=8)
+    first, _ = stack.start_worker("two", registry=str(directory), extra_env={"SPOEDSTROOM_INTERNAL_PARTITIONS": "2"})
+    wait_until(lambda: REGION_EVENTS in _topics(stack), 60, "the internal topics")
+    stack.stop_worker(first)
+    placed = tmp_path / "placed"
+    placed.mkdir()
+    for file in directory.iterdir():
+        (placed / file.name).write_bytes(file.read_bytes())
+    index = yaml.safe_load((placed / NATION_FILE).read_text())
+    index["placement"] = PLACEMENT
+    (placed / NATION_FILE).write_text(yaml.safe_dump(index))
+    four, _ = stack.start_worker("four", registry=str(placed))
+    _publish(stack, tmp_path / "feed.ndjson", lines)
+    assert four.wait(timeout=90) == 70
+    log = stack.log("four")
+    assert ("spoedstroom-region-events has 2 partitions, SPOEDSTROOM_INTERNAL_PARTITIONS says 4" in log), log[-2000:]
+
+
+def _topics(stack: Stack) -> set[str]:
+    async def names() -> set[str]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap)
+        await consumer.start()
+        try:
+            return set(await consumer.topics())
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(names())
