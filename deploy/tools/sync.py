@@ -7,7 +7,7 @@
 - deploy/k8s/registry-configmap.yaml: deploy/regions/*.yaml as a ConfigMap
   (kustomize may not read files outside deploy/k8s/);
 - deploy/k8s/kafka-topics.yaml: one KafkaTopic per topic of topics.catalogue plus the
-  pipeline's internal repartition topic;
+  pipeline's internal repartition and nation topics;
 - deploy/k8s/kafka-users.yaml: one KafkaUser per partner of the Haaglanden registry with
   SCRAM-SHA-512 and Write/Describe ACLs on exactly the input topics its kind may send to
   (topics.catalogue.SENDER_KINDS), the worker user, the partner gateway's user (writes the
@@ -33,8 +33,10 @@ K8S = DEPLOY / "k8s"
 REGISTRY = DEPLOY / "regions" / "haaglanden.yaml"
 CLUSTER = "spoedstroom"
 APP_ID = "spoedstroom"
-#: The worker's internal topics (repartition by region; Faust names them `{app_id}-...`).
-INTERNAL_TOPICS = {f"{APP_ID}-region-events": 4}
+#: The worker's internal topics, named after the app id (topics.catalogue): the
+#: repartition by region, over SPOEDSTROOM_INTERNAL_PARTITIONS (4), and the regions'
+#: snapshots for the nation's builder (one partition).
+INTERNAL_TOPICS = {catalogue.region_events(APP_ID): 4, catalogue.nation_topic(APP_ID): 1}
 INTERNAL_RETENTION_MS = 7 * catalogue.DAY_MS
 WORKER_USER = "spoedstroom-worker"
 CONSUMER_USER = "spoedstroom-consumer"

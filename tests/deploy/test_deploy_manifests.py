@@ -396,7 +396,7 @@ def test_k8s_topics() -> None:
     from topics.catalogue import ALL_TOPICS
 
     topics = {d["spec"]["topicName"]: d["spec"] for _, d in k8s_docs() if d["kind"] == "KafkaTopic"}
-    expected = {t.name for t in ALL_TOPICS} | {"spoedstroom-region-events"}
+    expected = {t.name for t in ALL_TOPICS} | {"spoedstroom-region-events", "spoedstroom-nation"}
     assert set(topics) == expected
     thirty_days = 30 * 86_400_000
     for name in ("acute.calls", "acute.dispatches", "acute.admissions", "acute.discharges", "acute.capacity"):
@@ -408,6 +408,7 @@ def test_k8s_topics() -> None:
         assert topics[name]["config"]["cleanup.policy"] == "delete"
         assert topics[name]["config"]["retention.ms"] == thirty_days
     assert topics["spoedstroom-region-events"]["partitions"] == 4
+    assert topics["spoedstroom-nation"]["partitions"] == 1
     assert all(t["replicas"] == 3 for t in topics.values())
 
 

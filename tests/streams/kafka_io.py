@@ -9,6 +9,15 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 
+def topic_names(bootstrap: str) -> set[str]:
+    """The names of the topics the broker has."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="spoedstroom-test-reader")
+    try:
+        return set(consumer.topics())
+    finally:
+        consumer.close()
+
+
 def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Any]:
     """Every record of a topic from the beginning to its current end (all partitions).
 

@@ -3,7 +3,6 @@ and a worker killed mid-run (events.md, "Many regions, one deployment")."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import sys
@@ -12,11 +11,10 @@ from typing import Any
 
 import orjson
 import yaml
-from aiokafka import AIOKafkaConsumer
 
 from processors.replay import run_replay
 from simulator.nation import generate_nation, region_data
-from tests.streams.kafka_io import last_per_key, read_topic
+from tests.streams.kafka_io import last_per_key, read_topic, topic_names
 from tests.support import Stack, wait_until
 from topics.catalogue import REGION_EVENTS
 from topics.codec import dumps, parse_time
@@ -178,7 +176,7 @@ def test_internal_topics_with_other_partitions_than_the_setting_stop_the_worker_
     before a send to a partition the topic does not have fails half-way."""
     directory, lines, _expected = _feed(tmp_path, hours=0.25, seed=8)
     first, _ = stack.start_worker("two", registry=str(directory), extra_env={"SPOEDSTROOM_INTERNAL_PARTITIONS": "2"})
-    wait_until(lambda: REGION_EVENTS in _topics(stack), 60, "the internal topics")
+    wait_until(lambda: REGION_EVENTS in topic_names(stack.bootstrap), 60, "the internal topics")
     stack.stop_worker(first)
     placed = tmp_path / "placed"
     placed.mkdir()
@@ -193,14 +191,3 @@ def test_internal_topics_with_other_partitions_than_the_setting_stop_the_worker_
     log = stack.log("four")
     assert ("spoedstroom-region-events has 2 partitions, SPOEDSTROOM_INTERNAL_PARTITIONS says 4" in log), log[-2000:]
 
-
-def _topics(stack: Stack) -> set[str]:
-    async def names() -> set[str]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap)
-        await consumer.start()
-        try:
-            return set(await consumer.topics())
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(names())
