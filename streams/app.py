@@ -58,7 +58,6 @@ from topics.validation import Validator
 
 log = logging.getLogger(__name__)
 
-STATE_TABLE = "region-state"
 # Ticks through the repartition topic move the watermark and (wall clock) the rules while
 # no record arrives; on the wall clock they bound how long a due event waits.
 # events.md: on the wall clock the watermark moves at least every 100 ms
@@ -177,7 +176,7 @@ class Pipeline(Ingest, Regions, Outputs):
         self.deadletter = app.topic(catalogue.DEADLETTER, **raw)
         self.metrics_topic = app.topic(catalogue.METRICS, **raw)
         self.alerts_topic = app.topic(catalogue.ALERTS, **raw)
-        self.table = app.Table(STATE_TABLE, default=None, partitions=self.settings.internal_partitions,
+        self.table = app.Table(catalogue.STATE_TABLE, default=None, partitions=self.settings.internal_partitions,
                                key_type=bytes, value_type=bytes, options=self._store_options())
 
         @app.agent(self.inputs, name="ingest")

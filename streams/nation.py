@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NATION_TABLE = "nation-state"
 
 
 def _valid_as_of(snapshot: dict[str, Any]) -> bool:
@@ -64,7 +63,7 @@ class NationRuntime:
         raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
         self.topic = app.topic(catalogue.nation_topic(self.pipeline.settings.app_id), partitions=1, internal=True, **raw)
         topic_name = self.topic.get_topic_name()
-        self.table = app.Table(NATION_TABLE, default=None, partitions=1, key_type=bytes, value_type=bytes)
+        self.table = app.Table(catalogue.NATION_TABLE, default=None, partitions=1, key_type=bytes, value_type=bytes)
 
         @app.agent(self.topic, name="nation")
         async def nation(stream: faust.StreamT) -> None:

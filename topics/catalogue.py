@@ -54,6 +54,17 @@ def nation_topic(app_id: str) -> str:
     return f"{app_id}-nation"
 
 
+#: The worker's changelogged tables: a region's state (one row per entry, streams/
+#: persistence.py) and the nation's latest snapshot per region.
+STATE_TABLE = "region-state"
+NATION_TABLE = "nation-state"
+
+
+def changelog(app_id: str, table: str) -> str:
+    """The changelog topic Faust keeps for `table`."""
+    return f"{app_id}-{table}-changelog"
+
+
 #: the internal topics' names under the default app id (as deployed)
 REGION_EVENTS = region_events(DEFAULT_APP_ID)
 NATION = nation_topic(DEFAULT_APP_ID)

@@ -15,7 +15,6 @@ from typing import Any
 
 from streams.settings import ROOT, Settings
 
-CHANGELOG_SUFFIX = "-region-state-changelog"
 DEFAULT_DOC = ROOT / "docs" / "performance.md"
 LATEST_START = "<!-- bench:latest:start -->"
 LATEST_END = "<!-- bench:latest:end -->"

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from streams import persistence
-from streams.bench.common import CHANGELOG_SUFFIX, FILL_START_MS, BenchError
+from streams.bench.common import FILL_START_MS, BenchError
 from streams.bench.kafka_io import end_offsets, make_producer
 from streams.bench.stack import BenchBase, WorkerProc
 from topics import catalogue
@@ -99,7 +99,7 @@ class StatePhases(BenchBase):
     async def _changelog_size(self, app_id: str) -> dict[str, Any]:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        topic = f"{app_id}{CHANGELOG_SUFFIX}"
+        topic = catalogue.changelog(app_id, catalogue.STATE_TABLE)
         ends = {(tp.topic, tp.partition): off for tp, off in end_offsets(self.bootstrap, [topic]).items()}
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
                                     auto_offset_reset="earliest", client_id="spoedstroom-bench-changelog",

@@ -16,7 +16,7 @@ from processors.replay import run_replay
 from simulator.nation import generate_nation, region_data
 from tests.streams.kafka_io import last_per_key, read_topic, topic_names
 from tests.support import Stack, wait_until
-from topics.catalogue import REGION_EVENTS
+from topics.catalogue import DEFAULT_APP_ID, REGION_EVENTS, STATE_TABLE, changelog
 from topics.codec import dumps, parse_time
 from topics.nation import NATION_FILE, load_nation
 
@@ -26,7 +26,7 @@ REGIONS = (("zwolle", "zwo"), ("noordwest", "nwe"), ("limburg", "lim"))
 # A placement other than the hash of each id (1, 2, 3), still three partitions
 PLACEMENT = {"zwolle": 0, "noordwest": 3, "limburg": 2}
 START = "2026-11-17T08:00:00Z"
-CHANGELOG = "spoedstroom-region-state-changelog"
+CHANGELOG = changelog(DEFAULT_APP_ID, STATE_TABLE)
 
 
 def _nation_dir(tmp_path: Path, placement: dict[str, int] | None = None) -> Path:

@@ -14,9 +14,10 @@ import redis
 from tests.reliability.rel import CE_HEADERS, Record, http, produce
 from tests.streams.kafka_io import read_topic
 from tests.support import Stack, wait_until
+from topics.catalogue import DEFAULT_APP_ID, STATE_TABLE, changelog
 from topics.codec import dumps, format_time, loads, parse_time
 
-CHANGELOG = "spoedstroom-region-state-changelog"
+CHANGELOG = changelog(DEFAULT_APP_ID, STATE_TABLE)
 LOCATION = "hmc-westeinde-interne"
 
 
