@@ -8,7 +8,8 @@ reason                when
 ===================== ==========================================================================
 tombstone             the record has no value (None)
 too_large             the value is larger than `max_bytes` (64 KiB); `id` longer than 128
-                      characters, `source` longer than 80, an extension value longer than 256
+                      characters, `source` longer than 80, an extension value longer than 256,
+                      a time (`time` or one in `data`) longer than 64
 invalid_json          the value is not UTF-8 JSON
 not_cloudevent        not a JSON object; `specversion` not "1.0"; `id`, `source`, `type` or
                       `time` missing, empty or not a string; `source` not `/partners/{id}`;
@@ -82,6 +83,10 @@ PARTNER_PREFIX = "/partners/"
 MAX_ID_CHARS = 128
 MAX_SOURCE_CHARS = 80
 MAX_EXTENSION_CHARS = 256
+# A time is read as epoch milliseconds, but `expected_until` is also passed on as sent
+# (in the seh_stop alert's values): RFC 3339 allows any number of fractional digits, and
+# a time of 60,000 of them reached an alert whole. 64 leaves room for 38 digits.
+MAX_TIME_CHARS = 64
 # Extension attributes accepted besides the core ones: tracing and partitioning only.
 # Anything else (a `bsn`, a `patientname`) would widen what partners send: refused.
 ALLOWED_EXTENSIONS = frozenset(("partitionkey", "traceparent", "tracestate", "dataschema", "subject"))
@@ -303,6 +308,8 @@ class Validator:
             raise _fail(Reason.TOO_LARGE, f"id is {len(eid)} characters, above {MAX_ID_CHARS}")
         if len(source) > MAX_SOURCE_CHARS:
             raise _fail(Reason.TOO_LARGE, f"source is {len(source)} characters, above {MAX_SOURCE_CHARS}")
+        if len(time_s) > MAX_TIME_CHARS:
+            raise _fail(Reason.TOO_LARGE, f"time is {len(time_s)} characters, above {MAX_TIME_CHARS}")
         data = obj.get("data")
         if type(data) is not dict:
             data = _data_of(obj)
@@ -360,6 +367,10 @@ class Validator:
                 f"(allowed: {', '.join(sorted(rule.kinds))})",
             )
 
+        for name in rule.time_fields:
+            v = data.get(name)
+            if type(v) is str and len(v) > MAX_TIME_CHARS:
+                raise _fail(Reason.TOO_LARGE, f"data.{name} is {len(v)} characters, above {MAX_TIME_CHARS}")
         try:
             rule.validate(data)
         except fastjsonschema.JsonSchemaValueException as exc:
@@ -468,7 +479,7 @@ def _binary_envelope(
             try:
                 v = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
             except UnicodeDecodeError:
-                raise _fail(Reason.NOT_CLOUDEVENT, f"header {k} is not UTF-8") from None
+                raise _fail(Reason.NOT_CLOUDEVENT, f"header {k[:40]} is not UTF-8") from None
             if k == "content-type":
                 content_type = v
             else:

@@ -70,6 +70,11 @@ CASES: list[tuple[str, bytes | None, str | None, int | None, Reason]] = [
     ("event id 60000 chars", B({**ev(), "id": "e" * 60_000}), None, None, Reason.TOO_LARGE),
     ("source 81 chars", B({**ev(), "source": "/partners/" + "p" * 71}), None, None, Reason.TOO_LARGE),
     ("extension 257 chars", B({**ev(), "tracestate": "t" * 257}), None, None, Reason.TOO_LARGE),
+    ("time 65 chars", B({**ev(), "time": "2026-11-22T13:05:00." + "1" * 44 + "Z"}), None, None, Reason.TOO_LARGE),
+    # passed on as sent in the seh_stop alert: a time of 60,000 digits reached it whole
+    ("expected_until 60000 digits", B(ev("seh.status_changed", status="stop",
+                                         expected_until="2026-11-22T18:00:00." + "1" * 60_000 + "Z")),
+     None, None, Reason.TOO_LARGE),
     ("time year 10000 in UTC", B({**ev(), "time": "9999-12-31T23:59:59-23:59"}), None, None, Reason.NOT_CLOUDEVENT),
     ("time before year 1 in UTC", B({**ev(), "time": "0001-01-01T00:30:00+01:00"}), None, None, Reason.NOT_CLOUDEVENT),
     ("unknown type", B({**ev(), "type": "nl.acutezorg.seh.exploded.v1"}), None, None, Reason.UNKNOWN_TYPE),
@@ -167,6 +172,14 @@ def test_bsn_detail_does_not_echo_the_number(validator: Validator) -> None:
     assert "111222333" not in info.value.detail and "encounter_id" in info.value.detail
 
 
+def test_a_rejection_detail_cuts_a_header_name_short(validator: Validator) -> None:
+    # the name of a header is the partner's text: a detail names it, but never whole
+    name = b"ce_" + "Jan Jansen, geboren 01-02-1950 ".encode() * 2000
+    with pytest.raises(Rejected) as info:
+        validator.decode(b"{}", [(name, b"\xff")])
+    assert info.value.reason == Reason.NOT_CLOUDEVENT and len(info.value.detail) < 80
+
+
 def test_allowed_edge_cases(validator: Validator) -> None:
     # 5 minutes ahead is still fine; no wall clock: no future check at all
     assert validator.decode(dumps(ev()), wall_now_ms=T0 - 300_000).time == T0
@@ -186,6 +199,8 @@ def test_allowed_edge_cases(validator: Validator) -> None:
     # a leap second and 12 fractional digits are valid RFC 3339
     assert validator.decode(dumps({**ev(), "time": "2016-12-31T23:59:60Z"})).time == 1483228799999
     assert validator.decode(dumps({**ev(), "time": "2026-11-22T13:05:00.123456789012Z"})).time == T0 + 123
+    # the longest time accepted: 64 characters
+    assert validator.decode(dumps({**ev(), "time": "2026-11-22T13:05:00." + "1" * 43 + "Z"})).time == T0 + 111
     # the widest allowed times around an event
     assert validator.decode(dumps(ev("dispatch.assigned", call_received_at="2026-11-21T13:05:00Z")))
     assert validator.decode(dumps(ev("dispatch.transporting", eta="2026-11-23T01:05:00Z")))
