@@ -260,10 +260,10 @@ class Pipeline(Ingest, Regions, Outputs):
     def _check_internal_partitions(self) -> None:
         """Stop the worker, with the reason, if the repartition topic exists with other
         partitions than `SPOEDSTROOM_INTERNAL_PARTITIONS` (made by a first start with
-        another setting): a region placed beyond its partitions failed in the middle of
-        forwarding a batch, and with more of them than the setting Faust sizes the table
-        otherwise. A setting to put right, not data: checked at every assignment, before
-        any record of the new assignment is read."""
+        another setting). With fewer, a region placed beyond them failed in the middle
+        of forwarding a batch; with more, the regions' records and their state would be
+        cut into partitions differently. A setting to put right, not data: checked at
+        every assignment, before any record of the new assignment is read."""
         name = self.region_events.get_topic_name()
         found = self.app.consumer.topic_partitions(name)
         wanted = self.settings.internal_partitions

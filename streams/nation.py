@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
 def _valid_as_of(snapshot: dict[str, Any]) -> bool:
     try:
         parse_time(snapshot.get("as_of"))  # type: ignore[arg-type]

@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from topics.catalogue import DEFAULT_APP_ID
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Shortest bearer token the worker accepts: a token anyone can guess protects nothing.
@@ -132,7 +134,7 @@ class Settings:
     group_instance_id: str = ""
     #: Faust application id: the consumer group, and the prefix of the internal topics
     #: (`{app_id}-region-events`, `{app_id}-nation`) and of the changelogs.
-    app_id: str = "spoedstroom"
+    app_id: str = DEFAULT_APP_ID
     #: Partitions of the internal repartition and changelog topics.
     internal_partitions: int = 4
     #: Replication factor of the topics `dev topics` creates (3 on a three-broker cluster).

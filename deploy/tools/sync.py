@@ -32,7 +32,7 @@ DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 REGISTRY = DEPLOY / "regions" / "haaglanden.yaml"
 CLUSTER = "spoedstroom"
-APP_ID = "spoedstroom"
+APP_ID = catalogue.DEFAULT_APP_ID
 #: The worker's internal topics, named after the app id (topics.catalogue): the
 #: repartition by region, over SPOEDSTROOM_INTERNAL_PARTITIONS (4), and the regions'
 #: snapshots for the nation's builder (one partition).
