@@ -57,11 +57,16 @@ def event_clock_horizon(marks: dict[str, list[Any]], reported: dict[str, float],
 
     While the stream flows: up to the minimum, over the input partitions that have
     delivered events or are behind their end, of the latest event time read, minus
-    the reorder lateness. A partition idle and caught up since its start holds
-    nothing; one with data holds at its latest time, because "caught up" is only
-    what its reader saw when it reported: data published since, maybe read by
-    another worker, is not known here yet (with regions spread over workers, the
-    reports about one partition come from another process than the events).
+    the reorder lateness. One with data holds at its latest time, because "caught
+    up" is only what its reader saw when it reported: data published since, maybe
+    read by another worker, is not known here yet (with regions spread over workers,
+    the reports about one partition come from another process than the events). A
+    partition idle and caught up since its start holds nothing while its reader
+    keeps saying so (a report of the last `mark_fresh_s` seconds); once its reports
+    stop (the reader died, or the partition is between readers in a rebalance) it
+    holds everything: events published there meanwhile may be older than any other
+    partition's, and releasing past them made their partners look silent
+    (`feed_silent` raised and resolved again) and applied them late.
 
     Everything read is released only once the stream is still: every partition
     caught up by a report of the last `mark_fresh_s` seconds (its reader may have died
@@ -72,7 +77,12 @@ def event_clock_horizon(marks: dict[str, list[Any]], reported: dict[str, float],
     fresh = all(clock - reported.get(tp, float("-inf")) <= mark_fresh_s for tp in marks)
     if fresh and all(m[1] for m in marks.values()) and clock - last_record >= still_s:
         return RELEASE_ALL
-    holding = [m[0] for m in marks.values() if m[0] is not None or not m[1]]
+    holding: list[Any] = []
+    for tp, m in marks.items():
+        if m[0] is not None or not m[1]:
+            holding.append(m[0])
+        elif clock - reported.get(tp, float("-inf")) > mark_fresh_s:
+            return None  # idle when last heard of, but not heard of lately
     if not holding or any(t is None for t in holding):
         return None  # a partition with data not read yet: nothing is safe to release
     return int(min(holding)) - lateness_ms

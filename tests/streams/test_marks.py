@@ -67,6 +67,16 @@ def test_the_slowest_partition_with_data_holds_the_watermark_minus_the_lateness(
     assert horizon(marks, reported, last_record=99.9) == 19_000
 
 
+def test_an_idle_partition_whose_reader_went_quiet_holds_everything() -> None:
+    # c/0 was idle and caught up when last reported, 5 s ago: its reader died, or it is
+    # between readers in a rebalance, and events published there since are unknown here
+    marks = {"a/0": [50_000, False, 10], "b/0": [20_000, True, 4], "c/0": [None, True, 0]}
+    assert horizon(marks, {"a/0": 99.5, "b/0": 99.5, "c/0": 95.0}, last_record=99.9) is None
+    assert horizon(marks, {"a/0": 99.5, "b/0": 99.5}, last_record=99.9) is None  # never reported
+    # reported again: it holds nothing
+    assert horizon(marks, dict.fromkeys(marks, 99.5), last_record=99.9) == 19_000
+
+
 def test_a_partition_behind_without_events_read_holds_everything() -> None:
     marks = {"a/0": [50_000, False, 10], "b/0": [None, False, 0]}
     assert horizon(marks, dict.fromkeys(marks, 99.5), last_record=99.9) is None
