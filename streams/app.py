@@ -271,8 +271,7 @@ class Pipeline(Ingest, Regions, Outputs):
             log.critical("%s has %d partitions, SPOEDSTROOM_INTERNAL_PARTITIONS says %d: set it to %d, or start a "
                          "new SPOEDSTROOM_APP_ID, which makes new internal topics (docs/operations.md, Scaling); "
                          "the worker stops (exit %d)", name, found, wanted, found, CRASH_EXIT_CODE)
-            logging.shutdown()
-            os._exit(CRASH_EXIT_CODE)
+            _exit_for_restart()
 
     async def _probe_ends(self, tps: list[Any]) -> None:
         """Embedded broker: the true end offsets of newly assigned input partitions. Tansu
@@ -348,6 +347,12 @@ def _crash(what: str) -> None:
     error, _value, tb = sys.exc_info()
     log.critical("failed %s (%s); the worker stops without acknowledging it (exit %d) and must be restarted\n%s",
                  what, getattr(error, "__name__", "?"), CRASH_EXIT_CODE, "".join(traceback.format_tb(tb)))
+    _exit_for_restart()
+
+
+def _exit_for_restart() -> None:
+    """End the process at once with CRASH_EXIT_CODE, its log lines written first: no
+    shutdown that would acknowledge what was read, and the orchestrator restarts it."""
     logging.shutdown()
     os._exit(CRASH_EXIT_CODE)
 

@@ -65,9 +65,8 @@ def changelog(app_id: str, table: str) -> str:
     return f"{app_id}-{table}-changelog"
 
 
-#: the internal topics' names under the default app id (as deployed)
+#: the repartition topic's name under the default app id (as deployed)
 REGION_EVENTS = region_events(DEFAULT_APP_ID)
-NATION = nation_topic(DEFAULT_APP_ID)
 
 INPUT_TOPICS: tuple[TopicSpec, ...] = tuple(
     TopicSpec(name, INPUT_PARTITIONS, dict(_DELETE_30D))

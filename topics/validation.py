@@ -367,10 +367,6 @@ class Validator:
                 f"(allowed: {', '.join(sorted(rule.kinds))})",
             )
 
-        for name in rule.time_fields:
-            v = data.get(name)
-            if type(v) is str and len(v) > MAX_TIME_CHARS:
-                raise _fail(Reason.TOO_LARGE, f"data.{name} is {len(v)} characters, above {MAX_TIME_CHARS}")
         try:
             rule.validate(data)
         except fastjsonschema.JsonSchemaValueException as exc:
@@ -378,6 +374,8 @@ class Validator:
         for name in rule.time_fields:
             v = data.get(name)
             if v is not None:
+                if len(v) > MAX_TIME_CHARS:  # a string: the schema says so
+                    raise _fail(Reason.TOO_LARGE, f"data.{name} is {len(v)} characters, above {MAX_TIME_CHARS}")
                 try:
                     field_ms = parse_time(v)
                 except ValueError as exc:
