@@ -188,8 +188,6 @@ class Regions:
             # is the event re-encoded (the raw bytes stay in the input topic).
             await self._deadletter(e.partner.encode(), orjson.dumps(reencode(e)), exc, *origin, reencoded=True)
         await self._deadletter_refused(proc)
-        if body.get("events"):  # a tick is no sign of a flowing stream
-            rt.last_record = time.monotonic()
         await self._publish(rt, outputs)
         now_s = time.time()
         for ts in oldest_ts:
@@ -231,6 +229,11 @@ class Regions:
             outputs.extend(outs)
             if item[6]:
                 oldest_ts.append(item[6])
+        if body.get("events"):
+            # The stream flows (a tick is no sign of that): judged before this record's
+            # release, or the first chunk of a batch read after a pause would be
+            # released whole by the still rule, with the rest of its batch still coming.
+            rt.last_record = time.monotonic()
         if self.wall_clock:
             horizon = wall - self.settings.reorder_lateness_live_ms
             outputs.extend(proc.release(horizon))

@@ -7,7 +7,14 @@ had already read, and the watermark passed events it had not read yet.
 
 from __future__ import annotations
 
+import time
+
+from processors.region import RegionProcessor
+from streams.region_runtime import RegionRuntime
+from streams.regions import Regions
+from streams.settings import Settings
 from streams.watermark import RELEASE_ALL, event_clock_horizon, merge_mark
+from tests.processors._factory import T0, Factory, registry
 
 
 def _replay(*reports: list) -> list:
@@ -90,3 +97,27 @@ def test_everything_is_released_only_when_the_stream_is_still_and_the_reports_fr
     assert horizon(marks, dict.fromkeys(marks, 99.5), last_record=99.0) == 19_000
     # b/0's last report is 5 s old: its reader may have died after saying "caught up"
     assert horizon(marks, {"a/0": 99.5, "b/0": 95.0}, last_record=97.0) == 19_000
+
+
+def test_a_record_with_events_after_a_pause_is_not_released_whole_by_the_still_rule() -> None:
+    """The shell's order (streams.regions.Regions._process): a record with events counts
+    as the stream flowing before the release is judged. A batch read after a pause of
+    more than `still_s` reaches a region in chunks, only the last one with the marks that
+    say "not caught up"; judged with the old marks and the old time of the last record,
+    the first chunk was released whole (RELEASE_ALL) and the batch's other chunks were
+    applied late (found in the join/leave fault test with a faster ingest reader)."""
+    regions = Regions.__new__(Regions)  # the use case alone: no app, no broker
+    regions.settings = Settings()
+    regions.wall_clock = False
+    processor = RegionProcessor(registry(), reorder_lateness_ms=120_000)
+    runtime = RegionRuntime(region="test", partition=0, processor=processor)
+    clock = time.monotonic()
+    runtime.marks = {"acute.admissions/0": [T0, True, 5]}  # caught up when last read
+    runtime.reported = {"acute.admissions/0": clock}  # and said so just now, by a tick
+    runtime.last_record = clock - 60  # the stream paused a minute ago
+    factory = Factory()
+    first_chunk = [factory.arrive(60 + minute, f"enc{minute}") for minute in range(3)]
+    body = {"events": [[e.id, e.source, e.partner, e.type, e.time, e.data, 0.0, "acute.admissions", 0, 5 + n]
+                       for n, e in enumerate(first_chunk)]}
+    regions._process(runtime, body, wall=0)
+    assert processor.wm is None or processor.wm < first_chunk[0].time
