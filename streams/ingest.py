@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import faust
 import orjson
+from aiokafka import TopicPartition
 
 from processors.region import RegionProcessor
 from topics.catalogue import INPUT_TOPICS, TOPIC_OF_TYPE
@@ -20,6 +21,7 @@ from topics.event import Event, Rejected
 from topics.validation import deadletter_headers, deadletter_record
 
 if TYPE_CHECKING:
+    from streams.ingest_consumer import IngestConsumer
     from processors.nation import NationRouter
     from topics.nation import Nation
     from streams.settings import Settings
@@ -53,8 +55,11 @@ class Ingest:
     marks_lock: asyncio.Lock
     unprobed: set[Any]
     true_end: dict[Any, int]
+    reader: "IngestConsumer"
 
-    async def ingest_batch(self, batch: list[faust.EventT]) -> None:
+    async def ingest_batch(self, batch: list[Any]) -> None:
+        """Decode, validate, route and forward a batch of input records (aiokafka
+        ConsumerRecords, in order per partition: streams/ingest_consumer.py)."""
         wall = now_ms() if self.wall_clock else None
         # The valid events per region, cut into chunks of one repartition record each.
         chunks: dict[str, list[list[Any]]] = {}
@@ -66,12 +71,9 @@ class Ingest:
         pos: dict[Any, int] = {}
         times: dict[str, int] = dict.fromkeys(self.read_time, -1)
         decode = self.validator.decode
-        for ev in batch:
-            msg = ev.message
-            pos[msg.tp] = msg.offset + 1
+        for msg in batch:
+            pos[TopicPartition(msg.topic, msg.partition)] = msg.offset + 1
             headers = msg.headers
-            if isinstance(headers, dict):
-                headers = list(headers.items())
             try:
                 e = decode(msg.value, headers, msg.topic, wall)
             except Rejected as exc:
@@ -81,7 +83,7 @@ class Ingest:
             if e.time > times.get(tp, -1):
                 times[tp] = e.time
             n = len(msg.value)
-            item = [e.id, e.source, e.partner, e.type, e.time, e.data, msg.timestamp or 0.0,
+            item = [e.id, e.source, e.partner, e.type, e.time, e.data, msg.timestamp / 1000 if msg.timestamp else 0.0,
                     msg.topic, msg.partition, msg.offset]
             for region in route(e):
                 own = chunks.setdefault(region, [[]])
@@ -123,9 +125,7 @@ class Ingest:
         The read position of a partition not read here since it was assigned is the
         committed offset this worker starts from.
         """
-        consumer = getattr(self.app, "consumer", None)
-        if consumer is None:
-            return {}
+        reader = self.reader
         report: dict[str, list[Any]] = {}
         inputs = self.input_names
         clock = time.monotonic()
@@ -134,19 +134,13 @@ class Ingest:
         # regions spread over workers, a region can hear from one worker long before the
         # other reports the partitions it reads).
         for topic in inputs:
-            try:
-                count = consumer.topic_partitions(topic)
-            except Exception:  # noqa: BLE001 - metadata not known yet
-                count = None
-            for partition in range(count or INPUT_PARTITIONS[topic]):
+            for partition in range(reader.partitions_of(topic) or INPUT_PARTITIONS[topic]):
                 report[f"{topic}/{partition}"] = [None, None]
-        for tp in consumer.assignment():
-            if tp.topic not in inputs:
-                continue
-            high = consumer.highwater(tp)
+        for tp in reader.assignment():
+            high = reader.highwater(tp)
             pos = self.read_pos.get(tp)
             if pos is None:
-                pos = consumer._committed_offset.get(tp)
+                pos = reader.committed.get(tp)
             # The end offset alone is not enough: the embedded Tansu reports the last
             # batch's base offset + 1, so records of that batch may still be on their way;
             # a partition also counts as behind while it delivered very recently

@@ -62,6 +62,7 @@ class Outputs:
     alerts_topic: Any
     nation_runtime: "NationRuntime | None"
     deliveries: list[Any]  # futures of records handed to the producer, not yet checked
+    reader: Any  # the input topics' consumer (streams/ingest_consumer.py)
     sinks: list[Sink]  # where each published output goes, in this order (output_sinks)
 
     def output_sinks(self) -> list[Sink]:
@@ -200,15 +201,18 @@ class Outputs:
             t.partner_last.labels(rt.region, partner).set(last / 1000)
 
     def _observe_lag(self) -> None:
+        """Per partition read here: its highwater less the offset committed."""
         consumer = getattr(self.app, "consumer", None)
-        if consumer is None:
-            return
+        reader = self.reader
         try:
-            for tp in consumer.assignment():
-                high = consumer.highwater(tp)
-                pos = consumer._committed_offset.get(tp)
-                if high is not None:
-                    lag = max(0, high - (pos or 0))
-                    self.telemetry.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+            if consumer is not None:
+                for tp in consumer.assignment():
+                    self._set_lag(tp, consumer.highwater(tp), consumer._committed_offset.get(tp))
+            for tp in reader.assignment():
+                self._set_lag(tp, reader.highwater(tp), reader.committed.get(tp))
         except Exception:  # noqa: BLE001 - lag is best-effort telemetry
             pass
+
+    def _set_lag(self, tp: Any, high: int | None, committed: int | None) -> None:
+        if high is not None:
+            self.telemetry.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - (committed or 0)))

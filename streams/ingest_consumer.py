@@ -1,0 +1,173 @@
+"""The ingest stage's reader: a plain aiokafka consumer of the five input topics.
+
+Why not a Faust agent: Faust's per-message path (a `Message` and an `Event` per record,
+the conductor, a channel queue, the stream iterator, a per-record ack) cost 128-165 us
+of CPU per input record on this project's machines, against 4-6 us for aiokafka's
+`getmany` on the same records (docs/performance.md), as much as the domain core's whole
+work per event. The ingest stage needs none of it: it reads records in batches, keeps
+no table, and forwards what it reads to the repartition topic, whose records Faust's
+agents then apply.
+
+What it owes the pipeline, and how:
+- **Partitions shared over workers**: its own consumer group, `{app id}-ingest`, on the
+  input topics (static membership under `{instance id}-ingest` when the worker has one).
+- **At least once**: a partition's offset is committed only after everything forwarded
+  from it is acknowledged (the producer flushed), every `commit_interval_s`, when
+  partitions are revoked and when the worker stops. A crash in between forwards those
+  records again; the regions' dedup drops them.
+- **Read marks** (streams/ingest.py, `_marks_report`): its assignment, highwaters and
+  committed offsets.
+- **Gaps**: a record whose offset is past the one after the partition's previous record
+  is reported (`on_gap`), as Faust's consumer did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from streams.settings import Settings
+
+log = logging.getLogger("streams.app")
+
+Records = list[Any]  # aiokafka ConsumerRecords of one or more input partitions, in order
+
+
+class IngestConsumer(ConsumerRebalanceListener):
+    """Reads the input topics for `ingest(records)` and commits what it forwarded."""
+
+    def __init__(self, settings: Settings, topics: list[str], ingest: Callable[[Records], Awaitable[None]],
+                 flush: Callable[[], Awaitable[None]], forwarded: Callable[[], dict[Any, int]],
+                 on_assigned: Callable[[list[Any]], None], on_revoked: Callable[[list[Any]], None],
+                 on_gap: Callable[[str, int, int, int], None]) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.ingest = ingest
+        self.flush = flush
+        self.forwarded = forwarded
+        self.on_assigned = on_assigned
+        self.on_revoked = on_revoked
+        self.on_gap = on_gap
+        self.consumer: AIOKafkaConsumer | None = None
+        self.committed: dict[Any, int] = {}  # per assigned partition: the offset committed (or to start from)
+        self.next_offset: dict[Any, int] = {}  # per partition: the offset after the last record read
+        self.last_commit = time.monotonic()
+        # Held while a batch is forwarded: a revocation (aiokafka calls the listener from
+        # its own task) commits only after the batch it read is handed over whole.
+        self.batch_lock = asyncio.Lock()
+
+    def _make_consumer(self) -> AIOKafkaConsumer:
+        s = self.settings
+        instance = f"{s.group_instance_id}-ingest" if s.group_instance_id else None
+        return AIOKafkaConsumer(
+            group_id=f"{s.app_id}-ingest", group_instance_id=instance, client_id=f"{s.app_id}-ingest",
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            max_partition_fetch_bytes=s.consumer_fetch_bytes, fetch_max_wait_ms=s.consumer_fetch_wait_ms,
+            session_timeout_ms=int(max(6.0, s.rebalance_timeout * 2) * 1000),
+            heartbeat_interval_ms=int(s.heartbeat_interval_s * 1000),
+            rebalance_timeout_ms=int(s.rebalance_timeout * 1000),
+            **s.kafka_client_options())
+
+    async def run(self) -> None:
+        """Read, forward and commit until cancelled (the worker stopping)."""
+        self.consumer = consumer = self._make_consumer()
+        consumer.subscribe(self.topics, listener=self)
+        await consumer.start()
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=100, max_records=self.settings.ingest_batch_records)
+                records: Records = []
+                for tp, batch in batches.items():
+                    self._check_gap(tp, batch)
+                    records.extend(batch)
+                if records:
+                    async with self.batch_lock:
+                        await self.ingest(records)
+                if time.monotonic() - self.last_commit >= self.settings.commit_interval_s:
+                    await self.commit(consumer.assignment())
+        finally:
+            try:
+                await self.commit(consumer.assignment())
+            finally:
+                await consumer.stop()
+                self.consumer = None
+
+    def _check_gap(self, tp: Any, batch: Records) -> None:
+        expected = self.next_offset.get(tp)
+        for record in batch:
+            if expected is not None and record.offset > expected:
+                self.on_gap(tp.topic, tp.partition, expected, record.offset - 1)
+            expected = record.offset + 1
+        if expected is not None:
+            self.next_offset[tp] = expected
+
+    async def commit(self, partitions: Any) -> None:
+        """Commit, for `partitions`, what was forwarded from them once it is acknowledged."""
+        self.last_commit = time.monotonic()
+        consumer = self.consumer
+        if consumer is None:
+            return
+        forwarded = self.forwarded()
+        offsets = {tp: forwarded[tp] for tp in partitions
+                   if tp in forwarded and forwarded[tp] > self.committed.get(tp, -1)}
+        if not offsets:
+            return
+        await self.flush()
+        try:
+            await consumer.commit({TopicPartition(tp.topic, tp.partition): offset for tp, offset in offsets.items()})
+        except KafkaError as exc:
+            # A rebalance took the partitions meanwhile, or the broker is away: their next
+            # reader forwards those records again (dropped as duplicates), or the next
+            # commit covers them.
+            log.warning("ingest: committing input offsets failed (%s); they are committed later or read again",
+                        type(exc).__name__)
+            return
+        self.committed.update(offsets)
+
+    # ------------------------------------------------------------ rebalance listener
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self.batch_lock:
+            await self.commit(list(revoked))
+        for tp in revoked:
+            self.committed.pop(tp, None)
+            self.next_offset.pop(tp, None)
+        self.on_revoked(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        consumer = self.consumer
+        if consumer is not None:
+            for tp in assigned:
+                try:
+                    committed = await consumer.committed(tp)
+                except KafkaError:
+                    committed = None
+                if committed is not None:
+                    self.committed[tp] = committed
+        self.on_assigned(list(assigned))
+
+    # ------------------------------------------------------------ what the marks read
+    def assignment(self) -> set[Any]:
+        return set(self.consumer.assignment()) if self.consumer is not None else set()
+
+    def highwater(self, tp: Any) -> int | None:
+        return self.consumer.highwater(tp) if self.consumer is not None else None
+
+    def partitions_of(self, topic: str) -> int | None:
+        parts = self.consumer.partitions_for_topic(topic) if self.consumer is not None else None
+        return len(parts) if parts else None
+
+
+async def run_forever(reader: IngestConsumer, crash: Callable[[str], None]) -> None:
+    """The reader as a worker task: anything but the worker stopping ends the process."""
+    try:
+        await reader.run()
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - see streams.app._crash
+        crash("reading and forwarding input records")
