@@ -183,7 +183,7 @@ class Pipeline(Ingest, Regions, Outputs):
         # an agent: Faust's per-message path cost ~30 times the client's per record.
         self.reader = IngestConsumer(
             self.settings, sorted(self.input_names), ingest=self.ingest_batch, flush=lambda: self.app.producer.flush(),
-            forwarded=lambda: dict(self.read_pos), on_assigned=self._inputs_assigned,
+            on_assigned=self._inputs_assigned,
             on_revoked=self._inputs_revoked, on_gap=self._offset_gap)
 
         @app.task

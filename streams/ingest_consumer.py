@@ -43,20 +43,22 @@ class IngestConsumer(ConsumerRebalanceListener):
     """Reads the input topics for `ingest(records)` and commits what it forwarded."""
 
     def __init__(self, settings: Settings, topics: list[str], ingest: Callable[[Records], Awaitable[None]],
-                 flush: Callable[[], Awaitable[None]], forwarded: Callable[[], dict[Any, int]],
+                 flush: Callable[[], Awaitable[None]],
                  on_assigned: Callable[[list[Any]], None], on_revoked: Callable[[list[Any]], None],
                  on_gap: Callable[[str, int, int, int], None]) -> None:
         self.settings = settings
         self.topics = topics
         self.ingest = ingest
         self.flush = flush
-        self.forwarded = forwarded
         self.on_assigned = on_assigned
         self.on_revoked = on_revoked
         self.on_gap = on_gap
         self.consumer: AIOKafkaConsumer | None = None
         self.committed: dict[Any, int] = {}  # per assigned partition: the offset committed (or to start from)
         self.next_offset: dict[Any, int] = {}  # per partition: the offset after the last record read
+        # per partition: the offset after the last record whose batch was handed over whole
+        # (a batch cut short by the worker stopping is not: it is read again)
+        self.forwarded: dict[Any, int] = {}
         self.last_commit = time.monotonic()
         # Held while a batch is forwarded: a revocation (aiokafka calls the listener from
         # its own task) commits only after the batch it read is handed over whole.
@@ -89,6 +91,8 @@ class IngestConsumer(ConsumerRebalanceListener):
                 if records:
                     async with self.batch_lock:
                         await self.ingest(records)
+                        for tp, batch in batches.items():
+                            self.forwarded[tp] = batch[-1].offset + 1
                 if time.monotonic() - self.last_commit >= self.settings.commit_interval_s:
                     await self.commit(consumer.assignment())
         finally:
@@ -113,7 +117,7 @@ class IngestConsumer(ConsumerRebalanceListener):
         consumer = self.consumer
         if consumer is None:
             return
-        forwarded = self.forwarded()
+        forwarded = self.forwarded
         offsets = {tp: forwarded[tp] for tp in partitions
                    if tp in forwarded and forwarded[tp] > self.committed.get(tp, -1)}
         if not offsets:
@@ -137,6 +141,7 @@ class IngestConsumer(ConsumerRebalanceListener):
         for tp in revoked:
             self.committed.pop(tp, None)
             self.next_offset.pop(tp, None)
+            self.forwarded.pop(tp, None)
         self.on_revoked(list(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
