@@ -186,9 +186,16 @@ class Pipeline(Ingest, Regions, Outputs):
             on_assigned=self._inputs_assigned,
             on_revoked=self._inputs_revoked, on_gap=self._offset_gap)
 
-        @app.task
-        async def ingest() -> None:
-            await run_forever(self.reader, _crash)
+        self.reader_task: asyncio.Future[None] | None = None
+
+        @app.on_before_shutdown.connect
+        async def stop_reader(app_: faust.App, **kwargs: Any) -> None:
+            # After Faust's consumer stopped, before its producer's last flush: the
+            # reader's final commit flushes the forwards it made first.
+            task = self.reader_task
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task])
 
         @app.agent(self.region_events, name="regions")
         async def regions(stream: faust.StreamT) -> None:
@@ -244,6 +251,8 @@ class Pipeline(Ingest, Regions, Outputs):
         async def assigned(app_: faust.App, assigned: set, **kwargs: Any) -> None:
             self._check_internal_partitions()
             self.forget_stored_entries()
+            if self.reader_task is None:  # the input topics' reader, from the first assignment on
+                self.reader_task = asyncio.ensure_future(run_forever(self.reader, _crash))
 
         if self.nation_runtime is not None:
             self.nation_runtime.wire(app)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from itertools import zip_longest
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from streams.settings import Settings
+from topics.catalogue import ingest_group
 
 log = logging.getLogger("streams.app")
 
@@ -68,7 +70,7 @@ class IngestConsumer(ConsumerRebalanceListener):
         s = self.settings
         instance = f"{s.group_instance_id}-ingest" if s.group_instance_id else None
         return AIOKafkaConsumer(
-            group_id=f"{s.app_id}-ingest", group_instance_id=instance, client_id=f"{s.app_id}-ingest",
+            group_id=ingest_group(s.app_id), group_instance_id=instance, client_id=ingest_group(s.app_id),
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=s.consumer_fetch_bytes, fetch_max_wait_ms=s.consumer_fetch_wait_ms,
             session_timeout_ms=int(max(6.0, s.rebalance_timeout * 2) * 1000),
@@ -84,10 +86,9 @@ class IngestConsumer(ConsumerRebalanceListener):
         try:
             while True:
                 batches = await consumer.getmany(timeout_ms=100, max_records=self.settings.ingest_batch_records)
-                records: Records = []
                 for tp, batch in batches.items():
                     self._check_gap(tp, batch)
-                    records.extend(batch)
+                records = interleaved(list(batches.values()))
                 if records:
                     async with self.batch_lock:
                         await self.ingest(records)
@@ -166,6 +167,18 @@ class IngestConsumer(ConsumerRebalanceListener):
     def partitions_of(self, topic: str) -> int | None:
         parts = self.consumer.partitions_for_topic(topic) if self.consumer is not None else None
         return len(parts) if parts else None
+
+
+def interleaved(batches: list[Records]) -> Records:
+    """The records of several partitions taken in turn, each partition's in order.
+
+    aiokafka returns a fetch partition by partition, each up to its fetch size: taken as
+    they come, a region would get hours of one partition before the first record of
+    the next, and on the event clock it could release nothing until the last one was
+    reached (the watermark is the slowest partition's)."""
+    if len(batches) == 1:
+        return batches[0]
+    return [record for group in zip_longest(*batches) for record in group if record is not None]
 
 
 async def run_forever(reader: IngestConsumer, crash: Callable[[str], None]) -> None:

@@ -54,6 +54,12 @@ def nation_topic(app_id: str) -> str:
     return f"{app_id}-nation"
 
 
+def ingest_group(app_id: str) -> str:
+    """The consumer group of the workers' input readers (streams/ingest_consumer.py); the
+    app id itself names the group of their Faust agents."""
+    return f"{app_id}-ingest"
+
+
 #: The worker's changelogged tables: a region's state (one row per entry, streams/
 #: persistence.py) and the nation's latest snapshot per region.
 STATE_TABLE = "region-state"

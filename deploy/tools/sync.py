@@ -101,7 +101,7 @@ def kafka_users() -> str:
         + [_acl("topic", t, ["Write", "Describe"]) for t in outputs]
         # Internal topics: repartition and table changelogs, created by the worker itself.
         + [_acl("topic", f"{APP_ID}-", ["Read", "Write", "Create", "Describe", "DescribeConfigs"], "prefix")]
-        + [_acl("group", APP_ID, ["Read", "Describe"])]
+        + [_acl("group", group, ["Read", "Describe"]) for group in (APP_ID, catalogue.ingest_group(APP_ID))]
         # Exactly-once: transactional producers use ids prefixed with the app id.
         + [_acl("transactionalId", APP_ID, ["Write", "Describe"], "prefix")]
     )
