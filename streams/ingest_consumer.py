@@ -85,7 +85,7 @@ class IngestConsumer(ConsumerRebalanceListener):
         await consumer.start()
         try:
             while True:
-                batches = await consumer.getmany(timeout_ms=100, max_records=self.settings.ingest_batch_records)
+                batches = await consumer.getmany(timeout_ms=100)
                 for tp, batch in batches.items():
                     self._check_gap(tp, batch)
                 records = interleaved(list(batches.values()))
