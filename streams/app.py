@@ -240,6 +240,7 @@ class Pipeline(Ingest, Regions, Outputs):
         @app.on_partitions_revoked.connect
         async def revoked(app_: faust.App, revoked: set, **kwargs: Any) -> None:
             self.forget_stored_entries()
+            self._start_reader()
             gone = {tp.partition for tp in revoked if tp.topic == self.region_events.get_topic_name()}
             if gone:
                 log.info("region partitions revoked: %s", sorted(gone))
@@ -251,12 +252,20 @@ class Pipeline(Ingest, Regions, Outputs):
         async def assigned(app_: faust.App, assigned: set, **kwargs: Any) -> None:
             self._check_internal_partitions()
             self.forget_stored_entries()
-            if self.reader_task is None:  # the input topics' reader, from the first assignment on
-                self.reader_task = asyncio.ensure_future(run_forever(self.reader, _crash))
+            self._start_reader()
 
         if self.nation_runtime is not None:
             self.nation_runtime.wire(app)
         web.register(self)  # /healthz, /readyz, /metrics, /status (streams/web.py)
+
+    def _start_reader(self) -> None:
+        """Start the input topics' reader once, when Faust's consumer first joins its
+        group (the first revocation signal comes before the first join, with nothing
+        revoked; Faust's producer, which the reader forwards with, is up by then). The two
+        groups then join at the same time: on Tansu a static member's join is held 6 s."""
+        if self.reader_task is None:
+            self._check_internal_partitions()  # when the topic is known already: forward to none
+            self.reader_task = asyncio.ensure_future(run_forever(self.reader, _crash))
 
     def _inputs_assigned(self, inputs: list[Any]) -> None:
         if inputs and self.settings.embedded_broker:

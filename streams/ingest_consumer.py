@@ -65,6 +65,9 @@ class IngestConsumer(ConsumerRebalanceListener):
         # Held while a batch is forwarded: a revocation (aiokafka calls the listener from
         # its own task) commits only after the batch it read is handed over whole.
         self.batch_lock = asyncio.Lock()
+        # Between a revocation and the assignment that follows it (and before the first
+        # one) the group is rebalancing: the worker is not ready (/readyz).
+        self.rebalancing = True
 
     def _make_consumer(self) -> AIOKafkaConsumer:
         s = self.settings
@@ -137,6 +140,7 @@ class IngestConsumer(ConsumerRebalanceListener):
 
     # ------------------------------------------------------------ rebalance listener
     async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.rebalancing = True
         async with self.batch_lock:
             await self.commit(list(revoked))
         for tp in revoked:
@@ -156,8 +160,13 @@ class IngestConsumer(ConsumerRebalanceListener):
                 if committed is not None:
                     self.committed[tp] = committed
         self.on_assigned(list(assigned))
+        self.rebalancing = False
 
     # ------------------------------------------------------------ what the marks read
+    def ready(self) -> bool:
+        """Reading: joined its group, partitions assigned, not rebalancing."""
+        return not self.rebalancing and bool(self.assignment())
+
     def assignment(self) -> set[Any]:
         return set(self.consumer.assignment()) if self.consumer is not None else set()
 

@@ -111,7 +111,11 @@ def register(pipeline: Pipeline) -> None:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        ready = not app.rebalancing and app.consumer is not None and bool(app.consumer.assignment())
+        # Both consumer groups settled: the input topics' reader (streams/ingest_consumer.py)
+        # has its partitions, and Faust's group (the regions' partitions) is not rebalancing.
+        # A worker may own no region (more workers than repartition partitions) and
+        # still be a reader of the input.
+        ready = not app.rebalancing and pipeline.reader.ready()
         return web.json({"ready": ready}, status=200 if ready else 503)
 
     @app.page("/metrics")
