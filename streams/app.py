@@ -184,7 +184,7 @@ class Pipeline(Ingest, Regions, Outputs):
         self.reader = IngestConsumer(
             self.settings, sorted(self.input_names), ingest=self.ingest_batch, flush=lambda: self.app.producer.flush(),
             on_assigned=self._inputs_assigned,
-            on_revoked=self._inputs_revoked, on_gap=self._offset_gap)
+            on_revoked=self._inputs_revoked, on_gap=self._offset_gap, on_unreadable=self.deadletter_unreadable)
 
         self.reader_task: asyncio.Future[None] | None = None
 

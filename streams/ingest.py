@@ -7,6 +7,7 @@ A part of `streams.app.Pipeline`, which provides the topics and the consumer."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from aiokafka import TopicPartition
 from processors.region import RegionProcessor
 from topics.catalogue import INPUT_TOPICS, TOPIC_OF_TYPE
 from topics.envelope import partner_event
-from topics.event import Event, Rejected
+from topics.event import Event, Reason, Rejected
 from topics.validation import deadletter_headers, deadletter_record
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from streams.settings import Settings
     from streams.telemetry import Telemetry
     from topics.validation import Validator
+
+log = logging.getLogger("streams.app")
 
 FORWARD_CHUNK_BYTES = 256 * 1024  # input bytes per repartition record (well below 1 MB)
 INPUT_PARTITIONS = {spec.name: spec.partitions for spec in INPUT_TOPICS}
@@ -165,6 +168,18 @@ class Ingest:
                                            self.app.conf.producer_max_request_size)
         await self.deadletter.send(key=key, value=value, headers=headers)
         self.telemetry.deadlettered.labels(topic, exc.reason.value).inc()
+
+    async def deadletter_unreadable(self, topic: str, partition: int, offsets: range) -> None:
+        """Input records the Kafka client cannot parse (streams/unreadable.py): each
+        dead-lettered by its coordinates alone (no key and an empty value: they could not
+        be read; they stay in the input topic), counted and logged without their content."""
+        exc = Rejected(Reason.UNREADABLE_RECORD,
+                       f"the Kafka client cannot parse the record at offset {offsets.start} (a header name that is not "
+                       f"UTF-8, or a corrupt batch), nor the records after it in its batch, up to offset {offsets.stop - 1}")
+        log.warning("ingest: %s/%d offsets %d-%d cannot be parsed by the Kafka client: dead-lettered as %s, skipped",
+                    topic, partition, offsets.start, offsets.stop - 1, exc.reason.value)
+        for offset in offsets:
+            await self._deadletter(None, b"", exc, topic, partition, offset)
 
     async def _deadletter_refused(self, proc: RegionProcessor) -> None:
         """Events the region refused after they were offered: re-encoded (their raw bytes

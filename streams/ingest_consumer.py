@@ -19,6 +19,9 @@ What it owes the pipeline, and how:
   committed offsets.
 - **Gaps**: a record whose offset is past the one after the partition's previous record
   is reported (`on_gap`), as Faust's consumer did.
+- **No record stops it**: a record the client cannot parse is located, reported with the
+  rest of its batch (`on_unreadable`, dead-lettered by coordinates) and skipped
+  (streams/unreadable.py).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from streams.settings import Settings
+from streams.unreadable import UNREADABLE, read_around
 from topics.catalogue import ingest_group
 
 log = logging.getLogger("streams.app")
@@ -47,7 +51,8 @@ class IngestConsumer(ConsumerRebalanceListener):
     def __init__(self, settings: Settings, topics: list[str], ingest: Callable[[Records], Awaitable[None]],
                  flush: Callable[[], Awaitable[None]],
                  on_assigned: Callable[[list[Any]], None], on_revoked: Callable[[list[Any]], None],
-                 on_gap: Callable[[str, int, int, int], None]) -> None:
+                 on_gap: Callable[[str, int, int, int], None],
+                 on_unreadable: Callable[[str, int, range], Awaitable[None]]) -> None:
         self.settings = settings
         self.topics = topics
         self.ingest = ingest
@@ -55,6 +60,7 @@ class IngestConsumer(ConsumerRebalanceListener):
         self.on_assigned = on_assigned
         self.on_revoked = on_revoked
         self.on_gap = on_gap
+        self.on_unreadable = on_unreadable
         self.consumer: AIOKafkaConsumer | None = None
         self.committed: dict[Any, int] = {}  # per assigned partition: the offset committed (or to start from)
         self.next_offset: dict[Any, int] = {}  # per partition: the offset after the last record read
@@ -88,15 +94,23 @@ class IngestConsumer(ConsumerRebalanceListener):
         await consumer.start()
         try:
             while True:
-                batches = await consumer.getmany(timeout_ms=100)
+                unreadable: dict[Any, range] = {}
+                try:
+                    batches = await consumer.getmany(timeout_ms=100)
+                except UNREADABLE:
+                    around = await read_around(consumer, {tp: self.next_offset.get(tp) for tp in consumer.assignment()})
+                    batches, unreadable = around.batches, around.unreadable
                 for tp, batch in batches.items():
                     self._check_gap(tp, batch)
                 records = interleaved(list(batches.values()))
-                if records:
+                if records or unreadable:
                     async with self.batch_lock:
                         await self.ingest(records)
                         for tp, batch in batches.items():
                             self.forwarded[tp] = batch[-1].offset + 1
+                        for tp, offsets in unreadable.items():
+                            await self.on_unreadable(tp.topic, tp.partition, offsets)
+                            self.next_offset[tp] = self.forwarded[tp] = offsets.stop
                 if time.monotonic() - self.last_commit >= self.settings.commit_interval_s:
                     await self.commit(consumer.assignment())
         finally:

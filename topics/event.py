@@ -53,6 +53,7 @@ class Reason(str, Enum):
     IMPLAUSIBLE = "implausible"  # a value outside what the field can really be (beds, times)
     CONFLICT = "conflict"  # contradicts the entity's state (an open encounter arriving elsewhere)
     PROCESSING_ERROR = "processing_error"  # applying it failed; the state is as if it never came
+    UNREADABLE_RECORD = "unreadable_record"  # the Kafka client cannot parse it (streams/unreadable.py)
 
 
 class Rejected(Exception):

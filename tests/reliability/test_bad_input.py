@@ -351,3 +351,63 @@ def test_one_snapshot_id_names_one_content(run: dict[str, Any]) -> None:
     key at the same stream time share an id."""
     problems = rel.metrics_topic_problems(run["stack"])
     assert not problems["id_reused_for_other_content"], problems["id_reused_for_other_content"][:5]
+
+
+class NotUtf8(str):
+    """A header name that kafka-python writes as bytes that are not UTF-8 (it writes
+    `name.encode("utf-8")`): what a partner's own producer can send (Kafka's Java client
+    reads such a record), and what aiokafka cannot parse."""
+
+    def encode(self, *args: Any, **kwargs: Any) -> bytes:  # type: ignore[override]
+        return b"\xff\xfe-name"
+
+
+def test_a_record_the_client_cannot_parse_is_dead_lettered_with_the_rest_of_its_batch_and_the_worker_goes_on(
+        stack: Any) -> None:
+    """Before: `getmany` raised UnicodeDecodeError on every call, the worker exited 70, and
+    every worker that took the partition over exited too (streams/unreadable.py)."""
+    from kafka import KafkaProducer
+
+    worker, port = stack.start_worker()
+    producer = KafkaProducer(bootstrap_servers=stack.bootstrap, linger_ms=500, acks=1, client_id="unreadable-test")
+    try:
+        def send(eid: str, extra: list[tuple[str, bytes]] | None = None) -> None:
+            producer.send(ADM, key=b"hmc", value=j(arrived(eid)), headers=[*CT, *(extra or [])], partition=0)
+
+        # One producer batch (offsets 0-4): two readable records, the unreadable one, two after it.
+        for eid in ("u1", "u2"):
+            send(eid)
+        send("u3", [(NotUtf8("x"), b"1")])
+        for eid in ("u4", "u5"):
+            send(eid)
+        producer.flush()
+        # A later batch (offsets 5-29): 25 events, so the clock guard of a region with no
+        # clock yet lets them through (20 from one partner confirm a time range).
+        for n in range(6, 31):
+            send(f"u{n}")
+        producer.flush()
+    finally:
+        producer.close()
+
+    def unreadable() -> list[Any]:
+        return [r for r in read_topic(stack.bootstrap, "acute.deadletter")
+                if headers_of(r).get("dlq.reason") == "unreadable_record"]
+
+    def applied() -> float:
+        return sum(v for _labels, v in rel.samples(rel.metrics_text(port), "spoedstroom_events_applied_total"))
+
+    try:
+        wait_until(lambda: len(unreadable()) >= 3 and applied() >= 27, 60, "the readable records applied, the rest dead-lettered")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {len(unreadable())} dead-lettered, {applied()} applied, worker {worker.poll()};"
+                             f" log:\n{stack.log()[-3000:]}") from None
+    letters = unreadable()
+    assert sorted(int(headers_of(r)["dlq.offset"]) for r in letters) == [2, 3, 4]
+    assert all(headers_of(r)["dlq.topic"] == ADM and headers_of(r)["dlq.partition"] == "0" for r in letters)
+    assert all(r.key is None and r.value == b"" for r in letters)  # could not be read: nothing to copy
+    assert applied() == 27  # u1, u2 and u6-u30
+    counted = rel.samples(rel.metrics_text(port), "spoedstroom_events_deadlettered_total")
+    assert sum(v for labels, v in counted if labels.get("reason") == "unreadable_record") == 3
+    assert worker.poll() is None
+    stack.assert_no_offset_gaps()
+    assert "\\xff" not in stack.log() and "-name" not in stack.log()
