@@ -100,6 +100,7 @@ class Pipeline(Ingest, Regions, Outputs):
         self.sinks = self.output_sinks()
         # Per input partition read by this worker: next offset and latest event time.
         self.read_pos: dict[Any, int] = {}
+        self.forwards: list[Any] = []
         self.read_time: dict[str, int] = {}
         self.read_wall: dict[Any, float] = {}  # monotonic time a partition last delivered
         self.marks_lock = asyncio.Lock()
@@ -182,7 +183,7 @@ class Pipeline(Ingest, Regions, Outputs):
         # The input topics are read by a plain consumer (streams/ingest_consumer.py), not
         # an agent: Faust's per-message path cost ~30 times the client's per record.
         self.reader = IngestConsumer(
-            self.settings, sorted(self.input_names), ingest=self.ingest_batch, flush=lambda: self.app.producer.flush(),
+            self.settings, sorted(self.input_names), ingest=self.ingest_batch, acknowledge=self.acknowledge_forwards,
             on_assigned=self._inputs_assigned,
             on_revoked=self._inputs_revoked, on_gap=self._offset_gap, on_unreadable=self.deadletter_unreadable)
 

@@ -59,6 +59,8 @@ class Ingest:
     unprobed: set[Any]
     true_end: dict[Any, int]
     reader: "IngestConsumer"
+    forwards: list[Any]  # futures of records the ingest stage sent, not yet checked (acknowledge_forwards)
+    deliveries: list[Any]  # futures of records the region stage sent, checked after its drain
 
     async def ingest_batch(self, batch: list[Any]) -> None:
         """Decode, validate, route and forward a batch of input records (aiokafka
@@ -80,7 +82,8 @@ class Ingest:
             try:
                 e = decode(msg.value, headers, msg.topic, wall)
             except Rejected as exc:
-                await self._deadletter(msg.key, msg.value, exc, msg.topic, msg.partition, msg.offset, headers)
+                self.forwards.append(await self._deadletter(msg.key, msg.value, exc, msg.topic, msg.partition,
+                                                            msg.offset, headers))
                 continue
             tp = f"{msg.topic}/{msg.partition}"
             if e.time > times.get(tp, -1):
@@ -116,7 +119,19 @@ class Ingest:
     async def to_region(self, region: str, body: bytes) -> None:
         """A record for `region`'s agent, on the region's partition of the repartition
         topic: its placement in the national file, else the hash of its id."""
-        await self.region_events.send(key=region.encode(), value=body, partition=self.nation.placement.get(region))
+        self.forwards.append(await self.region_events.send(key=region.encode(), value=body,
+                                                           partition=self.nation.placement.get(region)))
+
+    async def acknowledge_forwards(self) -> None:
+        """Wait until every record the ingest stage sent so far (forwards, dead letters)
+        is acknowledged; raise what the broker answered for a refused one. Before the
+        reader commits input offsets: Faust's producer only logs a failed send, and its
+        flush returns all the same, so a commit after the flush alone could cover
+        events that never reached their region."""
+        forwards, self.forwards = self.forwards, []
+        await self.app.producer.flush()
+        for forward in forwards:
+            await forward  # done after the flush; raises the send's error
 
     def _marks_report(self) -> dict[str, list[Any]]:
         """For every input partition assigned here: [latest event time read, caught up,
@@ -158,16 +173,18 @@ class Ingest:
 
     async def _deadletter(self, key: bytes | None, value: bytes | None, exc: Rejected,
                           topic: str, partition: int, offset: int,
-                          original_headers: Any = None, reencoded: bool = False) -> None:
+                          original_headers: Any = None, reencoded: bool = False) -> Any:
         """Send a rejected record to acute.deadletter: key, value and every header as they
-        came, the verdict in `dlq.*` headers, cut to fit one broker record if needed."""
+        came, the verdict in `dlq.*` headers, cut to fit one broker record if needed.
+        Returns the send's future, for the caller to check once flushed."""
         added = deadletter_headers(exc.reason, exc.detail, topic, partition, offset)
         if reencoded:
             added.append(("dlq.reencoded", b"true"))
         value, headers = deadletter_record(key, value, original_headers, added,
                                            self.app.conf.producer_max_request_size)
-        await self.deadletter.send(key=key, value=value, headers=headers)
+        sent = await self.deadletter.send(key=key, value=value, headers=headers)
         self.telemetry.deadlettered.labels(topic, exc.reason.value).inc()
+        return sent
 
     async def deadletter_unreadable(self, topic: str, partition: int, offsets: range) -> None:
         """Input records the Kafka client cannot parse (streams/unreadable.py): each
@@ -179,15 +196,18 @@ class Ingest:
         log.warning("ingest: %s/%d offsets %d-%d cannot be parsed by the Kafka client: dead-lettered as %s, skipped",
                     topic, partition, offsets.start, offsets.stop - 1, exc.reason.value)
         for offset in offsets:
-            await self._deadletter(None, b"", exc, topic, partition, offset)
+            self.forwards.append(await self._deadletter(None, b"", exc, topic, partition, offset))
+        async with self.marks_lock:  # read past them: the read marks may say so
+            self.read_pos[TopicPartition(topic, partition)] = offsets.stop
 
     async def _deadletter_refused(self, proc: RegionProcessor) -> None:
         """Events the region refused after they were offered: re-encoded (their raw bytes
         stay in the input topic), found there by `ce_source`/`ce_id`."""
         for e, exc in proc.take_rejected():
             value = orjson.dumps(reencode(e))
-            await self._deadletter(e.partner.encode(), value, exc, TOPIC_OF_TYPE[e.type], -1, -1,
-                                   [("ce_source", e.source.encode()), ("ce_id", e.id.encode())], reencoded=True)
+            self.deliveries.append(await self._deadletter(
+                e.partner.encode(), value, exc, TOPIC_OF_TYPE[e.type], -1, -1,
+                [("ce_source", e.source.encode()), ("ce_id", e.id.encode())], reencoded=True))
 
 
 def reencode(e: Event) -> dict[str, Any]:

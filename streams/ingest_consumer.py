@@ -12,7 +12,8 @@ What it owes the pipeline, and how:
 - **Partitions shared over workers**: its own consumer group, `{app id}-ingest`, on the
   input topics (static membership under `{instance id}-ingest` when the worker has one).
 - **At least once**: a partition's offset is committed only after everything forwarded
-  from it is acknowledged (the producer flushed), every `commit_interval_s`, when
+  from it is acknowledged (`acknowledge`: every send's future checked after the producer
+  flushed; a refused one stops the worker), every `commit_interval_s`, when
   partitions are revoked and when the worker stops. A crash in between forwards those
   records again; the regions' dedup drops them.
 - **Read marks** (streams/ingest.py, `_marks_report`): its assignment, highwaters and
@@ -44,19 +45,21 @@ log = logging.getLogger("streams.app")
 
 Records = list[Any]  # aiokafka ConsumerRecords of one or more input partitions, in order
 
+FINAL_COMMIT_TIMEOUT_S = 10.0  # the stopping worker's last commit (see `run`)
+
 
 class IngestConsumer(ConsumerRebalanceListener):
     """Reads the input topics for `ingest(records)` and commits what it forwarded."""
 
     def __init__(self, settings: Settings, topics: list[str], ingest: Callable[[Records], Awaitable[None]],
-                 flush: Callable[[], Awaitable[None]],
+                 acknowledge: Callable[[], Awaitable[None]],
                  on_assigned: Callable[[list[Any]], None], on_revoked: Callable[[list[Any]], None],
                  on_gap: Callable[[str, int, int, int], None],
                  on_unreadable: Callable[[str, int, range], Awaitable[None]]) -> None:
         self.settings = settings
         self.topics = topics
         self.ingest = ingest
-        self.flush = flush
+        self.acknowledge = acknowledge
         self.on_assigned = on_assigned
         self.on_revoked = on_revoked
         self.on_gap = on_gap
@@ -71,6 +74,7 @@ class IngestConsumer(ConsumerRebalanceListener):
         # Held while a batch is forwarded: a revocation (aiokafka calls the listener from
         # its own task) commits only after the batch it read is handed over whole.
         self.batch_lock = asyncio.Lock()
+        self.generation = 0  # revocations so far: a fetch read before one is not handed over
         # Between a revocation and the assignment that follows it (and before the first
         # one) the group is rebalancing: the worker is not ready (/readyz).
         self.rebalancing = True
@@ -91,8 +95,8 @@ class IngestConsumer(ConsumerRebalanceListener):
         """Read, forward and commit until cancelled (the worker stopping)."""
         self.consumer = consumer = self._make_consumer()
         consumer.subscribe(self.topics, listener=self)
-        await consumer.start()
         try:
+            await consumer.start()
             while True:
                 unreadable: dict[Any, range] = {}
                 try:
@@ -102,23 +106,46 @@ class IngestConsumer(ConsumerRebalanceListener):
                     batches, unreadable = around.batches, around.unreadable
                 for tp, batch in batches.items():
                     self._check_gap(tp, batch)
-                records = interleaved(list(batches.values()))
-                if records or unreadable:
-                    async with self.batch_lock:
-                        await self.ingest(records)
-                        for tp, batch in batches.items():
-                            self.forwarded[tp] = batch[-1].offset + 1
-                        for tp, offsets in unreadable.items():
-                            await self.on_unreadable(tp.topic, tp.partition, offsets)
-                            self.next_offset[tp] = self.forwarded[tp] = offsets.stop
+                await self._hand_over(interleaved(list(batches.values())), unreadable)
                 if time.monotonic() - self.last_commit >= self.settings.commit_interval_s:
                     await self.commit(consumer.assignment())
         finally:
             try:
-                await self.commit(consumer.assignment())
+                # Bounded: with the broker away the client retries forever, and the worker
+                # must still stop. What is not committed is forwarded again by the next
+                # reader and dropped there as duplicates.
+                await asyncio.wait_for(self.commit(consumer.assignment()), FINAL_COMMIT_TIMEOUT_S)
+            except (asyncio.TimeoutError, KafkaError):
+                log.warning("ingest: the last commit of input offsets did not finish; those records are read again")
             finally:
                 await consumer.stop()
                 self.consumer = None
+
+    async def _hand_over(self, records: Records, unreadable: dict[Any, range]) -> None:
+        """Ingest a fetch in slices of `ingest_batch_records`, each under `batch_lock`: a
+        revocation waits for the slice under way, not for a whole fetch (up to 1 MiB per
+        partition, which could outlast the rebalance timeout), and the slices after it
+        are dropped: the partitions' next reader reads them again from the commit."""
+        generation = self.generation
+        size = self.settings.ingest_batch_records
+        for start in range(0, len(records), size):
+            piece = records[start:start + size]
+            async with self.batch_lock:
+                if self.generation != generation:
+                    return
+                await self.ingest(piece)
+                last: dict[tuple[str, int], int] = {}
+                for record in piece:
+                    last[(record.topic, record.partition)] = record.offset
+                for (topic, partition), offset in last.items():
+                    self.forwarded[TopicPartition(topic, partition)] = offset + 1
+        if unreadable:
+            async with self.batch_lock:
+                if self.generation != generation:
+                    return
+                for tp, offsets in unreadable.items():
+                    await self.on_unreadable(tp.topic, tp.partition, offsets)
+                    self.next_offset[tp] = self.forwarded[tp] = offsets.stop
 
     def _check_gap(self, tp: Any, batch: Records) -> None:
         expected = self.next_offset.get(tp)
@@ -140,7 +167,7 @@ class IngestConsumer(ConsumerRebalanceListener):
                    if tp in forwarded and forwarded[tp] > self.committed.get(tp, -1)}
         if not offsets:
             return
-        await self.flush()
+        await self.acknowledge()
         try:
             await consumer.commit({TopicPartition(tp.topic, tp.partition): offset for tp, offset in offsets.items()})
         except KafkaError as exc:
@@ -155,6 +182,7 @@ class IngestConsumer(ConsumerRebalanceListener):
     # ------------------------------------------------------------ rebalance listener
     async def on_partitions_revoked(self, revoked: Any) -> None:
         self.rebalancing = True
+        self.generation += 1
         async with self.batch_lock:
             await self.commit(list(revoked))
         for tp in revoked:
@@ -164,6 +192,9 @@ class IngestConsumer(ConsumerRebalanceListener):
         self.on_revoked(list(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        # First: the new partitions hold the event clock until their ends are known (the
+        # client fetches them already while this runs).
+        self.on_assigned(list(assigned))
         consumer = self.consumer
         if consumer is not None:
             for tp in assigned:
@@ -171,9 +202,8 @@ class IngestConsumer(ConsumerRebalanceListener):
                     committed = await consumer.committed(tp)
                 except KafkaError:
                     committed = None
-                if committed is not None:
+                if committed is not None and committed > self.committed.get(tp, -1):
                     self.committed[tp] = committed
-        self.on_assigned(list(assigned))
         self.rebalancing = False
 
     # ------------------------------------------------------------ what the marks read

@@ -186,7 +186,8 @@ class Regions:
         for e, exc, origin in refused:
             # too_old against the region's stream clock: the origin is exact, the value
             # is the event re-encoded (the raw bytes stay in the input topic).
-            await self._deadletter(e.partner.encode(), orjson.dumps(reencode(e)), exc, *origin, reencoded=True)
+            self.deliveries.append(await self._deadletter(e.partner.encode(), orjson.dumps(reencode(e)), exc, *origin,
+                                                          reencoded=True))
         await self._deadletter_refused(proc)
         await self._publish(rt, outputs)
         now_s = time.time()

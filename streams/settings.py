@@ -66,11 +66,9 @@ class Settings:
     #: this many seconds (a "caught up" can rest on an end offset fetched before a burst,
     #: and a region hears of other workers' partitions late).
     still_s: float = 2.0
-    #: Ingest: input records taken at once (one batch: validated together, forwarded as
-    #: one repartition record per region) ...
+    #: Ingest: input records handed over at once (one batch: validated together, forwarded
+    #: as one repartition record per region, and a rebalance waits for at most one).
     ingest_batch_records: int = 2000
-    #: ... or whatever came within this many seconds.
-    ingest_batch_wait_s: float = 0.02
     #: Events per repartition record at most (and 256 KiB of input: records stay well
     #: below Kafka's 1 MB limit).
     forward_chunk_events: int = 400
