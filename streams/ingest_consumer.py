@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from streams.settings import Settings
@@ -197,14 +198,42 @@ class IngestConsumer(ConsumerRebalanceListener):
         self.on_assigned(list(assigned))
         consumer = self.consumer
         if consumer is not None:
+            never_committed = []
             for tp in assigned:
                 try:
                     committed = await consumer.committed(tp)
                 except KafkaError:
                     committed = None
-                if committed is not None and committed > self.committed.get(tp, -1):
+                if committed is None:
+                    never_committed.append(tp)
+                elif committed > self.committed.get(tp, -1):
                     self.committed[tp] = committed
+            if never_committed:
+                await self._start_where_the_agents_stopped(consumer, never_committed)
         self.rebalancing = False
+
+    async def _start_where_the_agents_stopped(self, consumer: AIOKafkaConsumer, partitions: list[Any]) -> None:
+        """Partitions this group never committed start at the offsets the workers' Faust
+        group (`{app id}`) committed for them, when it has. Until 2026-12-07 that group read
+        the input topics; without this, the first start after an upgrade read all their
+        retained input again (7 to 30 days). The bench sets the start of a new deployment
+        the same way. Partitions neither group committed start at the earliest offset."""
+        admin = AIOKafkaAdminClient(client_id=ingest_group(self.settings.app_id), **self.settings.kafka_client_options())
+        try:
+            await admin.start()
+            offsets = await admin.list_consumer_group_offsets(
+                self.settings.app_id, partitions=[TopicPartition(tp.topic, tp.partition) for tp in partitions])
+        except KafkaError as exc:
+            log.warning("ingest: the agents' group's input offsets could not be read (%s); partitions this group "
+                        "never committed start at the earliest offset", type(exc).__name__)
+            return
+        finally:
+            await admin.close()
+        for tp in partitions:
+            found = offsets.get(TopicPartition(tp.topic, tp.partition))
+            if found is not None and found.offset >= 0:
+                consumer.seek(tp, found.offset)
+                self.committed[tp] = found.offset
 
     # ------------------------------------------------------------ what the marks read
     def ready(self) -> bool:

@@ -8,6 +8,7 @@ changelogged table. The final snapshots must equal the replay's.
 from __future__ import annotations
 
 import subprocess
+import time
 import sys
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,29 @@ def test_worker_restarted_on_the_rocksdb_store_resumes_where_it_stopped(stack: S
                  if e.get("type", "").startswith("nl.acutezorg.alert.")}
     assert set(by_id) == reference
     stack.assert_no_offset_gaps()
+
+
+def test_an_upgraded_worker_starts_its_input_where_the_agents_group_stopped(stack: Stack, tmp_path: Path) -> None:
+    """Until 2026-12-07 the workers' Faust group (the app id) read the input topics; the
+    input reader has a group of its own (`{app id}-ingest`). After an upgrade it starts
+    where the old group had committed, not at the earliest record (7-30 days of input)."""
+    from streams.bench.kafka_io import commit_group_offsets, end_offsets
+    from tests.reliability.rel import metrics_text, samples
+    from topics.catalogue import DEFAULT_APP_ID, INPUT_TOPICS
+
+    lines, first, second, _ = _halves(tmp_path, hours=2, seed=13)
+    _publish(stack, first)  # read and committed by a worker of the previous release:
+    commit_group_offsets(stack.bootstrap, DEFAULT_APP_ID, end_offsets(stack.bootstrap, [t.name for t in INPUT_TOPICS]))
+    _publish(stack, second)
+    worker, port = stack.start_worker("w1")
+    expected = len(lines) - len(lines) // 2
+
+    def applied() -> float:
+        return sum(v for _labels, v in samples(metrics_text(port), "spoedstroom_events_applied_total"))
+
+    wait_until(lambda: applied() >= expected, 120, f"the second half applied; log:\n{stack.log('w1')}")
+    time.sleep(3)  # what a read from the earliest offset would have applied on top
+    assert applied() == expected
+    duplicates = sum(v for _labels, v in samples(metrics_text(port), "spoedstroom_events_duplicate_total"))
+    assert duplicates == 0
+    assert worker.poll() is None
