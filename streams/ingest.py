@@ -62,9 +62,10 @@ class Ingest:
     forwards: list[Any]  # futures of records the ingest stage sent, not yet checked (acknowledge_forwards)
     deliveries: list[Any]  # futures of records the region stage sent, checked after its drain
 
-    async def ingest_batch(self, batch: list[Any]) -> None:
+    async def ingest_batch(self, batch: list[Any]) -> dict[Any, int]:
         """Decode, validate, route and forward a batch of input records (aiokafka
-        ConsumerRecords, in order per partition: streams/ingest_consumer.py)."""
+        ConsumerRecords, in order per partition: streams/ingest_consumer.py). Returns,
+        per partition, the offset after its last record in the batch."""
         wall = now_ms() if self.wall_clock else None
         # The valid events per region, cut into chunks of one repartition record each.
         chunks: dict[str, list[list[Any]]] = {}
@@ -115,6 +116,7 @@ class Ingest:
             marks = self._marks_report()
             for region, own in chunks.items():
                 await self.to_region(region, orjson.dumps({"events": own[-1], "marks": marks}))
+        return pos
 
     async def to_region(self, region: str, body: bytes) -> None:
         """A record for `region`'s agent, on the region's partition of the repartition

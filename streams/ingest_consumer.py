@@ -50,9 +50,11 @@ FINAL_COMMIT_TIMEOUT_S = 10.0  # the stopping worker's last commit (see `run`)
 
 
 class IngestConsumer(ConsumerRebalanceListener):
-    """Reads the input topics for `ingest(records)` and commits what it forwarded."""
+    """Reads the input topics for `ingest(records)` (which returns, per partition, the
+    offset after its last record handed over) and commits what it forwarded."""
 
-    def __init__(self, settings: Settings, topics: list[str], ingest: Callable[[Records], Awaitable[None]],
+    def __init__(self, settings: Settings, topics: list[str],
+                 ingest: Callable[[Records], Awaitable[dict[Any, int]]],
                  acknowledge: Callable[[], Awaitable[None]],
                  on_assigned: Callable[[list[Any]], None], on_revoked: Callable[[list[Any]], None],
                  on_gap: Callable[[str, int, int, int], None],
@@ -134,12 +136,7 @@ class IngestConsumer(ConsumerRebalanceListener):
             async with self.batch_lock:
                 if self.generation != generation:
                     return
-                await self.ingest(piece)
-                last: dict[tuple[str, int], int] = {}
-                for record in piece:
-                    last[(record.topic, record.partition)] = record.offset
-                for (topic, partition), offset in last.items():
-                    self.forwarded[TopicPartition(topic, partition)] = offset + 1
+                self.forwarded.update(await self.ingest(piece))
             # Let the region agents, timers and web server run between slices: the sends
             # rarely wait (the producer buffers), so a catch-up fetch held the event loop
             # until all of it was forwarded. At 150,000 events of backlog the first event

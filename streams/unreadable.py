@@ -25,8 +25,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CorruptRecordException
 
-#: What aiokafka raises when it cannot parse a fetched record.
-UNREADABLE = (UnicodeDecodeError, CorruptRecordException)
+#: What aiokafka raises when it cannot parse a fetched record: `UnicodeDecodeError` (a
+#: `ValueError`) for a header name, `CorruptRecordException`, or another `ValueError` of
+#: its parsers for malformed bytes. Any of them from `getmany` is the data's, not the
+#: worker's: `read_around` finds the record or, if none raises again, skips nothing.
+UNREADABLE = (ValueError, CorruptRecordException)
 
 #: How long one probing fetch waits for records. A position past the log's end answers
 #: nothing and costs this much; probes are a handful per unreadable batch.
