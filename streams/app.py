@@ -396,6 +396,7 @@ def faust_worker(pipeline: Pipeline, loglevel: str = "warning") -> Any:
 
 def run_worker(settings: Settings, nation: Nation | Registry, loglevel: str = "warning") -> None:
     """Run the Faust worker until stopped (SIGINT/SIGTERM)."""
+    collector.limit_arenas(settings.malloc_arenas)  # before any thread starts
     worker = faust_worker(Pipeline(settings, nation), loglevel)
     collector.relax(settings.gc_young_threshold)
     worker.execute_from_commandline()

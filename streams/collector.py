@@ -1,6 +1,7 @@
 """Memory housekeeping of the processes that hold regions' state (the worker, `replay`,
 `backtest`, `bench --core`): Python's cyclic garbage collector (`relax`) and, in the
-worker, memory the C allocator keeps after bulk work (`trim`).
+worker, memory the C allocator keeps after bulk work (`trim`) and spreads over its
+threads' heaps (`limit_arenas`).
 
 The domain core makes no reference cycles: reference counting frees everything it
 drops. Measured on a replay of a national day (194,489 events, `deploy/regions/
@@ -35,16 +36,31 @@ def relax(young_threshold: int = YOUNG_THRESHOLD) -> None:
     gc.set_threshold(young_threshold, 20, 100)
 
 
-def _malloc_trim() -> object | None:
-    """glibc's `malloc_trim`, or None (another C library: trimming is left out)."""
+def _glibc(function: str) -> object | None:
+    """A function of glibc's allocator, or None (another C library: left out)."""
     name = ctypes.util.find_library("c")
     try:
-        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+        return getattr(ctypes.CDLL(name), function, None) if name else None
     except OSError:
         return None
 
 
-_TRIM = _malloc_trim()
+_TRIM = _glibc("malloc_trim")
+_MALLOPT = _glibc("mallopt")
+#: mallopt's parameter for the most heaps ("arenas") the allocator may create.
+_M_ARENA_MAX = -8
+
+
+def limit_arenas(arenas: int) -> None:
+    """Let glibc's allocator keep at most `arenas` heaps (0: its default, 8 per core).
+
+    glibc gives a thread that meets a locked heap a heap of its own, and each keeps the
+    space freed in it. The worker's threads (Faust's consumer thread, RocksDB's, the
+    event loop's) made heaps that held ~12 MB more than two heaps do at 100,000 open
+    encounters (`spoedstroom bench`, docs/performance.md). The same setting as the
+    environment's `MALLOC_ARENA_MAX`; it must come before the threads start."""
+    if arenas > 0 and _MALLOPT is not None:
+        _MALLOPT(_M_ARENA_MAX, arenas)  # type: ignore[operator]
 
 
 def trim() -> None:

@@ -44,7 +44,7 @@ class FlushPolicy:
     writes of entries that change often (a location, a snapshot), and more journal to
     apply on a restore."""
 
-    bytes: int = 1024 * 1024
+    bytes: int = 256 * 1024
     records: int = 200
 
 

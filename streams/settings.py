@@ -85,6 +85,9 @@ class Settings:
     #: How often the worker gives memory the C allocator holds free back to the OS
     #: (streams/collector.py `trim`, glibc only); 0: never.
     malloc_trim_s: float = 10.0
+    #: Heaps the C allocator may keep for the worker's threads (streams/collector.py
+    #: `limit_arenas`, glibc only; its own default is 8 per core); 0: glibc's default.
+    malloc_arenas: int = 2
     #: How often the snapshots held back by the throttle are checked for being due.
     snapshot_flush_s: float = 0.1
     #: How often the nation's snapshot is rebuilt while no region snapshot arrives.
@@ -108,9 +111,10 @@ class Settings:
     alert_tail_records: int = 1000
     #: State journal (streams/persistence.py): the entries are written (a flush) once the
     #: journals since the last flush hold this many bytes of changes (kept in memory
-    #: until then, per region: with 4 MiB the worker held 448 MB at 100,000 open
-    #: encounters, with 1 MiB 404 MB, for 18% more changelog records in that bulk load) ...
-    journal_flush_bytes: int = 1024 * 1024
+    #: until then, per region, and a flush writes them all at once: with 4 MiB the
+    #: worker held 448 MB at 100,000 open encounters, with 1 MiB 404 MB, with 256 KiB
+    #: 342-356 MB, each step for ~17% more changelog records in that bulk load) ...
+    journal_flush_bytes: int = 256 * 1024
     #: ... or cover this many records. Larger: fewer writes, more journal to apply on a
     #: restore.
     journal_flush_records: int = 200

@@ -37,7 +37,7 @@ def test_a_record_costs_one_journal_and_no_entries_until_a_flush() -> None:
 
 
 def test_big_changes_go_out_in_parts_before_the_journal_naming_them() -> None:
-    journal = Journal()
+    journal = Journal(persistence.FlushPolicy(bytes=4 * 1024 * 1024))  # no flush with them
     big = {f"enc:{i}": {"pad": "x" * 1000} for i in range(600)}  # ~600 KB
     names = [name for name, _ in journal_writes(journal, _changes(big))]
     assert names == ["~journal1/1", "~journal1/2", "~journal1"]
