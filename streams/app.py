@@ -49,6 +49,7 @@ from streams.regions import Regions
 from streams.settings import Settings
 from streams.sinks import RedisSink, WebhookSink
 from streams.telemetry import Telemetry
+from streams.tables import TableManager
 from streams.transport import Transport
 from topics import catalogue
 from topics.catalogue import INPUT_TOPICS, INPUT_TYPES
@@ -163,6 +164,7 @@ class Pipeline(Ingest, Regions, Outputs):
             web_graph_enabled=False,
             web_stats_enabled=False,
             web_metrics_enabled=False,
+            TableManager=TableManager,  # without Faust's 1 s pause at start (streams/tables.py)
             **options,
         )
         # The consumer's fetch wait is not a Faust setting (streams/transport.py).
