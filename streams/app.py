@@ -41,6 +41,7 @@ from processors.nation import NationRouter
 from streams import collector, faust_fixes, persistence, web
 from streams.ingest import Ingest
 from streams.ingest_consumer import IngestConsumer, run_forever
+from streams.membership import Memberships, leave_left_behind, member_id
 from streams.nation import NationRuntime
 from streams.outputs import ALERT_KINDS, Outputs
 from streams.readback import true_end_offsets
@@ -52,7 +53,7 @@ from streams.telemetry import Telemetry
 from streams.tables import TableManager
 from streams.transport import Transport
 from topics import catalogue
-from topics.catalogue import INPUT_TOPICS, INPUT_TYPES
+from topics.catalogue import INPUT_TOPICS, INPUT_TYPES, ingest_group
 from topics.event import Reason
 from topics.nation import Nation, nation_of
 from topics.registry import Registry
@@ -110,6 +111,7 @@ class Pipeline(Ingest, Regions, Outputs):
         self.unprobed: set[Any] = set()
         self.true_end: dict[Any, int] = {}
         self.probes: set[asyncio.Future[None]] = set()
+        self.memberships = Memberships(settings.state_dir)  # held by run_worker (streams/membership.py)
         self.app = self._make_app()
         self._wire()
 
@@ -253,6 +255,10 @@ class Pipeline(Ingest, Regions, Outputs):
 
         @app.on_partitions_assigned.connect
         async def assigned(app_: faust.App, assigned: set, **kwargs: Any) -> None:
+            # Faust's aiokafka consumer lives in its consumer thread (Faust reads its
+            # coordinator the same way for the generation).
+            agents_consumer = getattr(getattr(self.app.consumer, "_thread", None), "_consumer", None)
+            self.memberships.record(self.settings.app_id, member_id(agents_consumer))
             self._check_internal_partitions()
             self.forget_stored_entries()
             self._start_reader()
@@ -271,6 +277,7 @@ class Pipeline(Ingest, Regions, Outputs):
             self.reader_task = asyncio.ensure_future(run_forever(self.reader, _crash))
 
     def _inputs_assigned(self, inputs: list[Any]) -> None:
+        self.memberships.record(ingest_group(self.settings.app_id), member_id(self.reader.consumer))
         if inputs and self.settings.embedded_broker:
             # Until read back, these partitions hold the event-clock watermark.
             self.unprobed.update(inputs)
@@ -399,6 +406,10 @@ def faust_worker(pipeline: Pipeline, loglevel: str = "warning") -> Any:
 def run_worker(settings: Settings, nation: Nation | Registry, loglevel: str = "warning") -> None:
     """Run the Faust worker until stopped (SIGINT/SIGTERM)."""
     collector.limit_arenas(settings.malloc_arenas)  # before any thread starts
-    worker = faust_worker(Pipeline(settings, nation), loglevel)
+    pipeline = Pipeline(settings, nation)
+    if not settings.group_instance_id:  # streams/membership.py
+        leave_left_behind(pipeline.memberships, settings.kafka_client_options())
+    pipeline.memberships.hold()
+    worker = faust_worker(pipeline, loglevel)
     collector.relax(settings.gc_young_threshold)
     worker.execute_from_commandline()
