@@ -62,9 +62,11 @@ class BenchOptions:
     state_dir: Path | None = None
     phase_timeout: float = 900.0
     # The memory worker and its restarts as deployed (compose.yaml, k8s): RocksDB state
-    # under the state dir, and (as a StatefulSet pod) one stable group instance name.
+    # under the state dir, and no group instance name (dynamic membership: a restarted
+    # worker removes the members a killed one left, streams/membership.py). Static
+    # membership costs ~6 s per start on the embedded broker (docs/operations.md).
     state_store: str = "rocksdb://"
-    static_membership: bool = True
+    static_membership: bool = False
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -193,8 +193,8 @@ def _cli_args(opts: dict[str, Any]) -> list[str]:
         args.append(f"--workers {opts['workers']}")
     if opts.get("state_store", "rocksdb://") != "rocksdb://":
         args.append(f"--state-store {opts['state_store']}")
-    if opts.get("static_membership") is False:
-        args.append("--dynamic-membership")
+    if opts.get("static_membership"):
+        args.append("--static-membership")
     return args
 
 

@@ -46,9 +46,9 @@ def bench(
     phase_timeout: float = typer.Option(900.0, "--phase-timeout", min=10, help="Give up a phase after this many seconds."),
     state_store: str = typer.Option("rocksdb://", "--state-store", help="Store of the memory/recovery worker "
                                     "(rocksdb:// as deployed; memory:// replays the whole changelog on a restart)."),
-    static_membership: bool = typer.Option(True, "--static-membership/--dynamic-membership",
+    static_membership: bool = typer.Option(False, "--static-membership/--dynamic-membership",
                                            help="The memory/recovery worker restarts under one group instance name "
-                                           "(as a StatefulSet pod), or joins anew each time."),
+                                           "(SPOEDSTROOM_GROUP_INSTANCE_ID), or joins anew each time (as deployed)."),
     core: bool = typer.Option(False, "--core", help="Only the domain core, no Kafka: replay vs a plain decode loop "
                               "over a simulated national day, state per open encounter, peak RSS."),
     hours: float = typer.Option(24.0, "--hours", min=0.1, help="With --core: simulated hours."),
