@@ -112,6 +112,7 @@ class Pipeline(Ingest, Regions, Outputs):
         self.true_end: dict[Any, int] = {}
         self.probes: set[asyncio.Future[None]] = set()
         self.memberships = Memberships(settings.state_dir)  # held by run_worker (streams/membership.py)
+        self.placement_checked = asyncio.Event()  # see Ingest.ingest_batch
         self.app = self._make_app()
         self._wire()
 
@@ -260,6 +261,7 @@ class Pipeline(Ingest, Regions, Outputs):
             agents_consumer = getattr(getattr(self.app.consumer, "_thread", None), "_consumer", None)
             self.memberships.record(self.settings.app_id, member_id(agents_consumer))
             self._check_internal_partitions()
+            self.placement_checked.set()
             self.forget_stored_entries()
             self._start_reader()
 

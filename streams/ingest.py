@@ -60,12 +60,19 @@ class Ingest:
     true_end: dict[Any, int]
     reader: "IngestConsumer"
     forwards: list[Any]  # futures of records the ingest stage sent, not yet checked (acknowledge_forwards)
+    placement_checked: asyncio.Event  # set once the repartition topic's partitions were checked
     deliveries: list[Any]  # futures of records the region stage sent, checked after its drain
 
     async def ingest_batch(self, batch: list[Any]) -> dict[Any, int]:
         """Decode, validate, route and forward a batch of input records (aiokafka
         ConsumerRecords, in order per partition: streams/ingest_consumer.py). Returns,
         per partition, the offset after its last record in the batch."""
+        if not self.placement_checked.is_set():
+            # The reader joins its group while the agents' consumer joins its own; nothing
+            # is forwarded before the agents' first assignment has checked the repartition
+            # topic's partitions (Pipeline._check_internal_partitions): with fewer than
+            # the placement names, a send would fail half-way through a batch.
+            await self.placement_checked.wait()
         wall = now_ms() if self.wall_clock else None
         # The valid events per region, cut into chunks of one repartition record each.
         chunks: dict[str, list[list[Any]]] = {}
