@@ -2,22 +2,24 @@
 
 Why: without a static member name (`SPOEDSTROOM_GROUP_INSTANCE_ID`) a worker joins its
 two consumer groups (`{app id}` and `{app id}-ingest`) as a new member at every start. A
-worker that was killed (SIGKILL, the OOM killer, a lost node) never said goodbye: its
-groups count it until its session times out, so the restarted worker's join waits for a
-member that will not answer, may be handed partitions next to it that nobody reads, and
-a second rebalance follows when the session ends. Nor does a clean stop always leave:
-aiokafka sends LeaveGroup only after a generation above 0, and the embedded broker
-(Tansu) numbers them from 0.
+worker that was killed (SIGKILL, the OOM killer) never said goodbye: its groups count
+it until its session times out, so the restarted worker's join waits for a member that
+will not answer, may be handed partitions next to it that nobody reads, and a second
+rebalance follows when the session ends. Nor does a clean stop always leave: aiokafka
+sends LeaveGroup only after a generation above 0, and the embedded broker (Tansu)
+numbers them from 0.
 
 How: each worker writes the member ids its groups gave it to a file of its own in
 `{state dir}/group-members/`, and holds that file locked (`flock`) for as long as it
 runs. The kernel drops the lock when the process ends, however it ends. A starting
-worker reads the files nobody holds, asks each group's coordinator to remove those
+worker takes the files nobody holds, asks each group's coordinator to remove those
 members (Kafka's LeaveGroup, what the dead process would have sent), and deletes the
 files. Workers sharing a state directory (the tests, the bench) so only ever remove
-members of processes that are gone. A member the group no longer knows is answered
-with UNKNOWN_MEMBER_ID: nothing to do. Static members are left alone: a worker
-restarted under the same name takes its old place at once.
+members of processes that are gone; a member id names one process's membership only
+(client id and a UUID), so a live member is never touched. Static members are left
+alone: a worker restarted under the same name takes its old place at once. Only a
+restart on the same state directory benefits (a container restarted in its pod, a
+worker restarted on its host); a worker rescheduled elsewhere starts with none.
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ import asyncio
 import fcntl
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 from aiokafka.client import AIOKafkaClient, CoordinationType
-from aiokafka.errors import KafkaError
 from aiokafka.protocol.group import LeaveGroupRequest
 
 log = logging.getLogger(__name__)
@@ -54,14 +56,16 @@ class Memberships:
         """The member ids (by group) of the files no running worker holds; their files
         are deleted."""
         found: dict[str, list[str]] = {}
-        for path in sorted(self.dir.glob("*.json")):
+        for path in sorted(self.dir.glob("*.json")) + sorted(self.dir.glob("*.staging")):
             try:
                 with path.open("rb") as fh:
                     try:
-                        fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     except BlockingIOError:
-                        continue  # a running worker's
-                    members = _members(fh.read())
+                        continue  # a running worker's, or another starting worker took it
+                    if os.fstat(fh.fileno()).st_ino != os.stat(path).st_ino:
+                        continue  # replaced meanwhile by a new worker's file
+                    members = _members(fh.read()) if path.suffix == ".json" else {}
                     path.unlink()
             except OSError:
                 continue  # gone meanwhile: another starting worker took it
@@ -70,13 +74,18 @@ class Memberships:
         return found
 
     def hold(self) -> None:
-        """Create this worker's file, locked until the process ends."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        # Locked before it gets a name another starting worker would read.
-        staging = self.dir / f"{os.getpid()}.staging"
-        fh = staging.open("wb")
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        staging.replace(self.dir / f"{os.getpid()}.json")
+        """Create this worker's file, locked until the process ends (best effort: without
+        it the next start waits for the session timeout, as before)."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            # Locked before it gets the name another starting worker reads.
+            fd, staging = tempfile.mkstemp(dir=self.dir, prefix=f"{os.getpid()}-", suffix=".staging")
+            fh = os.fdopen(fd, "wb")
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
+            os.replace(staging, self.dir / f"{Path(staging).stem}.json")
+        except OSError as exc:
+            log.warning("could not create this worker's group members file (%s)", type(exc).__name__)
+            return
         self.file = fh
 
     def record(self, group: str, member_id: str | None) -> None:
@@ -116,27 +125,34 @@ async def _leave(client_options: dict[str, Any], members: dict[str, list[str]]) 
     try:
         await client.bootstrap()
         for group, ids in members.items():
-            node = await client.coordinator_lookup(CoordinationType.GROUP, group)
-            for member in ids:
-                response = await client.send(node, LeaveGroupRequest(group, member))
-                if response.error_code == 0:
-                    # The trace of a worker that stopped without leaving (a crash): a
-                    # warning, since this runs before the worker's logging is set up.
-                    log.warning("group %s: removed the member %s that a stopped worker left in it", group, member)
+            try:
+                node = await client.coordinator_lookup(CoordinationType.GROUP, group)
+                for member in ids:
+                    # Kafka answers a member it does not know with UNKNOWN_MEMBER_ID; the
+                    # embedded broker answers 0 either way.
+                    response = await client.send(node, LeaveGroupRequest(group, member))
+                    # A warning: the trace of a worker that stopped without leaving, and
+                    # this runs before the worker's logging is set up.
+                    log.warning("group %s: asked to remove the member %s that a stopped worker left in it "
+                                "(error code %s)", group, member, response.error_code)
+            except Exception as exc:  # noqa: BLE001 - best effort, per group
+                log.warning("group %s: could not remove the members of a stopped worker (%s)", group,
+                            type(exc).__name__)
     finally:
         await client.close()
 
 
 def leave_left_behind(memberships: Memberships, client_options: dict[str, Any]) -> None:
     """Remove the members that stopped workers left in their groups (best effort, in a
-    loop of its own before the worker's starts)."""
+    loop of its own before the worker's starts: at worst the join waits for their
+    session timeout, as it did without this)."""
     members = memberships.left_behind()
     if not members:
         return
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(asyncio.wait_for(_leave(client_options, members), LEAVE_TIMEOUT_S))
-    except (asyncio.TimeoutError, KafkaError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the broker unreachable, a setting wrong: the worker starts anyway
         log.warning("could not remove the group members of a stopped worker (%s): the join waits for "
                     "their session timeout", type(exc).__name__)
     finally:
