@@ -45,6 +45,7 @@ from streams.membership import Memberships, leave_left_behind, member_id
 from streams.nation import NationRuntime
 from streams.outputs import ALERT_KINDS, Outputs
 from streams.readback import true_end_offsets
+from streams.record_batches import RecordBatches
 from streams.region_runtime import RegionRuntime
 from streams.regions import Regions
 from streams.settings import Settings
@@ -181,6 +182,9 @@ class Pipeline(Ingest, Regions, Outputs):
         self.region_events = app.topic(catalogue.region_events(self.settings.app_id), partitions=self.settings.internal_partitions, internal=True, **raw)
         self.deadletter = app.topic(catalogue.DEADLETTER, **raw)
         self.metrics_topic = app.topic(catalogue.METRICS, **raw)
+        # Faust's producer wraps aiokafka's, created when the app starts; batches are
+        # handed to it directly (Faust's Producer has no batch call).
+        self.metrics_batches = RecordBatches(lambda: app.producer._ensure_producer(), catalogue.METRICS)
         self.alerts_topic = app.topic(catalogue.ALERTS, **raw)
         self.table = app.Table(catalogue.STATE_TABLE, default=None, partitions=self.settings.internal_partitions,
                                key_type=bytes, value_type=bytes, options=self._store_options())

@@ -91,7 +91,8 @@ class NationRuntime:
     async def snapshot(self, published: Published) -> None:
         """A region snapshot was published: send it to the nation's owner."""
         if published.output.data["scope"] == "region":
-            body = orjson.dumps({"region": published.region, "snapshot": published.output.data})
+            # {"region": ..., "snapshot": ...} around the snapshot's bytes as published
+            body = b"".join((b'{"region":', orjson.dumps(published.region), b',"snapshot":', published.data_json, b"}"))
             await self.topic.send(key=self.key, value=body)
 
     async def alert(self, published: Published) -> None:
@@ -150,4 +151,4 @@ class NationRuntime:
         if self.pending is out:
             self.pending = None
         self.last_sent = time.monotonic()
-        await self.pipeline.publish_snapshot(self.nation.id, out)
+        await self.pipeline.publish_snapshots(self.nation.id, [out])

@@ -10,12 +10,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from processors.output import Output
 from processors.region import RegionProcessor
-from processors.replay import output_event
 from processors.windows import minute_of
+from streams.record_batches import RecordBatches
 from streams.region_runtime import RegionRuntime
 from streams.sinks import Published, RegionWebhooks, Sink
 
@@ -35,14 +33,15 @@ ALERT_KINDS = ("seh_crowding", "seh_crowding_forecast", "handover_delay", "wrong
 
 
 class OutputTopics:
-    """`acute.metrics` and `acute.alerts` as a sink."""
+    """`acute.metrics` and `acute.alerts` as a sink. Snapshots are gathered into batches
+    per partition (streams/record_batches.py), handed to the producer when a group of
+    them has been published (`Outputs.publish_snapshots`)."""
 
     def __init__(self, outputs: "Outputs") -> None:
         self.outputs = outputs
 
     async def snapshot(self, published: Published) -> None:
-        outputs = self.outputs
-        await outputs.produce(outputs.metrics_topic, published.output.key.encode(), published.payload, CE_HEADERS)
+        await self.outputs.metrics_batches.append(published.output.key.encode(), published.payload, CE_HEADERS)
 
     async def alert(self, published: Published) -> None:
         outputs = self.outputs
@@ -64,6 +63,7 @@ class Outputs:
     deliveries: list[Any]  # futures of records handed to the producer, not yet checked
     reader: Any  # the input topics' consumer (streams/ingest_consumer.py)
     sinks: list[Sink]  # where each published output goes, in this order (output_sinks)
+    metrics_batches: RecordBatches  # snapshots on their way to acute.metrics
 
     def output_sinks(self) -> list[Sink]:
         """The output topics first, then Redis, Prometheus, the webhooks and, in a
@@ -85,22 +85,28 @@ class Outputs:
 
     async def _publish(self, rt: RegionRuntime, outputs: list[Any]) -> None:
         region = rt.region
+        closed: list[Output] = []
+        alerts: list[Output] = []
         for out in outputs:
             kind = out.kind
             if kind == "snapshot":
                 held = rt.pending.get(out.key)
                 if held is not None and not self.wall_clock and minute_of(held.time) < minute_of(out.time):
-                    # the held one is the last of a closed stream minute: it goes out first
-                    del rt.pending[out.key]
-                    await self._send_snapshots(rt, [held], time.monotonic())
+                    # the held one is the last of a closed stream minute: it goes out
+                    # before any later snapshot of its key (flush_snapshots sends these first)
+                    closed.append(held)
                 rt.pending[out.key] = out
             elif kind == "observation":
                 self.telemetry.observe_duration(region, out.key, out.data)
             else:  # alert.raised / alert.resolved: never throttled
-                await self._publish_alert(rt, out)
-        await self.flush_snapshots(rt)
+                alerts.append(out)
+        # No await between taking the held snapshots above and flush_snapshots taking the
+        # due ones: the flush timer could otherwise send a key's newer snapshot first.
+        await self.flush_snapshots(rt, closed)
+        for out in alerts:
+            await self._publish_alert(rt, out)
 
-    async def flush_snapshots(self, rt: RegionRuntime) -> None:
+    async def flush_snapshots(self, rt: RegionRuntime, closed: list[Output] | None = None) -> None:
         """Send the pending snapshots that are due (events.md, "Snapshot interval"):
 
         - wall clock: a key not sent within the last second of wall time (the last
@@ -109,7 +115,7 @@ class Outputs:
           closed (the last change of that minute), and everything pending once no record
           came for a second (the stream paused: the interval would never close).
         """
-        if not rt.pending:
+        if not rt.pending and not closed:
             return
         clock = time.monotonic()
         if self.wall_clock:
@@ -121,37 +127,31 @@ class Outputs:
             due = [k for k, o in rt.pending.items() if paused or current is None or minute_of(o.time) < current]
         # Take them and mark them sent before any await: the agent and the flush timer
         # both call this, and a newer snapshot of a key must never overtake an older one.
-        outs = [rt.pending.pop(k) for k in due]
-        await self._send_snapshots(rt, outs, clock)
-
-    async def _send_snapshots(self, rt: RegionRuntime, outs: list[Any], clock: float) -> None:
-        region = rt.region
+        outs = [*(closed or ()), *(rt.pending.pop(k) for k in due)]
         for out in outs:
             rt.last_sent[out.key] = clock
         async with rt.send_lock:
-            await self._send_in_order(region, outs)
+            await self.publish_snapshots(rt.region, outs)
 
-    async def _send_in_order(self, region: str, outs: list[Any]) -> None:
+    async def publish_snapshots(self, region: str, outs: list[Output]) -> None:
+        """Snapshots (of a region's keys, or the nation's) to every sink, in order; then
+        their acute.metrics batches to the producer (checked by the next drain)."""
+        sinks = self.sinks
         for out in outs:
-            await self.publish_snapshot(region, out)
-
-    async def publish_snapshot(self, region: str, out: Output) -> None:
-        """One snapshot (of a region's key, or the nation's) to every sink."""
-        cloudevent = output_event(region, out)
-        published = Published(region, out, cloudevent, orjson.dumps(cloudevent))
-        for sink in self.sinks:
-            await sink.snapshot(published)
+            published = Published.of(region, out)
+            for sink in sinks:
+                await sink.snapshot(published)
+        self.deliveries.extend(await self.metrics_batches.send())
 
     async def _publish_alert(self, rt: RegionRuntime, out: Any) -> None:
         data = out.data
         status = "raised" if out.kind == "alert.raised" else "resolved"
         region = rt.region
-        cloudevent = output_event(region, out)
-        if (data["alert_id"], cloudevent["type"]) in rt.published:
+        published = Published.of(region, out)
+        if (data["alert_id"], published.cloudevent["type"]) in rt.published:
             # Sent by the worker before this one, which stopped before its state said so.
             log.info("alert event %s %s already published: not sent again", data["alert_id"], status)
         else:
-            published = Published(region, out, cloudevent, orjson.dumps(cloudevent))
             for sink in self.sinks:
                 await sink.alert(published)
         if status == "raised":

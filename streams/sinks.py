@@ -26,6 +26,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from processors.output import Output
+from processors.replay import output_event
 from streams.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,25 @@ def alerts_stream(region: str) -> str:
 @dataclass(frozen=True)
 class Published:
     """One output leaving the pipeline: the region (or nation) it is of, the output, its
-    CloudEvent and that event's bytes as published."""
+    CloudEvent, that event's bytes as published and the bytes of its data alone."""
 
     region: str
     output: Output
     cloudevent: dict[str, Any]
     payload: bytes
+    data_json: bytes
+
+    @classmethod
+    def of(cls, region: str, output: Output) -> "Published":
+        """The output's data is serialised once: the CloudEvent's bytes are its envelope
+        with those bytes as `data` (its last member), which is what `orjson.dumps` of the
+        whole CloudEvent gives; Redis and the nation take the data bytes as they are."""
+        cloudevent = output_event(region, output)
+        if cloudevent is None:
+            raise ValueError(f"an output of kind {output.kind!r} is not published")
+        data_json = orjson.dumps(output.data)
+        envelope = orjson.dumps({name: value for name, value in cloudevent.items() if name != "data"})
+        return cls(region, output, cloudevent, b"".join((envelope[:-1], b',"data":', data_json, b"}")), data_json)
 
 
 class Sink(Protocol):
@@ -78,7 +92,7 @@ class RedisSink:
 
     async def snapshot(self, published: Published) -> None:
         data = published.output.data
-        self.offer_snapshot(published.region, data["scope"], data["id"], orjson.dumps(data))
+        self.offer_snapshot(published.region, data["scope"], data["id"], published.data_json)
 
     async def alert(self, published: Published) -> None:
         self.offer_alert(published.region, published.payload)
