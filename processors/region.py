@@ -192,6 +192,24 @@ class RegionProcessor:
         self._settle(out)  # every event up to the watermark is in: the instant is complete
         return out
 
+    def release_step(self, watermark_ms: int | None, limit: int) -> tuple[list[Output], bool]:
+        """`release(watermark_ms)` (None: `release_all`) in steps of at most about
+        `limit` events, whole minutes at a time; returns the outputs and whether events
+        due by `watermark_ms` remain for another step. The steps apply the same events in
+        the same order as one release (rules and snapshots run per instant, and a step
+        ends between two instants), with a bounded change set each: after an outage a
+        backlog is due at once."""
+        bound = watermark_ms
+        confirmed = self.ingress.confirmed_time
+        if bound is not None and confirmed is not None:
+            bound = min(bound, confirmed)
+        step = self.ingress.buf.step_watermark(bound, limit)
+        if step is None:
+            return self.release_all(), False
+        if step == bound:
+            return self.release(step), False
+        return self.release(step), True
+
     @property
     def confirmed_time(self) -> int | None:
         """The latest event time the clock guard let through (None before any event, or

@@ -117,6 +117,26 @@ class ReorderBuffer:
                 return ev
         return None
 
+    def step_watermark(self, watermark: int | None, limit: int) -> int | None:
+        """How far one release of at most about `limit` events may go towards
+        `watermark` (None: everything): `watermark` itself when no more than `limit`
+        buffered events are due by it, else the end of the earliest minute by which at
+        least `limit` are. Whole minutes, so a step always ends between two instants
+        (a minute holding more than `limit` goes whole)."""
+        last = None if watermark is None else watermark // MINUTE_MS
+        per_minute: dict[int, int] = {}
+        for (minute, _part), events in self.parts.items():
+            if last is None or minute <= last:
+                per_minute[minute] = per_minute.get(minute, 0) + len(events)
+        if sum(per_minute.values()) <= limit:
+            return watermark
+        due = 0
+        for minute in sorted(per_minute):
+            due += per_minute[minute]
+            if due >= limit and (last is None or minute < last):
+                return (minute + 1) * MINUTE_MS - 1
+        return watermark
+
     def pop_any(self) -> Event | None:
         while self.heap:
             ev = self._take(heapq.heappop(self.heap)[3])

@@ -38,6 +38,9 @@ class RegionRuntime:
     unwritten: dict[str, bytes | None] = field(default_factory=dict)
     journal: persistence.Journal = field(default_factory=persistence.Journal)
     last_record: float = 0.0  # monotonic time a repartition record with events was last applied
+    # The last release stopped at its step's bound (Settings.release_step_events) with
+    # more events due: apply_record goes on with the next step.
+    release_more: bool = False
     # Snapshots go out in the order they were taken from `pending`: the agent and the
     # flush timer both send, and a newer snapshot of a key must never overtake an older one.
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -49,6 +50,11 @@ PARTITION_ENTRY = "~partition"
 # those move only with events) and the throttle's pending keys, which shrink when the
 # flush timer sends (a stale list only sends those snapshots again, same ids).
 DEFERRABLE = frozenset({"core", PENDING_ENTRY})
+
+# What a step of a region returns: its outputs, the input records' timestamps of the
+# events it took (for the latency histogram) and the events refused when offered, with
+# their origin (topic, partition, offset).
+Processed = tuple[list[Any], list[float], list[tuple[Event, Rejected, tuple[str, int, int]]]]
 
 
 class Regions:
@@ -159,36 +165,62 @@ class Regions:
         if region not in self.regions:
             log.warning("record for region %r, not one of this deployment's: ignored", region[:64])
             return
+        partition = event.message.partition
         rt = self.runtimes.get(region)
         if rt is None:
-            rt = self.runtimes[region] = await self._load_runtime(region, event.message.partition)
+            rt = self.runtimes[region] = await self._load_runtime(region, partition)
         body = orjson.loads(event.value)
         wall = now_ms()
+        rt, (outputs, oldest_ts, refused) = await self._attempt(rt, partition, lambda r: self._process(r, body, wall))
+        await self._conclude(rt, outputs, refused, quiet=not outputs and not refused and not body.get("events"),
+                             oldest_ts=oldest_ts)
+        steps = 1
+        while rt.release_more:
+            # A backlog came due at once (a catch-up, the first release after a start):
+            # applied in bounded steps, each published and written like a record of its
+            # own, so memory follows the step and not the backlog, and the first results
+            # show before the last events are applied. A crash between steps re-reads
+            # this record: its events are duplicates of the stored ones.
+            rt, (outputs, _, refused) = await self._attempt(rt, partition, self._release_step)
+            await self._conclude(rt, outputs, refused, quiet=False)
+            steps += 1
+        if steps > 1:
+            log.debug("region %s: released in %d steps (%d events buffered)", region, steps, rt.processor.buffered)
+
+    async def _attempt(self, rt: RegionRuntime, partition: int, step: Callable[[RegionRuntime], Processed]
+                       ) -> tuple[RegionRuntime, Processed]:
+        """Run `step` (no I/O) on the region; a failure while applying an event is the
+        event's, not the region's: the region is rebuilt from the state of its last write
+        and the step runs again without the events that can have caused it."""
+        region = rt.region
         failed: set[tuple[str, str]] = set()
         while True:
             try:
-                outputs, oldest_ts, refused = self._process(rt, body, wall)
-                break
+                return rt, step(rt)
             except Exception as exc:
                 suspects = {(e.source, e.id): e for e in rt.processor.suspects()}
                 if not suspects or suspects.keys() <= failed:
                     raise  # no event to blame: a runtime failure (crash-only, see _crash)
-                # Applying an event, or judging the instant it belongs to, failed half-way:
-                # the region is rebuilt from the state of the last record and the record
-                # runs again without the events that can have caused it.
                 failed.update(suspects)
                 log.error("region %s: %s while applying %s event(s) (%s): dead-lettered (processing_error), "
                           "state rebuilt from the last record", region, type(exc).__name__,
                           len(suspects), ", ".join(sorted({e.type for e in suspects.values()})))
-                rt = self.runtimes[region] = await self._load_runtime(region, event.message.partition)
+                rt = self.runtimes[region] = await self._load_runtime(region, partition)
                 rt.processor.quarantined.update(failed)
-        proc = rt.processor
+
+    async def _conclude(self, rt: RegionRuntime, outputs: list[Any],
+                        refused: list[tuple[Event, Rejected, tuple[str, int, int]]], quiet: bool,
+                        oldest_ts: Sequence[float] = ()) -> None:
+        """After a step: dead letters, outputs and counters out, then the state written,
+        each acknowledged before the next (see _drain_producer). `oldest_ts`: the input
+        records' timestamps of the events the step took (the latency histogram)."""
+        region = rt.region
         for e, exc, origin in refused:
             # too_old against the region's stream clock: the origin is exact, the value
             # is the event re-encoded (the raw bytes stay in the input topic).
             self.deliveries.append(await self._deadletter(e.partner.encode(), orjson.dumps(reencode(e)), exc, *origin,
                                                           reencoded=True))
-        await self._deadletter_refused(proc)
+        await self._deadletter_refused(rt.processor)
         await self._publish(rt, outputs)
         now_s = time.time()
         for ts in oldest_ts:
@@ -197,7 +229,7 @@ class Regions:
         # Outputs acknowledged before the state that says they were sent: a crash in
         # between sends them again (same ids), never loses them.
         await self._drain_producer()
-        written = self._persist(rt, quiet=not outputs and not refused and not body.get("events"))
+        written = self._persist(rt, quiet=quiet)
         if not written:
             return
         await self._drain_producer()
@@ -211,8 +243,7 @@ class Regions:
             self.table[(region + "|" + SENTINEL_ENTRY).encode()] = str(rt.sentinel).encode()
             await self._drain_producer()
 
-    def _process(self, rt: RegionRuntime, body: dict[str, Any],
-                 wall: int) -> tuple[list[Any], list[float], list[tuple[Event, Rejected, tuple[str, int, int]]]]:
+    def _process(self, rt: RegionRuntime, body: dict[str, Any], wall: int) -> Processed:
         """Offer a repartition record's events to the region and release what is due.
         No I/O here: after a failure it runs again on the rebuilt state. Returns the
         outputs, the input records' timestamps and the events refused when offered."""
@@ -236,9 +267,7 @@ class Regions:
             # released whole by the still rule, with the rest of its batch still coming.
             rt.last_record = time.monotonic()
         if self.wall_clock:
-            horizon = wall - self.settings.reorder_lateness_live_ms
-            outputs.extend(proc.release(horizon))
-            outputs.extend(proc.advance(horizon))
+            outputs.extend(self._release_wall_clock(rt, wall))
         else:  # the read marks move only the event clock
             clock = time.monotonic()
             for tp, report in body.get("marks", {}).items():
@@ -268,16 +297,31 @@ class Regions:
                 waiting.append(delivery)
         self.deliveries = waiting
 
+    def _release_step(self, rt: RegionRuntime) -> Processed:
+        """The next bounded step of a release (apply_record): nothing offered."""
+        outputs = self._release_wall_clock(rt, now_ms()) if self.wall_clock else self._release_event_clock(rt)
+        return outputs, [], []
+
+    def _release_wall_clock(self, rt: RegionRuntime, wall: int) -> list[Any]:
+        """Wall clock: apply what is due by now less the live lateness, then move the
+        clock there (once the last step of a backlog is applied)."""
+        horizon = wall - self.settings.reorder_lateness_live_ms
+        outputs, rt.release_more = rt.processor.release_step(horizon, self.settings.release_step_events)
+        if not rt.release_more:
+            outputs.extend(rt.processor.advance(horizon))
+        return outputs
+
     def _release_event_clock(self, rt: RegionRuntime) -> list[Any]:
         """Event clock: apply what is due (streams.watermark.event_clock_horizon)."""
         s = self.settings
         horizon = event_clock_horizon(rt.marks, rt.reported, rt.last_record, time.monotonic(),
                                       s.reorder_lateness_ms, s.mark_fresh_s, s.still_s)
         if horizon is None:
+            rt.release_more = False
             return []
-        if horizon == RELEASE_ALL:
-            return rt.processor.release_all()
-        return rt.processor.release(int(horizon))
+        outputs, rt.release_more = rt.processor.release_step(None if horizon == RELEASE_ALL else int(horizon),
+                                                             s.release_step_events)
+        return outputs
 
     def _persist(self, rt: RegionRuntime, quiet: bool = False) -> int:
         """Write what this record changed, as one atomic step (streams/persistence.py:

@@ -107,6 +107,12 @@ class Settings:
     #: 64: at 500,000 events of backlog the worker used 292 s of CPU instead of 344 s
     #: and applied its first event after 23 s instead of 45 s (one run each).
     stream_buffer_records: int = 64
+    #: Events a region applies at most (about: whole minutes of event time) in one step of
+    #: a release before its outputs and state are written. After an outage the backlog
+    #: comes due at once; in one step its change set (every entry it touched, serialised
+    #: twice: the entries and the journal) set the worker's peak memory, and nothing
+    #: showed until all of it was applied.
+    release_step_events: int = 5_000
     #: Messages the producer's send buffer holds (Faust's default, 100, stalls a record
     #: that changes a few hundred state entries, each one table write).
     producer_buffer_messages: int = 10_000
