@@ -194,7 +194,8 @@ class Pipeline(Ingest, Regions, Outputs):
         self.reader = IngestConsumer(
             self.settings, sorted(self.input_names), ingest=self.ingest_batch, acknowledge=self.acknowledge_forwards,
             on_assigned=self._inputs_assigned,
-            on_revoked=self._inputs_revoked, on_gap=self._offset_gap, on_unreadable=self.deadletter_unreadable)
+            on_revoked=self._inputs_revoked, on_gap=self._offset_gap, on_unreadable=self.deadletter_unreadable,
+            read_times=None if self.wall_clock else (lambda: self.read_time))
 
         self.reader_task: asyncio.Future[None] | None = None
 

@@ -23,6 +23,12 @@ What it owes the pipeline, and how:
 - **No record stops it**: a record the client cannot parse is located, reported with the
   rest of its batch (`on_unreadable`, dead-lettered by coordinates) and skipped
   (streams/unreadable.py).
+- **Paced reading on the event clock** (`read_times`): a partition read more than
+  `read_ahead_ms` of event time ahead of the slowest one with records left is paused
+  until that one catches up. The regions release only up to the slowest partition, so
+  everything read ahead of it waits in their reorder buffers; in a catch-up the sparse
+  topics (one fetch of a partition of discharges covers hours) were read to their end
+  first, and a 500,000-event backlog held ~180,000 events there (830 MB).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from aiokafka.errors import KafkaError
 
 from streams.settings import Settings
 from streams.unreadable import UNREADABLE, read_around
+from streams.watermark import partitions_ahead
 from topics.catalogue import ingest_group
 
 log = logging.getLogger("streams.app")
@@ -58,8 +65,12 @@ class IngestConsumer(ConsumerRebalanceListener):
                  acknowledge: Callable[[], Awaitable[None]],
                  on_assigned: Callable[[list[Any]], None], on_revoked: Callable[[list[Any]], None],
                  on_gap: Callable[[str, int, int, int], None],
-                 on_unreadable: Callable[[str, int, range], Awaitable[None]]) -> None:
+                 on_unreadable: Callable[[str, int, range], Awaitable[None]],
+                 read_times: Callable[[], dict[str, int]] | None = None) -> None:
         self.settings = settings
+        # the latest event time forwarded per input partition ("topic/partition"): the
+        # event clock paces reading by it (_pace); None on the wall clock
+        self.read_times = read_times
         self.topics = topics
         self.ingest = ingest
         self.acknowledge = acknowledge
@@ -110,6 +121,7 @@ class IngestConsumer(ConsumerRebalanceListener):
                 for tp, batch in batches.items():
                     self._check_gap(tp, batch)
                 await self._hand_over(interleaved(list(batches.values())), unreadable)
+                self._pace(consumer)
                 if time.monotonic() - self.last_commit >= self.settings.commit_interval_s:
                     await self.commit(consumer.assignment())
         finally:
@@ -149,6 +161,26 @@ class IngestConsumer(ConsumerRebalanceListener):
                 for tp, offsets in unreadable.items():
                     await self.on_unreadable(tp.topic, tp.partition, offsets)
                     self.next_offset[tp] = self.forwarded[tp] = offsets.stop
+
+    def _pace(self, consumer: AIOKafkaConsumer) -> None:
+        """Event clock: pause the partitions read too far ahead (streams.watermark.
+        partitions_ahead), resume the others. A paused partition keeps its position: the
+        records fetched for it and not returned are fetched again when it resumes."""
+        if self.read_times is None:
+            return
+        times = self.read_times()
+        assignment = consumer.assignment()
+        left: dict[Any, int | None] = {}  # partitions with records left to read
+        for tp in assignment:
+            high = consumer.highwater(tp)
+            pos = self.next_offset.get(tp, self.committed.get(tp))
+            if high == 0 or (high is not None and pos is not None and pos >= high):
+                continue  # at its end (as far as this reader knows)
+            left[tp] = times.get(f"{tp.topic}/{tp.partition}")
+        ahead = partitions_ahead(left, self.settings.read_ahead_ms)
+        consumer.resume(*(assignment - ahead))
+        if ahead:
+            consumer.pause(*ahead)
 
     def _check_gap(self, tp: Any, batch: Records) -> None:
         expected = self.next_offset.get(tp)

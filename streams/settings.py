@@ -107,6 +107,11 @@ class Settings:
     #: 64: at 500,000 events of backlog the worker used 292 s of CPU instead of 344 s
     #: and applied its first event after 23 s instead of 45 s (one run each).
     stream_buffer_records: int = 64
+    #: Event clock: a reader pauses an input partition read more than this much event
+    #: time ahead of its slowest partition with records left (streams/ingest_consumer.py):
+    #: the regions release only up to the slowest, so what is read ahead of it waits in
+    #: their reorder buffers (in a catch-up, one fetch of a sparse topic covers hours).
+    read_ahead_ms: int = 600_000
     #: Events a region applies at most (about: whole minutes of event time) in one step of
     #: a release before its outputs and state are written. After an outage the backlog
     #: comes due at once; in one step its change set (every entry it touched, serialised

@@ -6,14 +6,18 @@ position. The reports travel with the events through the repartition topic, so a
 region hears them in order with the events they cover (streams.ingest). Here:
 
 - `merge_mark`: a region's mark of one input partition after a report about it;
-- `event_clock_horizon`: how far the region may release its reorder buffer now.
+- `event_clock_horizon`: how far the region may release its reorder buffer now;
+- `partitions_ahead`: which partitions a reader pauses so as not to read far beyond
+  what the regions can release.
 
 Both are pure: the clock and the settings are arguments.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+Partition = TypeVar("Partition")
 
 #: `event_clock_horizon`'s answer when everything read may be released.
 RELEASE_ALL = "all"
@@ -86,3 +90,17 @@ def event_clock_horizon(marks: dict[str, list[Any]], reported: dict[str, float],
     if not holding or any(t is None for t in holding):
         return None  # a partition with data not read yet: nothing is safe to release
     return int(min(holding)) - lateness_ms
+
+
+def partitions_ahead(read_times: dict[Partition, int | None], allowance_ms: int) -> set[Partition]:
+    """The partitions read more than `allowance_ms` of event time ahead of the slowest.
+
+    `read_times`: the latest event time read per partition with records left to read
+    (None: nothing read from it yet). The slowest of them holds the watermark, so what
+    is read ahead of it waits in the reorder buffers; pausing the others bounds that to
+    the allowance plus one fetch. Never the slowest: reading goes on. Nothing while a
+    partition's time is not known yet (it may be the slowest)."""
+    if not read_times or any(t is None for t in read_times.values()):
+        return set()
+    slowest = min(t for t in read_times.values() if t is not None)
+    return {tp for tp, t in read_times.items() if t is not None and t > slowest + allowance_ms}

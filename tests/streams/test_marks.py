@@ -13,7 +13,7 @@ from processors.region import RegionProcessor
 from streams.region_runtime import RegionRuntime
 from streams.regions import Regions
 from streams.settings import Settings
-from streams.watermark import RELEASE_ALL, event_clock_horizon, merge_mark
+from streams.watermark import RELEASE_ALL, event_clock_horizon, merge_mark, partitions_ahead
 from tests.processors._factory import T0, Factory, registry
 
 
@@ -121,3 +121,14 @@ def test_a_record_with_events_after_a_pause_is_not_released_whole_by_the_still_r
                        for n, e in enumerate(first_chunk)]}
     regions._process(runtime, body, wall=0)
     assert processor.wm is None or processor.wm < first_chunk[0].time
+
+
+def test_a_reader_pauses_only_what_it_read_too_far_ahead_of_its_slowest_partition() -> None:
+    minute = 60_000
+    times = {"acute.capacity/0": 10 * minute, "acute.discharges/0": 200 * minute, "acute.calls/0": 19 * minute}
+    assert partitions_ahead(times, 10 * minute) == {"acute.discharges/0"}
+    assert partitions_ahead(times, 8 * minute) == {"acute.discharges/0", "acute.calls/0"}
+    assert partitions_ahead(times, 300 * minute) == set()
+    # a partition not read yet may be the slowest: nothing is paused until it is
+    assert partitions_ahead({**times, "acute.admissions/0": None}, minute) == set()
+    assert partitions_ahead({}, minute) == set()
