@@ -99,7 +99,7 @@ class IngestConsumer(ConsumerRebalanceListener):
         return AIOKafkaConsumer(
             group_id=ingest_group(s.app_id), group_instance_id=instance, client_id=ingest_group(s.app_id),
             enable_auto_commit=False, auto_offset_reset="earliest",
-            max_partition_fetch_bytes=s.consumer_fetch_bytes, fetch_max_wait_ms=s.consumer_fetch_wait_ms,
+            max_partition_fetch_bytes=s.ingest_fetch_bytes, fetch_max_wait_ms=s.consumer_fetch_wait_ms,
             session_timeout_ms=int(max(6.0, s.rebalance_timeout * 2) * 1000),
             heartbeat_interval_ms=int(s.heartbeat_interval_s * 1000),
             rebalance_timeout_ms=int(s.rebalance_timeout * 1000),

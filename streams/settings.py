@@ -140,6 +140,12 @@ class Settings:
     #: 10.9 s to every region). Raise it for `memory://`, whose restart reads the whole
     #: changelog, one round trip per fetch.
     consumer_fetch_bytes: int = 1024 * 1024
+    #: The same for the input reader (streams/ingest_consumer.py). On the event clock one
+    #: fetch of a partition is read ahead of the others whatever the pacing
+    #: (`read_ahead_ms`), and waits in the reorder buffers: a fetch of a sparse topic's
+    #: partition covers hours. Smaller fetches bound that; the reader still reads far
+    #: faster than the regions apply.
+    ingest_fetch_bytes: int = 128 * 1024
     #: Longest a fetch waits for records (ms; Faust's own is 1,500). Apache Kafka answers
     #: as soon as a record arrives; the embedded broker answers when the wait is over,
     #: so on it this is freshness lost per consumer hop (streams/transport.py).
