@@ -176,7 +176,8 @@ class Regions:
                              oldest_ts=oldest_ts)
         steps = 1
         while rt.release_more:
-            # A backlog came due at once (a catch-up, the first release after a start):
+            # Much came due at once (the first release of a catch-up, the buffer once the
+            # stream is still):
             # applied in bounded steps, each published and written like a record of its
             # own, so memory follows the step and not the backlog, and the first results
             # show before the last events are applied. A crash between steps re-reads

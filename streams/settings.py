@@ -113,10 +113,11 @@ class Settings:
     #: their reorder buffers (in a catch-up, one fetch of a sparse topic covers hours).
     read_ahead_ms: int = 600_000
     #: Events a region applies at most (about: whole minutes of event time) in one step of
-    #: a release before its outputs and state are written. After an outage the backlog
-    #: comes due at once; in one step its change set (every entry it touched, serialised
-    #: twice: the entries and the journal) set the worker's peak memory, and nothing
-    #: showed until all of it was applied.
+    #: a release before its outputs and state are written. When much comes due at once
+    #: (the first release of a catch-up, everything buffered once the stream is still),
+    #: one step held its whole change set (every entry it touched, serialised as
+    #: the entries and again as the journal) and nothing showed until all of it was
+    #: applied.
     release_step_events: int = 5_000
     #: Messages the producer's send buffer holds (Faust's default, 100, stalls a record
     #: that changes a few hundred state entries, each one table write).
