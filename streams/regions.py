@@ -177,11 +177,11 @@ class Regions:
         steps = 1
         while rt.release_more:
             # Much came due at once (the first release of a catch-up, the buffer once the
-            # stream is still):
-            # applied in bounded steps, each published and written like a record of its
-            # own, so memory follows the step and not the backlog, and the first results
-            # show before the last events are applied. A crash between steps re-reads
-            # this record: its events are duplicates of the stored ones.
+            # stream is still): applied in bounded steps, each published and written like
+            # a record of its own, so what is held follows the step and not the backlog,
+            # and the first results show before the last events are applied. A crash
+            # between steps re-reads this record: its events are duplicates of the
+            # stored ones.
             rt, (outputs, _, refused) = await self._attempt(rt, partition, self._release_step)
             await self._conclude(rt, outputs, refused, quiet=False)
             steps += 1
