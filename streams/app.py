@@ -105,6 +105,7 @@ class Pipeline(Ingest, Regions, Outputs):
         self.read_pos: dict[Any, int] = {}
         self.forwards: list[Any] = []
         self.read_time: dict[str, int] = {}
+        self.pace_time: dict[str, int] = {}
         self.read_wall: dict[Any, float] = {}  # monotonic time a partition last delivered
         self.marks_lock = asyncio.Lock()
         # Embedded broker only: input partitions whose end offset is being read back, and
@@ -195,7 +196,7 @@ class Pipeline(Ingest, Regions, Outputs):
             self.settings, sorted(self.input_names), ingest=self.ingest_batch, acknowledge=self.acknowledge_forwards,
             on_assigned=self._inputs_assigned,
             on_revoked=self._inputs_revoked, on_gap=self._offset_gap, on_unreadable=self.deadletter_unreadable,
-            read_times=None if self.wall_clock else (lambda: self.read_time))
+            read_times=None if self.wall_clock else (lambda: self.pace_time))
 
         self.reader_task: asyncio.Future[None] | None = None
 

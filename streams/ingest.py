@@ -54,6 +54,7 @@ class Ingest:
     input_names: frozenset[str]
     read_pos: dict[Any, int]
     read_time: dict[str, int]
+    pace_time: dict[str, int]  # per input partition: the event time of the last valid record read
     read_wall: dict[Any, float]
     marks_lock: asyncio.Lock
     unprobed: set[Any]
@@ -96,6 +97,10 @@ class Ingest:
             tp = f"{msg.topic}/{msg.partition}"
             if e.time > times.get(tp, -1):
                 times[tp] = e.time
+            # The reader's pacing goes by the last record's time, not the latest: one
+            # event with a wrong clock (a year ahead) must not pause its partition, and
+            # the other partners on it, for the rest of a catch-up.
+            self.pace_time[tp] = e.time
             n = len(msg.value)
             item = [e.id, e.source, e.partner, e.type, e.time, e.data, msg.timestamp / 1000 if msg.timestamp else 0.0,
                     msg.topic, msg.partition, msg.offset]

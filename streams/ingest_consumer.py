@@ -68,8 +68,9 @@ class IngestConsumer(ConsumerRebalanceListener):
                  on_unreadable: Callable[[str, int, range], Awaitable[None]],
                  read_times: Callable[[], dict[str, int]] | None = None) -> None:
         self.settings = settings
-        # the latest event time forwarded per input partition ("topic/partition"): the
-        # event clock paces reading by it (_pace); None on the wall clock
+        # the event time of the last record forwarded per input partition
+        # ("topic/partition"): the event clock paces reading by it (_pace); None on the
+        # wall clock
         self.read_times = read_times
         self.topics = topics
         self.ingest = ingest
