@@ -54,6 +54,7 @@ log = logging.getLogger("streams.app")
 Records = list[Any]  # aiokafka ConsumerRecords of one or more input partitions, in order
 
 FINAL_COMMIT_TIMEOUT_S = 10.0  # the stopping worker's last commit (see `run`)
+REBALANCE_POLL_S = 0.05  # how often a rebalancing reader looks whether it may read again
 
 
 class IngestConsumer(ConsumerRebalanceListener):
@@ -113,15 +114,24 @@ class IngestConsumer(ConsumerRebalanceListener):
         try:
             await consumer.start()
             while True:
+                if self.rebalancing:
+                    # Nothing is read before the assignment's start offsets are set
+                    # (on_partitions_assigned): the client starts fetching a partition it
+                    # has no commit for at its earliest offset meanwhile.
+                    await asyncio.sleep(REBALANCE_POLL_S)
+                    continue
+                generation = self.generation
                 unreadable: dict[Any, range] = {}
                 try:
                     batches = await consumer.getmany(timeout_ms=100)
                 except UNREADABLE:
                     around = await read_around(consumer, {tp: self.next_offset.get(tp) for tp in consumer.assignment()})
                     batches, unreadable = around.batches, around.unreadable
+                if self.generation != generation:
+                    continue  # a rebalance came while fetching: read again from the offsets it set
                 for tp, batch in batches.items():
                     self._check_gap(tp, batch)
-                await self._hand_over(interleaved(list(batches.values())), unreadable)
+                await self._hand_over(interleaved(list(batches.values())), unreadable, generation)
                 self._pace(consumer)
                 if time.monotonic() - self.last_commit >= self.settings.commit_interval_s:
                     await self.commit(consumer.assignment())
@@ -137,12 +147,12 @@ class IngestConsumer(ConsumerRebalanceListener):
                 await consumer.stop()
                 self.consumer = None
 
-    async def _hand_over(self, records: Records, unreadable: dict[Any, range]) -> None:
+    async def _hand_over(self, records: Records, unreadable: dict[Any, range], generation: int) -> None:
         """Ingest a fetch in slices of `ingest_batch_records`, each under `batch_lock`: a
         revocation waits for the slice under way, not for a whole fetch (up to 1 MiB per
         partition, which could outlast the rebalance timeout), and the slices after it
-        are dropped: the partitions' next reader reads them again from the commit."""
-        generation = self.generation
+        are dropped: the partitions' next reader reads them again from the commit.
+        `generation`: the rebalances counted when the fetch began."""
         size = self.settings.ingest_batch_records
         for start in range(0, len(records), size):
             piece = records[start:start + size]
@@ -228,24 +238,44 @@ class IngestConsumer(ConsumerRebalanceListener):
         self.on_revoked(list(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        # First: the new partitions hold the event clock until their ends are known (the
-        # client fetches them already while this runs).
+        """Set where every assigned partition starts, then let reading go on.
+
+        The client already fetches while this runs (from a partition's commit, or its
+        earliest offset when it has none), so a fetch begun before the start offsets
+        are set is dropped (`generation`) and every partition is sought to its start:
+        its commit, else where the agents' group stopped, else its earliest offset.
+        Forwarding what such a fetch held made a partition this group never committed
+        start at its earliest offset whatever the agents' group said (seen once, under
+        load: the upgrade test applied its input twice)."""
+        self.generation += 1
+        # First: the new partitions hold the event clock until their ends are known.
         self.on_assigned(list(assigned))
         consumer = self.consumer
         if consumer is not None:
-            never_committed = []
-            for tp in assigned:
-                try:
-                    committed = await consumer.committed(tp)
-                except KafkaError:
-                    committed = None
-                if committed is None:
-                    never_committed.append(tp)
-                elif committed > self.committed.get(tp, -1):
-                    self.committed[tp] = committed
-            if never_committed:
-                await self._start_where_the_agents_stopped(consumer, never_committed)
+            async with self.batch_lock:
+                never_committed = []
+                for tp in assigned:
+                    try:
+                        committed = await consumer.committed(tp)
+                    except KafkaError:
+                        committed = None
+                    if committed is None:
+                        never_committed.append(tp)
+                    else:
+                        self.committed[tp] = max(committed, self.committed.get(tp, -1))
+                        self._start_at(consumer, tp, self.committed[tp])
+                if never_committed:
+                    await self._start_where_the_agents_stopped(consumer, never_committed)
+                earliest = [tp for tp in never_committed if tp not in self.committed]
+                for tp in earliest:
+                    self.next_offset.pop(tp, None)
+                if earliest:
+                    await consumer.seek_to_beginning(*earliest)
         self.rebalancing = False
+
+    def _start_at(self, consumer: AIOKafkaConsumer, tp: Any, offset: int) -> None:
+        consumer.seek(tp, offset)
+        self.next_offset[tp] = offset
 
     async def _start_where_the_agents_stopped(self, consumer: AIOKafkaConsumer, partitions: list[Any]) -> None:
         """Partitions this group never committed start at the offsets the workers' Faust
@@ -267,7 +297,7 @@ class IngestConsumer(ConsumerRebalanceListener):
         for tp in partitions:
             found = offsets.get(TopicPartition(tp.topic, tp.partition))
             if found is not None and found.offset >= 0:
-                consumer.seek(tp, found.offset)
+                self._start_at(consumer, tp, found.offset)
                 self.committed[tp] = found.offset
 
     # ------------------------------------------------------------ what the marks read
