@@ -123,6 +123,8 @@ class ReorderBuffer:
         buffered events are due by it, else the end of the earliest minute by which at
         least `limit` are. Whole minutes, so a step always ends between two instants
         (a minute holding more than `limit` goes whole)."""
+        if len(self.entries) <= limit:
+            return watermark  # the common case: no scan of the parts
         last = None if watermark is None else watermark // MINUTE_MS
         per_minute: dict[int, int] = {}
         for (minute, _part), events in self.parts.items():

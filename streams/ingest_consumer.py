@@ -248,6 +248,15 @@ class IngestConsumer(ConsumerRebalanceListener):
         start at its earliest offset whatever the agents' group said (seen once, under
         load: the upgrade test applied its input twice)."""
         self.generation += 1
+        try:
+            await self._set_starts(assigned)
+        finally:
+            # Reading goes on even if setting a start failed (aiokafka only logs a
+            # listener's exception): a partition not sought starts at its commit, or
+            # at its earliest offset, as the client would have it.
+            self.rebalancing = False
+
+    async def _set_starts(self, assigned: Any) -> None:
         # First: the new partitions hold the event clock until their ends are known.
         self.on_assigned(list(assigned))
         consumer = self.consumer
@@ -271,7 +280,6 @@ class IngestConsumer(ConsumerRebalanceListener):
                     self.next_offset.pop(tp, None)
                 if earliest:
                     await consumer.seek_to_beginning(*earliest)
-        self.rebalancing = False
 
     def _start_at(self, consumer: AIOKafkaConsumer, tp: Any, offset: int) -> None:
         consumer.seek(tp, offset)
