@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import faust
 import orjson
@@ -115,6 +115,17 @@ class Regions:
         self.unloaded_entries = {}
         self.unloaded_alerts = {}
 
+    def _refuse_moved(self, region: str, written_on: int, partition: int) -> NoReturn:
+        """A region's records come on another partition than its state was written from.
+        Going on would split the region's state over two partitions of the changelog,
+        mixed again in whatever order a later restore reads them. A setting to put right,
+        not data: the worker stops (_crash) and says why here."""
+        log.critical("region %s: its state was written from partition %s of %s, its records now come on "
+                     "partition %s: the national file's placement (or SPOEDSTROOM_INTERNAL_PARTITIONS) "
+                     "changed under a running deployment; put it back, or start a new SPOEDSTROOM_APP_ID "
+                     "(docs/operations.md, Scaling)", region, written_on, self.region_events.get_topic_name(), partition)
+        raise RuntimeError(f"region {region}: placement changed")
+
     async def _load_runtime(self, region: str, partition: int) -> RegionRuntime:
         stored = self._stored_entries(region)
         # A crash may have stopped the writes of the last record part-way: the journal,
@@ -124,14 +135,7 @@ class Regions:
         pending: list[str] = entries.pop(PENDING_ENTRY, [])
         written_on = entries.pop(PARTITION_ENTRY, partition)
         if written_on != partition:
-            # Going on would split the region's state over two partitions of the changelog,
-            # mixed again in whatever order a later restore reads them. A setting to put
-            # right, not data: the worker stops (_crash) and says why here.
-            log.critical("region %s: its state was written from partition %s of %s, its records now come on "
-                         "partition %s: the national file's placement (or SPOEDSTROOM_INTERNAL_PARTITIONS) "
-                         "changed under a running deployment; put it back, or start a new SPOEDSTROOM_APP_ID "
-                         "(docs/operations.md, Scaling)", region, written_on, self.region_events.get_topic_name(), partition)
-            raise RuntimeError(f"region {region}: placement changed")
+            self._refuse_moved(region, written_on, partition)
         s = self.settings
         lateness = s.reorder_lateness_live_ms if self.wall_clock else s.reorder_lateness_ms
         registry = self.regions[region]
@@ -169,6 +173,10 @@ class Regions:
         rt = self.runtimes.get(region)
         if rt is None:
             rt = self.runtimes[region] = await self._load_runtime(region, partition)
+        elif rt.partition != partition:
+            # Records the last worker forwarded under the old placement, still on the old
+            # partition when it stopped, load the region there; the new ones come here.
+            self._refuse_moved(region, rt.partition, partition)
         body = orjson.loads(event.value)
         wall = now_ms()
         rt, (outputs, oldest_ts, refused) = await self._attempt(rt, partition, lambda r: self._process(r, body, wall))

@@ -35,15 +35,18 @@ class Stack:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start_worker(self, name: str = "worker", clock: str = "event", registry: str = REGISTRY,
-                     extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
-        """Start `spoedstroom worker` as a process; returns it and its web port."""
+                     extra_env: dict[str, str] | None = None,
+                     loglevel: str | None = None) -> tuple[subprocess.Popen[bytes], int]:
+        """Start `spoedstroom worker` as a process; returns it and its web port.
+        `loglevel`: else SPOEDSTROOM_TEST_LOGLEVEL, else warning."""
         port = free_port()
         env = dict(self.env)
         env.update({"SPOEDSTROOM_WEB_PORT": str(port), "SPOEDSTROOM_CLOCK": clock, "SPOEDSTROOM_REGISTRY": registry})
         env.update(extra_env or {})
         log = open(self.state_dir / f"{name}.log", "ab")
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from streams.cli import main; main()", "worker", "--loglevel", os.environ.get("SPOEDSTROOM_TEST_LOGLEVEL", "warning")],
+            [sys.executable, "-c", "from streams.cli import main; main()", "worker", "--loglevel",
+             loglevel or os.environ.get("SPOEDSTROOM_TEST_LOGLEVEL", "warning")],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=str(ROOT),
         )
         self.workers.append(proc)

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import yaml
+from kafka import KafkaProducer
 
 from processors.replay import run_replay
 from simulator.nation import generate_nation, region_data
@@ -162,8 +163,42 @@ def test_a_changed_placement_stops_the_worker_before_it_splits_a_region(stack: S
     moved, _ = stack.start_worker("moved", registry=str(directory))
     _publish(stack, tmp_path / "more.ndjson", lines[-5:])  # a record for every region, duplicates
     assert moved.wait(timeout=90) == 70
+    _assert_refused(stack)
+
+
+def test_a_changed_placement_stops_the_worker_also_after_records_left_on_the_old_partition(
+        stack: Stack, tmp_path: Path) -> None:
+    """The first worker stopped before its region stage took all it had forwarded: the
+    restarted worker loads zwolle from what is left on the old partition (its state's),
+    then the new records come on the new one. Seen under load in CI: the worker went on
+    and wrote zwolle's state from both partitions."""
+    directory, lines, _expected = _feed(tmp_path, hours=0.5, seed=7, placement=PLACEMENT)
+    first, _ = stack.start_worker("first", registry=str(directory))
+    _publish(stack, tmp_path / "feed.ndjson", lines)
+    wait_until(lambda: any(r.key.startswith(b"zwolle|") for r in read_topic(stack.bootstrap, CHANGELOG)), 120,
+               "zwolle's state on the changelog", interval=1.0)
+    stack.stop_worker(first)
+    # A record the first worker forwarded and its region stage had not taken yet: one
+    # already taken, sent again (its events are duplicates, dropped after the load).
+    left = [r for r in read_topic(stack.bootstrap, REGION_EVENTS) if r.key == b"zwolle"][-1]
+    assert left.partition == 0
+    producer = KafkaProducer(bootstrap_servers=stack.bootstrap, acks=1, client_id="left-on-the-old-partition")
+    producer.send(REGION_EVENTS, key=left.key, value=left.value, partition=0).get(timeout=30)
+    producer.close()
+    index = yaml.safe_load((directory / NATION_FILE).read_text())
+    index["placement"] = {**PLACEMENT, "zwolle": 1}
+    (directory / NATION_FILE).write_text(yaml.safe_dump(index))
+    moved, _ = stack.start_worker("moved", registry=str(directory), loglevel="info")
+    wait_until(lambda: "region zwolle: state rebuilt" in (stack.state_dir / "moved.log").read_text(errors="replace"),
+               60, "zwolle loaded on partition 0")
+    _publish(stack, tmp_path / "more.ndjson", lines[-5:])
+    assert moved.wait(timeout=90) == 70
+    _assert_refused(stack)
+
+
+def _assert_refused(stack: Stack) -> None:
     log = stack.log("moved")
-    assert "region zwolle: its state was written from partition 0 of spoedstroom-region-events" in log
+    assert "region zwolle: its state was written from partition 0 of spoedstroom-region-events" in log, log[-3000:]
     assert {(r.key.decode().partition("|")[0], r.partition) for r in read_topic(stack.bootstrap, CHANGELOG)} \
         == set(PLACEMENT.items())
 
