@@ -37,7 +37,7 @@ def step(
     first held, for conditions that become true by the passing of time (a handover
     turning 30 minutes old) rather than at an evaluation.
     """
-    st = dict(state) if state else {"p": None, "a": None, "c": None}
+    st: dict[str, Any] = dict(state) if state else {"p": None, "a": None, "c": None}
     action = None
     if st["a"] is None:
         if raise_cond:

@@ -36,7 +36,7 @@ NO_WARD_BEDS = "hospital_ward_staffed_beds_zero"
 
 def nedocs(
     *,
-    patients: int,
+    patients: float,  # a count, or a forecast's expected count
     seh_staffed_beds: int | None,
     boarders: int,
     hospital_ward_staffed_beds: int | None,

@@ -78,6 +78,7 @@ class Snapshots:
         processors.region's docstring), after the region's indexes were rebuilt."""
         p = self.view
         content = self.content
+        e: dict[str, Any] | None  # an entry, or a key's entry if it has one
         for k, e in entries.items():
             self.at[k] = e["t"]
             if "c" in e:  # the older layout with the full content

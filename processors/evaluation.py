@@ -10,7 +10,7 @@ order, as stepping every rule of every subject.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, AbstractSet, Any, Iterable
 
 from processors import escalation
 from processors.rules import (
@@ -78,7 +78,7 @@ class Rules:
         """Partner `pid` sent an event: step its feed_silent rule at the next evaluation."""
         self.partners_touched.add(pid)
 
-    def evaluate(self, touched: set[str], reported: set[str] = frozenset()) -> list[Alert]:  # type: ignore[assignment]
+    def evaluate(self, touched: set[str], reported: AbstractSet[str] = frozenset()) -> list[Alert]:
         """Step the rules at `p.now`; `touched`: the locations whose figures changed since
         the last evaluation; `reported`: those reported on without a change (their rules
         that move with the clock are stepped, as at a new minute). Returns the alerts
@@ -110,13 +110,13 @@ class Rules:
             if turns_silent is not None:
                 self.partner_due.set(pid, turns_silent)
 
-    def _sehs(self, out: list[Alert], now: int, everything: bool, touched: set[str], reported: set[str]) -> None:
+    def _sehs(self, out: list[Alert], now: int, everything: bool, touched: set[str], reported: AbstractSet[str]) -> None:
         p = self.p
         minute = minute_of(now)
         new_minute = minute != self.forecast_minute
         self.forecast_minute = minute
         if everything:
-            due: set[str] = self.seh_set  # type: ignore[assignment]
+            due: AbstractSet[str] = self.seh_set  # a frozenset
         else:
             due = touched & self.seh_set
             self.seh_due.pop_due(now, due)
@@ -138,7 +138,7 @@ class Rules:
                 self.seh_due.at_most(lid, forecast_due)
             levels[lid] = level
 
-    def _hospitals(self, out: list[Alert], now: int, touched: set[str], reported: set[str]) -> None:
+    def _hospitals(self, out: list[Alert], now: int, touched: set[str], reported: AbstractSet[str]) -> None:
         # A hospital's ward figures only change when one of its wards is touched; the
         # time-driven parts (waits of days, long stays) are looked at when the stream
         # minute changes, in the hospitals whose deadline has come. Untouched hospitals

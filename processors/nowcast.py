@@ -364,7 +364,7 @@ def predict(
     departures = expected_departures(los_cum, stayed_ms, pr) * departure_factor
     patients = max(0.0, core.patients + arrivals - departures)
     nd = nedocs(
-        patients=patients,  # type: ignore[arg-type]  # NEDOCS is linear in it: a float is fine
+        patients=patients,
         seh_staffed_beds=core.staffed_beds,
         boarders=core.boarders,
         hospital_ward_staffed_beds=ward_beds,

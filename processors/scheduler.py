@@ -14,6 +14,7 @@ without searching the heap.
 
 from __future__ import annotations
 
+import builtins
 import heapq
 
 
@@ -41,7 +42,7 @@ class Deadlines:
             if live is None or deadline < live:
                 self.set(key, deadline)
 
-    def pop_due(self, now: int, into: set[str]) -> None:
+    def pop_due(self, now: int, into: builtins.set[str]) -> None:
         """Add to `into` the subjects whose live deadline is at or before `now`, and
         forget those deadlines."""
         heap, at = self._heap, self._at

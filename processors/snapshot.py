@@ -358,6 +358,7 @@ class RegionSums:
                 self.update(key, None, content)
 
     def update(self, key: str, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+        e: list[int] | None  # a [sum, count] accumulator, or a key's if it has one
         i = self.hidx.get(key)
         if i is not None:
             ints = self.ints

@@ -74,7 +74,7 @@ MIN_MS = -62_135_596_800_000
 MAX_MS = 253_402_300_799_999
 
 
-def parse_time(s: str) -> int:
+def parse_time(s: object) -> int:  # anything: not a string is a ValueError
     """RFC 3339 date-time with a required offset -> epoch milliseconds (UTC).
 
     Accepts `Z` or `±HH:MM` and any number of fractional digits (truncated to
@@ -94,7 +94,7 @@ def parse_time(s: str) -> int:
     return _parse_slow(s)
 
 
-def _parse_slow(s: str) -> int:
+def _parse_slow(s: object) -> int:
     if type(s) is not str:
         raise ValueError(f"expected an RFC 3339 string, got {type(s).__name__}")
     m = _RFC3339.match(s)

@@ -27,45 +27,45 @@ class Thresholds:
     """Alert and escalation thresholds; defaults from metrics.md, overridable by name."""
 
     nedocs_alert_level: int = 4
-    crowding_for_minutes: float = 10
-    crowding_clear_minutes: float = 15
-    handover_delay_minutes: float = 30
-    wrong_bed_share: float = 0.10
-    wrong_bed_clear_share: float = 0.08
-    wrong_bed_max_wait_days: float = 3
-    long_stay_days: dict[str, float] = field(
+    crowding_for_minutes: int | float = 10
+    crowding_clear_minutes: int | float = 15
+    handover_delay_minutes: int | float = 30
+    wrong_bed_share: int | float = 0.10
+    wrong_bed_clear_share: int | float = 0.08
+    wrong_bed_max_wait_days: int | float = 3
+    long_stay_days: dict[str, int | float] = field(
         default_factory=lambda: {"clinical": 14, "mc": 7, "ic": 7}
     )
     long_stay_alert_patients: int = 5
-    feed_silent_minutes: float = 15
-    escalate_after_minutes: float = 10
-    deescalate_after_minutes: float = 30
+    feed_silent_minutes: int | float = 15
+    escalate_after_minutes: int | float = 10
+    deescalate_after_minutes: int | float = 30
     # Escalation conditions (metrics.md, "Regional escalation").
     level2_seh_nedocs_level: int = 4
-    level2_clinical_occupancy: float = 0.90
-    level2_wrong_bed_share: float = 0.05
-    level3_clinical_occupancy: float = 0.95
-    level3_ic_occupancy: float = 0.95
+    level2_clinical_occupancy: int | float = 0.90
+    level2_wrong_bed_share: int | float = 0.05
+    level3_clinical_occupancy: int | float = 0.95
+    level3_ic_occupancy: int | float = 0.95
     level4_seh_nedocs_level: int = 5
-    level4_clinical_occupancy: float = 0.98
-    level4_both_occupancy: float = 0.95
+    level4_clinical_occupancy: int | float = 0.98
+    level4_both_occupancy: int | float = 0.95
     # seh_crowding_forecast (metrics.md, "Nowcast"): raised when the predicted NEDOCS
     # level in 60 min reaches `nedocs_alert_level` while the current level is below it.
-    forecast_for_minutes: float = 10
-    forecast_clear_minutes: float = 15
+    forecast_for_minutes: int | float = 10
+    forecast_clear_minutes: int | float = 15
     # The nowcast's tuning (processors/nowcast.py; docs/nowcast.md says why these values).
-    nowcast_history_weeks: float = 8  # memory of the hour-of-week means (exponential)
-    nowcast_week_shrink: float = 2  # weeks of weight pulling an hour of the week to its hour of day
-    nowcast_day_shrink: float = 2  # days of weight pulling an hour of day to the prior
+    nowcast_history_weeks: int | float = 8  # memory of the hour-of-week means (exponential)
+    nowcast_week_shrink: int | float = 2  # weeks of weight pulling an hour of the week to its hour of day
+    nowcast_day_shrink: int | float = 2  # days of weight pulling an hour of day to the prior
     nowcast_recent_hours: int = 3  # closed hours the level correction looks back
-    nowcast_ratio_prior_arrivals: float = 4  # pseudo-arrivals shrinking that correction to 1
-    nowcast_referral_max_hours: float = 6  # a referral not arrived by then will not come
-    nowcast_referral_prior_share: float = 0.5  # chance per hour a referral arrives, before data
-    nowcast_los_prior_share: float = 0.3  # chance per hour a patient leaves, before data
+    nowcast_ratio_prior_arrivals: int | float = 4  # pseudo-arrivals shrinking that correction to 1
+    nowcast_referral_max_hours: int | float = 6  # a referral not arrived by then will not come
+    nowcast_referral_prior_share: int | float = 0.5  # chance per hour a referral arrives, before data
+    nowcast_los_prior_share: int | float = 0.3  # chance per hour a patient leaves, before data
     # Flat prior: arrivals per SEH treatment space and hour (the simulator's calibration,
     # 60 visits a day for 22 spaces), and the share of them not announced an hour ahead.
-    nowcast_prior_arrivals_per_bed_hour: float = 0.1136
-    nowcast_unannounced_share: float = 0.8
+    nowcast_prior_arrivals_per_bed_hour: int | float = 0.1136
+    nowcast_unannounced_share: int | float = 0.8
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -218,7 +218,7 @@ def _fail(reason: Reason, detail: str) -> Rejected:
 # the dataclass __init__ (six object.__setattr__ calls); the result is identical.
 _new = object.__new__
 _set_id, _set_source, _set_partner, _set_type, _set_time, _set_data = (
-    Event.__dict__[f].__set__ for f in ("id", "source", "partner", "type", "time", "data")
+    vars(Event)[f].__set__ for f in ("id", "source", "partner", "type", "time", "data")
 )
 
 
@@ -291,10 +291,11 @@ class Validator:
                 Reason.NOT_CLOUDEVENT,
                 "missing specversion" if sv is None else f'specversion must be "1.0", got {sv!r}'[:120],
             )
-        eid = obj.get("id")
-        source = obj.get("source")
-        ce_type = obj.get("type")
-        time_s = obj.get("time")
+        # parsed JSON values, known to be non-empty strings once the check below passed
+        eid: Any = obj.get("id")
+        source: Any = obj.get("source")
+        ce_type: Any = obj.get("type")
+        time_s: Any = obj.get("time")
         if type(eid) is not str or type(source) is not str or type(ce_type) is not str or type(time_s) is not str or not eid or not source or not ce_type or not time_s:
             for attr in _REQUIRED_HEADERS[1:]:
                 v = obj.get(attr)
