@@ -25,4 +25,10 @@ Modules:
 - `snapshot`: `metrics.snapshot` content per location, hospital and region.
 - `thinning`: the snapshot interval on the event clock (last snapshot per key and minute).
 - `replay`: `run_replay`, the pure function behind `spoedstroom replay`.
+
+The hot modules may run compiled (SPOEDSTROOM_CORE=compiled, `topics.compiled`).
 """
+
+from topics import compiled
+
+compiled.use(__name__, __path__)

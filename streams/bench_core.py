@@ -28,6 +28,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from processors.replay import run_replay
 from simulator.core import generate
 from streams import collector
 from streams.bench import proc_memory
+from topics import compiled
 from topics.codec import dumps, format_time, parse_time
 from topics.event import Event
 from topics.registry import Registry
@@ -124,10 +126,29 @@ def state_in_fresh_process(registry_path: Path, n: int) -> dict[str, Any]:
     runs cannot hide the growth."""
     if n <= 0:
         return {}
-    done = subprocess.run([sys.executable, "-m", "streams.bench_core", str(registry_path), str(n)],
+    done = subprocess.run([sys.executable, "-m", "streams.bench_core", "state", str(registry_path), str(n)],
                           capture_output=True, check=True, timeout=1800)
     result: dict[str, Any] = orjson.loads(done.stdout)
     return result
+
+
+def compiled_replays(lines: list[bytes], registry_path: Path, repeat: int) -> dict[str, Any]:
+    """`replay_final` timed as in this process, in a child running the compiled core
+    (topics/compiled.py), when this process runs the sources and the compiled core is
+    built from them; else why not."""
+    if compiled.active() == "compiled":
+        return {"skipped": "this process runs the compiled core already"}
+    if not compiled.STAMP.is_file() or compiled.STAMP.read_text().strip() != compiled.sources_digest():
+        return {"skipped": "the compiled core is not built from these sources (scripts/compile_core.py)"}
+    with tempfile.NamedTemporaryFile(suffix=".ndjson") as day:
+        day.write(b"\n".join(lines))
+        day.flush()
+        done = subprocess.run([sys.executable, "-m", "streams.bench_core", "replay", str(registry_path), day.name,
+                               str(repeat)], capture_output=True, check=True, timeout=3600,
+                              env={**os.environ, compiled.SETTING: "compiled"})
+    seconds: list[float] = orjson.loads(done.stdout)
+    return {"replay_seconds": [round(x, 2) for x in seconds],
+            "replay_events_per_s": round(len(lines) / statistics.median(seconds))}
 
 
 def run_core(registry: Registry, registry_path: Path, options: CoreOptions, console: Console) -> dict[str, Any]:
@@ -162,6 +183,13 @@ def run_core(registry: Registry, registry_path: Path, options: CoreOptions, cons
         "summary": summary,
         "national_year_minutes_at_this_rate": round(70_000_000 / (len(lines) / replay_med) / 60, 1),
     }
+    result["core"] = compiled.active()
+    console.print("timing the replay on the compiled core (a child process) ...")
+    result["compiled"] = compiled_replays(lines, registry_path, options.repeat)
+    if "replay_seconds" in result["compiled"]:
+        compiled_med = statistics.median(result["compiled"]["replay_seconds"])
+        result["compiled"]["ratio_replay_to_decode"] = round(decode_med / compiled_med, 4)
+        result["compiled"]["speedup"] = round(replay_med / compiled_med, 2)
     if options.profile:
         prof = cProfile.Profile()
         prof.enable()
@@ -185,11 +213,22 @@ def core_markdown(r: dict[str, Any]) -> str:
         "|---|---|",
         f"| input | {r['events']:,} events of a simulated national day ({r['registry']['sehs']} SEHs), {r['input_mb']} MB NDJSON |",
         f"| decode loop (`orjson.loads` per line), median | {r['decode_loop_events_per_s']:,} events/s |",
-        f"| `replay --final`, median | {r['replay_events_per_s']:,} events/s |",
+        f"| `replay --final` ({'the compiled core' if r.get('core') == 'compiled' else 'the sources'}), median | "
+        f"{r['replay_events_per_s']:,} events/s |",
         f"| ratio replay / decode loop (target >= 0.05) | {r['ratio_replay_to_decode']} |",
         f"| a national year (70 M events) at this rate | {r['national_year_minutes_at_this_rate']} min |",
         f"| runs (s): decode / replay | {r['decode_seconds']} / {r['replay_seconds']} |",
     ]
+    built = r.get("compiled") or {}
+    if "replay_seconds" in built:
+        rows += [
+            f"| `replay --final` on the compiled core (mypyc, `SPOEDSTROOM_CORE=compiled`), median | "
+            f"{built['replay_events_per_s']:,} events/s ({built['speedup']}x the sources) |",
+            f"| ratio compiled replay / decode loop | {built['ratio_replay_to_decode']} |",
+            f"| runs (s): compiled replay | {built['replay_seconds']} |",
+        ]
+    elif built:
+        rows.append(f"| compiled core | not measured: {built['skipped']} |")
     if st:
         rows += [
             f"| {st['open_encounters']:,} open SEH encounters: RSS growth | {st['rss_growth_mb']} MB "
@@ -210,8 +249,14 @@ def write_core_doc(path: Path, r: dict[str, Any]) -> None:
     path.write_text(head + CORE_START + "\n" + core_markdown(r) + "\n" + CORE_END + tail, encoding="utf-8")
 
 
-if __name__ == "__main__":  # the fresh process of state_in_fresh_process
+if __name__ == "__main__":  # the fresh processes of state_in_fresh_process and compiled_replays
     from topics.registry import load_registry
 
-    collector.relax()  # as the worker runs
-    sys.stdout.buffer.write(orjson.dumps(state_per_open_encounter(load_registry(sys.argv[1]), int(sys.argv[2]))))
+    collector.relax()  # as the worker and replay run
+    what, registry_file = sys.argv[1], load_registry(sys.argv[2])
+    if what == "state":
+        sys.stdout.buffer.write(orjson.dumps(state_per_open_encounter(registry_file, int(sys.argv[3]))))
+    else:
+        day_lines = Path(sys.argv[3]).read_bytes().split(b"\n")
+        times = [_timed(lambda: replay_final(day_lines, registry_file)) for _ in range(int(sys.argv[4]))]
+        sys.stdout.buffer.write(orjson.dumps(times))

@@ -60,6 +60,8 @@ from typing import Any
 import fastjsonschema
 import orjson
 
+import topics
+
 from topics.catalogue import (
     EMITTED_TYPES,
     ID_FIELDS,
@@ -74,7 +76,9 @@ from topics.codec import parse_time
 from topics.event import TYPE_PREFIX, TYPE_SUFFIX, Event, Reason, Rejected, shared, shared_data
 from topics.registry import Registry
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+# The package's folder, not this file's: this module may run compiled from elsewhere
+# (topics.compiled).
+SCHEMA_DIR = Path(topics.__file__).resolve().parent / "schemas"
 MAX_BYTES = 65_536
 FUTURE_MS = 300_000
 PARTNER_PREFIX = "/partners/"

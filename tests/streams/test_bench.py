@@ -186,5 +186,7 @@ def test_tiny_core_bench(tmp_path: Path) -> None:
     for key in ("decode_loop_events_per_s", "replay_events_per_s", "ratio_replay_to_decode", "peak_rss_mb"):
         _positive(r[key], key)
     assert r["state"]["open_encounters"] == 200 and r["state"]["patients_counted"] == 200
+    # the install built the compiled core: timed in the same run
+    assert r["core"] == "source" and r["compiled"]["speedup"] > 0, r["compiled"]
     text = doc.read_text(encoding="utf-8")
     assert "kept" in text and "bench:core:start" in text and "events/s" in text

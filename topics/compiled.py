@@ -1,0 +1,85 @@
+"""Which implementation of the domain core's hot modules runs: their sources (the
+default), or the same sources compiled with mypyc (`SPOEDSTROOM_CORE=compiled`).
+
+The compiled modules are built by `scripts/compile_core.py` (run by the install,
+`scripts/bootstrap.sh`) into `build/compiled-core-{python}/`, outside the source tree:
+extension modules next to their sources would be imported in their place by every
+process, the tests' included, and a source edited after the build would silently not
+be what runs. Here a process asks for them, and gets them only if they were built from
+the sources as they are now (a digest of every source of `processors/` and `topics/`);
+otherwise its import fails and says what to run. The output is the same byte for byte
+(tests/processors/test_compiled_core.py); a replay runs ~1.4x faster (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build" / f"compiled-core-{sys.implementation.cache_tag}"
+STAMP = BUILD / "sources.sha256"
+SETTING = "SPOEDSTROOM_CORE"
+PACKAGES = ("processors", "topics")
+# The modules compiled: where a replay spends its time, and what they call. Left out:
+# topics/event.py (the validator builds Events with object.__new__, which a compiled
+# class refuses) and the modules around the core's loop (replay, nation, backtest,
+# nowcast's report), which do not type-check as mypyc needs and cost little.
+MODULES = (
+    "processors/alerts.py", "processors/clockguard.py", "processors/contribution.py",
+    "processors/crowding.py", "processors/doorstroom.py", "processors/emission.py",
+    "processors/entities.py", "processors/escalation.py", "processors/evaluation.py",
+    "processors/index.py", "processors/ingress.py", "processors/instroom.py",
+    "processors/nowcast.py", "processors/nowcast_region.py", "processors/output.py",
+    "processors/region.py", "processors/reorder.py", "processors/rules.py",
+    "processors/scheduler.py", "processors/snapshot.py", "processors/state.py",
+    "processors/thinning.py", "processors/uitstroom.py", "processors/view.py",
+    "processors/windows.py",
+    "topics/codec.py", "topics/envelope.py", "topics/validation.py",
+)
+
+
+class CompiledCoreError(RuntimeError):
+    """The compiled core was asked for and is missing or older than the sources."""
+
+
+def sources_digest() -> str:
+    """A digest of every source the compiled modules were built from (the compiled
+    code also holds the types of the modules it imports), and of the Python."""
+    digest = hashlib.sha256(sys.implementation.cache_tag.encode() + b"\0" + " ".join(MODULES).encode())
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).glob("*.py")):
+            digest.update(f"{package}/{path.name}".encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def requested() -> bool:
+    value = os.environ.get(SETTING, "source")
+    if value not in ("source", "compiled"):
+        raise CompiledCoreError(f"{SETTING} must be 'source' or 'compiled', not {value[:40]!r}")
+    return value == "compiled"
+
+
+def use(package: str, package_path: list[str]) -> None:
+    """Called by the `processors` and `topics` packages as they load: with
+    SPOEDSTROOM_CORE=compiled, their compiled modules come first."""
+    if not requested():
+        return
+    if not STAMP.is_file():
+        raise CompiledCoreError(f"{SETTING}=compiled, but the compiled core is not built: run "
+                                f"scripts/compile_core.py (or unset {SETTING})")
+    if STAMP.read_text().strip() != sources_digest():
+        raise CompiledCoreError(f"{SETTING}=compiled, but a source of processors/ or topics/ changed since the "
+                                f"compiled core was built: run scripts/compile_core.py (or unset {SETTING})")
+    if str(BUILD) not in sys.path:
+        sys.path.append(str(BUILD))  # the compiled modules' shared library, a top-level module
+    package_path.insert(0, str(BUILD / package))
+
+
+def active() -> str:
+    """'compiled' when this process runs the compiled core, else 'source'."""
+    import processors.region
+
+    return "compiled" if processors.region.__file__ and not processors.region.__file__.endswith(".py") else "source"
