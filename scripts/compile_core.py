@@ -23,7 +23,7 @@ from pathlib import Path
 os.environ.pop("SPOEDSTROOM_CORE", None)  # this process imports the sources
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from topics.compiled import BUILD, MODULES, PACKAGES, ROOT, STAMP, sources_digest  # noqa: E402
+from topics.compiled import BUILD, MODULES, PACKAGES, ROOT, STAMP, built, sources_digest  # noqa: E402
 
 STAGING = BUILD.parent / f"{BUILD.name}-staging"
 
@@ -39,10 +39,10 @@ def extension_suffixes() -> tuple[str, ...]:
 
 
 def build() -> int:
-    digest = sources_digest()
-    if STAMP.is_file() and STAMP.read_text().strip() == digest:
+    if built():
         print("compiled core: up to date")
         return 0
+    digest = sources_digest()  # of the sources as they are when the copy is taken
     started = time.monotonic()
     clean()
     for package in PACKAGES:  # the staging copy follows the sources (kept: mypyc reuses its C files)

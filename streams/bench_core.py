@@ -138,7 +138,7 @@ def compiled_replays(lines: list[bytes], registry_path: Path, repeat: int) -> di
     built from them; else why not."""
     if compiled.active() == "compiled":
         return {"skipped": "this process runs the compiled core already"}
-    if not compiled.STAMP.is_file() or compiled.STAMP.read_text().strip() != compiled.sources_digest():
+    if not compiled.built():
         return {"skipped": "the compiled core is not built from these sources (scripts/compile_core.py)"}
     with tempfile.NamedTemporaryFile(suffix=".ndjson") as day:
         day.write(b"\n".join(lines))

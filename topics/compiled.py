@@ -55,6 +55,11 @@ def sources_digest() -> str:
     return digest.hexdigest()
 
 
+def built() -> bool:
+    """The compiled core is built, from the sources as they are now."""
+    return STAMP.is_file() and STAMP.read_text().strip() == sources_digest()
+
+
 def requested() -> bool:
     value = os.environ.get(SETTING, "source")
     if value not in ("source", "compiled"):
@@ -70,7 +75,7 @@ def use(package: str, package_path: list[str]) -> None:
     if not STAMP.is_file():
         raise CompiledCoreError(f"{SETTING}=compiled, but the compiled core is not built: run "
                                 f"scripts/compile_core.py (or unset {SETTING})")
-    if STAMP.read_text().strip() != sources_digest():
+    if not built():
         raise CompiledCoreError(f"{SETTING}=compiled, but a source of processors/ or topics/ changed since the "
                                 f"compiled core was built: run scripts/compile_core.py (or unset {SETTING})")
     if str(BUILD) not in sys.path:
