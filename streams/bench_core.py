@@ -132,23 +132,32 @@ def state_in_fresh_process(registry_path: Path, n: int) -> dict[str, Any]:
     return result
 
 
-def compiled_replays(lines: list[bytes], registry_path: Path, repeat: int) -> dict[str, Any]:
-    """`replay_final` timed as in this process, in a child running the compiled core
-    (topics/compiled.py), when this process runs the sources and the compiled core is
-    built from them; else why not."""
-    if compiled.active() == "compiled":
-        return {"skipped": "this process runs the compiled core already"}
-    if not compiled.built():
-        return {"skipped": "the compiled core is not built from these sources (scripts/compile_core.py)"}
+def child_replays(lines: list[bytes], registry_path: Path, repeat: int, core: str) -> list[float]:
+    """`replay_final` timed as in this process, in a fresh child process running the
+    sources or the compiled core (`core`, topics/compiled.py): both from the same start
+    (a fresh heap, unlike this process after generating the day)."""
     with tempfile.NamedTemporaryFile(suffix=".ndjson") as day:
         day.write(b"\n".join(lines))
         day.flush()
         done = subprocess.run([sys.executable, "-m", "streams.bench_core", "replay", str(registry_path), day.name,
                                str(repeat)], capture_output=True, check=True, timeout=3600,
-                              env={**os.environ, compiled.SETTING: "compiled"})
+                              env={**os.environ, compiled.SETTING: core})
     seconds: list[float] = orjson.loads(done.stdout)
-    return {"replay_seconds": [round(x, 2) for x in seconds],
-            "replay_events_per_s": round(len(lines) / statistics.median(seconds))}
+    return [round(x, 2) for x in seconds]
+
+
+def compiled_against_sources(lines: list[bytes], registry_path: Path, repeat: int, decode_s: float) -> dict[str, Any]:
+    """The compiled core against the sources, each replaying in a child process, when
+    the compiled core is built from the current sources; else why not."""
+    if not compiled.built():
+        return {"skipped": "the compiled core is not built from these sources (scripts/compile_core.py)"}
+    source = child_replays(lines, registry_path, repeat, "source")
+    built = child_replays(lines, registry_path, repeat, "compiled")
+    source_med, built_med = statistics.median(source), statistics.median(built)
+    return {"source_replay_seconds": source, "replay_seconds": built,
+            "replay_events_per_s": round(len(lines) / built_med),
+            "ratio_replay_to_decode": round(decode_s / built_med, 4),
+            "speedup": round(source_med / built_med, 2)}
 
 
 def run_core(registry: Registry, registry_path: Path, options: CoreOptions, console: Console) -> dict[str, Any]:
@@ -184,12 +193,8 @@ def run_core(registry: Registry, registry_path: Path, options: CoreOptions, cons
         "national_year_minutes_at_this_rate": round(70_000_000 / (len(lines) / replay_med) / 60, 1),
     }
     result["core"] = compiled.active()
-    console.print("timing the replay on the compiled core (a child process) ...")
-    result["compiled"] = compiled_replays(lines, registry_path, options.repeat)
-    if "replay_seconds" in result["compiled"]:
-        compiled_med = statistics.median(result["compiled"]["replay_seconds"])
-        result["compiled"]["ratio_replay_to_decode"] = round(decode_med / compiled_med, 4)
-        result["compiled"]["speedup"] = round(replay_med / compiled_med, 2)
+    console.print("timing the replay on the sources and on the compiled core (child processes) ...")
+    result["compiled"] = compiled_against_sources(lines, registry_path, options.repeat, decode_med)
     if options.profile:
         prof = cProfile.Profile()
         prof.enable()
@@ -222,10 +227,11 @@ def core_markdown(r: dict[str, Any]) -> str:
     built = r.get("compiled") or {}
     if "replay_seconds" in built:
         rows += [
-            f"| `replay --final` on the compiled core (mypyc, `SPOEDSTROOM_CORE=compiled`), median | "
-            f"{built['replay_events_per_s']:,} events/s ({built['speedup']}x the sources) |",
+            f"| `replay --final` on the compiled core (mypyc, `SPOEDSTROOM_CORE=compiled`, a fresh process), "
+            f"median | {built['replay_events_per_s']:,} events/s: {built['speedup']}x the sources in a fresh process |",
             f"| ratio compiled replay / decode loop | {built['ratio_replay_to_decode']} |",
-            f"| runs (s): compiled replay | {built['replay_seconds']} |",
+            f"| runs (s), fresh processes: sources / compiled | {built['source_replay_seconds']} / "
+            f"{built['replay_seconds']} |",
         ]
     elif built:
         rows.append(f"| compiled core | not measured: {built['skipped']} |")
@@ -249,7 +255,7 @@ def write_core_doc(path: Path, r: dict[str, Any]) -> None:
     path.write_text(head + CORE_START + "\n" + core_markdown(r) + "\n" + CORE_END + tail, encoding="utf-8")
 
 
-if __name__ == "__main__":  # the fresh processes of state_in_fresh_process and compiled_replays
+if __name__ == "__main__":  # the fresh processes of state_in_fresh_process and child_replays
     from topics.registry import load_registry
 
     collector.relax()  # as the worker and replay run
