@@ -95,6 +95,7 @@ class Pipeline(Ingest, Regions, Outputs):
         self.webhooks = {rid: WebhookSink(list(reg.webhooks), self.telemetry, external)
                          for rid, reg in self.regions.items()}
         self.runtimes: dict[str, RegionRuntime] = {}
+        self.revocations = 0  # partition revocations so far (Regions._load)
         self.deliveries: list[Any] = []
         self.unloaded_entries: dict[str, dict[str, bytes]] = {}
         self.unloaded_alerts: dict[str, set[tuple[str, str]]] = {}
@@ -252,6 +253,7 @@ class Pipeline(Ingest, Regions, Outputs):
         @app.on_partitions_revoked.connect
         async def revoked(app_: faust.App, revoked: set, **kwargs: Any) -> None:
             self.forget_stored_entries()
+            self.revocations += 1
             self._start_reader()
             gone = {tp.partition for tp in revoked if tp.topic == self.region_events.get_topic_name()}
             if gone:

@@ -72,6 +72,7 @@ class Regions:
     deliveries: list[Any]
     unloaded_entries: dict[str, dict[str, bytes]]  # see _stored_entries
     unloaded_alerts: dict[str, set[tuple[str, str]]]  # see _published_alerts
+    revocations: int  # partition revocations so far (the agents' group): see _load
 
     def _stored_entries(self, region: str) -> dict[str, bytes]:
         """A region's entries in the table (names without the region prefix).
@@ -122,9 +123,25 @@ class Regions:
         not data: the worker stops (_crash) and says why here."""
         log.critical("region %s: its state was written from partition %s of %s, its records now come on "
                      "partition %s: the national file's placement (or SPOEDSTROOM_INTERNAL_PARTITIONS) "
-                     "changed under a running deployment; put it back, or start a new SPOEDSTROOM_APP_ID "
-                     "(docs/operations.md, Scaling)", region, written_on, self.region_events.get_topic_name(), partition)
+                     "changed under a running deployment; start the deployment under a new SPOEDSTROOM_APP_ID "
+                     "(docs/operations.md, Scaling): putting the placement back does not help, the region's "
+                     "records are on both partitions now", region, written_on, self.region_events.get_topic_name(),
+                     partition)
         raise RuntimeError(f"region {region}: placement changed")
+
+    async def _load(self, region: str, partition: int) -> RegionRuntime:
+        """`_load_runtime`, kept for the region's next records unless partitions were
+        revoked meanwhile: the revocation handler (streams/app.py) drops the runtimes of
+        the partitions that went, and one still loading then would have stayed, stale,
+        for when the partition comes back (Faust does not wait for the record under way:
+        `stream_wait_empty`). Not kept, the next record loads the region again."""
+        revocations = self.revocations
+        rt = await self._load_runtime(region, partition)
+        if self.revocations == revocations:
+            self.runtimes[region] = rt
+        else:
+            self.runtimes.pop(region, None)  # nor one it replaces (a rebuild after a failure)
+        return rt
 
     async def _load_runtime(self, region: str, partition: int) -> RegionRuntime:
         stored = self._stored_entries(region)
@@ -172,7 +189,7 @@ class Regions:
         partition = event.message.partition
         rt = self.runtimes.get(region)
         if rt is None:
-            rt = self.runtimes[region] = await self._load_runtime(region, partition)
+            rt = await self._load(region, partition)
         elif rt.partition != partition:
             # Records the last worker forwarded under the old placement, still on the old
             # partition when it stopped, load the region there; the new ones come here.
@@ -214,7 +231,7 @@ class Regions:
                 log.error("region %s: %s while applying %s event(s) (%s): dead-lettered (processing_error), "
                           "state rebuilt from the last record", region, type(exc).__name__,
                           len(suspects), ", ".join(sorted({e.type for e in suspects.values()})))
-                rt = self.runtimes[region] = await self._load_runtime(region, partition)
+                rt = await self._load(region, partition)
                 rt.processor.quarantined.update(failed)
 
     async def _conclude(self, rt: RegionRuntime, outputs: list[Any],
