@@ -31,7 +31,7 @@ fi
 # check it against the sources byte for byte, and whenever SPOEDSTROOM_CORE=compiled asks
 # for it. About a minute the first time; nothing when the sources did not change.
 if [ "$EXTRAS" = test ] || [ "${SPOEDSTROOM_CORE:-source}" = compiled ]; then
-  if ! "$VENV/bin/python" -c 'import mypyc' 2>/dev/null; then
+  if ! "$VENV/bin/python" -c 'import mypyc, setuptools' 2>/dev/null; then
     echo "==> installing spoedstroom[compiled] (mypyc) into $VENV"
     if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -e "$ROOT[compiled]" >>"$VENV/install.log" 2>&1; then
       tail -n 30 "$VENV/install.log" >&2

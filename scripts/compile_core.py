@@ -23,23 +23,36 @@ from pathlib import Path
 os.environ.pop("SPOEDSTROOM_CORE", None)  # this process imports the sources
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from topics.compiled import BUILD, MODULES, PACKAGES, ROOT, STAMP, built, sources_digest  # noqa: E402
+from topics.compiled import (  # noqa: E402
+    BUILD,
+    EXTENSION_SUFFIX,
+    MODULES,
+    PACKAGES,
+    ROOT,
+    STAMP,
+    built,
+    extension_path,
+    sources_digest,
+    stamp,
+)
 
 STAGING = BUILD.parent / f"{BUILD.name}-staging"
 
 
+def mypy_version() -> str:
+    from importlib.metadata import version
+
+    return version("mypy")
+
+
 def clean() -> None:
+    STAMP.unlink(missing_ok=True)  # first: a clean cut short leaves no stamp beside part of a build
     shutil.rmtree(BUILD, ignore_errors=True)
 
 
-def extension_suffixes() -> tuple[str, ...]:
-    from importlib.machinery import EXTENSION_SUFFIXES
-
-    return tuple(EXTENSION_SUFFIXES)
-
-
 def build() -> int:
-    if built():
+    mypy = mypy_version()
+    if built() and stamp() == (sources_digest(), mypy):
         print("compiled core: up to date")
         return 0
     digest = sources_digest()  # of the sources as they are when the copy is taken
@@ -55,25 +68,23 @@ def build() -> int:
             shutil.copy2(source, target / source.name)
     done = subprocess.run([sys.executable, "-m", "mypyc", "--ignore-missing-imports", *MODULES], cwd=STAGING)
     if done.returncode != 0:
-        print("compiled core: mypyc failed (above); the sources run as they are", file=sys.stderr)
+        print("compiled core: mypyc failed (above)", file=sys.stderr)
         return done.returncode
-    suffixes = extension_suffixes()
-    for package in PACKAGES:
-        (BUILD / package).mkdir(parents=True, exist_ok=True)
     moved = 0
-    for path in STAGING.rglob("*"):
-        if path.is_file() and path.name.endswith(suffixes) and "build" not in path.relative_to(STAGING).parts:
-            relative = path.relative_to(STAGING)
+    for path in STAGING.rglob("*" + EXTENSION_SUFFIX):
+        relative = path.relative_to(STAGING)
+        if relative.parts[0] != "build":  # mypyc's own copies under build/
+            (BUILD / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), BUILD / relative)
             moved += 1
-    missing = [m for m in MODULES if not any((BUILD / m).with_suffix("").with_name(Path(m).stem + s).exists()
-                                             for s in suffixes)]
+    missing = [m for m in MODULES if not extension_path(m).is_file()]
     if missing:
         print(f"compiled core: no extension module for {', '.join(missing)}", file=sys.stderr)
         clean()
         return 1
-    STAMP.write_text(digest + "\n")
-    print(f"compiled core: {len(MODULES)} modules ({moved} extension modules) in {time.monotonic() - started:.0f} s")
+    STAMP.write_text(f"{digest}\n{mypy}\n")  # last: a stamp means a whole build
+    print(f"compiled core: {len(MODULES)} modules ({moved} extension modules, mypy {mypy}) "
+          f"in {time.monotonic() - started:.0f} s")
     return 0
 
 

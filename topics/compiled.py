@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,23 +46,40 @@ class CompiledCoreError(RuntimeError):
     """The compiled core was asked for and is missing or older than the sources."""
 
 
+EXTENSION_SUFFIX = str(sysconfig.get_config_var("EXT_SUFFIX"))  # this Python's, e.g. .cpython-311-x86_64-linux-gnu.so
+
+
 def sources_digest() -> str:
     """A digest of every source the compiled modules were built from (the compiled
-    code also holds the types of the modules it imports), and of the Python."""
-    digest = hashlib.sha256(sys.implementation.cache_tag.encode() + b"\0" + " ".join(MODULES).encode())
+    code also holds the types of the modules it imports), and of the Python's ABI."""
+    digest = hashlib.sha256(EXTENSION_SUFFIX.encode() + b"\0" + " ".join(MODULES).encode())
     for package in PACKAGES:
         for path in sorted((ROOT / package).glob("*.py")):
             digest.update(f"{package}/{path.name}".encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
+def extension_path(module: str) -> Path:
+    """Where the build puts the extension module of `module` ("processors/region.py")."""
+    return BUILD / (module.removesuffix(".py") + EXTENSION_SUFFIX)
+
+
+def stamp() -> tuple[str, str] | None:
+    """The build's stamp: the sources' digest and the mypy it was built with (None: no build)."""
+    if not STAMP.is_file():
+        return None
+    digest, _, mypy = STAMP.read_text().partition("\n")
+    return digest.strip(), mypy.strip()
+
+
 def built() -> bool:
-    """The compiled core is built, from the sources as they are now."""
-    return STAMP.is_file() and STAMP.read_text().strip() == sources_digest()
+    """The compiled core is built, whole, from the sources as they are now."""
+    found = stamp()
+    return found is not None and found[0] == sources_digest() and all(extension_path(m).is_file() for m in MODULES)
 
 
 def requested() -> bool:
-    value = os.environ.get(SETTING, "source")
+    value = os.environ.get(SETTING) or "source"
     if value not in ("source", "compiled"):
         raise CompiledCoreError(f"{SETTING} must be 'source' or 'compiled', not {value[:40]!r}")
     return value == "compiled"
@@ -72,12 +90,13 @@ def use(package: str, package_path: list[str]) -> None:
     SPOEDSTROOM_CORE=compiled, their compiled modules come first."""
     if not requested():
         return
-    if not STAMP.is_file():
+    if stamp() is None:
         raise CompiledCoreError(f"{SETTING}=compiled, but the compiled core is not built: run "
                                 f"scripts/compile_core.py (or unset {SETTING})")
     if not built():
-        raise CompiledCoreError(f"{SETTING}=compiled, but a source of processors/ or topics/ changed since the "
-                                f"compiled core was built: run scripts/compile_core.py (or unset {SETTING})")
+        raise CompiledCoreError(f"{SETTING}=compiled, but the compiled core is not built whole from the sources as "
+                                f"they are now (a source changed, or a build was cut short): run "
+                                f"scripts/compile_core.py (or unset {SETTING})")
     if str(BUILD) not in sys.path:
         sys.path.append(str(BUILD))  # the compiled modules' shared library, a top-level module
     package_path.insert(0, str(BUILD / package))
