@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / f"compiled-core-{sys.implementation.cache_tag}"
 STAMP = BUILD / "sources.sha256"
 SETTING = "SPOEDSTROOM_CORE"
+EXTENSION_SUFFIX = str(sysconfig.get_config_var("EXT_SUFFIX"))  # this Python's, e.g. .cpython-311-x86_64-linux-gnu.so
 PACKAGES = ("processors", "topics")
 # The modules compiled: where a replay spends its time, and what they call. Left out:
 # topics/event.py (the validator builds Events with object.__new__, which a compiled
@@ -44,9 +45,6 @@ MODULES = (
 
 class CompiledCoreError(RuntimeError):
     """The compiled core was asked for and is missing or older than the sources."""
-
-
-EXTENSION_SUFFIX = str(sysconfig.get_config_var("EXT_SUFFIX"))  # this Python's, e.g. .cpython-311-x86_64-linux-gnu.so
 
 
 def sources_digest() -> str:
