@@ -121,6 +121,19 @@ def _counted(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in snapshot.items() if k not in CLOCK_FIELDS}
 
 
+def _differing(stack: Stack, expected: dict[str, dict[str, Any]]) -> list[str]:
+    """The keys whose last snapshot on acute.metrics counts otherwise than the replay's."""
+    got = last_per_key(read_topic(stack.bootstrap, "acute.metrics"))
+    return [k for k, v in expected.items() if _counted(got.get(k, {}).get("data", {})) != _counted(v)]
+
+
+def _move_zwolle(directory: Path) -> None:
+    """The national file's placement changed under the deployment: zwolle 0 -> 1."""
+    index = yaml.safe_load((directory / NATION_FILE).read_text())
+    index["placement"] = {**PLACEMENT, "zwolle": 1}
+    (directory / NATION_FILE).write_text(yaml.safe_dump(index))
+
+
 def test_a_worker_killed_mid_run_leaves_its_regions_to_the_survivor(stack: Stack, tmp_path: Path) -> None:
     directory, lines, expected = _feed(tmp_path, hours=1.5, seed=6)
     half = len(lines) // 2
@@ -130,14 +143,8 @@ def test_a_worker_killed_mid_run_leaves_its_regions_to_the_survivor(stack: Stack
     wait_until(lambda: read_topic(stack.bootstrap, "acute.metrics"), 60, "first snapshots")
     stack.stop_worker(w1, signal.SIGKILL)
     _publish(stack, tmp_path / "second.ndjson", lines[half:])
-    counted = {k: _counted(v) for k, v in expected.items()}
-
-    def differing() -> list[str]:
-        got = last_per_key(read_topic(stack.bootstrap, "acute.metrics"))
-        return [k for k, v in counted.items() if _counted(got.get(k, {}).get("data", {})) != v]
-
-    wait_until(lambda: not differing(), 180, f"the survivor to count what the replay counts ({differing()[:5]})",
-               interval=1.0)
+    wait_until(lambda: not _differing(stack, expected), 180,
+               f"the survivor to count what the replay counts ({_differing(stack, expected)[:5]})", interval=1.0)
     assert _owners(stack, port2) == {rid for rid, _ in REGIONS}
     alerts = [orjson.loads(r.value)["id"] for r in read_topic(stack.bootstrap, "acute.alerts")]
     assert len(alerts) == len(set(alerts)), "an alert event was published twice"
@@ -157,9 +164,7 @@ def test_a_changed_placement_stops_the_worker_before_it_splits_a_region(stack: S
 
     wait_until(zwolle_stored, 120, "zwolle's state on the changelog", interval=1.0)
     stack.stop_worker(first)
-    index = yaml.safe_load((directory / NATION_FILE).read_text())
-    index["placement"] = {**PLACEMENT, "zwolle": 1}
-    (directory / NATION_FILE).write_text(yaml.safe_dump(index))
+    _move_zwolle(directory)
     moved, _ = stack.start_worker("moved", registry=str(directory))
     _publish(stack, tmp_path / "more.ndjson", lines[-5:])  # a record for every region, duplicates
     assert moved.wait(timeout=90) == 70
@@ -175,15 +180,10 @@ def test_a_changed_placement_stops_the_worker_also_after_records_left_on_the_old
     directory, lines, expected = _feed(tmp_path, hours=0.5, seed=7, placement=PLACEMENT)
     first, _ = stack.start_worker("first", registry=str(directory))
     _publish(stack, tmp_path / "feed.ndjson", lines)
-    counted = {k: _counted(v) for k, v in expected.items()}
-
-    def differing() -> list[str]:
-        got = last_per_key(read_topic(stack.bootstrap, "acute.metrics"))
-        return [k for k, v in counted.items() if _counted(got.get(k, {}).get("data", {})) != v]
-
     # All applied and its input committed (at its stop), so the next worker forwards
     # nothing of the feed again, to the new partition.
-    wait_until(lambda: not differing(), 120, f"the first worker to apply the feed ({differing()[:5]})", interval=1.0)
+    wait_until(lambda: not _differing(stack, expected), 120,
+               f"the first worker to apply the feed ({_differing(stack, expected)[:5]})", interval=1.0)
     stack.stop_worker(first)
     # A record the first worker forwarded and its region stage had not taken yet: one
     # already taken, sent again (its events are duplicates, dropped after the load).
@@ -192,9 +192,7 @@ def test_a_changed_placement_stops_the_worker_also_after_records_left_on_the_old
     producer = KafkaProducer(bootstrap_servers=stack.bootstrap, acks=1, client_id="left-on-the-old-partition")
     producer.send(REGION_EVENTS, key=left.key, value=left.value, partition=0).get(timeout=30)
     producer.close()
-    index = yaml.safe_load((directory / NATION_FILE).read_text())
-    index["placement"] = {**PLACEMENT, "zwolle": 1}
-    (directory / NATION_FILE).write_text(yaml.safe_dump(index))
+    _move_zwolle(directory)
     # No tick for zwolle on the new partition before the record on the old one is taken.
     moved, _ = stack.start_worker("moved", registry=str(directory), loglevel="info",
                                   extra_env={"SPOEDSTROOM_TICK_EVENT_CLOCK_S": "120"})
