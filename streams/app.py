@@ -99,7 +99,9 @@ class Pipeline(Ingest, Regions, Outputs):
         self.deliveries: list[Any] = []
         self.unloaded_entries: dict[str, dict[str, bytes]] = {}
         self.unloaded_alerts: dict[str, set[tuple[str, str]]] = {}
-        self.flush_policy = persistence.FlushPolicy(settings.journal_flush_bytes, settings.journal_flush_records)
+        self.flush_policy = persistence.FlushPolicy(held=settings.journal_flush_bytes,
+                                                  bytes=settings.journal_chain_bytes,
+                                                  records=settings.journal_flush_records)
         self.nation_runtime = NationRuntime(self) if self.nation.national else None
         self.sinks = self.output_sinks()
         # Per input partition read by this worker: next offset and latest event time.

@@ -11,8 +11,9 @@ the state is written as a **write-ahead journal** with a checkpoint now and then
   changes exceed JOURNAL_PART_BYTES: one write for an ordinary record. The slot is the
   journal's place in the chain since the last flush, so a journal overwrites only one
   that a flush already covers, and the table holds at most one chain of them.
-- When the journals since the last checkpoint have covered enough records or bytes
-  (`FlushPolicy`, from Settings), the entries they changed are written, each once
+- When the entries changed since the last checkpoint hold enough bytes (their latest
+  values, kept in memory until then), or the journals since it cover enough records or
+  bytes (`FlushPolicy`, from Settings), the entries they changed are written, each once
   however often it changed, and then the marker `~flushed` naming the last journal
   they cover (a **flush**).
 - A restore takes the entries and applies over them, in order, the complete journals
@@ -39,12 +40,23 @@ JOURNAL_PART_BYTES = 256 * 1024  # journal parts stay well below Kafka's 1 MB re
 
 @dataclass(frozen=True)
 class FlushPolicy:
-    """When the entries are written (Settings `journal_*`): once the journals since the
-    last flush hold `bytes` of changes or cover `records` records. Larger means fewer
-    writes of entries that change often (a location, a snapshot), and more journal to
-    apply on a restore."""
+    """When the entries are written (Settings `journal_*`), whichever comes first:
 
-    bytes: int = 256 * 1024
+    - `held`: the latest values of the entries changed since the last flush reach this
+      many bytes. They are held in memory until the flush, which writes them all at
+      once, so this bounds the memory a region's journal costs. An entry that changes
+      again (a location, a snapshot, a partner's clock) replaces its value: it adds
+      nothing;
+    - `bytes`: the journals since the last flush reach this many bytes (every change
+      counted): what a restore applies over the entries, and what the journal slots
+      hold in the table;
+    - `records`: they cover this many records.
+
+    Larger means fewer writes of entries that change often, and more journal to apply
+    on a restore."""
+
+    held: int = 256 * 1024
+    bytes: int = 4 * 1024 * 1024
     records: int = 200
 
 
@@ -55,7 +67,8 @@ class Journal:
     policy: FlushPolicy = field(default_factory=FlushPolicy)
     seq: int = 0
     unflushed: dict[str, bytes | None] = field(default_factory=dict)  # name -> value (None: deleted)
-    unflushed_bytes: int = 0
+    held_bytes: int = 0  # the sizes of the values in `unflushed`
+    unflushed_bytes: int = 0  # of the journals since the last flush
     records: int = 0  # journals since the last flush
 
 
@@ -80,8 +93,7 @@ def journal_writes(journal: Journal, changes: dict[str, bytes | None]) -> list[t
             size = 0
         parts[-1][name] = None if value is None else orjson.Fragment(value)
         size += n
-        journal.unflushed[name] = value
-        journal.unflushed_bytes += n
+        _hold(journal, name, value, n)
     # the further parts first, then the journal naming them: a journal on the changelog
     # means all its parts are there before it
     writes: list[tuple[str, bytes | None]] = [
@@ -89,13 +101,24 @@ def journal_writes(journal: Journal, changes: dict[str, bytes | None]) -> list[t
     ]
     writes.append((slot, orjson.dumps({"seq": journal.seq, "parts": len(parts), "changes": parts[0]})))
     policy = journal.policy
-    if journal.unflushed_bytes >= policy.bytes or journal.records >= policy.records:
+    if (journal.held_bytes >= policy.held or journal.unflushed_bytes >= policy.bytes
+            or journal.records >= policy.records):
         writes.extend(journal.unflushed.items())
         writes.append((FLUSHED, orjson.dumps({"seq": journal.seq})))
         journal.unflushed = {}
+        journal.held_bytes = 0
         journal.unflushed_bytes = 0
         journal.records = 0
     return writes
+
+
+def _hold(journal: Journal, name: str, value: bytes | None, size: int) -> None:
+    """`value` is the latest unflushed value of `name` (`size`: `_size` of it)."""
+    if name in journal.unflushed:
+        journal.held_bytes -= _size(name, journal.unflushed[name])
+    journal.unflushed[name] = value
+    journal.held_bytes += size
+    journal.unflushed_bytes += size
 
 
 def journal_changes(journal: dict[str, Any], parts: dict[int, Any]) -> dict[str, Any] | None:
@@ -152,6 +175,5 @@ def restore(table_entries: dict[str, bytes], policy: FlushPolicy = FlushPolicy()
             else:
                 entries[name] = value
             encoded = None if value is None else orjson.dumps(value)
-            journal.unflushed[name] = encoded
-            journal.unflushed_bytes += _size(name, encoded)
+            _hold(journal, name, encoded, _size(name, encoded))
     return entries, journal

@@ -126,11 +126,17 @@ class Settings:
     #: region over (so what its predecessor sent is not sent again).
     alert_tail_records: int = 1000
     #: State journal (streams/persistence.py): the entries are written (a flush) once the
-    #: journals since the last flush hold this many bytes of changes (kept in memory
-    #: until then, per region, and a flush writes them all at once: with 4 MiB the
-    #: worker held 448 MB at 100,000 open encounters, with 1 MiB 404 MB, with 256 KiB
-    #: 342-356 MB, each step for ~17% more changelog records in that bulk load) ...
+    #: latest values of the entries changed since the last flush hold this many bytes.
+    #: They are kept in memory until then, per region, and a flush writes them all at
+    #: once: with 4 MiB the worker held 448-584 MB at 100,000 open encounters, with
+    #: 1 MiB 404 MB, with 256 KiB 342-374 MB. An entry changed again adds nothing, so in
+    #: ordinary traffic (a location, a snapshot, a partner's clock, changed over and
+    #: over) this bound is reached far later than the one below ...
     journal_flush_bytes: int = 256 * 1024
+    #: ... or once the journals since the last flush hold this many bytes (every change
+    #: counted: what a restore applies over the entries, and what the journal slots
+    #: hold in the table) ...
+    journal_chain_bytes: int = 4 * 1024 * 1024
     #: ... or cover this many records. Larger: fewer writes, more journal to apply on a
     #: restore.
     journal_flush_records: int = 200

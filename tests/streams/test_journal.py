@@ -37,7 +37,7 @@ def test_a_record_costs_one_journal_and_no_entries_until_a_flush() -> None:
 
 
 def test_big_changes_go_out_in_parts_before_the_journal_naming_them() -> None:
-    journal = Journal(persistence.FlushPolicy(bytes=4 * 1024 * 1024))  # no flush with them
+    journal = Journal(persistence.FlushPolicy(held=4 * 1024 * 1024))  # no flush with them
     big = {f"enc:{i}": {"pad": "x" * 1000} for i in range(600)}  # ~600 KB
     names = [name for name, _ in journal_writes(journal, _changes(big))]
     assert names == ["~journal1/1", "~journal1/2", "~journal1"]
@@ -59,6 +59,27 @@ def test_a_flush_writes_each_changed_entry_once_then_the_marker() -> None:
     assert [name for name, _ in journal_writes(journal, _changes({"x": 1}))] == ["~journal1"]
 
 
+def test_an_entry_changed_again_adds_nothing_to_what_is_held() -> None:
+    """The memory bound (`held`) counts each entry's latest value once: a location or a
+    snapshot changed in every record never flushes by it; the journals' own bound does."""
+    policy = persistence.FlushPolicy(held=8 * 1024, bytes=64 * 1024, records=1000)
+    journal = Journal(policy)
+    value = {"pad": "x" * 1000}
+    flushed_at = []
+    for i in range(1, 200):
+        names = [name for name, _ in journal_writes(journal, _changes({"loc:a": {**value, "n": i}}))]
+        assert journal.held_bytes <= 2 * 1024
+        if "~flushed" in names:
+            flushed_at.append(i)
+    # ~1 KB of journal per record: a flush every ~64 records, by the journals' bytes
+    assert flushed_at and all(60 <= b - a <= 66 for a, b in zip([0, *flushed_at], flushed_at))
+    # eight new entries of ~1 KB reach the held bound
+    names = []
+    for i in range(9):
+        names += [name for name, _ in journal_writes(journal, _changes({f"enc:{i}": value}))]
+    assert "~flushed" in names
+
+
 def test_restore_applies_the_chain_after_the_marker_up_to_the_first_gap() -> None:
     table: dict[str, bytes] = {"enc:a": orjson.dumps({"n": 0}), "~flushed": orjson.dumps({"seq": 6})}
     table["~journal3"] = orjson.dumps({"seq": 6, "parts": 1, "changes": {"enc:a": {"n": 6}}})  # covered
@@ -69,6 +90,7 @@ def test_restore_applies_the_chain_after_the_marker_up_to_the_first_gap() -> Non
     entries, journal = restore(table)
     assert entries == {"enc:a": {"n": 7}}
     assert journal.seq == 7 and journal.records == 1 and journal.unflushed == {"enc:a": b'{"n":7}', "buf:x": None}
+    assert journal.held_bytes == persistence._size("enc:a", b'{"n":7}') + persistence._size("buf:x", None)
 
 
 def test_restore_decodes_only_the_chain_after_the_marker() -> None:
@@ -101,7 +123,7 @@ def test_a_kill_at_any_write_restores_the_last_whole_record() -> None:
         records.append(changes)
     # the full write stream, and after which write each record's state is complete;
     # flushes by count and by size (and a part-split journal now and then)
-    policy = persistence.FlushPolicy(bytes=64 * 1024, records=20)
+    policy = persistence.FlushPolicy(held=32 * 1024, bytes=64 * 1024, records=20)
     journal = Journal(policy)
     stream: list[tuple[str, bytes | None]] = []
     header_at: list[int] = []
