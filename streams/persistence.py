@@ -24,10 +24,18 @@ the state is written as a **write-ahead journal** with a checkpoint now and then
 A bulk load so writes each changed entry once per flush instead of once per record,
 and live traffic one journal per record. All writes of a region go to its partition of
 the changelog, in order.
+
+The entries of the GROUPED families (a location's report, a partner's clock, a rule's
+episode, a snapshot's compact entry, a nowcast history) are few per region and change
+over and over, so a flush found nearly all of them changed: two thirds of a catch-up's
+entry writes. They are written in rows of `~group/{family}/{bucket}` instead (an
+object of the bucket's entries; the bucket a fixed hash of the entry's name), a few
+rows per flush for hundreds of entries. The journals carry them as single entries.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +43,23 @@ import orjson
 
 JOURNAL = "~journal"
 FLUSHED = "~flushed"
+GROUP = "~group"
 JOURNAL_PART_BYTES = 256 * 1024  # journal parts stay well below Kafka's 1 MB record limit
+# Entry families written in rows of many (processors/state.py names them): a region has
+# a few hundred of each, a few dozen bytes apiece.
+GROUPED = frozenset({"loc", "partner", "rule", "snap", "nc"})
+# Rows per family: a region of 5,000 locations still makes rows of ~125 KB (the rows of a
+# ROAZ region of ~50 locations hold ~10 entries each), and a flush that changed a few
+# entries of a family writes only their rows.
+GROUP_BUCKETS = 4
+
+
+def group_row(name: str) -> str | None:
+    """The row an entry of a GROUPED family is written in (None: written on its own)."""
+    family, sep, _ = name.partition(":")
+    if not sep or family not in GROUPED:
+        return None
+    return f"{GROUP}/{family}/{zlib.crc32(name.encode()) % GROUP_BUCKETS}"
 
 
 @dataclass(frozen=True)
@@ -69,6 +93,12 @@ class Journal:
     unflushed: dict[str, bytes | None] = field(default_factory=dict)  # name -> value (None: deleted)
     held_bytes: int = 0  # the sizes of the values in `unflushed`
     unflushed_bytes: int = 0  # of the journals since the last flush
+    # Every entry of the GROUPED families by row (what the next flush writes of a row)...
+    rows: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    # ... and the rows to write besides those of `unflushed` (restore) and the entries of
+    # those families found written on their own, by an earlier layout: deleted then.
+    unwritten_rows: set[str] = field(default_factory=set)
+    single: set[str] = field(default_factory=set)
     records: int = 0  # journals since the last flush
 
 
@@ -103,12 +133,34 @@ def journal_writes(journal: Journal, changes: dict[str, bytes | None]) -> list[t
     policy = journal.policy
     if (journal.held_bytes >= policy.held or journal.unflushed_bytes >= policy.bytes
             or journal.records >= policy.records):
-        writes.extend(journal.unflushed.items())
+        writes.extend(_flush(journal))
         writes.append((FLUSHED, orjson.dumps({"seq": journal.seq})))
         journal.unflushed = {}
         journal.held_bytes = 0
         journal.unflushed_bytes = 0
         journal.records = 0
+    return writes
+
+
+def _flush(journal: Journal) -> list[tuple[str, bytes | None]]:
+    """The entry writes of a flush: the entries changed since the last one, those of the
+    GROUPED families as their rows (an empty row deleted), then the deletions of the
+    entries of those families written on their own by an earlier layout."""
+    writes: list[tuple[str, bytes | None]] = []
+    rows = journal.unwritten_rows
+    for name, value in journal.unflushed.items():
+        row = group_row(name)
+        if row is None:
+            writes.append((name, value))
+        else:
+            rows.add(row)
+    for row in sorted(rows):
+        entries = journal.rows.get(row)
+        writes.append((row, orjson.dumps({name: orjson.Fragment(value) for name, value in entries.items()})
+                       if entries else None))
+    writes.extend((name, None) for name in sorted(journal.single))
+    journal.unwritten_rows = set()
+    journal.single = set()
     return writes
 
 
@@ -119,6 +171,16 @@ def _hold(journal: Journal, name: str, value: bytes | None, size: int) -> None:
     journal.unflushed[name] = value
     journal.held_bytes += size
     journal.unflushed_bytes += size
+    row = group_row(name)
+    if row is not None:
+        _set_in_row(journal, row, name, value)
+
+
+def _set_in_row(journal: Journal, row: str, name: str, value: bytes | None) -> None:
+    if value is None:
+        journal.rows.get(row, {}).pop(name, None)
+    else:
+        journal.rows.setdefault(row, {})[name] = value
 
 
 def journal_changes(journal: dict[str, Any], parts: dict[int, Any]) -> dict[str, Any] | None:
@@ -145,15 +207,23 @@ def restore(table_entries: dict[str, bytes], policy: FlushPolicy = FlushPolicy()
     after a bulk load, and decoding them was a sixth of a restart."""
     entries: dict[str, Any] = {}
     slots: dict[str, bytes] = {}
+    rows: list[dict[str, Any]] = []
+    single: set[str] = set()
     flushed = 0
     for name, value in table_entries.items():
         if name.startswith(JOURNAL):
             slots[name] = value
         elif name == FLUSHED:
             flushed = orjson.loads(value)["seq"]
+        elif name.startswith(GROUP):
+            rows.append(orjson.loads(value))
         elif name != "~sentinel":
             entries[name] = orjson.loads(value)
-    journal = Journal(policy, seq=flushed)
+            if group_row(name) is not None:
+                single.add(name)
+    for row_entries in rows:  # written after any single entry of their families
+        entries.update(row_entries)
+    journal = Journal(policy, seq=flushed, single=single)
     while True:
         slot = f"{JOURNAL}{journal.records + 1}"
         raw = slots.get(slot)
@@ -176,4 +246,10 @@ def restore(table_entries: dict[str, bytes], policy: FlushPolicy = FlushPolicy()
                 entries[name] = value
             encoded = None if value is None else orjson.dumps(value)
             _hold(journal, name, encoded, _size(name, encoded))
+    for name, value in entries.items():
+        row = group_row(name)
+        if row is not None:
+            _set_in_row(journal, row, name, orjson.dumps(value))
+    # the entries written on their own go into their rows at the next flush
+    journal.unwritten_rows = {row for name in single if (row := group_row(name)) is not None}
     return entries, journal

@@ -113,7 +113,7 @@ def test_a_kill_at_any_write_restores_the_last_whole_record() -> None:
     after the last record whose journal was written, and going on from there gives the
     right state again."""
     rng = random.Random(7)
-    names = [f"enc:{i}" for i in range(40)]
+    names = [f"enc:{i}" for i in range(20)] + [f"loc:{i}" for i in range(20)]  # half of them grouped
     records = []
     for _ in range(160):
         changes: dict[str, Any] = {}
@@ -153,3 +153,49 @@ def test_a_kill_at_any_write_restores_the_last_whole_record() -> None:
         assert restore(table, policy)[0] == {**expected, **nxt}, cut
     assert sum(name == "~flushed" for name, _ in stream) >= 8
     assert any(name.startswith("~journal") and "/" in name for name, _ in stream)
+    assert any(name.startswith("~group/loc/") for name, _ in stream)
+    assert not any(name.startswith("loc:") for name, _ in stream)
+
+
+def test_a_flush_writes_the_grouped_families_in_rows() -> None:
+    """Locations, snapshots, partners, rules and nowcasts: a row per bucket that changed,
+    holding every entry of that bucket; an emptied row is deleted."""
+    policy = persistence.FlushPolicy(records=2)
+    journal = Journal(policy)
+    first = {f"loc:{i}": {"beds": i} for i in range(40)} | {"snap:region:x": {"t": 1}, "enc:a": {"n": 1}}
+    writes = journal_writes(journal, _changes(first)) + journal_writes(journal, _changes({"partner:p": 5}))
+    table: dict[str, bytes] = {}
+    _apply(table, writes)
+    assert sorted(n for n in table if not n.startswith(("~journal", "~group"))) == ["enc:a", "~flushed"]
+    rows = [n for n in table if n.startswith("~group/")]
+    assert {n.rsplit("/", 1)[0] for n in rows} == {"~group/loc", "~group/snap", "~group/partner"}
+    assert len([n for n in rows if n.startswith("~group/loc/")]) <= persistence.GROUP_BUCKETS
+    expected = {**first, "partner:p": 5}
+    assert restore(table, policy)[0] == expected
+    # one location changed, one deleted: only their rows are written again, whole
+    _, journal = restore(table, policy)
+    changes = {"loc:3": {"beds": 99}, "loc:4": None}
+    writes = journal_writes(journal, _changes(changes)) + journal_writes(journal, _changes({"partner:p": 6}))
+    written = {n for n, _ in writes if n.startswith("~group/")}
+    assert written == {persistence.group_row("loc:3"), persistence.group_row("loc:4"), persistence.group_row("partner:p")}
+    _apply(table, writes)
+    expected = {**expected, "loc:3": {"beds": 99}, "partner:p": 6}
+    del expected["loc:4"]
+    assert restore(table, policy)[0] == expected
+    # a bucket emptied: its row deleted
+    _, journal = restore(table, policy)
+    _apply(table, journal_writes(journal, _changes({"snap:region:x": None})) + journal_writes(journal, {"enc:b": b"1"}))
+    assert persistence.group_row("snap:region:x") not in table
+    assert restore(table, policy)[0] == {k: v for k, v in expected.items() if k != "snap:region:x"} | {"enc:b": 1}
+
+
+def test_entries_of_the_grouped_families_written_on_their_own_move_into_rows() -> None:
+    """A table written before the rows (each location its own entry): restored as it
+    is, and the next flush writes their rows and deletes the single entries."""
+    policy = persistence.FlushPolicy(records=1)
+    table = {"loc:a": orjson.dumps({"beds": 1}), "loc:b": orjson.dumps({"beds": 2}), "enc:x": orjson.dumps(3)}
+    entries, journal = restore(table, policy)
+    assert entries == {"loc:a": {"beds": 1}, "loc:b": {"beds": 2}, "enc:x": 3}
+    _apply(table, journal_writes(journal, _changes({"loc:a": {"beds": 7}})))
+    assert not {"loc:a", "loc:b"} & set(table)
+    assert restore(table, policy)[0] == {"loc:a": {"beds": 7}, "loc:b": {"beds": 2}, "enc:x": 3}
