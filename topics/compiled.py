@@ -1,14 +1,21 @@
-"""Which implementation of the domain core's hot modules runs: their sources (the
-default), or the same sources compiled with mypyc (`SPOEDSTROOM_CORE=compiled`).
+"""Which implementation of the domain core's hot modules runs: the same sources
+compiled with mypyc when they are built, or the sources themselves.
 
 The compiled modules are built by `scripts/compile_core.py` (run by the install,
 `scripts/bootstrap.sh`) into `build/compiled-core-{python}/`, outside the source tree:
 extension modules next to their sources would be imported in their place by every
 process, the tests' included, and a source edited after the build would silently not
-be what runs. Here a process asks for them, and gets them only if they were built from
-the sources as they are now (a digest of every source of `processors/` and `topics/`);
-otherwise its import fails and says what to run. The output is the same byte for byte
-(tests/processors/test_compiled_core.py); a replay runs ~1.4x faster (docs/performance.md).
+be what runs. Here a process takes them only if they were built from the sources as
+they are now (a digest of every source of `processors/` and `topics/`), as
+`SPOEDSTROOM_CORE` says:
+
+- `auto` (the default): the compiled modules when such a build is there, else the
+  sources (a machine without a compiler, a source edited since the build);
+- `compiled`: the compiled modules, or the import fails and says what to run;
+- `source`: the sources (the tests' own process: tests/conftest.py).
+
+The output is the same byte for byte (tests/processors/test_compiled_core.py); a replay
+runs ~1.4x faster (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -76,22 +83,29 @@ def built() -> bool:
     return found is not None and found[0] == sources_digest() and all(extension_path(m).is_file() for m in MODULES)
 
 
-def requested() -> bool:
-    value = os.environ.get(SETTING) or "source"
-    if value not in ("source", "compiled"):
-        raise CompiledCoreError(f"{SETTING} must be 'source' or 'compiled', not {value[:40]!r}")
-    return value == "compiled"
+MODES = ("auto", "compiled", "source")
+
+
+def mode() -> str:
+    """What SPOEDSTROOM_CORE asks for (empty: `auto`)."""
+    value = os.environ.get(SETTING) or "auto"
+    if value not in MODES:
+        raise CompiledCoreError(f"{SETTING} must be one of {', '.join(MODES)}, not {value[:40]!r}")
+    return value
 
 
 def use(package: str, package_path: list[str]) -> None:
-    """Called by the `processors` and `topics` packages as they load: with
-    SPOEDSTROOM_CORE=compiled, their compiled modules come first."""
-    if not requested():
+    """Called by the `processors` and `topics` packages as they load: their compiled
+    modules come first when SPOEDSTROOM_CORE allows and they are built from these sources."""
+    asked = mode()
+    if asked == "source":
         return
-    if stamp() is None:
-        raise CompiledCoreError(f"{SETTING}=compiled, but the compiled core is not built: run "
-                                f"scripts/compile_core.py (or unset {SETTING})")
     if not built():
+        if asked == "auto":
+            return
+        if stamp() is None:
+            raise CompiledCoreError(f"{SETTING}=compiled, but the compiled core is not built: run "
+                                    f"scripts/compile_core.py (or unset {SETTING})")
         raise CompiledCoreError(f"{SETTING}=compiled, but the compiled core is not built whole from the sources as "
                                 f"they are now (a source changed, or a build was cut short): run "
                                 f"scripts/compile_core.py (or unset {SETTING})")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.settings import ROOT, Settings
+from topics import compiled
 
 DEFAULT_DOC = ROOT / "docs" / "performance.md"
 LATEST_START = "<!-- bench:latest:start -->"
@@ -117,6 +118,8 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "loadavg_at_start": [round(x, 2) for x in load],
+        # the workers inherit this process's environment and checkout: the same core
+        "core": compiled.active(),
     }
 
 

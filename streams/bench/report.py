@@ -75,6 +75,7 @@ def latest_markdown(r: dict[str, Any]) -> str:
         "",
         f"- Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_bytes'] / 2**30:.1f} GiB RAM, Python {m['python']}, "
         f"load average at start {', '.join(str(x) for x in m.get('loadavg_at_start', []))} (shared, noisy); "
+        f"domain core: {m.get('core', 'source')} (README, \"The compiled core\"); "
         "1-minute load average after each phase: " + ", ".join(
             f"{name} {r[name]['loadavg_1min_after']}" for name in PHASES
             if isinstance(r.get(name), dict) and "loadavg_1min_after" in r[name]) + ".",
