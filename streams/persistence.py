@@ -46,7 +46,10 @@ FLUSHED = "~flushed"
 GROUP = "~group"
 JOURNAL_PART_BYTES = 256 * 1024  # journal parts stay well below Kafka's 1 MB record limit
 # Entry families written in rows of many (processors/state.py names them): a region has
-# a few hundred of each, a few dozen bytes apiece.
+# a few hundred of each, a few dozen bytes apiece. Adding a family is safe (its single
+# entries move into rows at the next flush); taking one out, or changing GROUP_BUCKETS,
+# leaves rows a restore would still read over newer entries: that needs a new
+# SPOEDSTROOM_APP_ID (a fresh changelog) or the old rows deleted first.
 GROUPED = frozenset({"loc", "partner", "rule", "snap", "nc"})
 # Rows per family: a region of 5,000 locations still makes rows of ~125 KB (the rows of a
 # ROAZ region of ~50 locations hold ~10 entries each), and a flush that changed a few
