@@ -123,7 +123,8 @@ def test_a_kill_at_any_write_restores_the_last_whole_record() -> None:
         records.append(changes)
     # the full write stream, and after which write each record's state is complete;
     # flushes by count and by size (and a part-split journal now and then)
-    policy = persistence.FlushPolicy(held=32 * 1024, bytes=64 * 1024, records=20)
+    # with these bounds each of the three ends some chains on its own (and some together)
+    policy = persistence.FlushPolicy(held=72 * 1024, bytes=96 * 1024, records=8)
     journal = Journal(policy)
     stream: list[tuple[str, bytes | None]] = []
     header_at: list[int] = []
