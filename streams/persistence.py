@@ -98,9 +98,8 @@ class Journal:
     unflushed_bytes: int = 0  # of the journals since the last flush
     # Every entry of the GROUPED families by row (what the next flush writes of a row)...
     rows: dict[str, dict[str, bytes]] = field(default_factory=dict)
-    # ... and the rows to write besides those of `unflushed` (restore) and the entries of
-    # those families found written on their own, by an earlier layout: deleted then.
-    unwritten_rows: set[str] = field(default_factory=set)
+    # ... and those found written on their own by an earlier layout (restore): the next
+    # flush writes their rows too, and deletes them.
     single: set[str] = field(default_factory=set)
     records: int = 0  # journals since the last flush
 
@@ -127,6 +126,9 @@ def journal_writes(journal: Journal, changes: dict[str, bytes | None]) -> list[t
         parts[-1][name] = None if value is None else orjson.Fragment(value)
         size += n
         _hold(journal, name, value, n)
+        row = group_row(name)
+        if row is not None:
+            _set_in_row(journal, row, name, value)
     # the further parts first, then the journal naming them: a journal on the changelog
     # means all its parts are there before it
     writes: list[tuple[str, bytes | None]] = [
@@ -150,7 +152,7 @@ def _flush(journal: Journal) -> list[tuple[str, bytes | None]]:
     GROUPED families as their rows (an empty row deleted), then the deletions of the
     entries of those families written on their own by an earlier layout."""
     writes: list[tuple[str, bytes | None]] = []
-    rows = journal.unwritten_rows
+    rows = {row for name in journal.single if (row := group_row(name)) is not None}
     for name, value in journal.unflushed.items():
         row = group_row(name)
         if row is None:
@@ -162,7 +164,6 @@ def _flush(journal: Journal) -> list[tuple[str, bytes | None]]:
         writes.append((row, orjson.dumps({name: orjson.Fragment(value) for name, value in entries.items()})
                        if entries else None))
     writes.extend((name, None) for name in sorted(journal.single))
-    journal.unwritten_rows = set()
     journal.single = set()
     return writes
 
@@ -174,9 +175,6 @@ def _hold(journal: Journal, name: str, value: bytes | None, size: int) -> None:
     journal.unflushed[name] = value
     journal.held_bytes += size
     journal.unflushed_bytes += size
-    row = group_row(name)
-    if row is not None:
-        _set_in_row(journal, row, name, value)
 
 
 def _set_in_row(journal: Journal, row: str, name: str, value: bytes | None) -> None:
@@ -253,6 +251,4 @@ def restore(table_entries: dict[str, bytes], policy: FlushPolicy = FlushPolicy()
         row = group_row(name)
         if row is not None:
             _set_in_row(journal, row, name, orjson.dumps(value))
-    # the entries written on their own go into their rows at the next flush
-    journal.unwritten_rows = {row for name in single if (row := group_row(name)) is not None}
     return entries, journal
