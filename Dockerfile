@@ -16,6 +16,7 @@ COPY topics ./topics
 COPY processors ./processors
 COPY streams ./streams
 COPY simulator ./simulator
+COPY adapters ./adapters
 RUN python -m venv /opt/spoedstroom \
  && /opt/spoedstroom/bin/pip install --upgrade pip \
  && /opt/spoedstroom/bin/pip install ".[production]"

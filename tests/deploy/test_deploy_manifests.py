@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,10 @@ def test_dockerfile() -> None:
     for src in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
         for part in src.split():
             assert (ROOT / part).exists(), f"COPY {part}: missing"
+    # ... and every package the install builds is copied (pip stops at a missing one).
+    copied = {part for src in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M) for part in src.split()}
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    assert set(packages) <= copied, f"packages the image would not have: {set(packages) - copied}"
     ignore = (ROOT / ".dockerignore").read_text()
     assert ".venv" in ignore and ".git" in ignore and "!deploy/regions" in ignore
 
@@ -142,6 +147,7 @@ def test_compose_services(compose: dict[str, Any]) -> None:
     assert services["simulator"]["profiles"] == ["simulator"]
     cmd = services["simulator"]["command"]
     assert cmd[0] == "simulate" and "--registry" in cmd and cmd[cmd.index("--speed") + 1] == "1"
+    assert "--kafka" in cmd and "--out" not in cmd, "simulate needs exactly one of --out / --kafka"
     assert "--appendonly" in services["redis"]["command"]
     for w in ("worker-1", "worker-2"):
         assert services[w]["command"] == ["worker"]
