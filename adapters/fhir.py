@@ -23,8 +23,10 @@ transition's ordinal, not its time: a version posted twice, or a newer version r
 
 from __future__ import annotations
 
+import functools
+import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 from pydantic import ValidationError
@@ -37,11 +39,15 @@ from adapters import tables
 from adapters.hl7 import LOCAL_ZONE
 from adapters.outcome import EventBuilder, Outcome, Refusal, Refused
 from adapters.pseudonym import encounter_id, event_id
+from topics.codec import MAX_MS, MIN_MS
 from topics.registry import Location, Registry
 
 #: Bundle types taken by `POST /fhir`: batch and transaction, and the notifications of
 #: R4B subscriptions (`subscription-notification`) and of the R4 backport (`history`).
 BUNDLE_TYPES = ("batch", "transaction", "history", "subscription-notification", "collection")
+
+#: A mapping of one resource: (resource, registry, pseudonymisation key, partner) -> outcome.
+ResourceMapping = Callable[[dict[str, Any], Registry, bytes, str], Outcome]
 
 
 def loads(body: bytes | str) -> dict[str, Any] | Refused:
@@ -56,17 +62,37 @@ def loads(body: bytes | str) -> dict[str, Any] | Refused:
     return obj
 
 
+_ELEMENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _problem(err: Any) -> str:
+    """One validation error as `path: message`, without anything the sender wrote: the
+    name of an element the resource does not define is left out, and a message that is
+    not one of pydantic's fixed texts (fhir.resources' own quote the value) becomes the
+    error's type code."""
+    kind = str(err["type"])
+    loc = [str(p) if isinstance(p, int) or _ELEMENT_NAME.fullmatch(str(p)) else "?" for p in err["loc"]]
+    if kind == "extra_forbidden" and loc:
+        loc[-1] = "(an element R4 does not define)"
+    path = ".".join(loc)
+    fixed = kind in ("missing", "extra_forbidden", "json_invalid") or kind.endswith(("_type", "_parsing"))
+    return f"{path}: {err['msg'] if fixed else kind}"
+
+
 def _invalid(exc: ValidationError, what: str, partner: str) -> Refused:
-    # Field paths and messages only: pydantic would otherwise quote the input values.
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-        for err in exc.errors(include_url=False, include_input=False, include_context=False)[:5])
+    problems = "; ".join(_problem(err) for err in exc.errors(include_url=False, include_input=False,
+                                                             include_context=False)[:5])
     return Refused(Refusal.UNPARSEABLE.value, f"not a valid FHIR R4 {what}: {problems}"[:500],
                    partner, what, parseable=False)
 
 
+class TimeOutOfRange(ValueError):
+    """A FHIR time that has no epoch milliseconds here (near the years 1 or 9999)."""
+
+
 def _ms(value: Any) -> int | None:
-    """Epoch ms of a FHIR dateTime/instant (a date alone is its local midnight)."""
+    """Epoch ms of a FHIR dateTime/instant (a date alone is its local midnight);
+    TimeOutOfRange when the time, in UTC, falls outside the years 0001-9999."""
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -76,9 +102,15 @@ def _ms(value: Any) -> int | None:
             dt = datetime.fromisoformat(str(value))
         except ValueError:
             return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=LOCAL_ZONE)
-    return int(dt.astimezone(timezone.utc).timestamp() * 1000)
+    try:
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=LOCAL_ZONE)
+        ms = int(dt.astimezone(timezone.utc).timestamp() * 1000)
+    except (OverflowError, ValueError, OSError):
+        raise TimeOutOfRange from None
+    if not MIN_MS <= ms <= MAX_MS:
+        raise TimeOutOfRange
+    return ms
 
 
 def _codes(concept: Any) -> list[str]:
@@ -107,10 +139,10 @@ def resolve_location(
         mapped = link.location_of(code) if link is not None else None
         if mapped is not None:
             return registry.locations[mapped]
-    shown = ", ".join(repr(c) for c in candidates) or "none given"
-    return Refused(Refusal.UNMAPPED_LOCATION.value,
-                   f"location ({shown}) is neither a location of partner {partner_id!r} nor in its "
-                   "hl7.locations table", partner_id)
+    # (what was given is not quoted: a reference or identifier can hold any text)
+    detail = (f"the location given is neither a location of partner {partner_id!r} nor in its hl7.locations table"
+              if candidates else f"no location given: none of partner {partner_id!r}'s locations or hl7.locations")
+    return Refused(Refusal.UNMAPPED_LOCATION.value, detail, partner_id)
 
 
 def visit_number(enc: Encounter) -> str | None:
@@ -131,6 +163,28 @@ def _status_start(enc: Encounter, *statuses: str) -> int | None:
     return None
 
 
+def never_raising(what: str) -> Callable[[ResourceMapping], ResourceMapping]:
+    """A mapping of resources of kind `what` that refuses instead of raising: a time out
+    of range is `invalid_time`, anything else the models or the mapping raise on odd
+    input (fhir.resources raises more than ValidationError) `unparseable`, naming only
+    the kind of failure. No resource may stop the gateway (or convert)."""
+
+    def wrap(mapping: ResourceMapping) -> ResourceMapping:
+        @functools.wraps(mapping)
+        def mapped(obj: dict[str, Any], registry: Registry, key: bytes, partner_id: str) -> Outcome:
+            try:
+                return mapping(obj, registry, key, partner_id)
+            except TimeOutOfRange:
+                return Refused(Refusal.INVALID_TIME.value, "a time lies outside the years 0001-9999 (UTC)",
+                               partner_id, what)
+            except Exception as exc:  # noqa: BLE001 - see above
+                return Refused(Refusal.UNPARSEABLE.value, f"the {what} cannot be read ({type(exc).__name__})",
+                               partner_id, what, parseable=False)
+        return mapped
+    return wrap
+
+
+@never_raising("Encounter")
 def map_encounter(obj: dict[str, Any], registry: Registry, key: bytes, partner_id: str) -> Outcome:
     """Map one Encounter resource (a parsed JSON object) of `partner_id`."""
     trigger = "Encounter"
@@ -220,6 +274,7 @@ def map_encounter(obj: dict[str, Any], registry: Registry, key: bytes, partner_i
     return out.finish(trigger)
 
 
+@never_raising("MeasureReport")
 def map_measure_report(obj: dict[str, Any], registry: Registry, key: bytes, partner_id: str) -> Outcome:
     """A SANER-style MeasureReport: the staffed beds of one Location -> capacity.reported."""
     trigger = "MeasureReport"
@@ -259,9 +314,12 @@ def bundle_entries(obj: dict[str, Any]) -> list[dict[str, Any]] | Refused:
         bundle = Bundle.model_validate(obj)
     except ValidationError as exc:
         return _invalid(exc, "Bundle", "")
+    except Exception as exc:  # noqa: BLE001 - fhir.resources raises more than ValidationError
+        return Refused(Refusal.UNPARSEABLE.value, f"the Bundle cannot be read ({type(exc).__name__})",
+                       trigger="Bundle", parseable=False)
     if bundle.type not in BUNDLE_TYPES:
-        return Refused(Refusal.UNSUPPORTED.value, f"Bundle.type {bundle.type!r} is not one of "
-                       f"{', '.join(BUNDLE_TYPES)}", trigger="Bundle")
+        return Refused(Refusal.UNSUPPORTED.value, f"Bundle.type is not one of {', '.join(BUNDLE_TYPES)}",
+                       trigger="Bundle")
     # The raw entry objects, not the models: each is validated again by its own mapping.
     return [e.get("resource") or {} for e in obj.get("entry") or [] if isinstance(e, dict)]
 
@@ -280,8 +338,8 @@ def map_resource(obj: dict[str, Any], registry: Registry, key: bytes, partner_id
             return [Refused(entries.reason, entries.detail, partner_id, "Bundle", entries.parseable)]
         return [o for e in entries if e.get("resourceType") in ("Encounter", "MeasureReport")
                 for o in map_resource(e, registry, key, partner_id)]
-    return [Refused(Refusal.UNSUPPORTED.value, f"resourceType {str(kind)[:40]!r} is not taken", partner_id,
-                    "unknown")]
+    return [Refused(Refusal.UNSUPPORTED.value, "the resourceType is none of Encounter, MeasureReport, Bundle",
+                    partner_id, "unknown")]
 
 
 # Allow-list of what a dead-lettered resource keeps (True: the whole value).

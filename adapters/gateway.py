@@ -176,7 +176,7 @@ class Gateway:
         self._mllp = await start_hl7_server(self._on_client, s.gateway_host, s.gateway_mllp_port,
                                             limit=MAX_MESSAGE_BYTES)
         self.mllp_port = self._mllp.sockets[0].getsockname()[1]
-        app = web.Application(client_max_size=MAX_MESSAGE_BYTES)
+        app = web.Application(client_max_size=MAX_MESSAGE_BYTES, middlewares=[_without_tracebacks])
         app.add_routes([
             web.post("/fhir/Encounter", self._post_encounter),
             web.post("/fhir/MeasureReport", self._post_measure_report),
@@ -244,7 +244,12 @@ class Gateway:
                 except (InvalidBlockError, ValueError):
                     log.info("mllp: a block without MLLP framing or over the size limit; connection closed")
                     return
-                ack = await self.handle_hl7(block)
+                try:
+                    ack = await self.handle_hl7(block)
+                except Exception as exc:  # noqa: BLE001 - the mappings never raise; this is a bug
+                    # (the type only: a traceback could quote the message)
+                    log.error("mllp: handling a message failed (%s); connection closed, no ACK", type(exc).__name__)
+                    return
                 if ack is None:
                     return  # Kafka did not acknowledge: no ACK, the sender resends
                 writer.writeblock(ack)
@@ -303,8 +308,8 @@ class Gateway:
             return outcome_response(413, "too-costly", f"the body is over {MAX_MESSAGE_BYTES} bytes")
         obj = fhir.loads(body)
         if not isinstance(obj, Refused) and expected is not None and obj["resourceType"] != expected:
-            obj = Refused(Refusal.UNPARSEABLE.value, f"expected a {expected}, got a "
-                          f"{str(obj['resourceType'])[:40]}", parseable=False)
+            obj = Refused(Refusal.UNPARSEABLE.value, f"expected a {expected}, got another resourceType",
+                          parseable=False)
         if isinstance(obj, Refused):
             refused = Refused(obj.reason, obj.detail, partner, expected or "Bundle", False)
             return await self._refuse(refused, {}, "fhir")
@@ -400,6 +405,21 @@ class Gateway:
 
 
 # ---------------------------------------------------------------------- answers
+
+@web.middleware
+async def _without_tracebacks(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A failure in a handler is answered 500 and logged by its type only: aiohttp's own
+    answer logs the traceback, whose messages can quote the request (the mappings never
+    raise; this is for bugs)."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see above
+        log.error("http: handling a request failed (%s); answered 500", type(exc).__name__)
+        return outcome_response(500, "exception", "the gateway failed on this request; it is logged")
+
 
 def status_of(refused: Refused) -> tuple[int, str]:
     """HTTP status and OperationOutcome issue code of a refusal."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import hl7
@@ -29,6 +30,7 @@ import hl7
 from adapters import tables
 from adapters.outcome import EventBuilder, Mapped, Outcome, Refusal, Refused
 from adapters.pseudonym import encounter_id, event_id
+from topics.codec import MAX_MS, MIN_MS
 from topics.registry import Hl7Link, Location, Partner, Registry
 
 #: HL7 times without an offset are local time of the Dutch hospitals.
@@ -37,6 +39,7 @@ _LINE_BREAK = re.compile(r"\r\n|\n|\r")
 _MLLP_FRAMING = str.maketrans("", "", "\x0b\x1c")
 # HL7 DTM: YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]. python-hl7's own pattern is
 # looser (it reads `2026-11-22` as the year 2026 at offset -11:22), so check first.
+_TRIGGER_CODE = re.compile(r"[A-Z][0-9]{2}")
 _DTM = re.compile(r"\d{4}(?:\d{2}){0,5}(?:\.\d{1,4})?(?:[+-]\d{4})?")
 
 
@@ -57,22 +60,49 @@ def split_messages(data: bytes | str) -> list[str]:
     """The messages of a file (batch and file header segments dropped). Lines before the
     first MSH, which `hl7.split_file` would only log and drop, come first as a message
     of their own, so they are refused as unparseable instead of vanishing."""
-    text = decode(data)
-    orphans: list[str] = []
-    for line in text.split("\r"):
-        if line.startswith("MSH"):
-            break
-        if line.strip() and line[:3] not in ("FHS", "BHS", "BTS", "FTS"):
-            orphans.append(line)
-    messages = [m for m in hl7.split_file(text) if m.strip()] if "MSH" in text else []
+    lines = decode(data).split("\r")
+    first = next((i for i, line in enumerate(lines) if line.startswith("MSH")), len(lines))
+    orphans = [line for line in lines[:first] if line.strip() and line[:3] not in ("FHS", "BHS", "BTS", "FTS")]
+    # `hl7.split_file` gets the text from the first MSH on: it would log the lines before
+    # it as they are (a PID segment, say).
+    rest = "\r".join(lines[first:])
+    messages = [m for m in hl7.split_file(rest) if m.strip()] if rest else []
     return (["\r".join(orphans) + "\r"] if orphans else []) + messages
 
 
 def _field(msg: hl7.Message, segment: str, number: int, component: int = 1, sub: int = 1) -> str:
+    """A field of the first `segment` as written, with only the separator escapes undone.
+
+    Not python-hl7's `extract_field`: it also expands the formatting escapes, which
+    fails on some (`\\.brX\\`), grows without bound on others (`\\.sp100000000\\`) and
+    logs the raw value (patient data) on unknown ones. Codes, ids and times need none
+    of that. Like `extract_field`, a path deeper than the message's tree reads the
+    first child; a path that ends early reads its leaf when the rest of it is 1."""
     try:
-        return str(msg.extract_field(segment, 1, number, 1, component, sub)).strip()
+        value: Any = msg.segments(segment)(1)(number)
+        for index in (1, component, sub):
+            if isinstance(value, str):
+                if index != 1:
+                    return ""
+                continue
+            value = value(index)
+        while not isinstance(value, str):
+            value = value(1)
     except (KeyError, IndexError):
         return ""
+    return _unescape_separators(msg, value).strip()
+
+
+def _unescape_separators(msg: hl7.Message, text: str) -> str:
+    """`\\F\\`, `\\S\\`, `\\T\\`, `\\R\\`, `\\E\\` to the characters they stand for; any other
+    escape sequence stays as it is (HL7 v2.5, 2.7.4)."""
+    esc = msg.esc
+    if esc not in text:
+        return text
+    field_sep, repetition, component, subcomponent = msg.separators[1:5]
+    chars = {"F": field_sep, "S": component, "T": subcomponent, "R": repetition, "E": esc}
+    pattern = re.escape(esc) + "([FSTRE])" + re.escape(esc)
+    return re.sub(pattern, lambda m: chars[m.group(1)], text)
 
 
 def _has(msg: hl7.Message, segment: str) -> bool:
@@ -94,13 +124,15 @@ def event_time_ms(msg: hl7.Message) -> int | None:
             return None
         try:
             dt: datetime | None = hl7.parse_datetime(raw)
-        except (ValueError, OverflowError):
+            if dt is None:
+                continue
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=LOCAL_ZONE)
+            # (an offset of 24 h or more, or a time near year 1 or 9999, fails here)
+            ms = int(dt.timestamp() * 1000)
+        except (ValueError, OverflowError, OSError):
             return None  # a field that is there but wrong: refuse rather than fall back
-        if dt is None:
-            continue
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=LOCAL_ZONE)
-        return int(dt.timestamp() * 1000)
+        return ms if MIN_MS <= ms <= MAX_MS else None  # the contract's years 0001-9999 in UTC
     return None
 
 
@@ -134,23 +166,41 @@ def _location(link: Hl7Link, registry: Registry, point_of_care: str) -> Location
     return registry.locations.get(location_id) if location_id else None
 
 
+def trigger_code(raw: str) -> str:
+    """MSH-9.2 as the gateway names it in answers, logs, metrics and dead letters: an HL7
+    trigger code (`A04`, `Z01`), else `other`. The field is the sender's text: as it is,
+    it could carry anything into a log line, and make any number of label values."""
+    return raw if _TRIGGER_CODE.fullmatch(raw) else "other"
+
+
 def map_message(
     text: str, registry: Registry, key: bytes, partner_id: str | None = None
 ) -> Outcome:
     """Map one HL7 v2 message. With `partner_id` (convert) MSH-4 must be that partner's
-    sending facility; without (the gateway) MSH-4 names the partner."""
+    sending facility; without (the gateway) MSH-4 names the partner. Never raises: a
+    message that makes the mapping fail is refused (`unparseable`), naming only the kind
+    of failure."""
+    try:
+        return _map_message(text, registry, key, partner_id)
+    except Exception as exc:  # noqa: BLE001 - no message may stop the gateway (or convert)
+        return Refused(Refusal.UNPARSEABLE.value, f"a field of the message cannot be read ({type(exc).__name__})",
+                       partner_id, parseable=False)
+
+
+def _map_message(text: str, registry: Registry, key: bytes, partner_id: str | None) -> Outcome:
     try:
         if not text.lstrip().startswith("MSH") or len(text.strip()) < 9:
             raise ValueError("no MSH segment first")
         msg = hl7.parse(text)
         facility = _field(msg, "MSH", 4)
         message_type = _field(msg, "MSH", 9, 1).upper()
-        trigger = _field(msg, "MSH", 9, 2).upper()
+        raw_trigger = _field(msg, "MSH", 9, 2).upper()
+        trigger = trigger_code(raw_trigger)
         control_id = _field(msg, "MSH", 10)
     except Exception as exc:  # noqa: BLE001 - python-hl7 raises many kinds on garbage
         return Refused(Refusal.UNPARSEABLE.value, f"not an HL7 v2 message ({type(exc).__name__})",
                        partner_id, parseable=False)
-    if not trigger:
+    if not raw_trigger:
         return Refused(Refusal.UNPARSEABLE.value, "MSH-9 has no trigger event", partner_id, parseable=False)
     if partner_id is not None:
         partner: Partner | None = registry.partners.get(partner_id)
@@ -178,9 +228,10 @@ def map_message(
     point_of_care = _field(msg, "PV1", 3)
     location = _location(link, registry, point_of_care)
     if location is None:
-        what = f"PV1-3 point of care {point_of_care!r}" if point_of_care else "PV1-3 (point of care) is empty"
-        return Refused(Refusal.UNMAPPED_LOCATION.value,
-                       f"{what} is not in partner {partner.id!r}'s hl7.locations", partner.id, trigger)
+        # (the code itself is not quoted: PV1-3 can hold anything a sender put there)
+        detail = (f"PV1-3's point of care is not in partner {partner.id!r}'s hl7.locations" if point_of_care
+                  else f"PV1-3 (point of care) is empty: it names none of partner {partner.id!r}'s hl7.locations")
+        return Refused(Refusal.UNMAPPED_LOCATION.value, detail, partner.id, trigger)
     time_ms = event_time_ms(msg)
     if time_ms is None:
         return Refused(Refusal.INVALID_TIME.value, "EVN-6, EVN-2 and MSH-7 hold no valid HL7 date/time",

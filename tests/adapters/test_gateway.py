@@ -161,6 +161,26 @@ def test_fhir_bundle_and_measure_report(gateway: Gateway) -> None:
         ("nl.acutezorg.capacity.reported.v1", {"location": SEH_LOCATION, "staffed_beds": 31})]
 
 
+def test_hostile_messages_are_answered_and_leave_nothing_behind(gateway: Gateway) -> None:
+    """Messages that made the mappings raise (the MLLP connection closed without an ACK,
+    so the sender resent for ever; HTTP 500 with a traceback quoting the body) get an
+    answer; the planted name in MSH-9 reaches no log line, label or dead letter (the
+    next test searches them all)."""
+    ack = gateway.send_hl7(adt("A04", visit="V-HOSTILE-1", control="MSG-H-1", recorded="20261122081200+2400"))
+    assert msa(ack)[1:3] == ["AE", "MSG-H-1"] and msa(ack)[3].startswith("invalid_time"), ack
+    ack = gateway.send_hl7(adt("A04", visit="V-HOSTILE-2\\.brX\\\\.sp100000000\\", control="MSG-H-2"))
+    assert msa(ack)[1] == "AA", ack
+    trigger = adt("A04", visit="V-HOSTILE-3", control="MSG-H-3").replace("^A04^", f"^{PATIENT_FIELDS[0]}^")
+    assert msa(gateway.send_hl7(trigger))[1] == "AA"
+    old = encounter(visit="V-HOSTILE-4", locations=[("Location/hmc-westeinde-seh", "0001-01-01", None)])
+    status, body = gateway.post("/fhir/Encounter", old)
+    assert status == 422 and body["issue"][0]["diagnostics"].startswith("invalid_time"), body
+    for bad in ({"resourceType": "Bundle", "type": "batch", "entry": [{"resource": {"resourceType": 1}}]},
+                encounter(visit="V-HOSTILE-5", contained=[{"resourceType": PATIENT_FIELDS[0]}])):
+        status, body = gateway.post("/fhir" if bad["resourceType"] == "Bundle" else "/fhir/Encounter", bad)
+        assert status in (200, 400), (status, body)
+
+
 def test_every_event_passes_the_validator_and_metrics_count(gateway: Gateway) -> None:
     validator = Validator(load_registry(REGISTRY))
     for topic in INPUT_TOPICS:
@@ -169,8 +189,9 @@ def test_every_event_passes_the_validator_and_metrics_count(gateway: Gateway) ->
     status, text = gateway.get("/metrics")
     metrics = text.decode()
     assert status == 200
-    assert 'spoedstroom_gateway_messages_total{outcome="accepted",partner="hmc",protocol="hl7",trigger="A04"} 3.0' in metrics
+    assert 'spoedstroom_gateway_messages_total{outcome="accepted",partner="hmc",protocol="hl7",trigger="A04"} 4.0' in metrics
     assert 'outcome="ignored",partner="hmc",protocol="hl7",trigger="A08"' in metrics
+    assert 'outcome="ignored",partner="hmc",protocol="hl7",trigger="other"' in metrics
     assert 'outcome="refused",partner="hmc",protocol="hl7",trigger="A04"' in metrics
     assert 'outcome="unauthorized",partner="unknown",protocol="fhir"' in metrics
     assert "spoedstroom_gateway_latency_seconds_bucket" in metrics
