@@ -74,6 +74,15 @@ MIN_MS = -62_135_596_800_000
 MAX_MS = 253_402_300_799_999
 
 
+class TimeError(ValueError):
+    """A string that is not a time of the contract; `problem` says why without quoting it
+    (the message does, for people reading their own input)."""
+
+    def __init__(self, problem: str, text: str) -> None:
+        super().__init__(f"{problem}: {text[:40]!r}")
+        self.problem = problem
+
+
 def parse_time(s: object) -> int:  # anything: not a string is a ValueError
     """RFC 3339 date-time with a required offset -> epoch milliseconds (UTC).
 
@@ -99,7 +108,7 @@ def _parse_slow(s: object) -> int:
         raise ValueError(f"expected an RFC 3339 string, got {type(s).__name__}")
     m = _RFC3339.match(s)
     if m is None:
-        raise ValueError(f"not an RFC 3339 date-time with offset: {s[:40]!r}")
+        raise TimeError("not an RFC 3339 date-time with offset", s)
     ys, mos, ds, hs, mis, ss, frac, z, sign, oh, om = m.groups()
     year, month, day = int(ys), int(mos), int(ds)
     hour, minute, second = int(hs), int(mis), int(ss)
@@ -111,9 +120,9 @@ def _parse_slow(s: object) -> int:
         and minute <= 59
         and second <= 60
     ):
-        raise ValueError(f"date or time out of range: {s[:40]!r}")
+        raise TimeError("date or time out of range", s)
     if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
-        raise ValueError(f"not a leap year: {s[:40]!r}")
+        raise TimeError("not a leap year", s)
     leap = second == 60
     tail = 999 if leap else (int((frac + "00")[:3]) if frac else 0)
     if leap:
@@ -121,13 +130,13 @@ def _parse_slow(s: object) -> int:
     if z is None:
         offh, offm = int(oh), int(om)
         if offh > 23 or offm > 59:
-            raise ValueError(f"offset out of range: {s[:40]!r}")
+            raise TimeError("offset out of range", s)
         off = (offh * 60 + offm) * 60_000
         tail -= off if sign == "+" else -off
     midnight = _days_from_civil(year, month, day) * 86_400_000
     ms = midnight + (hour * 3600 + minute * 60 + second) * 1000 + tail
     if not MIN_MS <= ms <= MAX_MS:
-        raise ValueError(f"outside years 0001-9999 in UTC: {s[:40]!r}")
+        raise TimeError("outside years 0001-9999 in UTC", s)
     if len(_DATES) > _CACHE_MAX:
         _DATES.clear()
     if len(_TAILS) > _CACHE_MAX:

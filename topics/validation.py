@@ -72,7 +72,7 @@ from topics.catalogue import (
     TOPIC_OF_TYPE,
     LocationField,
 )
-from topics.codec import parse_time
+from topics.codec import TimeError, parse_time
 from topics.event import TYPE_PREFIX, TYPE_SUFFIX, Event, Reason, Rejected, shared, shared_data
 from topics.registry import Registry
 
@@ -218,6 +218,22 @@ def _fail(reason: Reason, detail: str) -> Rejected:
     return Rejected(reason, detail)
 
 
+_ID_SHAPED = re.compile(r"[A-Za-z0-9._:/+-]{1,64}")
+
+
+def shown(value: Any) -> str:
+    """`value` as a rejection's detail may quote it: an id-shaped string (at most 64
+    characters, no spaces, no 9 digits passing the BSN eleven-test) in quotes, anything
+    else only by what it is. A detail goes into the dead letter's headers and the
+    answers of `validate`, where a partner's free text must not (the dead letter's value
+    keeps the record as it came)."""
+    if type(value) is str:
+        if _ID_SHAPED.fullmatch(value) and not contains_bsn(value):
+            return repr(value)
+        return f"a string of {len(value)} characters"
+    return f"a JSON {_json_kind(value)}"
+
+
 # Building the frozen slotted Event through its slot descriptors is about twice as fast as
 # the dataclass __init__ (six object.__setattr__ calls); the result is identical.
 _new = object.__new__
@@ -293,7 +309,7 @@ class Validator:
         if sv != "1.0":
             raise _fail(
                 Reason.NOT_CLOUDEVENT,
-                "missing specversion" if sv is None else f'specversion must be "1.0", got {sv!r}'[:120],
+                "missing specversion" if sv is None else f'specversion must be "1.0", got {shown(sv)}',
             )
         # parsed JSON values, known to be non-empty strings once the check below passed
         eid: Any = obj.get("id")
@@ -323,7 +339,7 @@ class Validator:
             if dct is not None and dct != "application/json" and not (
                 type(dct) is str and dct.startswith("application/json;")
             ):
-                raise _fail(Reason.NOT_CLOUDEVENT, f"datacontenttype must be application/json, got {dct!r}"[:160])
+                raise _fail(Reason.NOT_CLOUDEVENT, f"datacontenttype must be application/json, got {shown(dct)}")
             for key, v in obj.items():
                 if key in _CORE:
                     continue
@@ -334,7 +350,7 @@ class Validator:
                 if key not in ALLOWED_EXTENSIONS:
                     raise _fail(
                         Reason.UNKNOWN_ATTRIBUTE,
-                        f"attribute {key[:40]!r} is not accepted (extensions allowed: "
+                        f"attribute {shown(key)} is not accepted (extensions allowed: "
                         f"{', '.join(sorted(ALLOWED_EXTENSIONS))})",
                     )
                 if type(v) is str:
@@ -346,7 +362,7 @@ class Validator:
                 elif type(v) is not bool:
                     raise _fail(Reason.NOT_CLOUDEVENT, f"extension attribute {key} must be a string, integer or boolean, got {_json_kind(v)}")
         if not source.startswith(PARTNER_PREFIX) or "/" in source[10:] or len(source) == 10:
-            raise _fail(Reason.NOT_CLOUDEVENT, f"source must be /partners/{{partner_id}}, got {source[:80]!r}")
+            raise _fail(Reason.NOT_CLOUDEVENT, f"source must be /partners/{{partner_id}}, got {shown(source)}")
         partner_id = source[10:]
 
         rule = self._full.get(ce_type)
@@ -354,17 +370,17 @@ class Validator:
             short = ce_type[_PRE:-_SUF] if ce_type.startswith(TYPE_PREFIX) and ce_type.endswith(TYPE_SUFFIX) else None
             if short in EMITTED_TYPES:
                 raise _fail(Reason.UNKNOWN_TYPE, f"{ce_type} is emitted by Spoedstroom, not an input type")
-            raise _fail(Reason.UNKNOWN_TYPE, f"{ce_type[:100]!r} is not an input type of contract v1")
+            raise _fail(Reason.UNKNOWN_TYPE, f"{shown(ce_type)} is not an input type of contract v1")
         if topic is not None and topic != rule.topic:
             raise _fail(Reason.WRONG_TOPIC, f"{rule.name} belongs on {rule.topic}, not {topic}")
         try:
             t = parse_time(time_s)
-        except ValueError as exc:
-            raise _fail(Reason.NOT_CLOUDEVENT, f"time: {exc}") from None
+        except TimeError as exc:
+            raise _fail(Reason.NOT_CLOUDEVENT, f"time {shown(time_s)}: {exc.problem}") from None
 
         partner = self.registry.partners.get(partner_id)
         if partner is None:
-            raise _fail(Reason.UNKNOWN_PARTNER, f"partner {partner_id[:64]!r} is not in region {self.registry.region_id}")
+            raise _fail(Reason.UNKNOWN_PARTNER, f"partner {shown(partner_id)} is not in region {self.registry.region_id}")
         if partner.kind not in rule.kinds:
             raise _fail(
                 Reason.WRONG_PARTNER_KIND,
@@ -383,8 +399,8 @@ class Validator:
                     raise _fail(Reason.TOO_LARGE, f"data.{name} is {len(v)} characters, above {MAX_TIME_CHARS}")
                 try:
                     field_ms = parse_time(v)
-                except ValueError as exc:
-                    raise _fail(Reason.SCHEMA, f"data.{name}: {exc}") from None
+                except TimeError as exc:
+                    raise _fail(Reason.SCHEMA, f"data.{name} {shown(v)}: {exc.problem}") from None
                 window = PLAUSIBLE_OFFSETS_MS.get(name)
                 if window is not None and not t + window[0] <= field_ms <= t + window[1]:
                     raise _fail(
@@ -414,12 +430,12 @@ class Validator:
             if loc is None:
                 raise _fail(
                     Reason.UNKNOWN_LOCATION,
-                    f"data.{lf.name} {lid!r} is not a location of region {self.registry.region_id}",
+                    f"data.{lf.name} {shown(lid)} is not a location of region {self.registry.region_id}",
                 )
             if not lf.foreign and loc.partner != partner_id:
                 raise _fail(
                     Reason.FOREIGN_LOCATION,
-                    f"data.{lf.name} {lid!r} belongs to {loc.partner}, not to {partner_id}",
+                    f"data.{lf.name} {shown(lid)} belongs to {loc.partner}, not to {partner_id}",
                 )
             if lf.kinds and loc.kind not in lf.kinds:
                 raise _fail(
@@ -499,8 +515,15 @@ def _binary_envelope(
 
 
 def _schema_detail(exc: fastjsonschema.JsonSchemaValueException) -> str:
-    path = "/".join(str(p) for p in (exc.path or [])[1:])
-    return f"{exc.message} (at /{path})"[:500] if path else str(exc.message)[:500]
+    """The schema's complaint; the names of properties the type does not have are
+    `shown` (fastjsonschema quotes them as they are)."""
+    message = str(exc.message)
+    if exc.rule == "additionalProperties" and isinstance(exc.value, dict) and isinstance(exc.definition, dict):
+        known = exc.definition.get("properties") or {}
+        extra = [shown(k) for k in exc.value if k not in known]
+        message = f"{exc.name} must not contain {', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}"
+    path = "/".join(str(p) for p in (exc.path or [])[1:])  # (only properties of the schema lead deeper)
+    return f"{message} (at /{path})"[:500] if path else message[:500]
 
 
 def _json_kind(v: Any) -> str:

@@ -263,3 +263,36 @@ def test_bsn_eleven_test() -> None:
     assert not is_bsn("1112223333")  # 10 digits
     assert not is_bsn("11122233a")
     assert not is_bsn("١١١٢٢٢٣٣٣")  # non-ASCII digits
+
+
+# Free text a partner could put anywhere: a name and a BSN.
+PLANTED = "Jan Jansen 999990019"
+
+
+def planted_cases() -> list[tuple[str, dict[str, Any]]]:
+    e = ev()
+    return [
+        ("specversion", {**e, "specversion": PLANTED}),
+        ("source", {**e, "source": f"/partners/{PLANTED}"}),
+        ("source shape", {**e, "source": PLANTED}),
+        ("type", {**e, "type": PLANTED}),
+        ("time", {**e, "time": PLANTED}),
+        ("datacontenttype", {**e, "datacontenttype": PLANTED}),
+        ("attribute name", {**e, PLANTED: "x"}),
+        ("data key", {**e, "data": {**e["data"], PLANTED: 1}}),
+        ("location", ev(location=PLANTED)),
+        ("location with a BSN only", ev(location="loc-999990019")),
+        ("arrival mode", ev(arrival_mode=PLANTED)),
+        ("encounter id", ev(encounter_id=PLANTED)),
+        ("time field", ev("dispatch.transporting", eta=PLANTED)),
+    ]
+
+
+@pytest.mark.parametrize("case,envelope", planted_cases(), ids=[c for c, _ in planted_cases()])
+def test_a_detail_never_quotes_free_text(validator: Validator, case: str, envelope: dict[str, Any]) -> None:
+    """The detail goes into the dead letter's headers and `validate`'s answers: it quotes
+    a value only when it is id-shaped and holds no BSN (the dead letter's value keeps the
+    record as it came)."""
+    with pytest.raises(Rejected) as info:
+        validator.check(envelope)
+    assert "Jansen" not in info.value.detail and "999990019" not in info.value.detail, info.value.detail
