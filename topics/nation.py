@@ -75,6 +75,7 @@ def _build(nid: str, name: str, registries: list[Registry], national: bool, path
     regions: dict[str, Registry] = {}
     partner_region: dict[str, str] = {}
     location_region: dict[str, str] = {}
+    facility_partner: dict[str, str] = {}  # the gateway names a message's partner by MSH-4
     for reg in registries:
         where = reg.path or reg.region_id
         if reg.region_id in regions:
@@ -85,6 +86,13 @@ def _build(nid: str, name: str, registries: list[Registry], national: bool, path
                 raise RegistryError(f"{where}: partner {pid!r} is also in region {partner_region[pid]!r} "
                                     "(partner ids are unique across the nation)")
             partner_region[pid] = reg.region_id
+            link = reg.partners[pid].hl7
+            if link is not None:
+                if link.sending_facility in facility_partner:
+                    raise RegistryError(f"{where}: partner {pid!r} has hl7.sending_facility "
+                                        f"{link.sending_facility!r}, as partner {facility_partner[link.sending_facility]!r} "
+                                        "has (MSH-4 values are unique across the nation)")
+                facility_partner[link.sending_facility] = pid
         for lid in reg.locations:
             if lid in location_region:
                 raise RegistryError(f"{where}: location {lid!r} is also in region {location_region[lid]!r} "

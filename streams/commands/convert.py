@@ -20,7 +20,8 @@ import typer
 
 from adapters.outcome import Mapped, Outcome, Refused
 from adapters.pseudonym import PseudonymKeyError, load_key
-from topics.registry import RegistryError, load_registry
+from topics.nation import load_nation
+from topics.registry import RegistryError
 
 
 class Format(str, Enum):
@@ -45,14 +46,14 @@ def convert(
     fmt: Format = typer.Argument(..., help="hl7 (HL7 v2 ADT messages) or fhir (an Encounter, MeasureReport or Bundle, JSON)."),
     files: List[Path] = typer.Argument(..., help="Export files; an HL7 file may hold several messages."),
     partner: str = typer.Option(..., "--partner", "-p", help="The partner id of the registry sending these."),
-    registry: Optional[str] = typer.Option(None, "--registry", "-r", help="Region registry (default: SPOEDSTROOM_REGISTRY)."),
+    registry: Optional[str] = typer.Option(None, "--registry", "-r", help="Region registry file, national file or directory (default: SPOEDSTROOM_REGISTRY)."),
 ) -> None:
     """Map a partner's HL7 v2 or FHIR export to NDJSON CloudEvents on stdout."""
     from streams.settings import Settings
 
     settings = Settings.from_env()
     try:
-        reg = load_registry(registry or settings.registry)
+        reg = load_nation(registry or settings.registry).combined()  # a region, a national file or a directory
         key = load_key(settings.pseudonym_key, settings.pseudonym_key_file)
     except (RegistryError, PseudonymKeyError) as exc:
         typer.echo(f"convert: {exc}", err=True)

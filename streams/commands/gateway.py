@@ -11,11 +11,12 @@ from typing import Optional
 
 import typer
 
-from topics.registry import RegistryError, load_registry
+from topics.nation import load_nation
+from topics.registry import RegistryError
 
 
 def gateway(
-    registry: Optional[str] = typer.Option(None, "--registry", "-r", help="Region registry (default: SPOEDSTROOM_REGISTRY)."),
+    registry: Optional[str] = typer.Option(None, "--registry", "-r", help="Region registry file, national file or directory (default: SPOEDSTROOM_REGISTRY)."),
     loglevel: str = typer.Option("info", "--loglevel", "-l", help="debug, info, warning or error."),
     tokens_file: Optional[str] = typer.Option(
         None, "--tokens-file", help="Secret file of `partner=token` lines (default: SPOEDSTROOM_GATEWAY_TOKENS_FILE)."),
@@ -32,7 +33,7 @@ def gateway(
     try:
         settings = Settings.from_env(registry=registry, gateway_tokens_file=tokens_file,
                                      pseudonym_key_file=pseudonym_key_file)
-        reg = load_registry(settings.registry)
+        reg = load_nation(settings.registry).combined()  # a region file, a national file or a directory
     except (RegistryError, ValueError) as exc:
         typer.echo(f"spoedstroom gateway: refusing to start: {exc}", err=True)
         raise typer.Exit(2) from None

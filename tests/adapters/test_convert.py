@@ -67,3 +67,15 @@ def test_convert_needs_the_key_and_the_right_partner(tmp_path: Path) -> None:
     res = spoedstroom("convert", "hl7", sample, "--partner", "haga", "--registry", REGISTRY)
     assert res.returncode == 1 and "wrong_sending_facility" in res.stderr and res.stdout == ""
     assert spoedstroom("convert", "hl7", sample, "--partner", "nobody", "--registry", REGISTRY).returncode == 2
+
+
+def test_convert_takes_a_nation(tmp_path: Path) -> None:
+    """`--registry` (and SPOEDSTROOM_REGISTRY) may name the nation, as for the worker: a
+    national deployment's gateway and convert read the same setting."""
+    export = tmp_path / "bra1.hl7"
+    export.write_text(adt("A04", facility="BRA1-HMC", location="SEH"))
+    res = spoedstroom("convert", "hl7", str(export), "--partner", "bra1-hmc", "--registry",
+                      str(ROOT / "deploy" / "regions" / "nl"))
+    assert res.returncode == 0, res.stderr
+    (event,) = [orjson.loads(line) for line in res.stdout.splitlines()]
+    assert event["source"] == "/partners/bra1-hmc" and event["data"]["location"] == "bra1-hmc-westeinde-seh"

@@ -61,6 +61,18 @@ def test_ids_must_be_unique_across_the_nation(tmp_path: Path, clash: str):
         load_nation(tmp_path)
 
 
+def test_hl7_sending_facilities_are_unique_across_the_nation(tmp_path: Path):
+    """The gateway names a message's partner by MSH-4: two partners with one facility
+    would be one partner to it."""
+    for path, rid, partner in ((tmp_path / "a.yaml", "alpha", "ha"), (tmp_path / "b.yaml", "beta", "hb")):
+        _region(path, rid, partner, f"{partner}-seh")
+        raw = yaml.safe_load(path.read_text())
+        raw["partners"][0]["hl7"] = {"sending_facility": "HMC", "locations": {"SEH": f"{partner}-seh"}}
+        path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(RegistryError, match="hl7.sending_facility 'HMC', as partner 'ha' has"):
+        load_nation(tmp_path)
+
+
 def test_bad_national_files_fail_clearly(tmp_path: Path):
     (tmp_path / "n.yaml").write_text("nation: {id: nl}\nregions: []\n")
     with pytest.raises(RegistryError, match="regions: expected a non-empty list"):
