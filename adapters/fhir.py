@@ -39,8 +39,9 @@ from adapters import tables
 from adapters.hl7 import LOCAL_ZONE
 from adapters.outcome import EventBuilder, Outcome, Refusal, Refused
 from adapters.pseudonym import encounter_id, event_id
-from topics.codec import MAX_MS, MIN_MS
+from topics.codec import MAX_MS, MIN_MS, parse_time
 from topics.registry import Location, Registry
+from topics.validation import contains_bsn
 
 #: Bundle types taken by `POST /fhir`: batch and transaction, and the notifications of
 #: R4B subscriptions (`subscription-notification`) and of the R4 backport (`history`).
@@ -86,30 +87,41 @@ def _invalid(exc: ValidationError, what: str, partner: str) -> Refused:
                    partner, what, parseable=False)
 
 
-class TimeOutOfRange(ValueError):
-    """A FHIR time that has no epoch milliseconds here (near the years 1 or 9999)."""
+class BadTime(ValueError):
+    """A FHIR time that cannot be an event time; `problem` says why (never quoting it)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
 
 
 def _ms(value: Any) -> int | None:
-    """Epoch ms of a FHIR dateTime/instant (a date alone is its local midnight);
-    TimeOutOfRange when the time, in UTC, falls outside the years 0001-9999."""
+    """Epoch ms of a FHIR dateTime/instant (a date alone is its local midnight); BadTime
+    when it is there but unreadable (a year-month) or, in UTC, outside the years
+    0001-9999: refused rather than passed over for another time of the resource."""
     if value is None:
         return None
     if isinstance(value, datetime):
         dt = value
-    else:  # a date, or a partial date the models keep as a string
+    else:  # what the models keep as a string: a date, a partial date, a leap second
+        text = str(value)
         try:
-            dt = datetime.fromisoformat(str(value))
+            return parse_time(text)  # with an offset: as the contract reads times (`:60` as :59.999)
         except ValueError:
-            return None
+            pass
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            raise BadTime("a time is not a FHIR date or dateTime this gateway can place (a year or "
+                          "year-month alone?)") from None
     try:
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=LOCAL_ZONE)
         ms = int(dt.astimezone(timezone.utc).timestamp() * 1000)
     except (OverflowError, ValueError, OSError):
-        raise TimeOutOfRange from None
+        raise BadTime("a time lies outside the years 0001-9999 (UTC)") from None
     if not MIN_MS <= ms <= MAX_MS:
-        raise TimeOutOfRange
+        raise BadTime("a time lies outside the years 0001-9999 (UTC)")
     return ms
 
 
@@ -129,16 +141,23 @@ def resolve_location(
         if ref.reference:
             candidates.append(ref.reference.rsplit("/", 1)[-1])
     link = registry.partners[partner_id].hl7
+    found: list[Location] = []  # what each candidate names
     for code in candidates:
         loc = registry.locations.get(code)
         if loc is not None:
             if loc.partner != partner_id:
                 return Refused(Refusal.FOREIGN_LOCATION.value,
                                f"location {loc.id} belongs to partner {loc.partner!r}", partner_id)
-            return loc
+            found.append(loc)
+            continue
         mapped = link.location_of(code) if link is not None else None
         if mapped is not None:
-            return registry.locations[mapped]
+            found.append(registry.locations[mapped])
+    if found:
+        if any(loc.id != found[0].id for loc in found):
+            return Refused(Refusal.UNMAPPED_LOCATION.value, "the location's identifier and reference name "
+                           "different locations", partner_id)
+        return found[0]
     # (what was given is not quoted: a reference or identifier can hold any text)
     detail = (f"the location given is neither a location of partner {partner_id!r} nor in its hl7.locations table"
               if candidates else f"no location given: none of partner {partner_id!r}'s locations or hl7.locations")
@@ -165,7 +184,7 @@ def _status_start(enc: Encounter, *statuses: str) -> int | None:
 
 def never_raising(what: str) -> Callable[[ResourceMapping], ResourceMapping]:
     """A mapping of resources of kind `what` that refuses instead of raising: a time out
-    of range is `invalid_time`, anything else the models or the mapping raise on odd
+    of range or unreadable is `invalid_time`, anything else the models or the mapping raise on odd
     input (fhir.resources raises more than ValidationError) `unparseable`, naming only
     the kind of failure. No resource may stop the gateway (or convert)."""
 
@@ -174,9 +193,8 @@ def never_raising(what: str) -> Callable[[ResourceMapping], ResourceMapping]:
         def mapped(obj: dict[str, Any], registry: Registry, key: bytes, partner_id: str) -> Outcome:
             try:
                 return mapping(obj, registry, key, partner_id)
-            except TimeOutOfRange:
-                return Refused(Refusal.INVALID_TIME.value, "a time lies outside the years 0001-9999 (UTC)",
-                               partner_id, what)
+            except BadTime as exc:
+                return Refused(Refusal.INVALID_TIME.value, exc.problem, partner_id, what)
             except Exception as exc:  # noqa: BLE001 - see above
                 return Refused(Refusal.UNPARSEABLE.value, f"the {what} cannot be read ({type(exc).__name__})",
                                partner_id, what, parseable=False)
@@ -310,6 +328,10 @@ def bundle_entries(obj: dict[str, Any]) -> list[dict[str, Any]] | Refused:
     """The resources of a Bundle of a taken type (checked by the Bundle model)."""
     from fhir.resources.R4B.bundle import Bundle
 
+    entries = obj.get("entry")
+    if isinstance(entries, list) and len(entries) > MAX_BUNDLE_ENTRIES:
+        return Refused(Refusal.UNSUPPORTED.value, f"a Bundle of more than {MAX_BUNDLE_ENTRIES} entries is not "
+                       "taken: send it in parts", trigger="Bundle")
     try:
         bundle = Bundle.model_validate(obj)
     except ValidationError as exc:
@@ -342,7 +364,7 @@ def map_resource(obj: dict[str, Any], registry: Registry, key: bytes, partner_id
                     partner_id, "unknown")]
 
 
-# Allow-list of what a dead-lettered resource keeps (True: the whole value).
+# Allow-list of what a dead-lettered resource keeps (True: a leaf, kept when `_leaf` takes it).
 _CODING = {"coding": {"system": True, "code": True}}
 _PERIOD = {"start": True, "end": True}
 _KEEP: dict[str, Any] = {
@@ -362,14 +384,40 @@ _KEEP: dict[str, Any] = {
 }
 
 
+#: Entries of a Bundle the gateway takes (more are refused) and a dead letter keeps.
+MAX_BUNDLE_ENTRIES = 1000
+# A kept leaf's text: a code, id, reference, URL or time has no spaces.
+_LEAF_TEXT = re.compile(r"\S{1,256}")
+
+
+def _leaf(value: Any) -> Any:
+    """An allow-listed leaf as a dead letter keeps it: a number, a boolean, or text shaped
+    like a code, id, reference or time (no spaces, no 9 digits passing the BSN test);
+    anything else (an object, a list, free text) is dropped."""
+    if isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str) and _LEAF_TEXT.fullmatch(value) and not contains_bsn(value):
+        return value
+    return None
+
+
 def _project(value: Any, spec: Any) -> Any:
     if spec is True:
-        return value
+        return _leaf(value)
     if isinstance(value, list):
-        return [_project(v, spec) for v in value]
+        # (a list in a list is no FHIR; dropping it also bounds the recursion by the spec)
+        return [_project(v, spec) for v in value if not isinstance(v, list)]
     if not isinstance(value, dict) or not isinstance(spec, dict):
         return None
     return {k: _project(v, spec[k]) for k, v in value.items() if k in spec and spec[k] is not None}
+
+
+def _entry(resource: Any) -> dict[str, Any]:
+    """A Bundle entry's resource, redacted; a Bundle in a Bundle only by its type (the
+    gateway takes none, and redacting it would recurse as deep as it is nested)."""
+    if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
+        return {"resourceType": "Bundle"}
+    return redact(resource)
 
 
 def redact(obj: Any) -> dict[str, Any]:
@@ -379,11 +427,13 @@ def redact(obj: Any) -> dict[str, Any]:
     if not isinstance(obj, dict):
         return {}
     if obj.get("resourceType") not in ("Encounter", "MeasureReport", "Bundle"):
-        return {"resourceType": obj.get("resourceType")} if isinstance(obj.get("resourceType"), str) else {}
+        kind = _leaf(obj.get("resourceType"))
+        return {"resourceType": kind} if isinstance(kind, str) else {}
     out = _project(obj, _KEEP)
     if obj.get("resourceType") == "Bundle":
-        out["entry"] = [{"resource": redact(e.get("resource"))} for e in obj.get("entry") or []
-                        if isinstance(e, dict)]
+        entries = obj.get("entry")
+        out["entry"] = [{"resource": _entry(e.get("resource"))} for e in
+                        (entries[:MAX_BUNDLE_ENTRIES] if isinstance(entries, list) else []) if isinstance(e, dict)]
     if obj.get("resourceType") != "MeasureReport":
         out.pop("subject", None)  # an Encounter's subject is the patient
     return out

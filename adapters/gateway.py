@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -45,7 +46,7 @@ from topics.catalogue import TOPIC_OF_TYPE
 from topics.envelope import CLOUDEVENTS_JSON
 from topics.event import short_type
 from topics.registry import Registry
-from topics.validation import deadletter_headers
+from topics.validation import deadletter_headers, deadletter_record
 
 log = logging.getLogger("spoedstroom.gateway")
 
@@ -54,7 +55,9 @@ DEADLETTER_TOPIC = catalogue.DEADLETTER
 ORIGIN_HL7, ORIGIN_FHIR = "gateway.hl7", "gateway.fhir"
 MAX_MESSAGE_BYTES = 1_048_576  # one ADT message or Bundle; real ones are a few KiB
 FHIR_JSON = "application/fhir+json"
-_HL7_UNSAFE = str.maketrans({c: " " for c in "|^~\\&\r\n"})
+_NOTE_UNSAFE = re.compile(r"[^A-Za-z0-9 _.,:;()'=/+-]")
+DEADLETTER_MAX_BYTES = 1_000_000  # a dead letter's record, under Kafka's default message.max.bytes
+MAX_HEADER_CHARS = 1_000  # an MSH the ACK echoes (real ones are ~100 characters)
 
 
 class GatewayConfigError(ValueError):
@@ -226,11 +229,15 @@ class Gateway:
             self.metrics.events.labels(mapped.partner, short_type(event["type"]) or "").inc()
 
     async def send_deadletter(self, refused: Refused, origin: str, value: bytes, content_type: str) -> None:
-        headers = deadletter_headers(refused.reason, refused.detail, origin, -1, -1)
-        headers += [("dlq.partner", (refused.partner or "unknown").encode()),
-                    ("dlq.trigger", refused.trigger.encode()),
-                    ("content-type", content_type.encode())]
-        await self._produce([(DEADLETTER_TOPIC, (refused.partner or "unknown").encode(), value, headers)])
+        added = deadletter_headers(refused.reason, refused.detail, origin, -1, -1)
+        added += [("dlq.partner", (refused.partner or "unknown").encode()),
+                  ("dlq.trigger", refused.trigger.encode()),
+                  ("content-type", content_type.encode())]
+        key = (refused.partner or "unknown").encode()
+        # Cut to one broker record, as the worker's dead letters are (`dlq.truncated`): a
+        # copy that does not fit would fail every time, and the sender resend for ever.
+        value, headers = deadletter_record(key, value, None, added, DEADLETTER_MAX_BYTES)
+        await self._produce([(DEADLETTER_TOPIC, key, value or b"", headers)])
         self.metrics.deadletters.labels(origin.split(".")[1], refused.reason).inc()
 
     # ------------------------------------------------------------------ MLLP
@@ -446,16 +453,17 @@ def ack_for(text: str, code: str, note: str = "") -> str:
     whose MSH does not parse, an ACK built from a minimal header."""
     try:
         msh = text.split("\r", 1)[0]
-        if not msh.startswith("MSH"):
-            raise ValueError("no MSH")
+        if not msh.startswith("MSH") or len(msh) > MAX_HEADER_CHARS:
+            raise ValueError("no MSH that an ACK may echo")
         message = hl7.parse(msh + "\r")
         ack = message.create_ack(code, application="SPOEDSTROOM", facility="SPOEDSTROOM")
     except Exception:  # noqa: BLE001 - the input is garbage: answer from a template
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
         ack = hl7.parse(f"MSH|^~\\&|SPOEDSTROOM|SPOEDSTROOM|||{stamp}||ACK|{stamp}|P|2.5\rMSA|{code}|\r")
     if note:
-        ack.segment("MSA").assign_field(note.translate(_HL7_UNSAFE)[:200], 3)
-    return str(ack) + "\r"
+        # (only letters, digits and plain punctuation: the sender's separators may be any)
+        ack.segment("MSA").assign_field(_NOTE_UNSAFE.sub(" ", note)[:200], 3)
+    return str(ack).rstrip("\r") + "\r"
 
 
 async def serve(settings: Settings, registry: Registry, stop: asyncio.Event) -> None:

@@ -32,6 +32,7 @@ from adapters.outcome import EventBuilder, Mapped, Outcome, Refusal, Refused
 from adapters.pseudonym import encounter_id, event_id
 from topics.codec import MAX_MS, MIN_MS
 from topics.registry import Hl7Link, Location, Partner, Registry
+from topics.validation import contains_bsn
 
 #: HL7 times without an offset are local time of the Dutch hospitals.
 LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")
@@ -187,7 +188,23 @@ def map_message(
                        partner_id, parseable=False)
 
 
+#: What one message may hold before it is refused unread: python-hl7 spends seconds and
+#: hundreds of megabytes on a megabyte of separators (real ADT messages have tens of
+#: segments and hundreds of separators).
+MAX_SEGMENTS = 1_000
+MAX_SEPARATORS = 20_000
+_SEPARATOR_CHARS = re.compile(r"[|^~&]")
+
+
 def _map_message(text: str, registry: Registry, key: bytes, partner_id: str | None) -> Outcome:
+    segments = [seg for seg in text.split("\r") if seg.strip()]
+    headers = sum(1 for seg in segments if seg.startswith("MSH"))
+    if headers > 1:
+        return Refused(Refusal.UNPARSEABLE.value, f"{headers} messages in one: send each in its own MLLP block",
+                       partner_id, parseable=False)
+    if len(segments) > MAX_SEGMENTS or len(_SEPARATOR_CHARS.findall(text)) > MAX_SEPARATORS:
+        return Refused(Refusal.UNPARSEABLE.value, f"more than {MAX_SEGMENTS} segments or {MAX_SEPARATORS} "
+                       "separators: not an ADT message", partner_id, parseable=False)
     try:
         if not text.lstrip().startswith("MSH") or len(text.strip()) < 9:
             raise ValueError("no MSH segment first")
@@ -292,19 +309,32 @@ def map_file(data: bytes | str, registry: Registry, key: bytes, partner_id: str 
 
 def redact(text: str) -> str:
     """A message as it may go to the dead-letter topic: only the segments and fields of
-    `tables.HL7_DEADLETTER_KEEP` (no PID, NK1, GT1, IN1, no free text, no visit number).
-    Works on text that does not parse, segment by segment."""
-    text = decode(text)
-    separator = text[3] if text.startswith("MSH") and len(text) > 3 else "|"
+    `tables.HL7_DEADLETTER_KEEP`, each field's first repetition, component and
+    subcomponent (MSH-2 and MSH-9 whole), at most 64 characters (no PID, NK1, GT1, IN1,
+    no free text, no visit number). The separators are the first MSH's; a segment not
+    written with them, a second MSH (another message) and text without an MSH are
+    dropped. Works on text that does not parse."""
+    segments = decode(text).split("\r")
+    header = next((seg for seg in segments if seg.startswith("MSH") and len(seg) >= 8), None)
+    if header is None:
+        return ""  # no separators to read the fields by: nothing is known to be safe
+    field_sep, component, repetition, _escape, subcomponent = header[3:8]
     kept: list[str] = []
-    for segment in text.split("\r"):
+    for segment in segments:
         name = segment[:3]
-        if name not in tables.HL7_DEADLETTER_KEEP:
+        fields = tables.HL7_DEADLETTER_KEEP.get(name)
+        if fields is None or segment[3:4] != field_sep or (name == "MSH" and segment is not header):
             continue
-        fields = tables.HL7_DEADLETTER_KEEP[name]
-        if fields is None:
-            kept.append(segment)
-            continue
-        parts = segment.split(separator)
-        kept.append(separator.join(p if i == 0 or i in fields else "" for i, p in enumerate(parts)).rstrip(separator))
+        parts = segment.split(field_sep)
+        out = [name]
+        for index, value in enumerate(parts[1:], start=1):
+            number = index + 1 if name == "MSH" else index  # MSH-1 is the field separator itself
+            if number not in fields:
+                out.append("")
+            elif name == "MSH" and number in (2, 9):
+                out.append(value[:64])
+            else:
+                first = value.split(repetition, 1)[0].split(component, 1)[0].split(subcomponent, 1)[0]
+                out.append("" if contains_bsn(first) else first[:64])
+        kept.append(field_sep.join(out).rstrip(field_sep))
     return "\r".join(kept) + ("\r" if kept else "")

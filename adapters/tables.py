@@ -105,12 +105,14 @@ HL7_PV1_37_DESTINATION: Final[dict[str, str]] = {
 HL7_MAPPED_TRIGGERS: Final[frozenset[str]] = frozenset(
     {"A01", "A02", "A03", "A04", "A06", "A11", "A12", "A13"})
 
-#: Segments kept in a dead-lettered HL7 message, and in them the fields kept (None: all).
+#: Segments kept in a dead-lettered HL7 message, and in them the fields kept (numbered as HL7 does).
 #: Everything else goes: PID, NK1, GT1, IN1 (the patient, kin, guarantor, insurance),
 #: MRG (prior patient ids), PV2/NTE/OBX/DG1/AL1 (free text, clinical data), and PV1-19
 #: (the visit number) and the PV1/EVN fields naming staff.
-HL7_DEADLETTER_KEEP: Final[dict[str, frozenset[int] | None]] = {
-    "MSH": None,
+HL7_DEADLETTER_KEEP: Final[dict[str, frozenset[int]]] = {
+    # MSH-2 encoding characters, MSH-3..7 applications, facilities and time, MSH-9..12
+    # message type, control id, processing id and version (not MSH-8 security, MSH-13+)
+    "MSH": frozenset({2, 3, 4, 5, 6, 7, 9, 10, 11, 12}),
     "EVN": frozenset({1, 2, 3, 4, 6}),
     "PV1": frozenset({1, 2, 3, 4, 6, 10, 14, 18, 36, 37, 39, 41, 44, 45}),
 }

@@ -139,3 +139,109 @@ def test_odd_fhir_resources_are_refused_without_quoting_them(resource: dict[str,
         no_planted_text(outcome)
         for field in PATIENT_FIELDS:
             assert field not in outcome.detail
+
+
+# ---------------------------------------------------------------------------- the dead-letter copies
+
+
+@pytest.mark.parametrize("text", [
+    "\n" + adt("A04", location="X", pv1={7: f"DRSMIT^{NAME_FAMILY}"}).replace("|", "#"),
+    adt("A04", location="X", pv1={7: PLANTED}).replace("MSH|^~\\&|", "MSH#^~\\&#", 1),
+    adt("A04", location="X") + f"PV1{PLANTED}|1|E|XX\r",
+    adt("A04", location=f"SEHX^^^HMC~{PLANTED}", pv1={37: f"HOME^{PLANTED}"}),
+    adt("A04", location=f"SEHX^^^^^^^^{PLANTED}", recorded=f"20261122081200^{PLANTED}"),
+    adt("A04", location="X") + f"MSH|^~\\&|HIX|{PLANTED}|X\r",
+    f"PV1|1|E|{PLANTED}\r",
+])
+def test_the_hl7_dead_letter_copy_keeps_no_free_text(text: str) -> None:
+    """Separators read from the first MSH; segments not written with them, a second
+    MSH, and repetitions and components of the kept fields go."""
+    from adapters.hl7 import redact
+
+    red = redact(text)
+    assert NAME_FAMILY not in red and BSN not in red, red
+
+
+def test_one_mllp_block_holds_one_message() -> None:
+    """A second message in a block was acknowledged with the first and never mapped."""
+    outcome = map_message(adt("A04", visit="V1") + adt("A03", visit="V2", control="MSG00002"), REG, KEY)
+    assert isinstance(outcome, Refused) and not outcome.parseable and "2 messages" in outcome.detail
+
+
+@pytest.mark.parametrize("text", [adt("A04", location="^" * 1_000_000), adt("A04", pv1={5: "|" * 1_000_000}),
+                                  adt("A04") + "NTE|1\r" * 5_000])
+def test_a_message_of_a_million_separators_is_refused_unread(text: str) -> None:
+    """python-hl7 took 4-14 s and 450 MB on one, blocking the gateway's event loop."""
+    started = time.monotonic()
+    outcome = map_message(text, REG, KEY)
+    assert isinstance(outcome, Refused) and not outcome.parseable
+    assert time.monotonic() - started < 1.0
+
+
+def test_the_ack_is_one_message_whatever_the_header() -> None:
+    from adapters.gateway import ack_for
+
+    ack = ack_for(adt("A04"), "AE", "unmapped_location: a|b^c~d&e\\f#g")
+    assert not ack.endswith("\r\r")
+    assert ack.count("\r") == 2 and ack.split("\r")[1].count("|") == 3, ack
+    long_header = adt("A04").replace("|HIX|", "|" + "H" * 100_000 + "|", 1)
+    assert len(ack_for(long_header, "AR")) < 500
+
+
+@pytest.mark.parametrize("resource", [
+    encounter(status={"text": PLANTED}), encounter(status=PLANTED),
+    encounter(period={"start": [PLANTED]}), encounter(meta={"versionId": {"x": PLANTED}}),
+    encounter(locations=[(f"Location/{PLANTED}", "2026-11-22T08:12:00+01:00", None)]),
+    {"resourceType": PLANTED},
+])
+def test_the_fhir_dead_letter_copy_keeps_no_free_text(resource: dict[str, Any]) -> None:
+    """An allow-listed leaf keeps a number, a boolean or code-shaped text only."""
+    from adapters.fhir import redact
+
+    red = str(redact(resource))
+    assert NAME_FAMILY not in red and BSN not in red, red
+
+
+def test_deep_or_huge_fhir_resources_are_refused_and_redacted_in_bounds() -> None:
+    from adapters.fhir import MAX_BUNDLE_ENTRIES, bundle_entries, redact
+
+    deep: dict[str, Any] = {"resourceType": "Encounter", "period": []}
+    inner = deep["period"]
+    for _ in range(5_000):
+        inner.append([])
+        inner = inner[0]
+    assert isinstance(map_encounter(deep, REG, KEY, "hmc"), Refused)
+    assert redact(deep) == {"resourceType": "Encounter", "period": []}
+    nested: dict[str, Any] = {"resourceType": "Bundle", "type": "batch", "entry": []}
+    level = nested
+    for _ in range(2_000):
+        inner_bundle = {"resourceType": "Bundle", "type": "batch", "entry": []}
+        level["entry"].append({"resource": inner_bundle})
+        level = inner_bundle
+    assert redact(nested)["entry"] == [{"resource": {"resourceType": "Bundle"}}]
+    huge = {"resourceType": "Bundle", "type": "batch", "entry": [{}] * (MAX_BUNDLE_ENTRIES + 1)}
+    refused = bundle_entries(huge)
+    assert isinstance(refused, Refused) and refused.reason == "unsupported"
+    assert len(redact(huge)["entry"]) == MAX_BUNDLE_ENTRIES
+
+
+def test_fhir_times_are_read_as_the_contract_reads_them() -> None:
+    """A leap second was read as no time at all (and another time of the resource used);
+    a year-month alone cannot place an event."""
+    leap = encounter(locations=[("Location/hmc-westeinde-seh", "2026-12-31T23:59:60Z", None)])
+    (arrived,) = map_encounter(leap, REG, KEY, "hmc").events
+    assert arrived["time"] == "2026-12-31T23:59:59.999Z"
+    partial = encounter()
+    partial["location"][0]["period"]["start"] = "2026-11"
+    outcome = map_encounter(partial, REG, KEY, "hmc")
+    assert isinstance(outcome, Refused) and outcome.reason == "invalid_time", outcome
+
+
+def test_a_location_named_two_ways_must_name_one() -> None:
+    res = encounter()
+    res["location"][0]["location"] = {"reference": "Location/haga-leyweg-seh", "identifier": {"value": "SEH"}}
+    outcome = map_encounter(res, REG, KEY, "hmc")
+    assert isinstance(outcome, Refused) and outcome.reason == "foreign_location", outcome
+    res["location"][0]["location"] = {"reference": "Location/hmc-westeinde-chirurgie", "identifier": {"value": "SEH"}}
+    outcome = map_encounter(res, REG, KEY, "hmc")
+    assert isinstance(outcome, Refused) and outcome.reason == "unmapped_location", outcome
