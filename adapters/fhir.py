@@ -183,10 +183,11 @@ def _status_start(enc: Encounter, *statuses: str) -> int | None:
 
 
 def never_raising(what: str) -> Callable[[ResourceMapping], ResourceMapping]:
-    """A mapping of resources of kind `what` that refuses instead of raising: a time out
-    of range or unreadable is `invalid_time`, anything else the models or the mapping raise on odd
-    input (fhir.resources raises more than ValidationError) `unparseable`, naming only
-    the kind of failure. No resource may stop the gateway (or convert)."""
+    """A mapping of resources of kind `what` that refuses instead of raising: an
+    unreadable time or one out of range is `invalid_time`; anything else the models or the
+    mapping raise on odd input (fhir.resources raises more than ValidationError) is
+    `unparseable`, naming only the kind of failure. No resource may stop the gateway (or
+    convert)."""
 
     def wrap(mapping: ResourceMapping) -> ResourceMapping:
         @functools.wraps(mapping)

@@ -38,9 +38,12 @@ from topics.validation import contains_bsn
 LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")
 _LINE_BREAK = re.compile(r"\r\n|\n|\r")
 _MLLP_FRAMING = str.maketrans("", "", "\x0b\x1c")
+# A trigger event code (HL7 table 0003 and site-defined Z codes).
+_TRIGGER_CODE = re.compile(r"[A-Z][0-9]{2}")
+# A message type's component as a dead letter keeps it (`ADT`, `A04`, `ADT_A01`).
+_TYPE_PART = re.compile(r"[A-Za-z0-9_]{1,16}")
 # HL7 DTM: YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]. python-hl7's own pattern is
 # looser (it reads `2026-11-22` as the year 2026 at offset -11:22), so check first.
-_TRIGGER_CODE = re.compile(r"[A-Z][0-9]{2}")
 _DTM = re.compile(r"\d{4}(?:\d{2}){0,5}(?:\.\d{1,4})?(?:[+-]\d{4})?")
 
 
@@ -193,7 +196,6 @@ def map_message(
 #: segments and hundreds of separators).
 MAX_SEGMENTS = 1_000
 MAX_SEPARATORS = 20_000
-_SEPARATOR_CHARS = re.compile(r"[|^~&]")
 
 
 def _map_message(text: str, registry: Registry, key: bytes, partner_id: str | None) -> Outcome:
@@ -202,7 +204,8 @@ def _map_message(text: str, registry: Registry, key: bytes, partner_id: str | No
     if headers > 1:
         return Refused(Refusal.UNPARSEABLE.value, f"{headers} messages in one: send each in its own MLLP block",
                        partner_id, parseable=False)
-    if len(segments) > MAX_SEGMENTS or len(_SEPARATOR_CHARS.findall(text)) > MAX_SEPARATORS:
+    separators = set("|^~&") | set(text[3:8] if text.startswith("MSH") else "")  # the standard ones, and MSH-1/2's
+    if len(segments) > MAX_SEGMENTS or sum(text.count(c) for c in separators) > MAX_SEPARATORS:
         return Refused(Refusal.UNPARSEABLE.value, f"more than {MAX_SEGMENTS} segments or {MAX_SEPARATORS} "
                        "separators: not an ADT message", partner_id, parseable=False)
     try:
@@ -310,20 +313,20 @@ def map_file(data: bytes | str, registry: Registry, key: bytes, partner_id: str 
 def redact(text: str) -> str:
     """A message as it may go to the dead-letter topic: only the segments and fields of
     `tables.HL7_DEADLETTER_KEEP`, each field's first repetition, component and
-    subcomponent (MSH-2 and MSH-9 whole), at most 64 characters (no PID, NK1, GT1, IN1,
+    subcomponent (MSH-2 whole, MSH-9's code-shaped components), at most 64 characters (no PID, NK1, GT1, IN1,
     no free text, no visit number). The separators are the first MSH's; a segment not
     written with them, a second MSH (another message) and text without an MSH are
     dropped. Works on text that does not parse."""
     segments = decode(text).split("\r")
-    header = next((seg for seg in segments if seg.startswith("MSH") and len(seg) >= 8), None)
+    header = next((i for i, seg in enumerate(segments) if seg.startswith("MSH") and len(seg) >= 8), None)
     if header is None:
         return ""  # no separators to read the fields by: nothing is known to be safe
-    field_sep, component, repetition, _escape, subcomponent = header[3:8]
+    field_sep, component, repetition, _escape, subcomponent = segments[header][3:8]
     kept: list[str] = []
-    for segment in segments:
+    for position, segment in enumerate(segments):
         name = segment[:3]
         fields = tables.HL7_DEADLETTER_KEEP.get(name)
-        if fields is None or segment[3:4] != field_sep or (name == "MSH" and segment is not header):
+        if fields is None or segment[3:4] != field_sep or (name == "MSH" and position != header):
             continue
         parts = segment.split(field_sep)
         out = [name]
@@ -331,8 +334,11 @@ def redact(text: str) -> str:
             number = index + 1 if name == "MSH" else index  # MSH-1 is the field separator itself
             if number not in fields:
                 out.append("")
-            elif name == "MSH" and number in (2, 9):
-                out.append(value[:64])
+            elif name == "MSH" and number == 2:
+                out.append(value[:4])  # the encoding characters
+            elif name == "MSH" and number == 9:
+                parts_9 = value.split(repetition, 1)[0].split(component)[:3]
+                out.append(component.join(p if _TYPE_PART.fullmatch(p) else "" for p in parts_9))
             else:
                 first = value.split(repetition, 1)[0].split(component, 1)[0].split(subcomponent, 1)[0]
                 out.append("" if contains_bsn(first) else first[:64])

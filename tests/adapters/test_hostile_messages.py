@@ -245,3 +245,11 @@ def test_a_location_named_two_ways_must_name_one() -> None:
     res["location"][0]["location"] = {"reference": "Location/hmc-westeinde-chirurgie", "identifier": {"value": "SEH"}}
     outcome = map_encounter(res, REG, KEY, "hmc")
     assert isinstance(outcome, Refused) and outcome.reason == "unmapped_location", outcome
+
+
+def test_the_hl7_dead_letter_keeps_the_message_type_as_codes_only() -> None:
+    from adapters.hl7 import redact
+
+    red = redact(adt("A04").replace("ADT^A04^ADT_A01", f"ADT^{PLANTED}^ADT_A01"))
+    assert NAME_FAMILY not in red and "|ADT^^ADT_A01|" in red, red
+    assert "|ADT^A04^ADT_A01|" in redact(adt("A04"))
