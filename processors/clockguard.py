@@ -19,7 +19,9 @@ events confirm the new time range:
   `future_time`;
 - at the end of a replay (`finish`) the held events that were contradicted are rejected
   `future_time`; those that nothing contradicted (the log simply ends in a new time
-  range, as a sparse test log does) are let through in time order.
+  range, as a sparse test log does) are let through in time order. A log too short to
+  confirm anything whose time ranges contradict each other confirms the range with the
+  most partners (then events, then the latest) instead.
 
 Real jumps keep working: a census dated days back followed by live events, a replay
 across a two-day feed outage, a region with a single partner (its next event confirms).
@@ -98,11 +100,35 @@ class ClockGuard:
 
     def finish(self) -> tuple[list[Event], list[tuple[Event, Rejected]]]:
         """End of a replay: nothing more can confirm what is still held."""
+        if self.reference is None and any(n > 0 for n, _ in self.held.values()):
+            return self._vote()
         contradicted = sorted((ev for n, ev in self.held.values() if n > 0), key=lambda e: e.key)
         for ev in contradicted:
             self._drop(ev)
         released = self._let_through(sorted((ev for _, ev in self.held.values()), key=lambda e: e.key))
         return released, [(ev, self._rejection(ev)) for ev in contradicted]
+
+    def _vote(self) -> tuple[list[Event], list[tuple[Event, Rejected]]]:
+        """`finish` of a log too short to confirm anything, in which time ranges contradict
+        each other: the range with the most partners, then the most events, then the
+        latest, is taken as confirmed, and the rest judged against it as a confirmation
+        would (behind it: let through, for the region to judge against the retention;
+        ahead of it: `future_time`). Without this the range read last would contradict
+        the others however few its events: one record dated 0001 at the end of a short
+        log took the region's clock with it."""
+        def weight(events: list[Event]) -> tuple[int, int, int]:
+            return len({e.partner for e in events}), len(events), max(e.time for e in events)
+
+        held = [ev for _, ev in self.held.values()]
+        best = max((self._range_of(ev) for ev in held), key=weight)
+        released = self._let_through(sorted(best, key=lambda e: e.key))
+        assert self.reference is not None
+        reach = self.reference + self.jump_ms
+        released += self._let_through(sorted((e for e in held if e.time <= reach), key=lambda e: e.key))
+        ahead = sorted((e for e in held if e.time > reach), key=lambda e: e.key)
+        for ev in ahead:
+            self._drop(ev)
+        return released, [(ev, self._rejection(ev)) for ev in ahead]
 
     # ------------------------------------------------------------------ helpers
     def _reference(self, clock: int | None) -> int | None:

@@ -382,3 +382,16 @@ def test_a_failure_of_an_instants_rules_names_the_events_of_that_instant(monkeyp
         proc.release(proc.confirmed_time)
     assert proc.applying is None
     assert sorted(e.id for e in proc.suspects()) == sorted([boom.id, other.id])
+
+
+def test_one_far_past_record_at_the_end_of_a_short_log_does_not_take_the_clock() -> None:
+    """Nothing was confirmed yet (two partners or 20 events): the record dated 0001 read
+    last contradicted the real ones, which were then refused as future_time, and every
+    snapshot said 0001. The range with more events wins; the old record is too_old."""
+    f = Factory()
+    real = [f.arrive(0, "P1"), f.triage(3, "P1", "U2")]
+    old = at(f, f.capacity(0, "h2-kl", 50, partner="h2"), "0001-01-01T00:00:00Z")
+    proc = guarded()
+    refused = replay(proc, [*real, old])
+    assert refused == [(old.id, Reason.TOO_OLD)]
+    assert proc.counters["applied"] == 2 and proc.now == T0 + 3 * MIN
