@@ -26,7 +26,7 @@ import orjson
 from processors.nation import build_nation
 from processors.output import Output
 from processors.windows import minute_of
-from streams.sinks import Published
+from streams.published import Published
 from topics import catalogue
 from topics.codec import format_time, parse_time
 

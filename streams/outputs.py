@@ -1,5 +1,5 @@
 """Where a region's outputs go: snapshots through the throttle of the snapshot interval,
-alert events each once, to every sink (streams.sinks.Sink: `acute.metrics` /
+alert events each once, to every sink (streams.published.Sink: `acute.metrics` /
 `acute.alerts`, Redis, Prometheus, the region's webhooks, the nation agent); the
 processor's counters into Prometheus. A part of `streams.app.Pipeline`, which provides
 the topics, sinks and telemetry these methods use."""
@@ -15,7 +15,8 @@ from processors.region import RegionProcessor
 from processors.windows import minute_of
 from streams.record_batches import RecordBatches
 from streams.region_runtime import RegionRuntime
-from streams.sinks import Published, RegionWebhooks, Sink
+from streams.published import Published, Sink
+from streams.sinks import RegionWebhooks
 
 if TYPE_CHECKING:
     import faust

@@ -1,10 +1,5 @@
-"""Where published outputs go: the `Sink` interface, and the sinks that must never stall
-the pipeline, Redis and webhooks.
-
-Every snapshot and alert event the pipeline publishes is handed, as one `Published`, to
-each sink in turn (streams.outputs): the output topics, Redis, Prometheus
-(streams.telemetry), the webhooks and, for region snapshots, the nation agent
-(streams.nation). A sink takes what concerns it and ignores the rest.
+"""The sinks that must never stall the pipeline: Redis and webhooks (the `Sink` interface
+and what it is handed, `Published`: streams/published.py).
 
 Redis and the webhooks take work with a non-blocking `offer` and deliver it from a background task.
 Redis keeps only the latest snapshot per key while it is down (so it catches up with the
@@ -18,15 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 import orjson
 import redis.asyncio as aioredis
 
-from processors.output import Output
-from processors.replay import output_event
+from streams.published import Published
 from streams.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -43,38 +36,6 @@ def snapshot_key(region: str, scope: str, ident: str) -> str:
 def alerts_stream(region: str) -> str:
     """Redis stream (capped) and pub/sub channel of a region's alert events."""
     return f"spoedstroom:{region}:alerts"
-
-
-@dataclass(frozen=True)
-class Published:
-    """One output leaving the pipeline: the region (or nation) it is of, the output, its
-    CloudEvent, that event's bytes as published and the bytes of its data alone."""
-
-    region: str
-    output: Output
-    cloudevent: dict[str, Any]
-    payload: bytes
-    data_json: bytes
-
-    @classmethod
-    def of(cls, region: str, output: Output) -> "Published":
-        """The output's data is serialised once: the CloudEvent's bytes are its envelope
-        with those bytes as `data` (its last member), which is what `orjson.dumps` of the
-        whole CloudEvent gives; Redis and the nation take the data bytes as they are."""
-        cloudevent = output_event(region, output)
-        if cloudevent is None:
-            raise ValueError(f"an output of kind {output.kind!r} is not published")
-        data_json = orjson.dumps(output.data)
-        envelope = orjson.dumps({name: value for name, value in cloudevent.items() if name != "data"})
-        return cls(region, output, cloudevent, b"".join((envelope[:-1], b',"data":', data_json, b"}")), data_json)
-
-
-class Sink(Protocol):
-    """Takes the snapshots and alert events the pipeline publishes, in order."""
-
-    async def snapshot(self, published: Published) -> None: ...
-
-    async def alert(self, published: Published) -> None: ...
 
 
 class RedisSink:

@@ -16,7 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from streams.sinks import Published
+    from streams.published import Published
 
 # The label a "by X" snapshot object becomes (docs/internals.md).
 BY_LABEL = {

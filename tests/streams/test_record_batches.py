@@ -1,5 +1,5 @@
 """Output records in batches per partition (streams/record_batches.py) and a published
-output's bytes (streams.sinks.Published): what consumers of acute.metrics read must be
+output's bytes (streams.published.Published): what consumers of acute.metrics read must be
 what one `send` per record gave before."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from processors.output import Output
 from processors.replay import output_event
 from streams.devstack import ensure_topics
 from streams.record_batches import RecordBatches
-from streams.sinks import Published
+from streams.published import Published
 from tests.streams.kafka_io import read_topic
 from tests.support import Stack
 from topics.catalogue import TopicSpec
