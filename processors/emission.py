@@ -95,7 +95,7 @@ class Snapshots:
         self.sums.reset()
         e = entries.get(p.region_key)
         if e is not None and "c" not in e:
-            content[p.region_key] = build_region(p)
+            content[p.region_key] = build_region(p, self.sums)
         for k, e in entries.items():
             if "c" not in e and (k not in content or fingerprint(content[k]) != e["f"]):
                 self.force[k] = e
@@ -185,7 +185,7 @@ class Snapshots:
             or last is None
             or last["escalation_level"] != p.escalation_level()
         ):
-            put(now, p.region_key, build_region(p), changed)
+            put(now, p.region_key, build_region(p, self.sums), changed)
         self.region_touched = False
         if changed:
             as_of = format_time(now)

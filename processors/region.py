@@ -138,7 +138,6 @@ class RegionProcessor:
         # The last emitted snapshots and what to build at an instant (processors.emission);
         # its running sums are those the region snapshot reads.
         self.emission = Snapshots(self, self.snaps)
-        self.region_sums = self.emission.sums
 
     # ==================================================================== public API
     def offer(self, event: Event) -> tuple[str, list[Output]]:

@@ -258,11 +258,10 @@ HOSPITAL_BY = ("occupied_beds_by_bed_type", "staffed_beds_by_bed_type", "free_be
                "discharges_24h", "wrong_bed_patients_by_waiting_for")
 
 
-def build_region(p: RegionView) -> dict[str, Any]:
+def build_region(p: RegionView, rs: RegionSums) -> dict[str, Any]:
     # Sums over the hospital snapshots (every ward and SEH belongs to a hospital), the
-    # SEH and the follow-up location snapshots: kept as running totals (RegionSums
+    # SEH and the follow-up location snapshots: kept as running totals (`rs`, RegionSums
     # below), so a build costs the size of the output, not of the region.
-    rs = p.region_sums
     out: dict[str, Any] = {"scope": "region", "id": p.region}
     out.update(rs.ints)
     for f in HOSPITAL_BY:

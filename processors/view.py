@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from processors.crowding import SehFigures
     from processors.index import Memberships
     from processors.nowcast import Forecast
-    from processors.snapshot import RegionSums
     from processors.windows import Windows
     from topics.registry import Registry, Thresholds
 
@@ -46,7 +45,6 @@ class RegionView(Protocol):
     win: Windows
     index: Memberships
     snaps: dict[str, dict[str, Any]]  # the last emitted snapshot content per key
-    region_sums: RegionSums
 
     # -- figures
     def beds(self, lid: str) -> int: ...

@@ -33,7 +33,7 @@ def _run(hours: int) -> RegionProcessor:
         p.offer(event)
         if i % 50 == 49:
             p.release(event.time - 120_000)
-            rs = p.region_sums
+            rs = p.emission.sums
             region = p.snaps.get(p.region_key)
             if region is not None:
                 assert region["destination_advice"] == destination_advice(rs.advice)
@@ -43,7 +43,7 @@ def _run(hours: int) -> RegionProcessor:
 
 def test_incremental_figures_equal_their_definitions() -> None:
     p = _run(3)
-    rs = p.region_sums
+    rs = p.emission.sums
     assert p.snaps[p.region_key]["destination_advice"] == destination_advice(rs.advice)
     assert len(rs.ranked) > 1
     # the memberships index is derived: a restored region rebuilds the same one
