@@ -20,7 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from topics.registry import Location, Partner, Registry, RegistryError, load_registry, parse_registry, read_yaml
+from topics.registry import (
+    ID_PATTERN,
+    Location,
+    Partner,
+    Registry,
+    RegistryError,
+    checked_id,
+    checked_name,
+    load_registry,
+    parse_registry,
+    read_yaml,
+)
 
 NATION_FILE = "nation.yaml"
 
@@ -98,6 +109,12 @@ def _build(nid: str, name: str, registries: list[Registry], national: bool, path
                 raise RegistryError(f"{where}: location {lid!r} is also in region {location_region[lid]!r} "
                                     "(location ids are unique across the nation)")
             location_region[lid] = reg.region_id
+    if national and nid in regions:
+        raise RegistryError(f"{path}: the nation's id {nid!r} is also a region's: ids name one thing each "
+                            "(`nation:{id}` and `region:{id}` share /status/{id} and the Redis keys)")
+    if national and checked_id(nid) is None:
+        raise RegistryError(f"{path}: the nation's id {nid[:64]!r} (a directory's name, without nation.yaml) must "
+                            f"match {ID_PATTERN.pattern}")
     unknown = sorted(set(placement or {}) - set(regions))
     if unknown:
         raise RegistryError(f"{path}: placement: {', '.join(map(repr, unknown))} not a region of this nation")
@@ -105,9 +122,17 @@ def _build(nid: str, name: str, registries: list[Registry], national: bool, path
 
 
 def _national_file(raw: dict[str, Any], path: Path) -> Nation:
+    extra = sorted(str(k)[:40] for k in raw if k not in ("nation", "regions", "placement"))
+    if extra:
+        raise RegistryError(f"{path}: unknown key(s) {', '.join(extra)} (known: nation, regions, placement)")
     head = raw.get("nation")
     if not isinstance(head, dict) or not isinstance(head.get("id"), str) or not head["id"]:
         raise RegistryError(f"{path}: nation: expected {{id: ..., name: ...}} with a non-empty id")
+    extra = sorted(str(k)[:40] for k in head if k not in ("id", "name"))
+    name = checked_name(head.get("name"), head["id"])
+    if extra or name is None:
+        raise RegistryError(f"{path}: nation: expected {{id: ..., name: ...}}: a name of at most 200 characters, "
+                            "no other keys")
     files = raw.get("regions")
     if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
         raise RegistryError(f"{path}: regions: expected a non-empty list of region registry files")
@@ -118,7 +143,7 @@ def _national_file(raw: dict[str, Any], path: Path) -> Nation:
             isinstance(rid, str) and type(partition) is int and partition >= 0 for rid, partition in placement.items()):
         raise RegistryError(f"{path}: placement: expected region id: partition (0, 1, ...)")
     registries = [load_registry(path.parent / f) for f in files]
-    return _build(head["id"], str(head.get("name") or head["id"]), registries, national=True, path=str(path),
+    return _build(head["id"], name, registries, national=True, path=str(path),
                   placement=placement)
 
 

@@ -6,10 +6,13 @@ clear :class:`RegistryError` naming the file, the entry and what is wrong.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field, fields, replace
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -70,6 +73,21 @@ class Thresholds:
     @classmethod
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def problem(cls, name: str, value: Any) -> str | None:
+        """What is wrong with `value` for the threshold `name` (None: nothing): a finite
+        number >= 0, whole where the threshold counts (levels, patients, hours), at most 1
+        for a share or an occupancy, above 0 for the nowcast's memory."""
+        if not is_number(value) or value < 0:
+            return "expected a number >= 0"
+        if {f.name: f.type for f in fields(cls)}[name] == "int" and not isinstance(value, int):
+            return "expected a whole number >= 0"
+        if name.endswith(("_share", "_occupancy")) and value > 1:
+            return "expected a share from 0 to 1"
+        if name == "nowcast_history_weeks" and value <= 0:
+            return "expected a number > 0"
+        return None
 
 
 @dataclass(frozen=True)
@@ -150,16 +168,75 @@ class Registry:
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class _Loader(_SAFE_LOADER):  # type: ignore[misc, valid-type]
+    """The safe loader, refusing a key given twice in one mapping: YAML keeps the last
+    one silently, so a second `staffed_beds:` or `region:` would win unseen."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
+                                                            key_node.start_mark)
+                seen.add(key)
+            except TypeError:
+                pass  # an unhashable key: the safe loader refuses it itself
+        return super().construct_mapping(node, deep=deep)
+
+
+#: Region, partner and location ids: they go into keys (`location:{id}`, Redis
+#: `spoedstroom:{region}:...`, whose status scan is a glob) and URLs (`/status/{region}`).
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_NAME_MAX = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: The keys each part of a region file may have: a misspelt one (`threshold:`,
+#: `webhook:`) would otherwise be ignored, and its alerts or webhooks never happen.
+TOP_KEYS = frozenset({"region", "partners", "locations", "thresholds", "actions", "webhooks"})
+REGION_KEYS = frozenset({"id", "name"})
+PARTNER_KEYS = frozenset({"id", "kind", "name", "feed_silent_minutes", "hl7"})
+LOCATION_KEYS = frozenset({"id", "partner", "kind", "staffed_beds", "name", "bed_type", "expected_arrivals_per_hour"})
+
+
 def read_yaml(path: Path) -> Any:
     """A registry (or national) file's YAML; a RegistryError saying what is wrong."""
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except FileNotFoundError:
         raise RegistryError(f"{path}: registry file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RegistryError(f"{path}: cannot read the registry file: {exc}") from None
     except yaml.YAMLError as exc:
         raise RegistryError(f"{path}: not valid YAML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, a list nested thousands deep
+        raise RegistryError(f"{path}: cannot read the registry file: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def is_number(value: Any) -> bool:
+    """An int or a finite float (YAML's `.nan` and `.inf` are floats; a bool is no number)."""
+    return isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float) and math.isfinite(value)
+
+
+def _unknown_keys(entry: dict[Any, Any], known: frozenset[str]) -> str | None:
+    """What `entry` has beyond `known`, for an error message (None: nothing)."""
+    extra = [str(k)[:40] for k in entry if k not in known]
+    return ", ".join(sorted(extra)) if extra else None
+
+
+def checked_id(value: Any) -> str | None:
+    """`value` when it is a valid id (ID_PATTERN), else None."""
+    return value if isinstance(value, str) and ID_PATTERN.fullmatch(value) else None
+
+
+def checked_name(value: Any, default: str) -> str | None:
+    """A display name: a string of at most 200 characters without control characters
+    (`default` when absent); None when it is something else."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, str) and len(value) <= _NAME_MAX and not _CONTROL.search(value):
+        return value
+    return None
 
 
 def load_registry(path: str | Path) -> Registry:
@@ -176,9 +253,20 @@ def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
 
     if not isinstance(raw, dict):
         raise fail("top level", "expected a mapping with region, partners, locations")
+    extra = _unknown_keys(raw, TOP_KEYS)
+    if extra:
+        raise fail("top level", f"unknown key(s) {extra} (known: {', '.join(sorted(TOP_KEYS))})")
     region = raw.get("region")
     if not isinstance(region, dict) or not isinstance(region.get("id"), str) or not region["id"]:
         raise fail("region", "expected {id: ..., name: ...} with a non-empty id")
+    if checked_id(region["id"]) is None:
+        raise fail("region", f"id must match {ID_PATTERN.pattern}")
+    extra = _unknown_keys(region, REGION_KEYS)
+    if extra:
+        raise fail("region", f"unknown key(s) {extra} (known: id, name)")
+    region_name = checked_name(region.get("name"), region["id"])
+    if region_name is None:
+        raise fail("region", f"name must be a string of at most {_NAME_MAX} characters")
     for section in ("partners", "locations"):
         if not isinstance(raw.get(section) or [], list):
             raise fail(section, "expected a list of entries ({id: ..., ...})")
@@ -192,16 +280,23 @@ def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
         pid, kind = entry.get("id"), entry.get("kind")
         if not isinstance(pid, str) or not pid:
             raise fail(where, "missing id")
+        if checked_id(pid) is None:
+            raise fail(where, f"id must match {ID_PATTERN.pattern}")
         where = f"partner {pid!r}"
+        extra = _unknown_keys(entry, PARTNER_KEYS)
+        if extra:
+            raise fail(where, f"unknown key(s) {extra} (known: {', '.join(sorted(PARTNER_KEYS))})")
         if kind not in PARTNER_KINDS:
             raise fail(where, f"kind {kind!r} is not one of {', '.join(PARTNER_KINDS)}")
         if pid in partners:
             raise fail(where, "duplicate partner id")
         silent = entry.get("feed_silent_minutes")
-        if silent is not None and (isinstance(silent, bool) or not isinstance(silent, (int, float)) or silent <= 0):
-            raise fail(where, f"feed_silent_minutes must be a positive number of minutes, not {silent!r}")
-        partners[pid] = Partner(pid, kind, str(entry.get("name") or pid),
-                                None if silent is None else float(silent))
+        if silent is not None and (not is_number(silent) or silent <= 0):
+            raise fail(where, f"feed_silent_minutes must be a positive number of minutes, not {str(silent)[:40]}")
+        name = checked_name(entry.get("name"), pid)
+        if name is None:
+            raise fail(where, f"name must be a string of at most {_NAME_MAX} characters")
+        partners[pid] = Partner(pid, kind, name, None if silent is None else float(silent))
     if not partners:
         raise fail("partners", "no partners defined")
     hl7_raw = {pid: entry.get("hl7") for entry in raw.get("partners") or []
@@ -214,7 +309,12 @@ def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
         lid = entry.get("id")
         if not isinstance(lid, str) or not lid:
             raise fail(where, "missing id")
+        if checked_id(lid) is None:
+            raise fail(where, f"id must match {ID_PATTERN.pattern}")
         where = f"location {lid!r}"
+        extra = _unknown_keys(entry, LOCATION_KEYS)
+        if extra:
+            raise fail(where, f"unknown key(s) {extra} (known: {', '.join(sorted(LOCATION_KEYS))})")
         if lid in locations:
             raise fail(where, "duplicate location id")
         partner, kind = entry.get("partner"), entry.get("kind")
@@ -238,15 +338,20 @@ def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
             if kind != "seh":
                 raise fail(where, "expected_arrivals_per_hour is only for kind: seh")
             if (not isinstance(profile, list) or len(profile) != 24
-                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in profile)):
+                    or not all(is_number(x) and x >= 0 for x in profile)):
                 raise fail(where, "expected_arrivals_per_hour must be 24 numbers >= 0 (hours 0..23, local time)")
             profile = tuple(float(x) for x in profile)
-        locations[lid] = Location(lid, partner, kind, beds, bed_type, entry.get("name"), profile)
+        location_name = entry.get("name")
+        if location_name is not None and checked_name(location_name, lid) is None:
+            raise fail(where, f"name must be a string of at most {_NAME_MAX} characters")
+        locations[lid] = Location(lid, partner, kind, beds, bed_type, location_name, profile)
     for pid, block in hl7_raw.items():
         partners[pid] = replace(partners[pid], hl7=_parse_hl7(block, partners[pid], locations, partners, fail))
     overrides = raw.get("thresholds") or {}
     if not isinstance(overrides, dict):
         raise fail("thresholds", "expected a mapping of threshold names to values")
+    if not all(isinstance(name, str) for name in overrides):
+        raise fail("thresholds", "threshold names are strings")
     unknown = sorted(set(overrides) - set(Thresholds.names()))
     if unknown:
         raise fail("thresholds", f"unknown threshold name(s): {', '.join(unknown)}")
@@ -255,10 +360,12 @@ def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
             if not isinstance(value, dict) or set(value) - set(BED_TYPES):
                 raise fail("thresholds.long_stay_days", "expected {clinical|ic|mc: days}")
             for bed_type, days in value.items():
-                if not isinstance(days, (int, float)) or isinstance(days, bool) or days < 0:
-                    raise fail(f"thresholds.long_stay_days.{bed_type}", f"expected a number >= 0, got {days!r}")
-        elif not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise fail(f"thresholds.{name}", f"expected a number >= 0, got {value!r}")
+                if not is_number(days) or days < 0:
+                    raise fail(f"thresholds.long_stay_days.{bed_type}", f"expected a number >= 0, got {str(days)[:40]}")
+        else:
+            problem = Thresholds.problem(name, value)
+            if problem is not None:
+                raise fail(f"thresholds.{name}", f"{problem}, got {str(value)[:40]}")
     if "long_stay_days" in overrides:
         overrides = {**overrides, "long_stay_days": {**Thresholds().long_stay_days, **overrides["long_stay_days"]}}
     actions: dict[int, tuple[str, ...]] = {}
@@ -269,11 +376,12 @@ def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
             raise fail(f"actions.{level}", "expected a list of strings")
         actions[int(level)] = tuple(items)
     hooks = raw.get("webhooks") or []
-    if not isinstance(hooks, list) or not all(isinstance(h, str) and h.startswith(("http://", "https://")) for h in hooks):
-        raise fail("webhooks", "expected a list of http(s) URLs")
+    if not isinstance(hooks, list) or not all(
+            isinstance(h, str) and urlsplit(h).scheme in ("http", "https") and urlsplit(h).hostname for h in hooks):
+        raise fail("webhooks", "expected a list of http(s) URLs with a host")
     return Registry(
         region_id=region["id"],
-        region_name=str(region.get("name") or region["id"]),
+        region_name=region_name,
         partners=partners,
         locations=locations,
         thresholds=Thresholds(**overrides),
