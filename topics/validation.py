@@ -234,6 +234,11 @@ def shown(value: Any) -> str:
     return f"a JSON {_json_kind(value)}"
 
 
+def _time_problem(exc: ValueError) -> str:
+    """Why a time is not one of the contract's, without quoting it."""
+    return exc.problem if isinstance(exc, TimeError) else "not an RFC 3339 date-time with offset"
+
+
 # Building the frozen slotted Event through its slot descriptors is about twice as fast as
 # the dataclass __init__ (six object.__setattr__ calls); the result is identical.
 _new = object.__new__
@@ -375,8 +380,8 @@ class Validator:
             raise _fail(Reason.WRONG_TOPIC, f"{rule.name} belongs on {rule.topic}, not {topic}")
         try:
             t = parse_time(time_s)
-        except TimeError as exc:
-            raise _fail(Reason.NOT_CLOUDEVENT, f"time {shown(time_s)}: {exc.problem}") from None
+        except ValueError as exc:  # (a TimeError says why; any other is refused the same)
+            raise _fail(Reason.NOT_CLOUDEVENT, f"time {shown(time_s)}: {_time_problem(exc)}") from None
 
         partner = self.registry.partners.get(partner_id)
         if partner is None:
@@ -399,8 +404,8 @@ class Validator:
                     raise _fail(Reason.TOO_LARGE, f"data.{name} is {len(v)} characters, above {MAX_TIME_CHARS}")
                 try:
                     field_ms = parse_time(v)
-                except TimeError as exc:
-                    raise _fail(Reason.SCHEMA, f"data.{name} {shown(v)}: {exc.problem}") from None
+                except ValueError as exc:
+                    raise _fail(Reason.SCHEMA, f"data.{name} {shown(v)}: {_time_problem(exc)}") from None
                 window = PLAUSIBLE_OFFSETS_MS.get(name)
                 if window is not None and not t + window[0] <= field_ms <= t + window[1]:
                     raise _fail(
