@@ -54,7 +54,10 @@ class Ingress:
         """("duplicate" | "held" | "admitted", events to enter now). Raises `Rejected`
         (too_old). The events to enter are the event itself, or with the guard a
         confirmed time range (it may include events held before), or none."""
-        refusal = self.too_old(event, clock)
+        # Before anything is applied the region has no clock: the latest time the guard let
+        # through stands for it. Otherwise an event years behind the rest, read early,
+        # was applied first (behind the watermark) and dated the region's snapshots.
+        refusal = self.too_old(event, clock if clock is not None else self.confirmed_time)
         if refusal is not None:
             raise refusal
         seen_min = minute_of(event.time if clock is None else max(clock, event.time))

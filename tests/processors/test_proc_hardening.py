@@ -395,3 +395,21 @@ def test_one_far_past_record_at_the_end_of_a_short_log_does_not_take_the_clock()
     refused = replay(proc, [*real, old])
     assert refused == [(old.id, Reason.TOO_OLD)]
     assert proc.counters["applied"] == 2 and proc.now == T0 + 3 * MIN
+
+
+def test_an_event_years_old_read_before_anything_is_applied_is_too_old() -> None:
+    """The region has no clock until it applies its first event, but the watermark has
+    moved: an event dated 0001 read then was applied at once (behind the watermark), and
+    the region's snapshots were dated 0001 (found by a probe of `replay`)."""
+    f = Factory()
+    # two partners within the lateness: the range is confirmed and the watermark set,
+    # but nothing is due yet
+    feed = [f.arrive(0, "P1"), f.capacity(1, "h2-kl", 50, partner="h2"), f.triage(2, "P1", "U2"),
+            *[f.capacity(m, "h2-kl", 50 - m, partner="h2") for m in range(3, 10)]]
+    old = at(f, f.capacity(0, "h2-kl", 40, partner="h2"), "0001-01-01T00:00:00Z")
+    ref = guarded()
+    replay(ref, feed, lateness=2 * MIN)
+    proc = guarded()
+    refused = replay(proc, [*feed[:2], old, *feed[2:]], lateness=2 * MIN)
+    assert refused == [(old.id, Reason.TOO_OLD)]
+    assert proc.snapshots() == ref.snapshots()
