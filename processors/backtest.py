@@ -69,6 +69,7 @@ class BacktestResult:
     crowding: dict[str, Any]
     series: dict[str, dict[str, list[Any]]]  # seh -> columns over time
     error_by_hour_of_day: dict[str, list[float | None]]  # method -> MAE of arrivals per local hour
+    refused: dict[str, int] = field(default_factory=dict)  # reason -> input lines dead-lettered
 
 
 METHODS = ("nowcast", "persistence", "same_hour_last_week")
@@ -100,6 +101,10 @@ def run_backtest(lines: Iterable[bytes], registry: Registry, lateness_ms: int = 
     arrivals: dict[str, dict[int, int]] = {s: {} for s in sehs}  # seh -> hour bucket (h-1h, h] -> n
     seen: set[tuple[str, str]] = set()
     next_hour: int | None = None
+    refused: dict[str, int] = {}  # counted as a replay counts them: the log's quality is part of the result
+
+    def count(exc: Rejected) -> None:
+        refused[exc.reason.value] = refused.get(exc.reason.value, 0) + 1
 
     def take(hour: int) -> None:
         if proc.now is None:
@@ -132,7 +137,8 @@ def run_backtest(lines: Iterable[bytes], registry: Registry, lateness_ms: int = 
         try:
             event = validator.decode(line)
             status, _ = proc.offer(event)
-        except Rejected:
+        except Rejected as exc:
+            count(exc)
             continue
         if event.type == "seh.arrived" and status != "duplicate":
             key = (event.source, event.id)
@@ -146,9 +152,14 @@ def run_backtest(lines: Iterable[bytes], registry: Registry, lateness_ms: int = 
         confirmed = proc.confirmed_time
         if status != "duplicate" and confirmed is not None:
             release(confirmed - lateness_ms)
-        proc.take_rejected()
+        for _event, exc in proc.take_rejected():
+            count(exc)
     proc.finish()
-    return score(sehs, points, arrivals)
+    for _event, exc in proc.take_rejected():
+        count(exc)
+    result = score(sehs, points, arrivals)
+    result.refused = dict(sorted(refused.items()))
+    return result
 
 
 def score(sehs: list[str], points: dict[str, dict[int, Point]], arrivals: dict[str, dict[int, int]]) -> BacktestResult:
@@ -256,5 +267,6 @@ def as_json(r: BacktestResult) -> dict[str, Any]:
         "per_seh_all_hours": {lid: sc(r.per_seh_all_hours[lid]) for lid in r.sehs},
         "crowding_forecast": r.crowding,
         "error_by_hour_of_day": r.error_by_hour_of_day,
+        "refused": r.refused,
         "series": r.series,
     }

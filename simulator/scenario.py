@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+#: Bounds of the scenario knobs: beyond them a run would not end, or not fit in memory.
+MAX_SURGE_FACTOR = 20.0
+MAX_INCIDENT_RIDES = 10_000
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
@@ -26,8 +31,8 @@ class Surge:
     def __post_init__(self) -> None:
         if self.end_ms <= self.start_ms:
             raise ValueError("surge: end must be after start")
-        if self.factor <= 0:
-            raise ValueError("surge: factor must be > 0")
+        if not 0 < self.factor <= MAX_SURGE_FACTOR:  # (also refuses NaN)
+            raise ValueError(f"surge: factor must be > 0 and at most {MAX_SURGE_FACTOR:g}")
 
 
 @dataclass(frozen=True)
@@ -38,8 +43,8 @@ class Incident:
     count: int = 20
 
     def __post_init__(self) -> None:
-        if self.count < 1:
-            raise ValueError("incident: count must be >= 1")
+        if not 1 <= self.count <= MAX_INCIDENT_RIDES:
+            raise ValueError(f"incident: count must be from 1 to {MAX_INCIDENT_RIDES}")
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,8 @@ def parse_time_arg(text: str) -> int:
     t = datetime.fromisoformat(text.strip())
     if t.tzinfo is None:
         t = t.replace(tzinfo=AMSTERDAM)
+    if not FIRST_YEAR <= t.year <= LAST_YEAR:  # (local times near the years 1 and 9999 overflow)
+        raise ValueError(f"{text.strip()[:40]!r}: a simulation runs between the years {FIRST_YEAR} and {LAST_YEAR}")
     return int(t.astimezone(timezone.utc).timestamp() * 1000)
 
 

@@ -11,7 +11,7 @@ import typer
 
 from processors.backtest import METHODS, BacktestResult, run_backtest
 from streams import collector
-from streams.commands import load_or_exit
+from streams.commands import MAX_LATENESS_S, input_or_exit, load_or_exit, ndjson_lines
 from topics.registry import load_registry
 
 
@@ -49,6 +49,10 @@ def _summary(result: BacktestResult) -> None:
     fa = "n/a" if c["false_alarm_ratio"] is None else f"{c['false_alarm_ratio']:.0%}"
     console.print(f"crowding forecast: came and forecast {c['tp']}, missed {c['fn']}, false {c['fp']}; "
                   f"forecast before it came {fb}, false alarms {fa}")
+    if result.refused:
+        console.print(f"[yellow]{sum(result.refused.values()):,} input line(s) refused[/yellow], not scored: "
+                      + ", ".join(f"{reason} {n:,}" for reason, n in result.refused.items())
+                      + " (`spoedstroom validate` says which)")
 
 
 def register(app: typer.Typer) -> None:
@@ -66,12 +70,12 @@ def register(app: typer.Typer) -> None:
         from processors.backtest import as_json
 
         reg = load_or_exit(load_registry, registry)
-        if not file.exists():
-            typer.echo(f"{file}: no such file", err=True)
+        input_or_exit(file)
+        if not 0 <= lateness_seconds <= MAX_LATENESS_S:  # (also refuses NaN)
+            typer.echo(f"--lateness-seconds must be from 0 to {MAX_LATENESS_S}", err=True)
             raise typer.Exit(2)
         collector.relax()
-        with file.open("rb") as f:
-            result = run_backtest(f, reg, lateness_ms=int(lateness_seconds * 1000))
+        result = run_backtest(ndjson_lines(file), reg, lateness_ms=int(lateness_seconds * 1000))
         _summary(result)
         out.mkdir(parents=True, exist_ok=True)
         if no_report:

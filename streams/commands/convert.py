@@ -29,6 +29,10 @@ class Format(str, Enum):
     fhir = "fhir"
 
 
+#: An export is mapped in memory as a whole: a larger one is refused (split it by day).
+MAX_EXPORT_BYTES = 256 * 2**20
+
+
 def _outcomes(fmt: Format, data: bytes, registry, key: bytes, partner: str) -> list[Outcome]:
     # Imported here: the FHIR models take ~0.3 s to import, which every other command
     # (the worker's restart among them) would pay.
@@ -65,10 +69,14 @@ def convert(
     counts: Counter[str] = Counter()
     for path in files:
         try:
-            data = path.read_bytes()
+            with path.open("rb") as f:
+                data = f.read(MAX_EXPORT_BYTES + 1)
         except OSError as exc:
             typer.echo(f"convert: {path}: {exc.strerror}", err=True)
             raise typer.Exit(2) from None
+        if len(data) > MAX_EXPORT_BYTES:
+            typer.echo(f"convert: {path}: more than {MAX_EXPORT_BYTES // 2**20} MiB: split the export", err=True)
+            raise typer.Exit(2)
         for number, outcome in enumerate(_outcomes(fmt, data, reg, key, partner), start=1):
             if isinstance(outcome, Mapped):
                 counts["ignored" if outcome.ignored else "mapped"] += 1

@@ -6,23 +6,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import orjson
 import typer
 
 from processors.replay import run_replay
 from streams import collector
-from streams.commands import load_or_exit
+from streams.commands import MAX_LATENESS_S, input_or_exit, load_or_exit, ndjson_lines
 from topics.nation import load_nation
-
-
-def _lines(path: Path) -> Iterator[bytes]:
-    if str(path) == "-":
-        yield from sys.stdin.buffer
-        return
-    with path.open("rb") as f:
-        yield from f
 
 
 def register(app: typer.Typer) -> None:
@@ -36,12 +28,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Replay an event log through the processors and print what would be published."""
         reg = load_or_exit(load_nation, registry)
-        if str(file) != "-" and not file.exists():
-            typer.echo(f"{file}: no such file", err=True)
+        input_or_exit(file)
+        if not 0 <= lateness_seconds <= MAX_LATENESS_S:  # (also refuses NaN)
+            typer.echo(f"--lateness-seconds must be from 0 to {MAX_LATENESS_S}", err=True)
             raise typer.Exit(2)
         collector.relax()
         out = sys.stdout.buffer
         opt = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
-        for rec in run_replay(_lines(file), reg, final=final, lateness_ms=int(lateness_seconds * 1000)):
+        for rec in run_replay(ndjson_lines(file), reg, final=final, lateness_ms=int(lateness_seconds * 1000)):
             out.write(orjson.dumps(rec, option=opt))
         out.flush()

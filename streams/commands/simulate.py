@@ -35,13 +35,17 @@ def _default_registry() -> str:
     return Settings.from_env().registry
 
 
+MAX_HOURS = 8_784
+MIN_SPEED, MAX_SPEED = 0.001, 1_000_000.0
+
+
 def parse_speed(text: str | None) -> float | None:
     """`max` -> None (no pacing); otherwise a factor > 0."""
     if text is None or text.strip().lower() in ("max", "inf", "0"):
         return None
     speed = float(text)
-    if speed <= 0:
-        raise ValueError("speed must be > 0 or 'max'")
+    if not MIN_SPEED <= speed <= MAX_SPEED:  # (also refuses NaN)
+        raise ValueError(f"speed must be from {MIN_SPEED:g} to {MAX_SPEED:g}, or 'max'")
     return speed
 
 
@@ -97,6 +101,10 @@ def simulate(
             start_occupancy=start_occupancy,
         )
         pace = parse_speed(speed if speed is not None else ("max" if out is not None else "1"))
+        if not 0 < hours <= MAX_HOURS:  # (also refuses NaN)
+            raise ValueError(f"--hours must be > 0 and at most {MAX_HOURS} (a leap year)")
+        if not 0 <= start_occupancy <= 1 or not 0 < vvt_shortage <= 100:
+            raise ValueError("--start-occupancy must be from 0 to 1, --vvt-shortage > 0 and at most 100")
         if nation.national and incident:
             raise ValueError("--incident names no region: simulate a major incident with that region's file")
     except ValueError as exc:

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from streams.commands import ndjson_lines
 from topics.event import Reason, Rejected
 from topics.nation import load_nation
 from topics.registry import RegistryError
@@ -52,47 +53,46 @@ def validate(
     except RegistryError as exc:
         console.print(f"[red]registry error:[/red] {exc}")
         raise typer.Exit(2) from None
-    if not file.is_file():
-        console.print(f"[red]no such file:[/red] {file}")
+    if not file.exists() or file.is_dir():
+        console.print(f"[red]{'no such file' if not file.exists() else 'a directory, not an NDJSON file'}:[/red] {file}")
         raise typer.Exit(2)
     validator = Validator(reg)
     lines = valid = blank = duplicates = printed = 0
     invalid: Counter[str] = Counter()
     by_type: Counter[str] = Counter()
     seen: set[tuple[str, str]] = set()
-    with file.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            line = raw.rstrip(b"\r\n")
-            if not line.strip():
-                blank += 1
-                continue
-            lines += 1
-            now_ms = int(time.time() * 1000) if wall_clock else None
-            try:
-                event = validator.decode(line, wall_now_ms=now_ms)
-            except Rejected as rej:
-                invalid[rej.reason.value] += 1
-                if printed < max_problems:
-                    printed += 1
-                    console.print(
-                        f"line {lineno}: [red]{rej.reason.value}[/red]: {escape(rej.detail)}",
-                        soft_wrap=True,
-                    )
-                continue
-            valid += 1
-            by_type[event.type] += 1
-            key = (event.source, event.id)
-            if key in seen:
-                duplicates += 1
-                if printed < max_problems:
-                    printed += 1
-                    console.print(
-                        f"line {lineno}: [yellow]duplicate[/yellow] (warning): "
-                        f"{escape(event.source)} id {escape(repr(event.id))} seen before; counted once",
-                        soft_wrap=True,
-                    )
-            else:
-                seen.add(key)
+    for lineno, raw in enumerate(ndjson_lines(file), start=1):
+        line = raw.rstrip(b"\r\n")
+        if not line.strip():
+            blank += 1
+            continue
+        lines += 1
+        now_ms = int(time.time() * 1000) if wall_clock else None
+        try:
+            event = validator.decode(line, wall_now_ms=now_ms)
+        except Rejected as rej:
+            invalid[rej.reason.value] += 1
+            if printed < max_problems:
+                printed += 1
+                console.print(
+                    f"line {lineno}: [red]{rej.reason.value}[/red]: {escape(rej.detail)}",
+                    soft_wrap=True,
+                )
+            continue
+        valid += 1
+        by_type[event.type] += 1
+        key = (event.source, event.id)
+        if key in seen:
+            duplicates += 1
+            if printed < max_problems:
+                printed += 1
+                console.print(
+                    f"line {lineno}: [yellow]duplicate[/yellow] (warning): "
+                    f"{escape(event.source)} id {escape(repr(event.id))} seen before; counted once",
+                    soft_wrap=True,
+                )
+        else:
+            seen.add(key)
 
     n_invalid = sum(invalid.values())
     summary = Table(title=f"{file.name} against region {reg.region_id}")

@@ -54,3 +54,35 @@ def test_replay_command(tmp_path):
     assert keys == sorted(set(keys))  # the last snapshot per key, once
     seh = [r["data"] for r in snaps if r["id"].startswith("location:h1-seh@")][0]
     assert seh["patients"] == 2 and seh["status"] == "stop"
+
+
+def test_hostile_input_files_and_options_end_in_one_line(tmp_path):
+    """A directory, a lateness of NaN, a line of megabytes: a reason and exit code 2, or
+    the line dead-lettered, never a traceback or an unbounded read (found by a probe)."""
+    reg = tmp_path / "r.yaml"
+    reg.write_text(yaml.safe_dump(REGISTRY))
+    runner = CliRunner()
+    for command in ("replay", "backtest", "validate"):
+        res = runner.invoke(app, [command, str(tmp_path), "--registry", str(reg)])
+        assert res.exit_code == 2 and "directory" in res.output and "Traceback" not in res.output, res.output
+    log = tmp_path / "in.ndjson"
+    arrival = Factory().arrive(0, "A")
+    good = orjson.dumps(partner_event(arrival.type, arrival.partner, arrival.id, arrival.time, arrival.data))
+    log.write_bytes(b"x" * 3_000_000 + b"\n" + good + b"\n")
+    for command in ("replay", "backtest"):
+        res = runner.invoke(app, [command, str(log), "--registry", str(reg), "--lateness-seconds", "nan"])
+        assert res.exit_code == 2 and "--lateness-seconds" in res.output, res.output
+    res = runner.invoke(app, ["replay", str(log), "--registry", str(reg), "--final"])
+    summary = orjson.loads(res.stdout_bytes.splitlines()[-1])["summary"]
+    assert summary["applied"] == 1 and summary["dead_lettered"] == {"too_large": 1}, summary
+
+
+def test_backtest_counts_the_lines_it_refuses(tmp_path):
+    from processors.backtest import run_backtest
+    from topics.registry import parse_registry
+
+    f = Factory()
+    evs = [f.arrive(0, "A"), f.arrive(1, "B")]
+    lines = [orjson.dumps(partner_event(e.type, e.partner, e.id, e.time, e.data)) for e in evs]
+    result = run_backtest([*lines, b"{not json", b'{"specversion": "1.0"}'], parse_registry(REGISTRY))
+    assert result.refused == {"invalid_json": 1, "not_cloudevent": 1}
