@@ -190,6 +190,7 @@ class _Loader(_SAFE_LOADER):  # type: ignore[misc, valid-type]
 #: `spoedstroom:{region}:...`, whose status scan is a glob) and URLs (`/status/{region}`).
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _NAME_MAX = 200
+MAX_STAFFED_BEDS = 100_000  # a sanity bound, far above any location (capacity reports: validation.MAX_BEDS_BY_KIND)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: The keys each part of a region file may have: a misspelt one (`threshold:`,
 #: `webhook:`) would otherwise be ignored, and its alerts or webhooks never happen.
@@ -323,8 +324,9 @@ def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
         if kind not in LOCATION_KINDS:
             raise fail(where, f"kind {kind!r} is not one of {', '.join(LOCATION_KINDS)}")
         beds = entry.get("staffed_beds")
-        if not isinstance(beds, int) or isinstance(beds, bool) or beds < 0:
-            raise fail(where, f"staffed_beds must be an integer >= 0, got {beds!r}")
+        if not isinstance(beds, int) or isinstance(beds, bool) or not 0 <= beds <= MAX_STAFFED_BEDS:
+            raise fail(where, f"staffed_beds must be a whole number from 0 to {MAX_STAFFED_BEDS:,}, "
+                              f"got {str(beds)[:40]}")
         bed_type = entry.get("bed_type")
         if kind == "ward":
             if bed_type not in BED_TYPES:

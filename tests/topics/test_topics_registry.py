@@ -105,6 +105,7 @@ BOMB = "[&a [x, x, x, x, x, x, x, x, x, x], " + ", ".join(
     (_location(id="x/../y"), "id must match"),
     (_with(webhooks=["http://"]), "with a host"),
     (_partner(name=["a", "list"]), "name must be a string"),
+    (_location(staffed_beds=10**4000), "staffed_beds must be a whole number from 0 to 100,000"),
 ])
 def test_a_hostile_or_mistyped_registry_is_refused_with_the_reason(tmp_path: Path, raw: object, problem: str) -> None:
     """Refused quickly with a RegistryError naming the file: not a hang, a crash with a
