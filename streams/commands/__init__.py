@@ -17,6 +17,15 @@ MAX_LINE_BYTES = 1_048_576
 MAX_LATENESS_S = 86_400
 
 
+def lateness_ms_or_exit(seconds: float) -> int:
+    """`--lateness-seconds` in milliseconds; one line on stderr and exit code 2 unless it
+    is from 0 to MAX_LATENESS_S (NaN included)."""
+    if not 0 <= seconds <= MAX_LATENESS_S:
+        typer.echo(f"--lateness-seconds must be from 0 to {MAX_LATENESS_S}", err=True)
+        raise typer.Exit(2)
+    return int(seconds * 1000)
+
+
 def input_or_exit(path: Path) -> None:
     """One line on stderr and exit code 2 unless `path` is '-' (standard input) or can be
     read as a file (a pipe or a device too, not a directory)."""

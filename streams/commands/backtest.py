@@ -11,7 +11,7 @@ import typer
 
 from processors.backtest import METHODS, BacktestResult, run_backtest
 from streams import collector
-from streams.commands import MAX_LATENESS_S, input_or_exit, load_or_exit, ndjson_lines
+from streams.commands import input_or_exit, lateness_ms_or_exit, load_or_exit, ndjson_lines
 from topics.registry import load_registry
 
 
@@ -71,11 +71,9 @@ def register(app: typer.Typer) -> None:
 
         reg = load_or_exit(load_registry, registry)
         input_or_exit(file)
-        if not 0 <= lateness_seconds <= MAX_LATENESS_S:  # (also refuses NaN)
-            typer.echo(f"--lateness-seconds must be from 0 to {MAX_LATENESS_S}", err=True)
-            raise typer.Exit(2)
+        lateness_ms = lateness_ms_or_exit(lateness_seconds)
         collector.relax()
-        result = run_backtest(ndjson_lines(file), reg, lateness_ms=int(lateness_seconds * 1000))
+        result = run_backtest(ndjson_lines(file), reg, lateness_ms=lateness_ms)
         _summary(result)
         out.mkdir(parents=True, exist_ok=True)
         if no_report:

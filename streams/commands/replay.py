@@ -13,7 +13,7 @@ import typer
 
 from processors.replay import run_replay
 from streams import collector
-from streams.commands import MAX_LATENESS_S, input_or_exit, load_or_exit, ndjson_lines
+from streams.commands import input_or_exit, lateness_ms_or_exit, load_or_exit, ndjson_lines
 from topics.nation import load_nation
 
 
@@ -29,12 +29,10 @@ def register(app: typer.Typer) -> None:
         """Replay an event log through the processors and print what would be published."""
         reg = load_or_exit(load_nation, registry)
         input_or_exit(file)
-        if not 0 <= lateness_seconds <= MAX_LATENESS_S:  # (also refuses NaN)
-            typer.echo(f"--lateness-seconds must be from 0 to {MAX_LATENESS_S}", err=True)
-            raise typer.Exit(2)
+        lateness_ms = lateness_ms_or_exit(lateness_seconds)
         collector.relax()
         out = sys.stdout.buffer
         opt = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
-        for rec in run_replay(ndjson_lines(file), reg, final=final, lateness_ms=int(lateness_seconds * 1000)):
+        for rec in run_replay(ndjson_lines(file), reg, final=final, lateness_ms=lateness_ms):
             out.write(orjson.dumps(rec, option=opt))
         out.flush()
