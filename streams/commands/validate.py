@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from streams.commands import ndjson_lines
+from streams.commands import input_or_exit, ndjson_lines
 from topics.event import Reason, Rejected
 from topics.nation import load_nation
 from topics.registry import RegistryError
@@ -33,7 +33,7 @@ def _default_registry() -> str:
 
 
 def validate(
-    file: Path = typer.Argument(..., help="NDJSON file: one CloudEvent (structured JSON) per line."),
+    file: Path = typer.Argument(..., help="NDJSON file: one CloudEvent (structured JSON) per line ('-': standard input)."),
     registry: Optional[str] = typer.Option(
         None,
         "--registry",
@@ -53,9 +53,7 @@ def validate(
     except RegistryError as exc:
         console.print(f"[red]registry error:[/red] {exc}")
         raise typer.Exit(2) from None
-    if not file.exists() or file.is_dir():
-        console.print(f"[red]{'no such file' if not file.exists() else 'a directory, not an NDJSON file'}:[/red] {file}")
-        raise typer.Exit(2)
+    input_or_exit(file)
     validator = Validator(reg)
     lines = valid = blank = duplicates = printed = 0
     invalid: Counter[str] = Counter()
