@@ -5,9 +5,12 @@ then measures in one process, over the same NDJSON lines:
 
 - the **decode loop**: `orjson.loads` of every line, nothing else: the ceiling of any
   Python consumer of these lines;
+- the **validation loop**: `topics.validation.Validator.decode` of every line (decode,
+  the contract's JSON Schema, the registry's checks, the `Event`), nothing else: what
+  the contract costs before the region does anything, a floor under any replay;
 - **replay**: `processors.replay.run_replay(lines, final=True)`: validation, reorder
   buffer, dedup, clock guard, the region's state, rules and snapshots;
-- their ratio (the issue's target: replay >= 0.05 of the decode loop), as medians of
+- their ratios to the decode loop (the issue's target: replay >= 0.05), as medians of
   `repeat` runs each;
 - the state per open SEH encounter: RSS growth of a fresh processor taking
   `open_encounters` arrivals that never leave, divided by their number;
@@ -47,6 +50,7 @@ from topics import compiled
 from topics.codec import dumps, format_time, parse_time
 from topics.event import Event
 from topics.registry import Registry
+from topics.validation import Validator
 
 CORE_START = "<!-- bench:core:start -->"
 CORE_END = "<!-- bench:core:end -->"
@@ -80,6 +84,12 @@ def decode_loop(lines: list[bytes]) -> None:
     loads = orjson.loads
     for line in lines:
         loads(line)
+
+
+def validation_loop(lines: list[bytes], registry: Registry) -> None:
+    decode = Validator(registry).decode
+    for line in lines:
+        decode(line)
 
 
 def replay_final(lines: list[bytes], registry: Registry) -> dict[str, Any]:
@@ -168,10 +178,12 @@ def run_core(registry: Registry, registry_path: Path, options: CoreOptions, cons
     size_mb = sum(map(len, lines)) / 1e6
     console.print(f"{len(lines):,} events, {size_mb:.0f} MB; timing decode loop and replay x{options.repeat}")
     decode_s: list[float] = []
+    validate_s: list[float] = []
     replay_s: list[float] = []
     summary: dict[str, Any] = {}
     for _ in range(options.repeat):
         decode_s.append(_timed(lambda: decode_loop(lines)))
+        validate_s.append(_timed(lambda: validation_loop(lines, registry)))
 
         def one_replay() -> None:
             nonlocal summary
@@ -179,6 +191,7 @@ def run_core(registry: Registry, registry_path: Path, options: CoreOptions, cons
 
         replay_s.append(_timed(one_replay))
     decode_med, replay_med = statistics.median(decode_s), statistics.median(replay_s)
+    validate_med = statistics.median(validate_s)
     result: dict[str, Any] = {
         "events": len(lines),
         "input_mb": round(size_mb, 1),
@@ -187,7 +200,13 @@ def run_core(registry: Registry, registry_path: Path, options: CoreOptions, cons
         "decode_loop_events_per_s": round(len(lines) / decode_med),
         "replay_events_per_s": round(len(lines) / replay_med),
         "ratio_replay_to_decode": round(decode_med / replay_med, 4),
+        "validation_loop_events_per_s": round(len(lines) / validate_med),
+        "ratio_validation_to_decode": round(decode_med / validate_med, 4),
+        # the replay's time budget at the target ratio, and how much of it validation takes
+        "target_replay_seconds": round(decode_med / 0.05, 2),
+        "validation_share_of_target": round(validate_med / (decode_med / 0.05), 2),
         "decode_seconds": [round(x, 3) for x in decode_s],
+        "validation_seconds": [round(x, 3) for x in validate_s],
         "replay_seconds": [round(x, 2) for x in replay_s],
         "summary": summary,
         "national_year_minutes_at_this_rate": round(70_000_000 / (len(lines) / replay_med) / 60, 1),
@@ -221,8 +240,13 @@ def core_markdown(r: dict[str, Any]) -> str:
         f"| `replay --final` ({'the compiled core' if r.get('core') == 'compiled' else 'the sources'}), median | "
         f"{r['replay_events_per_s']:,} events/s |",
         f"| ratio replay / decode loop (target >= 0.05) | {r['ratio_replay_to_decode']} |",
+        f"| validation loop (`Validator.decode` per line: the contract's checks alone), median | "
+        f"{r['validation_loop_events_per_s']:,} events/s, ratio {r['ratio_validation_to_decode']} to the decode loop |",
+        f"| the replay's time at the target (0.05) / validation's share of it | "
+        f"{r['target_replay_seconds']} s / {round(100 * r['validation_share_of_target'])}% |",
         f"| a national year (70 M events) at this rate | {r['national_year_minutes_at_this_rate']} min |",
-        f"| runs (s): decode / replay | {r['decode_seconds']} / {r['replay_seconds']} |",
+        f"| runs (s): decode / validation / replay | {r['decode_seconds']} / {r['validation_seconds']} / "
+        f"{r['replay_seconds']} |",
     ]
     built = r.get("compiled") or {}
     if "replay_seconds" in built:

@@ -170,7 +170,7 @@ def test_tiny_bench_end_to_end(tmp_path: Path) -> None:
 
 
 def test_tiny_core_bench(tmp_path: Path) -> None:
-    """`spoedstroom bench --core`: replay vs decode loop and the state per open encounter,
+    """`spoedstroom bench --core`: replay and the validation loop vs the decode loop, the state per open encounter,
     no broker; the doc block is written and the figures are there (never judged)."""
     doc = tmp_path / "performance.md"
     doc.write_text("# Performance\n\nkept\n", encoding="utf-8")
@@ -183,7 +183,8 @@ def test_tiny_core_bench(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     r = orjson.loads(out.read_bytes())
     assert r["events"] > 100 and r["summary"]["applied"] > 0
-    for key in ("decode_loop_events_per_s", "replay_events_per_s", "ratio_replay_to_decode", "peak_rss_mb"):
+    for key in ("decode_loop_events_per_s", "replay_events_per_s", "ratio_replay_to_decode", "peak_rss_mb",
+                "validation_loop_events_per_s", "ratio_validation_to_decode"):
         _positive(r[key], key)
     assert r["state"]["open_encounters"] == 200 and r["state"]["patients_counted"] == 200
     # the install built the compiled core: timed in the same run
