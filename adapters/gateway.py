@@ -40,7 +40,7 @@ from adapters import hl7 as hl7_mapping
 from adapters.outcome import Mapped, Outcome, Refusal, Refused
 from adapters.pseudonym import load_key
 from streams.settings import MIN_BEARER_LENGTH, Settings
-from streams.web import METRICS_CONTENT_TYPE, authorized
+from streams.web import METRICS_CONTENT_TYPE, authorized, hide_server_version
 from topics import catalogue
 from topics.catalogue import TOPIC_OF_TYPE
 from topics.envelope import CLOUDEVENTS_JSON
@@ -179,6 +179,7 @@ class Gateway:
         self._mllp = await start_hl7_server(self._on_client, s.gateway_host, s.gateway_mllp_port,
                                             limit=MAX_MESSAGE_BYTES)
         self.mllp_port = self._mllp.sockets[0].getsockname()[1]
+        hide_server_version()
         app = web.Application(client_max_size=MAX_MESSAGE_BYTES, middlewares=[_without_tracebacks])
         app.add_routes([
             web.post("/fhir/Encounter", self._post_encounter),

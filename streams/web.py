@@ -13,7 +13,8 @@ Closed by default: the token is compared in constant time (`authorized`), the wo
 refuses to bind anything but loopback without a token (`Settings.check_web_exposure`,
 run by `spoedstroom worker`), and malformed HTTP requests, which anyone who can reach
 the port can send, are logged as one INFO line instead of an ERROR with a traceback
-(`quiet_bad_requests`), so they cannot flood the logs or page anyone.
+(`quiet_bad_requests`), so they cannot flood the logs or page anyone. Answers name no
+software versions (`hide_server_version`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import hmac
 import logging
 from typing import TYPE_CHECKING, Any
 
+import aiohttp.web_response
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 #: The logger aiohttp's server protocol (web_protocol.RequestHandler) reports errors on.
 AIOHTTP_SERVER_LOGGER = "aiohttp.server"
+SERVER_NAME = "spoedstroom"  # the `Server` header of every answer (see hide_server_version)
 MAX_DETAIL_CHARS = 120  # of the parser's message in the INFO line (it may quote the request)
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0] + "; version=0.0.4"
 
@@ -96,11 +99,24 @@ def quiet_bad_requests() -> None:
         logger.addFilter(QuietBadRequests())
 
 
+def hide_server_version() -> None:
+    """Answer with `Server: spoedstroom` instead of aiohttp's `Python/3.11 aiohttp/x.y.z`
+    (once per process), so a scan of the port learns no versions to match against
+    advisories.
+
+    aiohttp has no setting for it, and its answers to requests the parser refuses are
+    built without the application (its `on_response_prepare` signal never sees them):
+    the default the response module fills in is the one place that covers them all.
+    """
+    aiohttp.web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
+
+
 def register(pipeline: Pipeline) -> None:
     """Add /healthz, /readyz, /metrics and /status/{region} to the pipeline's app."""
     app = pipeline.app
     settings = pipeline.settings
     quiet_bad_requests()
+    hide_server_version()
 
     def allowed(request: Any) -> bool:
         return authorized(settings.web_token, request.headers.get("Authorization"))

@@ -7,6 +7,7 @@ byte on every topic and the gateway's log for the fictitious patient's data."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -228,3 +229,20 @@ def test_the_gateway_refuses_to_start_without_a_key_or_with_bad_tokens(tmp_path:
         res = subprocess.run([sys.executable, "-c", "from streams.cli import main; main()", "gateway"],
                              env={**base, **extra}, capture_output=True, text=True, timeout=60, cwd=tmp_path)
         assert res.returncode == 2 and "refusing to start" in res.stderr and message in res.stderr, (extra, res.stderr)
+
+
+def test_answers_name_no_software_versions(gateway: Gateway) -> None:
+    """`Server: spoedstroom` on every HTTP answer, the parser's own to a garbage request
+    included: a scan of the port learns no aiohttp or Python version."""
+    for request in (b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n",
+                    b"POST /fhir/Encounter HTTP/1.1\r\nHost: gateway\r\nContent-Length: 2\r\n\r\n{}",
+                    b"\x16\x03\x01 garbage \xff\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", gateway.http), timeout=10) as conn:
+            conn.sendall(request)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                head += chunk
+        assert b"\r\nServer: spoedstroom\r\n" in head and b"aiohttp" not in head and b"Python" not in head, head

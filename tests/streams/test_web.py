@@ -157,10 +157,10 @@ def test_the_filter_quiets_parser_errors_only(caplog: pytest.LogCaptureFixture) 
     assert handler.levelno == logging.ERROR and isinstance(handler.exc_info[1], RuntimeError)
 
 
-def raw(port: int, data: bytes, before: bytes | None = None) -> bytes:
+def raw(port: int, data: bytes, before: bytes | None = None, head: bool = False) -> bytes:
     """Send `data` over a fresh connection (after the complete request `before`, if given,
     and its response: aiohttp treats a bad first request differently from a later one);
-    return the status line of the answer to `data`."""
+    return the status line of the answer to `data` (`head`: its status line and headers)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         if before is not None:
             sock.sendall(before)
@@ -176,15 +176,16 @@ def raw(port: int, data: bytes, before: bytes | None = None) -> bytes:
         except OSError:  # the server may answer and close before the whole 100 KB arrived
             pass
         answer = b""
+        end = b"\r\n\r\n" if head else b"\r\n"
         try:
-            while b"\r\n" not in answer:
+            while end not in answer:
                 chunk = sock.recv(65536)
                 if not chunk:
                     break
                 answer += chunk
         except ConnectionResetError:
             pass
-    return answer.split(b"\r\n", 1)[0]
+    return answer.split(end, 1)[0]
 
 
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: spoedstroom\r\n\r\n"
@@ -210,6 +211,10 @@ def test_malformed_requests_get_4xx_and_one_info_line_without_traceback(
     answers["method FOO after a good request"] = raw(port, BAD_REQUESTS["method FOO"], before=HEALTHZ)
     for name, status_line in answers.items():
         assert re.match(rb"HTTP/1\.[01] 4\d\d ", status_line), (name, status_line)
+    # No answer names software versions, not even the parser's own to a garbage request.
+    for data in (HEALTHZ, BAD_REQUESTS["a garbage request line"], BAD_REQUESTS["method FOO"]):
+        answer = raw(port, data, head=True)
+        assert b"\r\nServer: spoedstroom" in answer and b"aiohttp" not in answer and b"Python" not in answer, answer
 
     # The token check on the real server: bytes that are not ASCII are refused, not a 500.
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
