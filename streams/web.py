@@ -1,13 +1,18 @@
 """The worker's web endpoints and who may read them.
 
-`register(pipeline)` adds four pages to the pipeline's Faust app:
+`register(pipeline)` adds these pages to the pipeline's Faust app:
 
 - `/healthz`: liveness, always open (orchestrators probe it without credentials);
 - `/readyz`: readiness (partitions assigned, no rebalance), always open;
 - `/metrics`: Prometheus exposition, bearer token required when one is set (`?name[]=`
   restricts it to the named families, as prometheus_client's own handler does);
 - `/status/{region}`: the region's latest snapshots and open alerts, token likewise;
-  `/status/{nation}` (a deployment of several regions): the nation's snapshot.
+  `/status/{nation}` (a deployment of several regions): the nation's snapshot;
+  `/status`: the regions (and nation) it can answer for, with the registry's names;
+- `/board`: the capacity managers' web board (streams/board_page/): a static page, open
+  like the probes because it holds no data, that reads `/status` with the token the
+  user gives it. Its answers forbid everything but its own script, style and `/status`
+  (`BOARD_HEADERS`), and it puts every value in the page as text.
 
 Closed by default: the token is compared in constant time (`authorized`), the worker
 refuses to bind anything but loopback without a token (`Settings.check_web_exposure`,
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp.web_response
@@ -29,12 +35,35 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 if TYPE_CHECKING:
     from streams.app import Pipeline
+    from topics.nation import Nation
 
 #: The logger aiohttp's server protocol (web_protocol.RequestHandler) reports errors on.
 AIOHTTP_SERVER_LOGGER = "aiohttp.server"
 SERVER_NAME = "spoedstroom"  # the `Server` header of every answer (see hide_server_version)
 MAX_DETAIL_CHARS = 120  # of the parser's message in the INFO line (it may quote the request)
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0] + "; version=0.0.4"
+
+BOARD_DIR = Path(__file__).with_name("board_page")
+#: The board's files by the name they are asked for ("" is /board itself): nothing else
+#: is read from disk, whatever the path says.
+BOARD_FILES = {
+    "": ("index.html", "text/html; charset=utf-8"),
+    "board.js": ("board.js", "text/javascript; charset=utf-8"),
+    "board-model.mjs": ("board-model.mjs", "text/javascript; charset=utf-8"),
+    "board.css": ("board.css", "text/css; charset=utf-8"),
+}
+#: Sent with the board's files: only its own script and style run, it may fetch only
+#: from this worker, no other site may frame it, and no address leaks in a Referer.
+BOARD_HEADERS = {
+    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                                "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+#: The status answers are the region's live figures: no cache keeps them.
+STATUS_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 def authorized(token: str, header: str | None) -> bool:
@@ -145,12 +174,51 @@ def register(pipeline: Pipeline) -> None:
         source = registry.restricted_registry(names) if names else registry
         return web.bytes(generate_latest(source), content_type=METRICS_CONTENT_TYPE)
 
+    @app.page("/status")
+    async def status_index(web: Any, request: Any) -> Any:
+        if not allowed(request):
+            return web.json({"error": "unauthorized"}, status=401)
+        return web.json(scopes(pipeline.nation), headers=dict(STATUS_HEADERS))
+
     @app.page("/status/{region}")
     async def status(web: Any, request: Any, region: str) -> Any:
         if not allowed(request):
             return web.json({"error": "unauthorized"}, status=401)
         if region == pipeline.nation.id and pipeline.nation.national:
-            return web.json(await pipeline.nation_status())
+            return web.json(await pipeline.nation_status(), headers=dict(STATUS_HEADERS))
         if region not in pipeline.regions:
             return web.json({"error": f"unknown region {region[:64]!r}"}, status=404)
-        return web.json(await pipeline.status(region))
+        return web.json(await pipeline.status(region), headers=dict(STATUS_HEADERS))
+
+    board = {name: (BOARD_DIR / file).read_bytes() for name, (file, _type) in BOARD_FILES.items()}
+
+    @app.page("/board")
+    async def board_page(web: Any, request: Any) -> Any:
+        return web.bytes(board[""], headers={"Content-Type": BOARD_FILES[""][1], **BOARD_HEADERS})
+
+    @app.page("/board/{asset}")
+    async def board_asset(web: Any, request: Any, asset: str) -> Any:
+        if not asset or asset not in board:
+            return web.json({"error": "not found"}, status=404)
+        return web.bytes(board[asset], headers={"Content-Type": BOARD_FILES[asset][1], **BOARD_HEADERS})
+
+
+def scopes(nation: Nation) -> dict[str, Any]:
+    """What `/status` answers: the regions (and, for a deployment of several, the nation)
+    the board can show, and the registry's names of them, their hospitals and locations
+    (the snapshots carry ids only)."""
+    names: dict[str, str] = {}
+    for registry in nation.regions.values():
+        names[registry.region_id] = registry.region_name
+        for partner in registry.partners.values():
+            names[partner.id] = partner.name
+        for location in registry.locations.values():
+            if location.name:
+                names[location.id] = location.name
+    if nation.national:
+        names[nation.id] = nation.name
+    return {
+        "nation": {"id": nation.id, "name": nation.name} if nation.national else None,
+        "regions": [{"id": rid, "name": registry.region_name} for rid, registry in nation.regions.items()],
+        "names": names,
+    }

@@ -227,6 +227,7 @@ def run_demo(speed: str, seed: int, hours: float, registry_path: str | None) -> 
                 env=sim_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         client = redis.Redis.from_url(info["redis_url"])
         urls = {
+            "board": f"http://{settings.web_host}:{settings.web_port}/board",
             "metrics": f"http://{settings.web_host}:{settings.web_port}/metrics",
             "status": f"http://{settings.web_host}:{settings.web_port}/status/{nation.id}",
             "logs": str(state),
