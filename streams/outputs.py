@@ -148,7 +148,9 @@ class Outputs:
         data = out.data
         status = "raised" if out.kind == "alert.raised" else "resolved"
         region = rt.region
-        published = Published.of(region, out)
+        # a resolve ends the episode raised before: open here since it was raised, or
+        # since this worker loaded the region's state
+        published = Published.of(region, out, None if status == "raised" else rt.open_alerts.get(data["alert_id"]))
         if (data["alert_id"], published.cloudevent["type"]) in rt.published:
             # Sent by the worker before this one, which stopped before its state said so.
             log.info("alert event %s %s already published: not sent again", data["alert_id"], status)

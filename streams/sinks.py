@@ -20,6 +20,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from streams.published import Published
+from topics.codec import format_time
 from streams.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -119,16 +120,26 @@ class RedisSink:
                 self._alerts.popleft()
 
 
-def alertmanager_payload(event: dict[str, Any], receiver: str, external_url: str) -> dict[str, Any]:
-    """An alert CloudEvent as an Alertmanager webhook (version 4) notification."""
+def alertmanager_payload(event: dict[str, Any], receiver: str, external_url: str,
+                         raised_data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An alert CloudEvent as an Alertmanager webhook (version 4) notification.
+
+    A resolved notification carries the labels and `startsAt` of the firing one, as
+    Alertmanager's own do: receivers route and pair them by their labels (a critical
+    page routed to an on-call service must be resolved there too). `alert.resolved`
+    does not repeat the severity or the start, so they come from the `alert.raised` of
+    its episode (`raised_data`); without it, the start is the one the alert id ends
+    with and the severity is left out rather than guessed."""
     data = event["data"]
     raised = event["type"].endswith("alert.raised.v1")
+    origin = data if raised else (raised_data or {})
     labels = {
         "alertname": data["kind"],
         "region": data["region"],
         "alert_id": data["alert_id"],
-        "severity": data.get("severity", "warning"),
     }
+    if origin.get("severity") is not None:
+        labels["severity"] = origin["severity"]
     for name in ("hospital", "location", "partner", "level"):
         if data.get(name) is not None:
             labels[name] = str(data[name])
@@ -142,7 +153,7 @@ def alertmanager_payload(event: dict[str, Any], receiver: str, external_url: str
         "status": "firing" if raised else "resolved",
         "labels": labels,
         "annotations": annotations,
-        "startsAt": data.get("started_at") or event["time"],
+        "startsAt": origin.get("started_at") or _started_at(data["alert_id"]) or event["time"],
         "endsAt": ZERO_TIME if raised else data.get("resolved_at", event["time"]),
         "generatorURL": f"{external_url}/status/{data['region']}",
         "fingerprint": data["alert_id"],
@@ -162,6 +173,13 @@ def alertmanager_payload(event: dict[str, Any], receiver: str, external_url: str
     }
 
 
+def _started_at(alert_id: str) -> str | None:
+    """The start of an episode from its id (`{region}:{kind}:{subject}:{start ms}`,
+    processors.alerts.alert_id), or None if the id does not end with one."""
+    _, _, last = alert_id.rpartition(":")
+    return format_time(int(last)) if last.isdigit() and len(last) <= 15 else None
+
+
 class RegionWebhooks:
     """Alert events to the webhooks of their own region."""
 
@@ -172,7 +190,7 @@ class RegionWebhooks:
         pass
 
     async def alert(self, published: Published) -> None:
-        self.sinks[published.region].offer_alert(published.cloudevent)
+        self.sinks[published.region].offer_alert(published.cloudevent, published.raised)
 
 
 class WebhookSink:
@@ -193,10 +211,10 @@ class WebhookSink:
         self._tasks: list[asyncio.Task[None]] = []
         self.dropped = 0
 
-    def offer_alert(self, event: dict[str, Any]) -> None:
+    def offer_alert(self, event: dict[str, Any], raised_data: dict[str, Any] | None = None) -> None:
         if not self.urls:
             return
-        body = orjson.dumps(alertmanager_payload(event, "spoedstroom", self.external_url))
+        body = orjson.dumps(alertmanager_payload(event, "spoedstroom", self.external_url, raised_data))
         for queue in self._queues.values():
             try:
                 queue.put_nowait(body)

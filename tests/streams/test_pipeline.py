@@ -28,9 +28,10 @@ from processors.replay import run_replay
 from simulator.core import generate
 from simulator.scenario import Incident, Scenario
 from streams.devstack import free_port
+from streams.sinks import alertmanager_payload
 from tests.support import REGISTRY, make_stack, wait_until
 from tests.streams.kafka_io import headers_of, last_per_key, read_topic
-from topics.codec import dumps, parse_time
+from topics.codec import dumps, format_time, parse_time
 from topics.registry import load_registry
 
 START = "2026-11-16T06:00:00Z"
@@ -170,6 +171,16 @@ def test_webhooks_in_alertmanager_format_exactly_once(run: dict[str, Any]) -> No
         seen.add((alert["labels"]["alert_id"], alert["status"]))
     expected = {(e["data"]["alert_id"], "firing" if e["type"].endswith("raised.v1") else "resolved") for e in run["alerts_expected"]}
     assert seen == expected
+    # A resolved notification carries the labels and start of its firing one (severity
+    # included, which alert.resolved does not repeat), as Alertmanager's own do.
+    firing = {b["alerts"][0]["labels"]["alert_id"]: b["alerts"][0] for b in hooks if b["status"] == "firing"}
+    resolved = [b["alerts"][0] for b in hooks if b["status"] == "resolved"]
+    assert resolved, "the scenario should resolve an alert"
+    for alert in resolved:
+        fired = firing[alert["labels"]["alert_id"]]
+        assert alert["labels"] == fired["labels"] and alert["startsAt"] == fired["startsAt"], (alert, fired)
+    severities = {e["data"]["alert_id"]: e["data"]["severity"] for e in run["alerts_expected"] if e["type"].endswith("raised.v1")}
+    assert {aid: a["labels"]["severity"] for aid, a in firing.items()} == severities
 
 
 def test_bad_input_deadlettered_with_reason_and_counted(run: dict[str, Any]) -> None:
@@ -288,3 +299,16 @@ def test_prometheus_scrapes_worker_and_every_shipped_expression_has_data(run: di
                 empty.append((origin, expr))
     assert not failed, failed
     assert not empty, f"{len(empty)} expressions return no data for the scenario: {empty}"
+
+
+def test_a_resolve_without_its_raise_keeps_the_start_of_its_id_and_guesses_no_severity() -> None:
+    """A worker that resolves an episode whose raise it never saw (nor loaded as open)."""
+    event = {"type": "nl.acutezorg.alert.resolved.v1", "time": "2026-11-22T10:00:00Z",
+             "data": {"alert_id": "haaglanden:seh_crowding:hmc-westeinde-seh:1795341600000", "kind": "seh_crowding",
+                      "region": "haaglanden", "location": "hmc-westeinde-seh", "resolved_at": "2026-11-22T10:00:00Z",
+                      "values": {}}}
+    alert = alertmanager_payload(event, "spoedstroom", "http://worker")["alerts"][0]
+    assert alert["startsAt"] == format_time(1795341600000) and "severity" not in alert["labels"]
+    raised = {"severity": "critical", "started_at": "2026-11-22T09:00:00Z"}
+    alert = alertmanager_payload(event, "spoedstroom", "http://worker", raised)["alerts"][0]
+    assert alert["startsAt"] == "2026-11-22T09:00:00Z" and alert["labels"]["severity"] == "critical"
