@@ -28,13 +28,19 @@ BY_LABEL = {
     "calls_by_urgency_24h": "urgency",
     "rides_24h": "urgency",
     "sehs_by_nedocs_level": "level",
+    "regions_by_escalation_level": "level",
     "follow_up_free_beds_by_kind": "kind",
 }
 SCOPE_LABELS = {
     "location": ("region", "hospital", "location"),
     "hospital": ("region", "hospital"),
     "region": ("region",),
+    "nation": ("nation",),
 }
+# Of the nation snapshot's row per region (metrics.md, "The nation"), what the region's
+# own snapshot does not export: whether the nation sees it as stale, and its level as
+# the nation last saw it (one query for a national dashboard, whichever worker owns it).
+NATION_REGION_FIELDS = ("stale", "escalation_level")
 # Snapshot fields that are identity or text, not measurements.
 NOT_EXPORTED = {"scope", "id", "as_of", "hospital", "kind", "bed_type", "status", "status_since", "nedocs_null_reason", "region"}
 
@@ -83,6 +89,9 @@ class SnapshotGauges(Collector):
                 base: list[str] = [region, str(data.get("hospital") or ""), ident]
             elif scope == "hospital":
                 base = [region, ident]
+            elif scope == "nation":
+                base = [ident]
+                self._nation_regions(ident, data.get("regions"), families)
             else:
                 base = [region]
             for field, value in data.items():
@@ -101,6 +110,22 @@ class SnapshotGauges(Collector):
             if scope == "location" and "status" in data:
                 family(scope, "on_stop", None).add_metric(base, 1.0 if data["status"] == "stop" else 0.0)
         yield from families.values()
+
+    @staticmethod
+    def _nation_regions(nation: str, rows: Any, families: dict[tuple[str, str], GaugeMetricFamily]) -> None:
+        """`spoedstroom_nation_region_{stale,escalation_level}{nation, region}`."""
+        if not isinstance(rows, dict):
+            return
+        for field in NATION_REGION_FIELDS:
+            fam = families.get(("nation_region", field))
+            if fam is None:
+                fam = families[("nation_region", field)] = GaugeMetricFamily(
+                    f"spoedstroom_nation_region_{field}", f"The nation snapshot's {field} per region (see metrics.md).",
+                    labels=["nation", "region"])
+            for region, row in sorted(rows.items()):
+                value = row.get(field) if isinstance(row, dict) else None
+                if isinstance(value, (bool, int, float)):
+                    fam.add_metric([nation, str(region)], float(value))
 
 
 class Telemetry:

@@ -352,8 +352,47 @@ def pipeline() -> dict[str, Any]:
                      "Throughput, duplicates, dead letters, latency, lag and sink failures of the workers.", ps)
 
 
+def nation() -> dict[str, Any]:
+    """The nation's snapshot (a deployment of several regions): LCPS's view."""
+    lay = Layout()
+    ps = [
+        panel(lay, "bargauge", "Escalation level per region", [
+            ("max by (region) (spoedstroom_nation_region_escalation_level)", "{{region}}")],
+              w=12, h=9, instant=True, thresholds=ESCALATION, minimum=1, maximum=4,
+              options={"orientation": "horizontal", "displayMode": "lcd"},
+              description="As the nation last saw each region (metrics.md, \"The nation\")."),
+        panel(lay, "stat", "Stale regions", [("sum(spoedstroom_nation_region_stale)", "stale")],
+              w=4, h=9, thresholds=[(None, "green"), (1, "red")],
+              description="Regions without a snapshot for 15 minutes of stream time: left out of the spreading advice."),
+        panel(lay, "bargauge", "Regions by escalation level", [
+            ("sum by (level) (spoedstroom_nation_regions_by_escalation_level)", "level {{level}}")],
+              w=8, h=9, instant=True, options={"orientation": "horizontal", "displayMode": "gradient"}),
+        row(lay, "SEHs"),
+        panel(lay, "timeseries", "SEH patients and boarders", [
+            ("sum(spoedstroom_nation_seh_patients)", "patients"), ("sum(spoedstroom_nation_seh_boarders)", "boarders")],
+              w=12, h=8),
+        panel(lay, "bargauge", "SEHs by NEDOCS level", [
+            ("sum by (level) (spoedstroom_nation_sehs_by_nedocs_level)", "level {{level}}")],
+              w=8, h=8, instant=True, options={"orientation": "horizontal", "displayMode": "gradient"}),
+        panel(lay, "stat", "SEHs on stop", [("sum(spoedstroom_nation_sehs_on_stop)", "on stop")],
+              w=4, h=8, thresholds=[(None, "green"), (1, "red")]),
+        row(lay, "Beds"),
+        panel(lay, "bargauge", "Free beds by type", [
+            ("sum by (bed_type) (spoedstroom_nation_free_beds_by_bed_type)", "{{bed_type}}")],
+              w=8, h=8, instant=True, thresholds=[(None, "red"), (20, "orange"), (100, "green")]),
+        panel(lay, "timeseries", "Occupancy by bed type", [
+            ("max by (bed_type) (spoedstroom_nation_occupancy_by_bed_type)", "{{bed_type}}")],
+              w=8, h=8, unit="percentunit", thresholds=[(None, "green"), (0.9, "orange"), (0.95, "red")]),
+        panel(lay, "timeseries", "Wrong-bed patients", [("sum(spoedstroom_nation_wrong_bed_patients)", "wrong-bed patients")],
+              w=8, h=8),
+    ]
+    return dashboard("spoedstroom-nation", "Spoedstroom: nation",
+                     "Per region its escalation level and staleness, national SEH pressure and free beds.", ps)
+
+
 DASHBOARDS = {
     "regional-overview.json": regional_overview,
+    "nation.json": nation,
     "seh-detail.json": seh_detail,
     "uitstroom.json": uitstroom,
     "ambulance.json": ambulance,

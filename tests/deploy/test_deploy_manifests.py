@@ -359,7 +359,7 @@ def test_dashboards() -> None:
                 assert t["datasource"]["uid"] == "prometheus"
         ids = [p["id"] for p in dash["panels"]]
         assert len(ids) == len(set(ids))
-    assert len(uids) == 5
+    assert len(uids) == 6  # regional, nation, SEH detail, uitstroom, ambulance, pipeline
 
 
 # --------------------------------------------------------------------------------------
