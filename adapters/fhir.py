@@ -263,8 +263,9 @@ def map_encounter(obj: dict[str, Any], registry: Registry, key: bytes, partner_i
                 emit("seh.arrived", start, {"location": loc.id, "arrival_mode": mode}, loc.id)
             # an SEH after a ward, or a second SEH, has no event in the contract
         elif previous is None or previous.kind == "seh":
-            acute = (previous is not None or "EMER" in class_history
-                     or (enc.class_fhir is not None and enc.class_fhir.code == "EMER") or urgent)
+            emergency = tables.FHIR_EMERGENCY_CLASS
+            acute = (previous is not None or emergency in class_history
+                     or (enc.class_fhir is not None and enc.class_fhir.code == emergency) or urgent)
             emit("ward.admitted", start, {"location": loc.id, "acute": acute}, loc.id)
         elif previous.id != loc.id:
             emit("ward.transferred", start, {"location": loc.id}, loc.id)

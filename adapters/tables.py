@@ -120,8 +120,11 @@ HL7_DEADLETTER_KEEP: Final[dict[str, frozenset[int]]] = {
 # --------------------------------------------------------------------------------------
 # FHIR R4
 
-#: Encounter.class (v3 ActCode) -> the kind of stay.
-FHIR_CLASS_STAY: Final[dict[str, str]] = {"EMER": "seh", "IMP": "ward", "ACUTE": "ward"}
+#: Encounter.class (v3 ActCode) of an emergency visit: a ward admission from one is acute.
+#: Which stay a location period is follows from its location's kind, not from the class:
+#: the class changes as the visit does (EMER in the SEH, IMP once admitted, the earlier
+#: ones in classHistory), so one Encounter holds both stays (README, "Connecting a hospital").
+FHIR_EMERGENCY_CLASS: Final[str] = "EMER"
 
 #: Encounter.status values (R4 `encounter-status`); the models do not check the code.
 FHIR_ENCOUNTER_STATUSES: Final[frozenset[str]] = frozenset({
