@@ -54,6 +54,7 @@ class Thresholds:
     level4_both_occupancy: int | float = 0.95
     # seh_crowding_forecast (metrics.md, "Nowcast"): raised when the predicted NEDOCS
     # level in 60 min reaches `nedocs_alert_level` while the current level is below it.
+    # Unless a registry sets them, they are crowding_for/clear_minutes (the loader).
     forecast_for_minutes: int | float = 10
     forecast_clear_minutes: int | float = 15
     # The nowcast's tuning (processors/nowcast.py; docs/nowcast.md says why these values).
@@ -370,6 +371,13 @@ def parse_registry(raw: Any, origin: str = "<registry>") -> Registry:
                 raise fail(f"thresholds.{name}", f"{problem}, got {str(value)[:40]}")
     if "long_stay_days" in overrides:
         overrides = {**overrides, "long_stay_days": {**Thresholds().long_stay_days, **overrides["long_stay_days"]}}
+    # metrics.md ("Nowcast"): the forecast alert is raised and cleared "for
+    # crowding_for_minutes" / "crowding_clear_minutes": a region that changes those
+    # changes both rules, unless it sets the forecast's own.
+    for own, crowding in (("forecast_for_minutes", "crowding_for_minutes"),
+                          ("forecast_clear_minutes", "crowding_clear_minutes")):
+        if own not in overrides and crowding in overrides:
+            overrides = {**overrides, own: overrides[crowding]}
     actions: dict[int, tuple[str, ...]] = {}
     for level, items in (raw.get("actions") or {}).items():
         if level not in (2, 3, 4):

@@ -126,3 +126,14 @@ def test_a_nation_whose_id_is_a_regions_is_refused(tmp_path: Path) -> None:
     (tmp_path / "nl.yaml").write_text(f"nation: {{id: nl}}\nregions: [{region.name}]\nplacment: {{}}\n")
     with pytest.raises(RegistryError, match="unknown key"):
         load_nation(tmp_path / "nl.yaml")
+
+
+def test_the_forecast_alert_follows_the_crowding_timing_unless_set(tmp_path: Path) -> None:
+    """metrics.md ("Nowcast"): raised for crowding_for_minutes, cleared after
+    crowding_clear_minutes; its own settings win when a region gives them."""
+    th = load_registry(_write(tmp_path, _with(thresholds={"crowding_for_minutes": 20, "crowding_clear_minutes": 30}))).thresholds
+    assert (th.forecast_for_minutes, th.forecast_clear_minutes) == (20, 30)
+    th = load_registry(_write(tmp_path, _with(thresholds={"crowding_for_minutes": 20, "forecast_for_minutes": 5}))).thresholds
+    assert (th.forecast_for_minutes, th.forecast_clear_minutes) == (5, 15)
+    th = load_registry(_write(tmp_path, BASE)).thresholds
+    assert (th.forecast_for_minutes, th.forecast_clear_minutes) == (th.crowding_for_minutes, th.crowding_clear_minutes) == (10, 15)
