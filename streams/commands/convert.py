@@ -40,14 +40,37 @@ def _outcomes(fmt: Format, data: bytes, registry, key: bytes, partner: str) -> l
 
     if fmt is Format.hl7:
         return hl7.map_file(data, registry, key, partner)
-    obj = fhir.loads(data)
-    if isinstance(obj, Refused):
-        return [Refused(obj.reason, obj.detail, partner, "unknown", obj.parseable)]
-    return fhir.map_resource(obj, registry, key, partner)
+    outcomes: list[Outcome] = []
+    for resource in fhir_resources(data):
+        obj = fhir.loads(resource)
+        if isinstance(obj, Refused):
+            outcomes.append(Refused(obj.reason, obj.detail, partner, "unknown", obj.parseable))
+        else:
+            outcomes.extend(fhir.map_resource(obj, registry, key, partner))
+    return outcomes
+
+
+def fhir_resources(data: bytes) -> list[bytes]:
+    """The resources of a FHIR export: the file as one resource (an Encounter, a
+    MeasureReport, a Bundle), or NDJSON, one resource per line, as FHIR Bulk Data
+    exports write them (taken as such when the file is not one JSON value and its first
+    line is one)."""
+    lines = [line for line in data.splitlines() if line.strip()]
+    if len(lines) > 1 and _is_json(lines[0]) and not _is_json(data):
+        return lines
+    return [data]
+
+
+def _is_json(data: bytes) -> bool:
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def convert(
-    fmt: Format = typer.Argument(..., help="hl7 (HL7 v2 ADT messages) or fhir (an Encounter, MeasureReport or Bundle, JSON)."),
+    fmt: Format = typer.Argument(..., help="hl7 (HL7 v2 ADT messages) or fhir (an Encounter, MeasureReport or Bundle, JSON; or NDJSON, one resource per line)."),
     files: List[Path] = typer.Argument(..., help="Export files; an HL7 file may hold several messages."),
     partner: str = typer.Option(..., "--partner", "-p", help="The partner id of the registry sending these."),
     registry: Optional[str] = typer.Option(None, "--registry", "-r", help="Region registry file, national file or directory (default: SPOEDSTROOM_REGISTRY)."),

@@ -79,3 +79,23 @@ def test_convert_takes_a_nation(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     (event,) = [orjson.loads(line) for line in res.stdout.splitlines()]
     assert event["source"] == "/partners/bra1-hmc" and event["data"]["location"] == "bra1-hmc-westeinde-seh"
+
+
+def test_convert_fhir_takes_ndjson_as_bulk_data_exports_write_it(tmp_path: Path) -> None:
+    """One resource per line gives what the same resources in a Bundle give; a line that
+    is not JSON is refused on its own and the others are mapped. (A Bundle's entries of
+    other types, its Patient here, are left alone; a line of one is refused like a file
+    of one: Bulk Data writes a file per type.)"""
+    bundle = orjson.loads((SAMPLES / "hmc-fhir-bundle.json").read_bytes())
+    resources = [entry["resource"] for entry in bundle["entry"]
+                 if entry["resource"]["resourceType"] in ("Encounter", "MeasureReport")]
+    export = tmp_path / "export.ndjson"
+    export.write_bytes(b"\n".join(orjson.dumps(r) for r in resources) + b"\n")
+    as_bundle = spoedstroom("convert", "fhir", str(SAMPLES / "hmc-fhir-bundle.json"), "--partner", "hmc", "--registry", REGISTRY)
+    as_lines = spoedstroom("convert", "fhir", str(export), "--partner", "hmc", "--registry", REGISTRY)
+    assert as_lines.returncode == 0, as_lines.stderr
+    assert as_lines.stdout == as_bundle.stdout and as_lines.stdout.count("\n") == 4
+    export.write_bytes(orjson.dumps(resources[0]) + b"\n{not json\n" + orjson.dumps(resources[-1]) + b"\n")
+    res = spoedstroom("convert", "fhir", str(export), "--partner", "hmc", "--registry", REGISTRY)
+    assert res.returncode == 1 and "message 2 (unknown): refused: unparseable" in res.stderr, res.stderr
+    assert "2 mapped, 0 ignored (no event), 1 refused" in res.stderr, res.stderr
