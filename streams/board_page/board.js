@@ -4,7 +4,7 @@
 import { NEDOCS_LABEL, nationView, regionView } from "/board/board-model.mjs";
 
 const REFRESH_MS = 2000;
-const TOKEN_KEY = "spoedstroom-board-token"; // this tab only (sessionStorage)
+const STORED_AS = "spoedstroom-board-bearer"; // the name it has in this tab's sessionStorage
 
 class Unauthorized extends Error {}
 
@@ -30,11 +30,10 @@ function levelCell(level, text) {
 }
 
 async function get(path) {
-  const token = sessionStorage.getItem(TOKEN_KEY);
+  const bearer = sessionStorage.getItem(STORED_AS);
   const response = await fetch(path, {
-    headers: token ? { Authorization: `Bearer ${token}` } : {},
+    headers: bearer ? { Authorization: `Bearer ${bearer}` } : {},
     cache: "no-store",
-    credentials: "omit",
   });
   if (response.status === 401) throw new Unauthorized();
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
@@ -138,7 +137,7 @@ window.addEventListener("hashchange", refresh);
 document.getElementById("login").addEventListener("submit", (event) => {
   event.preventDefault();
   const field = document.getElementById("token");
-  sessionStorage.setItem(TOKEN_KEY, field.value.trim());
+  sessionStorage.setItem(STORED_AS, field.value.trim());
   field.value = "";
   refresh();
 });

@@ -335,3 +335,18 @@ def wait_for_target(base_url: str, job: str = WORKER_JOB, timeout: float = 30.0)
         if time.monotonic() > deadline:
             raise TimeoutError(f"targets of {job} not up: {targets}")
         time.sleep(0.5)
+
+
+#: A threshold condition's comparison (`X >= 4`, `time() - X > 15 * 60`): cut off, what
+#: remains is the measured side, which must have data even when the condition is false.
+THRESHOLD = re.compile(r"\s*(?:>=|<=|==|!=|>|<)\s*[\d.]+(?:\s*\*\s*[\d.]+)?")
+
+#: Expressions on the nation's gauges: only a deployment of several regions has them
+#: (tests/streams/test_nation.py checks them; a single region's scenario cannot).
+NATION_METRIC = "spoedstroom_nation_"
+
+
+def has_data(base_url: str, *candidates: str) -> bool:
+    """Whether one of the expressions, or the measured side of one, returns data."""
+    exprs = [*candidates, *(THRESHOLD.sub("", c) for c in candidates)]
+    return any(query(base_url, e).get("data", {}).get("result") for e in exprs)

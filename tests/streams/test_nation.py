@@ -104,6 +104,22 @@ def test_two_workers_split_the_nation_and_end_equal_to_the_replay(stack: Stack, 
     assert repartitioned == set(PLACEMENT.items())
     stored = {(r.key.decode().partition("|")[0], r.partition) for r in read_topic(stack.bootstrap, CHANGELOG)}
     assert stored == set(PLACEMENT.items())
+    _nation_expressions_have_data([port1, port2])
+
+
+def _nation_expressions_have_data(ports: list[int]) -> None:
+    """Debian's Prometheus scrapes both workers: every shipped rule and dashboard
+    expression on the nation's gauges returns data (the single region's scenario of
+    tests/streams/test_pipeline.py checks the others)."""
+    from tests.deploy.promql import NATION_METRIC, RULE_FILES, all_expressions, has_data, run_prometheus, wait_for_target
+
+    national = [(origin, expr) for origin, expr in all_expressions(concrete=True) if NATION_METRIC in expr]
+    assert len(national) >= 10, national
+    with run_prometheus([f"127.0.0.1:{port}" for port in ports], rule_files=RULE_FILES) as url:
+        wait_for_target(url)
+        wait_until(lambda: has_data(url, "spoedstroom_nation_seh_patients"), 30, "the nation's gauges scraped")
+        empty = [(origin, expr) for origin, expr in national if not has_data(url, expr)]
+    assert not empty, f"{len(empty)} nation expressions return no data: {empty}"
 
 
 # Figures that move with the clock alone, and the time of the last change: after a worker
