@@ -206,7 +206,7 @@ class Ingest:
         be read; they stay in the input topic), counted and logged without their content."""
         exc = Rejected(Reason.UNREADABLE_RECORD,
                        f"the Kafka client cannot parse the record at offset {offsets.start} (a header name that is not "
-                       f"UTF-8, or a corrupt batch), nor the records after it in its batch, up to offset {offsets.stop - 1}")
+                       f"UTF-8, a corrupt batch, or a compression codec it has no library for), nor the records after it in its batch, up to offset {offsets.stop - 1}")
         log.warning("ingest: %s/%d offsets %d-%d cannot be parsed by the Kafka client: dead-lettered as %s, skipped",
                     topic, partition, offsets.start, offsets.stop - 1, exc.reason.value)
         for offset in offsets:

@@ -23,13 +23,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import CorruptRecordException
+from aiokafka.errors import CorruptRecordException, UnsupportedCodecError
 
 #: What aiokafka raises when it cannot parse a fetched record: `UnicodeDecodeError` (a
-#: `ValueError`) for a header name, `CorruptRecordException`, or another `ValueError` of
-#: its parsers for malformed bytes. Any of them from `getmany` is the data's, not the
-#: worker's: `read_around` finds the record or, if none raises again, skips nothing.
-UNREADABLE = (ValueError, CorruptRecordException)
+#: `ValueError`) for a header name, `CorruptRecordException`, another `ValueError` of
+#: its parsers for malformed bytes, or `UnsupportedCodecError` for a batch compressed
+#: with a codec it has no library for (snappy, lz4 and zstd need cramjam, a dependency;
+#: a codec Kafka adds later would not have one). Any of them from `getmany` is the
+#: data's, not the worker's: `read_around` finds the record or, if none raises again,
+#: skips nothing.
+UNREADABLE = (ValueError, CorruptRecordException, UnsupportedCodecError)
 
 #: How long one probing fetch waits for records. A position past the log's end answers
 #: nothing and costs this much; probes are a handful per unreadable batch.
