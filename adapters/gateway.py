@@ -237,8 +237,8 @@ class Gateway:
         key = (refused.partner or "unknown").encode()
         # Cut to one broker record, as the worker's dead letters are (`dlq.truncated`): a
         # copy that does not fit would fail every time, and the sender resend for ever.
-        value, headers = deadletter_record(key, value, None, added, DEADLETTER_MAX_BYTES)
-        await self._produce([(DEADLETTER_TOPIC, key, value or b"", headers)])
+        copy = deadletter_record(key, value, None, added, DEADLETTER_MAX_BYTES)
+        await self._produce([(DEADLETTER_TOPIC, copy.key, copy.value or b"", copy.headers)])
         self.metrics.deadletters.labels(origin.split(".")[1], refused.reason).inc()
 
     # ------------------------------------------------------------------ MLLP

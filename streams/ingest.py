@@ -194,9 +194,8 @@ class Ingest:
         added = deadletter_headers(exc.reason, exc.detail, topic, partition, offset)
         if reencoded:
             added.append(("dlq.reencoded", b"true"))
-        value, headers = deadletter_record(key, value, original_headers, added,
-                                           self.app.conf.producer_max_request_size)
-        sent = await self.deadletter.send(key=key, value=value, headers=headers)
+        copy = deadletter_record(key, value, original_headers, added, self.app.conf.producer_max_request_size)
+        sent = await self.deadletter.send(key=copy.key, value=copy.value, headers=copy.headers)
         self.telemetry.deadlettered.labels(topic, exc.reason.value).inc()
         return sent
 

@@ -55,7 +55,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import fastjsonschema
 import orjson
@@ -160,44 +160,73 @@ def deadletter_headers(
     ]
 
 
+#: Kafka's per-header framing (varint lengths) and a margin, counted against the budget.
+HEADER_OVERHEAD = 16
+#: The part of the record limit the original key, and the original headers, may take.
+KEY_SHARE = HEADER_SHARE = 4
+
+
+class DeadLetterCopy(NamedTuple):
+    """What `deadletter_record` sends: key, value and headers, within one broker record."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
 def deadletter_record(
     key: bytes | None,
     value: bytes | None,
     original_headers: Iterable[tuple[str | bytes, bytes | str | None]] | Mapping[str, Any] | None,
     added: list[tuple[str, bytes]],
     max_bytes: int,
-) -> tuple[bytes | None, list[tuple[str, bytes]]]:
-    """The dead-letter copy of a record: the value and every original header unchanged,
-    the `dlq.*` headers added. A copy that would not fit in one broker record
-    (`max_bytes`, with room for key and headers) keeps the first bytes of the value, with
-    `dlq.truncated` and `dlq.original_size`: never dropped, never a failed send. Original
-    headers beyond a quarter of `max_bytes` (a hostile record can carry megabytes of
-    them) are cut the same way, marked `dlq.headers_truncated`."""
+) -> DeadLetterCopy:
+    """The dead-letter copy of a record: key, value and every original header unchanged,
+    the `dlq.*` headers added, within one broker record (`max_bytes`), so that a copy is
+    never dropped and its send never fails (a failed send stops the reader, and its
+    successor would read the same record again). What a hostile record makes too large
+    is cut and marked: a key above a quarter of `max_bytes` keeps its first bytes
+    (`dlq.key_truncated`, `dlq.original_key_size`); original headers beyond a quarter,
+    names and framing counted, are cut, the later ones left out (`dlq.headers_truncated`);
+    a value beyond what is left keeps its first bytes (`dlq.truncated`,
+    `dlq.original_size`)."""
+    marks: list[tuple[str, bytes]] = []
+    key_budget = max_bytes // KEY_SHARE
+    if key is not None and len(key) > key_budget:
+        marks += [("dlq.key_truncated", b"true"), ("dlq.original_key_size", str(len(key)).encode())]
+        key = bytes(key[:key_budget])
     items = original_headers.items() if isinstance(original_headers, Mapping) else (original_headers or ())
     headers: list[tuple[str, bytes]] = []
-    budget = max_bytes // 4
+    budget = max_bytes // HEADER_SHARE
     cut = False
     for name, raw in items:
         k = name.decode("latin-1") if isinstance(name, (bytes, bytearray)) else str(name)
         if k.startswith("dlq."):
             continue  # a record dead-lettered twice keeps only the latest verdict
-        v = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw or b"")
         k = k[:256]
-        if len(k) + len(v) > budget:
-            v = v[:max(0, budget - len(k))]
+        room = budget - len(k.encode("utf-8", "surrogatepass")) - HEADER_OVERHEAD
+        if room < 0:
             cut = True
-        budget -= len(k) + len(v)
+            break
+        v = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw or b"")
+        if len(v) > room:
+            v = v[:room]
+            cut = True
+        budget = room - len(v)
         headers.append((k, v))
     if cut:
-        headers.append(("dlq.headers_truncated", b"true"))
+        marks.append(("dlq.headers_truncated", b"true"))
+    headers.extend(marks)
     headers.extend(added)
-    overhead = len(key or b"") + sum(len(k) + len(v) + 16 for k, v in headers) + 512
-    room = max(0, max_bytes - overhead)
+    overhead = len(key or b"") + sum(len(k.encode("utf-8", "surrogatepass")) + len(v) + HEADER_OVERHEAD
+                                     for k, v in headers) + 512
+    room = max_bytes - overhead
     if value is not None and len(value) > room:
-        headers.append(("dlq.truncated", b"true"))
-        headers.append(("dlq.original_size", str(len(value)).encode()))
-        value = bytes(value[:room])
-    return value, headers
+        cut_marks = [("dlq.truncated", b"true"), ("dlq.original_size", str(len(value)).encode())]
+        room -= sum(len(k) + len(v) + HEADER_OVERHEAD for k, v in cut_marks)
+        headers.extend(cut_marks)
+        value = bytes(value[:max(0, room)])
+    return DeadLetterCopy(key, value, headers)
 
 
 class _Rule:

@@ -452,3 +452,43 @@ def test_batches_compressed_with_any_kafka_codec_are_read(stack: Any) -> None:
     # a codec the client has no library for (one Kafka adds later) is the data's fault:
     # dead-lettered by its coordinates like any batch it cannot parse, never a stop
     assert issubclass(UnsupportedCodecError, UNREADABLE)
+
+
+def test_a_megabyte_key_or_thousands_of_header_names_are_dead_lettered_cut_and_the_worker_goes_on(
+        stack: Any) -> None:
+    """Before: the dead-letter copy kept the key whole, or every header name, the producer
+    refused the copy, and the worker exited 70 on the record at every restart."""
+    from kafka import KafkaProducer
+
+    worker, port = stack.start_worker()
+    producer = KafkaProducer(bootstrap_servers=stack.bootstrap, acks=1, max_request_size=2_000_000,
+                             client_id="oversized-copies-test")
+    try:
+        producer.send(CALLS, key=b"K" * 999_800, value=b'["megabyte key"]', partition=0).get(timeout=30)
+        names = [(f"h{n:04d}" + "x" * 244, b"") for n in range(3_900)]
+        producer.send(CALLS, key=b"ggz", value=b"{not json, 3900 headers", headers=names, partition=0).get(timeout=30)
+        for n in range(25):  # events after them: the reader went on
+            producer.send(ADM, key=b"hmc", value=j(arrived(f"after-{n}")), headers=CT, partition=0)
+        producer.flush()
+    finally:
+        producer.close()
+
+    def letters() -> list[Any]:
+        return read_topic(stack.bootstrap, "acute.deadletter")
+
+    def applied() -> float:
+        return sum(v for _labels, v in rel.samples(rel.metrics_text(port), "spoedstroom_events_applied_total"))
+
+    wait_until(lambda: worker.poll() is not None or (len(letters()) >= 2 and applied() >= 25), 60,
+               "both copies dead-lettered and the events after them applied")
+    assert worker.poll() is None, stack.log()[-3000:]
+    by_value = {rec.value: rec for rec in letters()}
+    assert len(letters()) == 2 and applied() == 25
+    keyed = by_value[b'["megabyte key"]']
+    h = headers_of(keyed)
+    assert h["dlq.reason"] == "not_cloudevent" and h["dlq.key_truncated"] == "true"
+    assert h["dlq.original_key_size"] == "999800" and keyed.key == b"K" * len(keyed.key) and len(keyed.key) < 999_800
+    named = by_value[b"{not json, 3900 headers"]
+    h = headers_of(named)
+    assert h["dlq.reason"] == "invalid_json" and h["dlq.headers_truncated"] == "true"
+    assert 0 < sum(1 for k, _v in named.headers if k.startswith("h")) < 3_900

@@ -71,6 +71,7 @@ def test_covers_the_catalogue() -> None:
     always = {"dlq.reason", "dlq.detail", "dlq.topic", "dlq.partition", "dlq.offset"}
     assert set(headers["required"]) == always
     assert set(headers["properties"]) == always | {"dlq.truncated", "dlq.original_size", "dlq.reencoded",
+                                                   "dlq.key_truncated", "dlq.original_key_size", "dlq.headers_truncated",
                                                    "dlq.partner", "dlq.trigger"}
     assert "partnerScram" in doc["components"]["securitySchemes"]
 
