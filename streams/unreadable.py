@@ -34,8 +34,8 @@ from aiokafka.errors import CorruptRecordException, UnsupportedCodecError
 #: skips nothing.
 UNREADABLE = (ValueError, CorruptRecordException, UnsupportedCodecError)
 
-#: How long one probing fetch waits for records. A position past the log's end answers
-#: nothing and costs this much; probes are a handful per unreadable batch.
+#: How long one probing fetch waits for records. Only partitions with records left are
+#: probed (their log ends are asked for first), so a probe rarely waits at all.
 PROBE_TIMEOUT_MS = 500
 
 
@@ -57,12 +57,18 @@ async def read_around(consumer: AIOKafkaConsumer, resume: dict[Any, int | None])
     partitions = sorted(consumer.assignment())
     for tp in partitions:  # what the failed call consumed and dropped is read again
         await _seek(consumer, tp, resume.get(tp))
+    # One request for where every partition's log ends: a partition read to its end is
+    # not probed (a probe there waits PROBE_TIMEOUT_MS for nothing: with 30 partitions
+    # one unreadable record held up all reading for 15 s).
+    ends = await consumer.end_offsets(partitions)
     for tp in partitions:
+        if await consumer.position(tp) >= ends[tp]:
+            continue
         records, unreadable_at = await _read_one_by_one(consumer, tp)
         if records:
             result.batches[tp] = records
         if unreadable_at is not None:
-            end = await _end_of_unreadable(consumer, tp, unreadable_at)
+            end = await _end_of_unreadable(consumer, tp, unreadable_at, ends[tp])
             result.unreadable[tp] = range(unreadable_at, end)
             consumer.seek(tp, end)
     return result
@@ -95,10 +101,13 @@ async def _read_one_by_one(consumer: AIOKafkaConsumer, tp: Any) -> tuple[list[An
         records.extend(got[tp])
 
 
-async def _readable_from(consumer: AIOKafkaConsumer, tp: Any, offset: int) -> bool:
-    """Whether reading from `offset` gets past the unreadable batch: a record, nothing
-    (the log's end), or a reset to the beginning (past the log's end on Apache Kafka,
-    with `auto_offset_reset="earliest"`: the position is then below `offset`)."""
+async def _readable_from(consumer: AIOKafkaConsumer, tp: Any, offset: int, log_end: int) -> bool:
+    """Whether reading from `offset` gets past the unreadable batch: the log's end (known
+    without a fetch), a record, nothing, or a reset to the beginning (past the log's end
+    on Apache Kafka, with `auto_offset_reset="earliest"`: the position is then below
+    `offset`)."""
+    if offset >= log_end:
+        return True
     consumer.seek(tp, offset)
     try:
         await consumer.getmany(tp, timeout_ms=PROBE_TIMEOUT_MS, max_records=1)
@@ -107,17 +116,17 @@ async def _readable_from(consumer: AIOKafkaConsumer, tp: Any, offset: int) -> bo
     return True
 
 
-async def _end_of_unreadable(consumer: AIOKafkaConsumer, tp: Any, first: int) -> int:
+async def _end_of_unreadable(consumer: AIOKafkaConsumer, tp: Any, first: int, log_end: int) -> int:
     """The first offset after `first` from which the partition reads again: the end of
     the unreadable record's batch (reading from any offset inside it parses the batch
     from its start). Found in a few probes: steps that double, then halving."""
     low, step = first, 1  # `low` is unreadable
-    while not await _readable_from(consumer, tp, first + step):
+    while not await _readable_from(consumer, tp, first + step, log_end):
         low, step = first + step, step * 2
-    high = first + step  # readable (a record, or the log's end)
+    high = min(first + step, max(log_end, first + 1))  # readable (a record, or the log's end)
     while high - low > 1:
         middle = (low + high) // 2
-        if await _readable_from(consumer, tp, middle):
+        if await _readable_from(consumer, tp, middle, log_end):
             high = middle
         else:
             low = middle
