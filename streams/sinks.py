@@ -20,8 +20,8 @@ import orjson
 import redis.asyncio as aioredis
 
 from streams.published import Published
-from topics.codec import format_time
 from streams.telemetry import Telemetry
+from topics.codec import format_time
 
 log = logging.getLogger(__name__)
 

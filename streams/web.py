@@ -141,7 +141,8 @@ def hide_server_version() -> None:
 
 
 def register(pipeline: Pipeline) -> None:
-    """Add /healthz, /readyz, /metrics and /status/{region} to the pipeline's app."""
+    """Add /healthz, /readyz, /metrics, /status, /status/{region} and the board to the
+    pipeline's app (the module docstring says who may read each)."""
     app = pipeline.app
     settings = pipeline.settings
     quiet_bad_requests()
