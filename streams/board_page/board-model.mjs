@@ -7,6 +7,16 @@ export const NEDOCS_LABEL = {
   1: "niet druk", 2: "druk", 3: "zeer druk", 4: "overvol", 5: "ernstig overvol", 6: "gevaarlijk overvol",
 };
 export const ADVICE_ROWS = 5; // destination and spreading advice: the first few places
+// A figure older than this behind the browser's clock is marked stale, as the nation
+// marks a region (metrics.md, "The nation": 15 minutes). A replay's stream time can run
+// ahead of the clock (the demo runs at 60x): that is never stale.
+export const STALE_AFTER_MS = 15 * 60 * 1000;
+
+/** Whether a snapshot time (RFC 3339) is more than STALE_AFTER_MS behind `nowMs`. */
+export function stale(asOf, nowMs) {
+  const t = typeof asOf === "string" ? Date.parse(asOf) : NaN;
+  return Number.isFinite(t) && nowMs - t > STALE_AFTER_MS;
+}
 
 const NONE = "–";
 
@@ -79,8 +89,9 @@ function alertRow(alert, names) {
   };
 }
 
-/** The board of one region from `/status/{region}`; `names`: ids to names (`/status`). */
-export function regionView(status, names = {}) {
+/** The board of one region from `/status/{region}`; `names`: ids to names (`/status`);
+ * `nowMs`: the browser's clock, for `stale`. */
+export function regionView(status, names = {}, nowMs = Date.now()) {
   const snaps = (status && status.snapshots) || {};
   const region = snaps[`region:${status.region}`] || {};
   const sehs = [];
@@ -98,6 +109,7 @@ export function regionView(status, names = {}) {
     id: status.region,
     name: nameOf(names, status.region),
     asOf: region.as_of || null,
+    stale: stale(region.as_of, nowMs),
     escalationLevel: Number.isInteger(region.escalation_level) ? region.escalation_level : null,
     sehs,
     hospitals,
@@ -131,7 +143,7 @@ function nationRow(id, figures, names) {
 }
 
 /** The national board from `/status/{nation}`: a row per region, the totals, spreading advice. */
-export function nationView(status, names = {}) {
+export function nationView(status, names = {}, nowMs = Date.now()) {
   const snap = (status && status.snapshot) || {};
   const regions = Object.entries(snap.regions || {}).map(([id, figures]) => nationRow(id, figures || {}, names));
   const levels = Object.keys(snap.regions_by_escalation_level || {}).map(Number).filter(Number.isInteger);
@@ -141,6 +153,6 @@ export function nationView(status, names = {}) {
     bedType,
     places: (ranked || []).slice(0, ADVICE_ROWS).map((r) => `${nameOf(names, r.region)} (${number(r.free_beds)})`),
   }));
-  return { id: status.nation, name: nameOf(names, status.nation), asOf: snap.as_of || null, regions, total, advice,
-    redisConnected: status.redis_connected !== false };
+  return { id: status.nation, name: nameOf(names, status.nation), asOf: snap.as_of || null,
+    stale: stale(snap.as_of, nowMs), regions, total, advice, redisConnected: status.redis_connected !== false };
 }

@@ -60,7 +60,7 @@ function drawRegion(view) {
   return [
     el("p", { class: "escalation" }, "opschalingsniveau ",
       el("strong", { class: view.escalationLevel ? `escalation-${view.escalationLevel}` : null }, view.escalationLevel ?? "–"),
-      el("span", { class: "muted" }, `  stand van ${view.asOf || "–"}`),
+      el("span", { class: view.stale ? "stale" : "muted" }, `  stand van ${view.asOf || "–"}${view.stale ? " (verouderd)" : ""}`),
       view.owner ? "" : el("span", { class: "muted" }, "  (uit Redis: een andere worker rekent deze regio)")),
     table("SEH's (instroom en doorstroom)", ["SEH", "ziekenhuis", "NEDOCS", "niveau", "patiënten", "wachtend", "boarders",
       "ambulances onderweg", "overdrachten", "langste overdracht (min)", "verwacht 60 min", "voorspeld NEDOCS 60 min",
@@ -81,7 +81,7 @@ function drawNation(view) {
     el("td", { class: r.stale ? "stale" : null }, r.stale ? "verouderd" : ""));
   const advice = view.advice.map((a) => el("li", {}, `${a.bedType}: ${a.places.join(", ") || "geen"}`));
   return [
-    el("p", { class: "muted" }, `stand van ${view.asOf || "–"}`),
+    el("p", { class: view.stale ? "stale" : "muted" }, `stand van ${view.asOf || "–"}${view.stale ? " (verouderd)" : ""}`),
     table("Regio's", ["regio", "opschaling", "SEH-patiënten", "boarders", "SEH's op stop", "vrij klinisch", "vrij IC",
       "bezetting klinisch", "verkeerde-bed patiënten", ""], [...view.regions.map((r) => row(r, false)), row(view.total, true)]),
     el("section", {}, el("h2", {}, "Spreidingsadvies (meeste vrije bedden eerst)"), el("ul", {}, ...advice)),

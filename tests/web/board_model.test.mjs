@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import { ADVICE_ROWS, level, nationView, number, percent, regionView } from "../../streams/board_page/board-model.mjs";
+import { ADVICE_ROWS, STALE_AFTER_MS, level, nationView, number, percent, regionView, stale } from "../../streams/board_page/board-model.mjs";
 
 const fixture = JSON.parse(readFileSync(process.env.BOARD_FIXTURE, "utf8"));
 
@@ -62,4 +62,16 @@ test("what a status answer lacks shows as a dash, never as an error", () => {
   assert.equal(view.sehs[0].patients, "–");
   assert.equal(view.escalationLevel, null);
   assert.equal(nationView({ nation: "nl" }, {}).regions.length, 0);
+});
+
+test("a figure more than 15 minutes behind the clock is stale; stream time ahead of it never is", () => {
+  const t = Date.parse("2026-11-22T10:00:00Z");
+  assert.equal(stale("2026-11-22T10:00:00Z", t + STALE_AFTER_MS), false);
+  assert.equal(stale("2026-11-22T10:00:00Z", t + STALE_AFTER_MS + 1000), true);
+  assert.equal(stale("2026-11-22T12:00:00Z", t), false); // the demo's stream time runs ahead
+  assert.equal(stale(null, t), false);
+  assert.equal(stale("not a time", t), false);
+  const asOf = fixture.region.expected.as_of;
+  assert.equal(regionView(fixture.region.status, fixture.names, Date.parse(asOf) + 60_000).stale, false);
+  assert.equal(regionView(fixture.region.status, fixture.names, Date.parse(asOf) + 3_600_000).stale, true);
 });
