@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from processors import nowcast
+from processors.ingress import DEFAULT_RETENTION_MS
 from processors.region import RegionProcessor
 from topics.event import Rejected
 from topics.registry import Registry
@@ -92,10 +93,11 @@ def poisson_mae(m: float) -> float:
     return total
 
 
-def run_backtest(lines: Iterable[bytes], registry: Registry, lateness_ms: int = 120_000) -> BacktestResult:
+def run_backtest(lines: Iterable[bytes], registry: Registry, lateness_ms: int = 120_000,
+                 retention_ms: int = DEFAULT_RETENTION_MS) -> BacktestResult:
     """Replay `lines` and score the nowcast of every SEH at every whole hour."""
     validator = Validator(registry)
-    proc = RegionProcessor(registry, reorder_lateness_ms=lateness_ms, clock_guard=True)
+    proc = RegionProcessor(registry, reorder_lateness_ms=lateness_ms, clock_guard=True, retention_ms=retention_ms)
     sehs = list(proc.seh_ids)
     points: dict[str, dict[int, Point]] = {s: {} for s in sehs}
     arrivals: dict[str, dict[int, int]] = {s: {} for s in sehs}  # seh -> hour bucket (h-1h, h] -> n

@@ -35,6 +35,9 @@ HOUR_MS = 3_600_000
 # An SEH arrival this far behind the stream clock cannot be part of the current census
 # (SEH stays are hours long): a partner re-sending old visits must not fill today's SEH.
 SEH_ARRIVAL_HORIZON_MS = DAY_MS
+# events.md ("Order, lateness, duplicates"): the state retention's default, 30 days
+# behind the stream clock (the worker's SPOEDSTROOM_STATE_RETENTION_DAYS changes it).
+DEFAULT_RETENTION_MS = 30 * DAY_MS
 
 
 class Ingress:

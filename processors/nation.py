@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from processors.ingress import DEFAULT_RETENTION_MS
 from processors.output import Output
 from processors.region import RegionProcessor
 from processors.windows import MINUTE_MS
@@ -152,10 +153,12 @@ class NationProcessor:
     snapshot. `offer` routes an event, applies what each region may release and returns
     the outputs per region (`None` holds the nation's own)."""
 
-    def __init__(self, nation: Nation, *, reorder_lateness_ms: int, clock_guard: bool = True) -> None:
+    def __init__(self, nation: Nation, *, reorder_lateness_ms: int, clock_guard: bool = True,
+                 retention_ms: int = DEFAULT_RETENTION_MS) -> None:
         self.nation = nation
         self.lateness_ms = reorder_lateness_ms
-        self.regions = {rid: RegionProcessor(reg, reorder_lateness_ms=reorder_lateness_ms, clock_guard=clock_guard)
+        self.regions = {rid: RegionProcessor(reg, reorder_lateness_ms=reorder_lateness_ms, clock_guard=clock_guard,
+                                             retention_ms=retention_ms)
                         for rid, reg in nation.regions.items()}
         self.router = NationRouter(nation)
         self.region_snapshots: dict[str, dict[str, Any]] = {}

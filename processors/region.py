@@ -41,7 +41,7 @@ from processors.crowding import SehFigures, nedocs
 from processors.emission import Snapshots
 from processors.evaluation import Rules
 from processors.index import Memberships
-from processors.ingress import Ingress
+from processors.ingress import DEFAULT_RETENTION_MS, Ingress
 from processors.nowcast_region import RegionNowcast
 from processors.output import Output
 from processors.windows import MINUTE_MS, Windows, minute_of
@@ -60,7 +60,7 @@ class RegionProcessor:
         registry: Registry,
         *,
         reorder_lateness_ms: int = 120_000,
-        retention_ms: int = 30 * DAY_MS,
+        retention_ms: int = DEFAULT_RETENTION_MS,
         clock_guard: bool = False,
     ) -> None:
         self.registry = registry

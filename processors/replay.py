@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 
+from processors.ingress import DEFAULT_RETENTION_MS
 from processors.nation import NationProcessor
 from processors.output import Output
 from processors.region import RegionProcessor
@@ -83,17 +84,19 @@ def run_replay(
     final: bool = False,
     lateness_ms: int = 120_000,
     thin_snapshots: bool = True,
+    retention_ms: int = DEFAULT_RETENTION_MS,
 ) -> Iterator[dict[str, Any]]:
     """Replay `lines`; `thin_snapshots=False` gives the every-change snapshot stream the
-    contract's thinned one is defined from (tests). A nation of several regions is
-    replayed region by region in one pass, with the nation's snapshot."""
+    contract's thinned one is defined from (tests); `retention_ms`: the state retention
+    (`too_old`). A nation of several regions is replayed region by region in one pass,
+    with the nation's snapshot."""
     if isinstance(registry, Nation):
         if registry.national:
-            yield from _run_nation(lines, registry, final, lateness_ms, thin_snapshots)
+            yield from _run_nation(lines, registry, final, lateness_ms, thin_snapshots, retention_ms)
             return
         (registry,) = registry.regions.values()
     validator = Validator(registry)
-    proc = RegionProcessor(registry, reorder_lateness_ms=lateness_ms, clock_guard=True)
+    proc = RegionProcessor(registry, reorder_lateness_ms=lateness_ms, clock_guard=True, retention_ms=retention_ms)
     region = registry.region_id
     dead = DeadLetters(keep=not final)
     # with `final`, only each key's last snapshot is encoded, at the end
@@ -153,12 +156,12 @@ def run_replay(
 
 
 def _run_nation(
-    lines: Iterable[bytes], nation: Nation, final: bool, lateness_ms: int, thin_snapshots: bool,
+    lines: Iterable[bytes], nation: Nation, final: bool, lateness_ms: int, thin_snapshots: bool, retention_ms: int,
 ) -> Iterator[dict[str, Any]]:
     """`run_replay` for a nation: every line validated against the whole nation, routed to
     its region(s) (processors.nation); snapshots thinned per region and for the nation."""
     validator = Validator(nation.combined())
-    proc = NationProcessor(nation, reorder_lateness_ms=lateness_ms, clock_guard=True)
+    proc = NationProcessor(nation, reorder_lateness_ms=lateness_ms, clock_guard=True, retention_ms=retention_ms)
     dead = DeadLetters(keep=not final)
     last_snapshot: dict[str, tuple[str, Output]] = {}
     # one thinner per region: the regions' clocks differ, a thinner needs one stream time

@@ -161,10 +161,11 @@ class Regions:
             # deep copy of every region's state was ~0.5 s of a restart at 100,000 open
             # encounters).
             processor = RegionProcessor.restore(registry, entries, owned=True, reorder_lateness_ms=lateness,
-                                                clock_guard=not self.wall_clock)
+                                                clock_guard=not self.wall_clock, retention_ms=s.retention_ms)
         else:
             # On the wall clock the validator's future_time already bounds every event.
-            processor = RegionProcessor(registry, reorder_lateness_ms=lateness, clock_guard=not self.wall_clock)
+            processor = RegionProcessor(registry, reorder_lateness_ms=lateness, clock_guard=not self.wall_clock,
+                                        retention_ms=s.retention_ms)
         log.info("region %s: state rebuilt from %d table entries (stream time %s)", region, len(entries),
                  format_time(processor.now) if processor.now else "-")
         runtime = RegionRuntime(region=region, partition=partition, processor=processor, marks=marks,

@@ -55,6 +55,10 @@ class Settings:
     #: Reorder lateness on the event clock (ms): how far behind the slowest input
     #: partition events are held so out-of-order input is applied in event-time order.
     reorder_lateness_ms: int = 120_000
+    #: The state retention (events.md, "Order, lateness, duplicates"): an event more than
+    #: this many days behind the region's stream clock is refused as `too_old` (1 to 366;
+    #: `replay` and `backtest` read it too, so they refuse what the worker refuses).
+    state_retention_days: float = 30.0
     #: Reorder lateness on the wall clock (ms): events are applied once wall-clock time
     #: minus this has passed their time; the floor of freshness (events.md: 250 ms).
     reorder_lateness_live_ms: int = 250
@@ -243,7 +247,14 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.clock not in ("wall", "event"):
             raise ValueError(f"SPOEDSTROOM_CLOCK must be 'wall' or 'event', got {settings.clock!r}")
+        if not 1 <= settings.state_retention_days <= 366:  # NaN fails too
+            raise ValueError(f"SPOEDSTROOM_STATE_RETENTION_DAYS must be 1 to 366 days, got {settings.state_retention_days}")
         return settings
+
+    @property
+    def retention_ms(self) -> int:
+        """`state_retention_days` in milliseconds, as the region processors take it."""
+        return int(self.state_retention_days * 86_400_000)
 
     def kafka_client_options(self) -> dict[str, Any]:
         """Connection options for a plain aiokafka client (the gateway's producer, the

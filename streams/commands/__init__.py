@@ -1,11 +1,16 @@
 """Subcommands of the `spoedstroom` CLI, one module per group."""
 
+from __future__ import annotations
+
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Callable, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Callable, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 T = TypeVar("T")
 
@@ -59,11 +64,23 @@ def _bounded(f: BinaryIO) -> Iterator[bytes]:
 def load_or_exit(loader: Callable[[str], T], path: str | None) -> T:
     """A registry (or nation) from `path`, else SPOEDSTROOM_REGISTRY; a RegistryError is
     one line on stderr and exit code 2."""
-    from streams.settings import Settings
     from topics.registry import RegistryError
 
     try:
-        return loader(path or Settings.from_env().registry)
+        return loader(path or settings_or_exit().registry)
     except RegistryError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def settings_or_exit(**overrides: object) -> Settings:
+    """The settings from the environment (and `overrides`); a refused value
+    (`Settings.from_env`: a bad number, clock or retention) is one line on stderr and
+    exit code 2, not a traceback."""
+    from streams.settings import Settings
+
+    try:
+        return Settings.from_env(**overrides)
+    except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

@@ -11,7 +11,7 @@ import typer
 
 from processors.backtest import METHODS, BacktestResult, run_backtest
 from streams import collector
-from streams.commands import input_or_exit, lateness_ms_or_exit, load_or_exit, ndjson_lines
+from streams.commands import input_or_exit, lateness_ms_or_exit, load_or_exit, ndjson_lines, settings_or_exit
 from topics.registry import load_registry
 
 
@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
         input_or_exit(file)
         lateness_ms = lateness_ms_or_exit(lateness_seconds)
         collector.relax()
-        result = run_backtest(ndjson_lines(file), reg, lateness_ms=lateness_ms)
+        result = run_backtest(ndjson_lines(file), reg, lateness_ms=lateness_ms, retention_ms=settings_or_exit().retention_ms)
         _summary(result)
         out.mkdir(parents=True, exist_ok=True)
         if no_report:

@@ -20,6 +20,7 @@ import typer
 
 from adapters.outcome import Mapped, Outcome, Refused
 from adapters.pseudonym import PseudonymKeyError, load_key
+from streams.commands import settings_or_exit
 from topics.nation import load_nation
 from topics.registry import RegistryError
 
@@ -76,9 +77,8 @@ def convert(
     registry: Optional[str] = typer.Option(None, "--registry", "-r", help="Region registry file, national file or directory (default: SPOEDSTROOM_REGISTRY)."),
 ) -> None:
     """Map a partner's HL7 v2 or FHIR export to NDJSON CloudEvents on stdout."""
-    from streams.settings import Settings
 
-    settings = Settings.from_env()
+    settings = settings_or_exit()
     try:
         reg = load_nation(registry or settings.registry).combined()  # a region, a national file or a directory
         key = load_key(settings.pseudonym_key, settings.pseudonym_key_file)

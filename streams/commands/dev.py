@@ -6,8 +6,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streams.commands import settings_or_exit
 from streams.devstack import EmbeddedStack, StackError, ensure_topics
-from streams.settings import Settings
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     @dev.command("up")
     def up(timeout: float = typer.Option(30.0, help="Seconds to wait for each service.")) -> None:
         """Start the broker and Redis, wait until both answer, create the topics."""
-        stack = EmbeddedStack(Settings.from_env())
+        stack = EmbeddedStack(settings_or_exit())
         try:
             info = stack.up(timeout=timeout)
         except StackError as exc:
@@ -31,13 +31,13 @@ def register(app: typer.Typer) -> None:
     @dev.command("down")
     def down() -> None:
         """Stop the broker and Redis started by `dev up`."""
-        stopped = EmbeddedStack(Settings.from_env()).down()
+        stopped = EmbeddedStack(settings_or_exit()).down()
         console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
 
     @dev.command("status")
     def status() -> None:
         """Show whether the broker and Redis run and answer."""
-        info = EmbeddedStack(Settings.from_env()).status()
+        info = EmbeddedStack(settings_or_exit()).status()
         table = Table("service", "pid", "port", "answers", "log")
         for name, row in info.items():
             table.add_row(name, str(row["pid"] or "-"), str(row["port"]), "yes" if row["answers"] else "no", str(row["log"]))
@@ -48,6 +48,6 @@ def register(app: typer.Typer) -> None:
     @dev.command("topics")
     def topics() -> None:
         """Create the catalogue topics on SPOEDSTROOM_BOOTSTRAP_SERVERS (any Kafka)."""
-        settings = Settings.from_env()
+        settings = settings_or_exit()
         created = ensure_topics(settings.bootstrap_servers, replication_factor=settings.replication_factor)
         console.print(f"created: {', '.join(created) or 'all topics existed'}")

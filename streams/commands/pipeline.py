@@ -19,6 +19,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from streams.commands import settings_or_exit
 from streams.settings import Settings, WebExposureError
 from topics.catalogue import ADMISSIONS
 from topics.nation import Nation, load_nation
@@ -46,7 +47,7 @@ def register(app: typer.Typer) -> None:
         loglevel: str = typer.Option("warning", help="Faust/worker log level."),
     ) -> None:
         """Run the Faust worker on SPOEDSTROOM_BOOTSTRAP_SERVERS (any Kafka) until stopped."""
-        settings = Settings.from_env(clock=clock)
+        settings = settings_or_exit(clock=clock)
         try:  # before Faust is even imported: a refusal takes a second, not a broker timeout
             settings.check_web_exposure()
         except WebExposureError as exc:
@@ -66,7 +67,7 @@ def register(app: typer.Typer) -> None:
         """Publish an NDJSON event log into the input topics, keyed by partner."""
         from streams.publish import publish_lines, read_lines
 
-        settings = Settings.from_env()
+        settings = settings_or_exit()
         factor = None if speed == "max" else float(speed)
         sent = publish_lines(read_lines(file), settings.bootstrap_servers, speed=factor, fallback_topic=fallback_topic)
         console.print(f"published {sent} records to {settings.bootstrap_servers}")
@@ -155,7 +156,7 @@ def run_demo(speed: str, seed: int, hours: float, registry_path: str | None) -> 
 
     from streams.devstack import free_port, port_busy
 
-    settings = Settings.from_env()
+    settings = settings_or_exit()
     nation = _registry(registry_path, settings)
     registry_path = registry_path or settings.registry
     if port_busy(settings.web_port, settings.web_host):

@@ -13,7 +13,7 @@ import typer
 
 from processors.replay import run_replay
 from streams import collector
-from streams.commands import input_or_exit, lateness_ms_or_exit, load_or_exit, ndjson_lines
+from streams.commands import input_or_exit, lateness_ms_or_exit, load_or_exit, ndjson_lines, settings_or_exit
 from topics.nation import load_nation
 
 
@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         collector.relax()
         out = sys.stdout.buffer
         opt = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
-        for rec in run_replay(ndjson_lines(file), reg, final=final, lateness_ms=lateness_ms):
+        retention_ms = settings_or_exit().retention_ms
+        for rec in run_replay(ndjson_lines(file), reg, final=final, lateness_ms=lateness_ms, retention_ms=retention_ms):
             out.write(orjson.dumps(rec, option=opt))
         out.flush()

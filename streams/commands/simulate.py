@@ -23,6 +23,7 @@ from simulator import Scenario, generate, parse_incident, parse_surge, parse_tim
 from simulator import sink
 from topics.codec import format_time
 from simulator.nation import generate_nation
+from streams.commands import settings_or_exit
 from topics.nation import load_nation
 from topics.registry import RegistryError
 
@@ -30,9 +31,8 @@ HOUR_MS = 3_600_000
 
 
 def _default_registry() -> str:
-    from streams.settings import Settings
 
-    return Settings.from_env().registry
+    return settings_or_exit().registry
 
 
 MAX_HOURS = 8_784
@@ -119,9 +119,8 @@ def simulate(
     if mllp is not None and hl7_partner is not None:
         from adapters.pseudonym import PseudonymKeyError, load_key
         from simulator.hl7_feed import AdtFeed, feed_link
-        from streams.settings import Settings
 
-        settings = Settings.from_env()
+        settings = settings_or_exit()
         try:
             host, _, port = mllp.rpartition(":")
             region = nation.region_of_partner.get(hl7_partner)
@@ -175,9 +174,8 @@ def simulate(
                     with out.open("wb") as fh:
                         result = sink.write_ndjson(paced, fh, on_event)
             else:
-                from streams.settings import Settings
 
-                servers = bootstrap or Settings.from_env().bootstrap_servers
+                servers = bootstrap or settings_or_exit().bootstrap_servers
                 try:
                     result = sink.publish(stoppable(), servers, pace, stop, on_event=on_event, route=route)
                 except sink.AckMissing as exc:

@@ -116,6 +116,22 @@ def test_too_old_is_rejected():
     assert exc.value.reason == Reason.TOO_OLD
 
 
+def test_the_retention_is_the_processors_to_set():
+    """events.md: "older than the state retention (default 30 days behind the stream
+    clock)": a census capacity report five days late is refused with a 2-day retention
+    (SPOEDSTROOM_STATE_RETENTION_DAYS=2) and not with the default."""
+    f = Factory()
+    short = RegionProcessor(registry(), retention_ms=2 * 1440 * MIN)
+    default = RegionProcessor(registry())
+    for p in (short, default):
+        run(p, [f.arrive(6 * 1440, "A")])
+    late = f.capacity(1440, "h1-seh", 12)
+    with pytest.raises(Rejected) as exc:
+        short.offer(late)
+    assert exc.value.reason == Reason.TOO_OLD and "2 days" in exc.value.detail
+    assert default.offer(late)[0] == "late"
+
+
 def test_closed_encounters_are_forgotten_after_a_day():
     f = Factory()
     p = RegionProcessor(registry())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 from typing import Any
 
 from streams.app import Pipeline
@@ -79,3 +81,16 @@ def test_the_internal_topics_are_named_after_the_app_id() -> None:
     assert moved.region_events.get_topic_name() == "spoedstroom-v2-region-events"
     assert moved.nation_runtime.topic.get_topic_name() == "spoedstroom-v2-nation"
     assert moved.table.changelog_topic.get_topic_name() == "spoedstroom-v2-region-state-changelog"
+
+
+def test_the_state_retention_setting_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """1 to 366 days (NaN refused): a typo must not make every event too_old, or keep
+    nothing from being late."""
+    monkeypatch.setenv("SPOEDSTROOM_STATE_RETENTION_DAYS", "7")
+    assert Settings.from_env().retention_ms == 7 * 86_400_000
+    for bad in ("0.5", "400", "nan"):
+        monkeypatch.setenv("SPOEDSTROOM_STATE_RETENTION_DAYS", bad)
+        with pytest.raises(ValueError, match="STATE_RETENTION_DAYS"):
+            Settings.from_env()
+    monkeypatch.delenv("SPOEDSTROOM_STATE_RETENTION_DAYS")
+    assert Settings.from_env().retention_ms == 30 * 86_400_000
