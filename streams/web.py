@@ -62,8 +62,10 @@ BOARD_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
-#: The status answers are the region's live figures: no cache keeps them.
+#: The status answers are the region's live figures: no cache keeps them (nor a refusal).
 STATUS_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+#: A refused request is told how to authenticate (RFC 9110, 11.6.1).
+UNAUTHORIZED_HEADERS = {**STATUS_HEADERS, "WWW-Authenticate": 'Bearer realm="spoedstroom"'}
 
 
 def authorized(token: str, header: str | None) -> bool:
@@ -167,7 +169,7 @@ def register(pipeline: Pipeline) -> None:
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         if not allowed(request):
-            return web.json({"error": "unauthorized"}, status=401)
+            return web.json({"error": "unauthorized"}, status=401, headers=dict(UNAUTHORIZED_HEADERS))
         # `?name[]=metric&name[]=...` (as prometheus_client's own handler): only those
         # families, so a caller polling a few counters does not pay for every gauge.
         names = request.query.getall("name[]", [])
@@ -178,17 +180,17 @@ def register(pipeline: Pipeline) -> None:
     @app.page("/status")
     async def status_index(web: Any, request: Any) -> Any:
         if not allowed(request):
-            return web.json({"error": "unauthorized"}, status=401)
+            return web.json({"error": "unauthorized"}, status=401, headers=dict(UNAUTHORIZED_HEADERS))
         return web.json(scopes(pipeline.nation), headers=dict(STATUS_HEADERS))
 
     @app.page("/status/{region}")
     async def status(web: Any, request: Any, region: str) -> Any:
         if not allowed(request):
-            return web.json({"error": "unauthorized"}, status=401)
+            return web.json({"error": "unauthorized"}, status=401, headers=dict(UNAUTHORIZED_HEADERS))
         if region == pipeline.nation.id and pipeline.nation.national:
             return web.json(await pipeline.nation_status(), headers=dict(STATUS_HEADERS))
         if region not in pipeline.regions:
-            return web.json({"error": f"unknown region {region[:64]!r}"}, status=404)
+            return web.json({"error": f"unknown region {region[:64]!r}"}, status=404, headers=dict(STATUS_HEADERS))
         return web.json(await pipeline.status(region), headers=dict(STATUS_HEADERS))
 
     board = {name: (BOARD_DIR / file).read_bytes() for name, (file, _type) in BOARD_FILES.items()}
@@ -200,7 +202,7 @@ def register(pipeline: Pipeline) -> None:
     @app.page("/board/{asset}")
     async def board_asset(web: Any, request: Any, asset: str) -> Any:
         if not asset or asset not in board:
-            return web.json({"error": "not found"}, status=404)
+            return web.json({"error": "not found"}, status=404, headers=dict(STATUS_HEADERS))
         return web.bytes(board[asset], headers={"Content-Type": BOARD_FILES[asset][1], **BOARD_HEADERS})
 
 

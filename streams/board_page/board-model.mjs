@@ -20,6 +20,21 @@ export function stale(asOf, nowMs) {
 
 const NONE = "–";
 
+/** Whether `text` has the shape the worker requires of SPOEDSTROOM_WEB_TOKEN (16 or more
+ * visible ASCII characters), the only kind a browser can send in a header. */
+export function tokenShaped(text) {
+  return typeof text === "string" && /^[\x21-\x7e]{16,}$/.test(text);
+}
+
+/** The scope a link's `#hash` asks for ("" when there is none or it is mangled). */
+export function hashScope(hash) {
+  try {
+    return decodeURIComponent(String(hash || "").replace(/^#/, ""));
+  } catch {
+    return ""; // a malformed escape: the default scope, not a blank board
+  }
+}
+
 /** A number as text with `digits` decimals, or a dash when there is none. */
 export function number(value, digits = 0) {
   return typeof value === "number" && Number.isFinite(value) ? value.toFixed(digits) : NONE;

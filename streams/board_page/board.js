@@ -1,7 +1,7 @@
 // The capacity managers' web board: polls the worker's /status every REFRESH_MS and draws
 // the region (SEHs, hospitals, destination advice, open alerts) or the nation. Values go
 // into the page as text only (textContent), never as HTML.
-import { NEDOCS_LABEL, nationView, regionView } from "/board/board-model.mjs";
+import { NEDOCS_LABEL, hashScope, nationView, regionView, tokenShaped } from "/board/board-model.mjs";
 
 const REFRESH_MS = 2000;
 const STORED_AS = "spoedstroom-board-bearer"; // the name it has in this tab's sessionStorage
@@ -89,7 +89,7 @@ function drawNation(view) {
 }
 
 function scope() {
-  const wanted = decodeURIComponent(location.hash.slice(1));
+  const wanted = hashScope(location.hash);
   const known = [...(index.nation ? [index.nation.id] : []), ...index.regions.map((r) => r.id)];
   return known.includes(wanted) ? wanted : known[0];
 }
@@ -121,8 +121,10 @@ async function refresh() {
     showMessage(view.redisConnected ? "" : "de worker heeft geen verbinding met Redis");
   } catch (error) {
     if (error instanceof Unauthorized) {
+      const refused = sessionStorage.getItem(STORED_AS) !== null;
+      sessionStorage.removeItem(STORED_AS);
       document.getElementById("login").hidden = false;
-      showMessage("");
+      showMessage(refused ? "de worker weigerde dit token" : "");
       return; // until a token is given
     }
     showMessage(`geen antwoord van de worker (${error.message}); de getoonde stand kan verouderd zijn`);
@@ -137,8 +139,13 @@ window.addEventListener("hashchange", refresh);
 document.getElementById("login").addEventListener("submit", (event) => {
   event.preventDefault();
   const field = document.getElementById("token");
-  sessionStorage.setItem(STORED_AS, field.value.trim());
+  const given = field.value.trim();
   field.value = "";
+  if (!tokenShaped(given)) { // a header could not carry it: say so rather than fail to fetch
+    showMessage("een token is 16 of meer zichtbare ASCII-tekens (SPOEDSTROOM_WEB_TOKEN)");
+    return;
+  }
+  sessionStorage.setItem(STORED_AS, given);
   refresh();
 });
 document.getElementById("legend").replaceChildren(

@@ -98,6 +98,11 @@ def test_the_board_model_in_node_on_real_status_answers(tmp_path: Path) -> None:
     done = subprocess.run([node, "--test", str(NODE_TEST)], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "BOARD_FIXTURE": str(path)}, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    # the page's own script (its DOM half runs only in a browser) must at least parse
+    script = tmp_path / "board.mjs"
+    script.write_bytes((ROOT / "streams" / "board_page" / "board.js").read_bytes())
+    checked = subprocess.run([node, "--check", str(script)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr[-2000:]
 
 
 def _get(port: int, path: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -133,8 +138,12 @@ def test_a_worker_serves_the_board_closed_to_everything_else(stack: Stack) -> No
     for path in ("/board/..%2F..%2Fpyproject.toml", "/board/index.html%00", "/board/web.py", "/board/%2e%2e"):
         assert _get(port, path)[0] == 404, path
 
-    # the data: the token, like /status/{region}
-    assert _get(port, "/status")[0] == 401
+    # the data: the token, like /status/{region}; a refusal says how to authenticate and
+    # is not cached either
+    for path in ("/status", "/status/haaglanden", "/metrics"):
+        status, headers, _body = _get(port, path)
+        assert status == 401 and headers["WWW-Authenticate"] == 'Bearer realm="spoedstroom"', (path, headers)
+        assert headers["Cache-Control"] == "no-store", (path, headers)
     status, headers, body = _get(port, "/status", token=TOKEN)
     assert status == 200 and headers["Cache-Control"] == "no-store"
     index = orjson.loads(body)

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import { ADVICE_ROWS, STALE_AFTER_MS, level, nationView, number, percent, regionView, stale } from "../../streams/board_page/board-model.mjs";
+import { ADVICE_ROWS, STALE_AFTER_MS, hashScope, level, nationView, number, percent, regionView, stale, tokenShaped }
+  from "../../streams/board_page/board-model.mjs";
 
 const fixture = JSON.parse(readFileSync(process.env.BOARD_FIXTURE, "utf8"));
 
@@ -74,4 +75,16 @@ test("a figure more than 15 minutes behind the clock is stale; stream time ahead
   const asOf = fixture.region.expected.as_of;
   assert.equal(regionView(fixture.region.status, fixture.names, Date.parse(asOf) + 60_000).stale, false);
   assert.equal(regionView(fixture.region.status, fixture.names, Date.parse(asOf) + 3_600_000).stale, true);
+});
+
+test("a token the worker could accept, and a link's scope, never break the board", () => {
+  assert.equal(tokenShaped("T0k<e>n\"&'%#\\;/=+$!~zz"), true);
+  assert.equal(tokenShaped("short-token"), false);
+  assert.equal(tokenShaped("paste\u20acwith-euro-0123456789"), false); // fetch would throw on it
+  assert.equal(tokenShaped("with a space 0123456789"), false);
+  assert.equal(tokenShaped(undefined), false);
+  assert.equal(hashScope("#haaglanden"), "haaglanden");
+  assert.equal(hashScope("#%E0%A4%A"), ""); // malformed: the default scope
+  assert.equal(hashScope("#%"), "");
+  assert.equal(hashScope(""), "");
 });
