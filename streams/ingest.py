@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -32,6 +33,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("streams.app")
 
 FORWARD_CHUNK_BYTES = 256 * 1024  # input bytes per repartition record (well below 1 MB)
+
+
+def admit(decode: Callable[..., Event], route: Callable[[Event], list[str]], msg: Any,
+          wall_now_ms: int | None) -> tuple[Event, list[str]] | Rejected:
+    """One input record validated and routed: the event and its regions, or why it is
+    refused. The validator refuses bad input with `Rejected`; anything else it or the
+    router raises is a bug met by this record's content, refused as `processing_error`
+    (named by its exception type only: a message may quote the record) rather than
+    stopping the reader, whose successor would read the same record and stop again."""
+    try:
+        event = decode(msg.value, msg.headers, msg.topic, wall_now_ms)
+        return event, route(event)
+    except Rejected as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - see above: no record may stop the reader
+        log.error("ingest: validating or routing a record of %s/%d at offset %d failed (%s): dead-lettered",
+                  msg.topic, msg.partition, msg.offset, type(exc).__name__)
+        return Rejected(Reason.PROCESSING_ERROR, f"{type(exc).__name__} while validating or routing the record")
 INPUT_PARTITIONS = {spec.name: spec.partitions for spec in INPUT_TOPICS}
 
 
@@ -87,13 +106,12 @@ class Ingest:
         decode = self.validator.decode
         for msg in batch:
             pos[TopicPartition(msg.topic, msg.partition)] = msg.offset + 1
-            headers = msg.headers
-            try:
-                e = decode(msg.value, headers, msg.topic, wall)
-            except Rejected as exc:
-                self.forwards.append(await self._deadletter(msg.key, msg.value, exc, msg.topic, msg.partition,
-                                                            msg.offset, headers))
+            admitted = admit(decode, route, msg, wall)
+            if isinstance(admitted, Rejected):
+                self.forwards.append(await self._deadletter(msg.key, msg.value, admitted, msg.topic, msg.partition,
+                                                            msg.offset, msg.headers))
                 continue
+            e, regions = admitted
             tp = f"{msg.topic}/{msg.partition}"
             if e.time > times.get(tp, -1):
                 times[tp] = e.time
@@ -104,7 +122,7 @@ class Ingest:
             n = len(msg.value)
             item = [e.id, e.source, e.partner, e.type, e.time, e.data, msg.timestamp / 1000 if msg.timestamp else 0.0,
                     msg.topic, msg.partition, msg.offset]
-            for region in route(e):
+            for region in regions:
                 own = chunks.setdefault(region, [[]])
                 size = sizes.get(region, 0)
                 if own[-1] and (len(own[-1]) >= chunk_events or size + n > FORWARD_CHUNK_BYTES):
