@@ -24,7 +24,7 @@ import orjson
 import pytest
 
 from tests.reliability import rel
-from tests.streams.kafka_io import headers_of, read_topic
+from tests.streams.kafka_io import NotUtf8, headers_of, read_topic
 from tests.support import make_stack, wait_until
 from topics.codec import dumps, format_time, parse_time
 from topics.envelope import binary_headers
@@ -351,15 +351,6 @@ def test_one_snapshot_id_names_one_content(run: dict[str, Any]) -> None:
     key at the same stream time share an id."""
     problems = rel.metrics_topic_problems(run["stack"])
     assert not problems["id_reused_for_other_content"], problems["id_reused_for_other_content"][:5]
-
-
-class NotUtf8(str):
-    """A header name that kafka-python writes as bytes that are not UTF-8 (it writes
-    `name.encode("utf-8")`): what a partner's own producer can send (Kafka's Java client
-    reads such a record), and what aiokafka cannot parse."""
-
-    def encode(self, *args: Any, **kwargs: Any) -> bytes:  # type: ignore[override]
-        return b"\xff\xfe-name"
 
 
 def test_a_record_the_client_cannot_parse_is_dead_lettered_with_the_rest_of_its_batch_and_the_worker_goes_on(

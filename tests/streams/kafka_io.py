@@ -9,6 +9,15 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 
+class NotUtf8(str):
+    """A header name that kafka-python writes as bytes that are not UTF-8 (it writes
+    `name.encode("utf-8")`): what a partner's own producer can send (Kafka's Java client
+    reads such a record), and what aiokafka cannot parse."""
+
+    def encode(self, *args: Any, **kwargs: Any) -> bytes:  # type: ignore[override]
+        return b"\xff\xfe-name"
+
+
 def topic_names(bootstrap: str) -> set[str]:
     """The names of the topics the broker has."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="spoedstroom-test-reader")

@@ -16,19 +16,12 @@ from kafka import KafkaProducer
 
 from streams.devstack import ensure_topics
 from streams.unreadable import UNREADABLE, read_around
+from tests.streams.kafka_io import NotUtf8
 from tests.support import Stack
 from topics.catalogue import TopicSpec
 
 TOPIC = "unreadable-probe"
 PARTITIONS = 12
-
-
-class NotUtf8(str):
-    """A header name kafka-python writes as bytes that are not UTF-8 (aiokafka cannot
-    parse the record; Kafka's Java client reads it)."""
-
-    def encode(self, *args: Any, **kwargs: Any) -> bytes:  # type: ignore[override]
-        return b"\xff\xfe-name"
 
 
 def test_only_partitions_with_records_are_probed(stack: Stack) -> None:
